@@ -1,0 +1,121 @@
+# rcc-pipeline. `make` builds bin/pipelined and bin/pipelinectl; `make test`
+# runs every test; `make run` serves on etc/pipelined.conf. Missing
+# libraries are installed with apt-get first (see `deps`).
+
+CC       ?= gcc
+BUILD    ?= build
+BINDIR   ?= bin
+SANITIZE ?=
+OPT      ?= -O2 -g
+CFLAGS_EXTRA ?=
+
+# pkg-config runs once, and only after `deps` has had its chance.
+PKGS = libevent libcurl json-c libconfig openssl
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
+CUNIT_LIBS = $(eval CUNIT_LIBS := $(shell pkg-config --libs cunit))$(CUNIT_LIBS)
+
+CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Iinclude $(PKG_CFLAGS) \
+          -MMD -MP $(SANITIZE) $(CFLAGS_EXTRA)
+LDFLAGS = $(SANITIZE)
+LDLIBS  = $(PKG_LIBS) -lpthread -lm
+
+COMMON_SRC = $(wildcard common/*.c)
+MASTER_SRC = master/main.c master/master.c master/frontend.c \
+             master/relay.c master/supervisor.c master/control.c
+WORKER_SRC = $(wildcard worker/*.c)
+CTL_SRC    = master/pipelinectl.c
+UNIT_SRC   = $(wildcard tests/unit/*.c)
+MOCK_SRC   = tests/mock/mock_upstream.c
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+COMMON_OBJ = $(call obj,$(COMMON_SRC))
+DAEMON_OBJ = $(call obj,$(MASTER_SRC) $(WORKER_SRC)) $(COMMON_OBJ)
+CTL_OBJ    = $(call obj,$(CTL_SRC)) $(COMMON_OBJ)
+UNIT_OBJ   = $(call obj,$(UNIT_SRC)) $(COMMON_OBJ)
+MOCK_OBJ   = $(call obj,$(MOCK_SRC))
+
+PROGS = $(BINDIR)/pipelined $(BINDIR)/pipelinectl $(BINDIR)/mock_upstream \
+        $(if $(UNIT_SRC),$(BINDIR)/unit_tests)
+
+.PHONY: all build deps test check run asan bench lint clean
+.DEFAULT_GOAL := all
+
+all: deps
+	@$(MAKE) --no-print-directory build
+
+build: $(PROGS)
+
+$(BINDIR)/pipelined: $(DAEMON_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/pipelinectl: $(CTL_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/mock_upstream: $(MOCK_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/unit_tests: $(UNIT_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CUNIT_LIBS) $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# Installs what pkg-config cannot find (Debian package names).
+DEB_PKGS = libevent:libevent-dev libcurl:libcurl4-openssl-dev \
+           json-c:libjson-c-dev libconfig:libconfig-dev openssl:libssl-dev \
+           cunit:libcunit1-dev
+deps:
+	@missing=""; \
+	command -v pkg-config >/dev/null || missing="pkg-config"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	for p in $(DEB_PKGS); do \
+	    pkg-config --exists $${p%%:*} 2>/dev/null || missing="$$missing $${p#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    if [ "$$(id -u)" != 0 ]; then sudo=sudo; else sudo=; fi; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    $$sudo apt-get install -y -q $$missing >/dev/null 2>&1 || \
+	    { $$sudo apt-get update -q >/dev/null && \
+	      $$sudo apt-get install -y -q $$missing; } || exit 1; \
+	fi
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory asan
+	@tests/run.sh
+
+check: build
+	@tests/run.sh --quick
+
+run: deps
+	@$(MAKE) --no-print-directory build
+	$(BINDIR)/pipelined -c etc/pipelined.conf
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan BINDIR=bin/asan \
+	    OPT="-O1 -g" \
+	    SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    build
+
+bench: deps
+	@$(MAKE) --no-print-directory build
+	bench/run.sh
+
+lint:
+	cppcheck --enable=warning,style,performance,portability \
+	    --error-exitcode=1 --quiet --inline-suppr -Iinclude \
+	    --suppress=missingIncludeSystem \
+	    common master worker tests/mock tests/unit
+
+clean:
+	rm -rf build bin

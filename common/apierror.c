@@ -1,0 +1,86 @@
+/* apierror.c - builds the error bodies every failure path returns. */
+#include "apierror.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define APIERR_ESCAPE_MAX 6    /* longest escape: \u00XX */
+
+const char *apierr_type(int status)
+{
+    switch (status) {
+    case 400: case 404: case 405: case 413: case 414: case 431:
+        return "invalid_request_error";
+    case 401: case 403:
+        return "authentication_error";
+    case 429:
+        return "rate_limit_error";
+    case 502:
+        return "upstream_error";
+    case 503:
+        return "service_unavailable";
+    case 504:
+        return "timeout_error";
+    default:
+        return status >= 500 ? "server_error" : "invalid_request_error";
+    }
+}
+
+size_t apierr_escape(char *out, size_t cap, const char *src, size_t len)
+{
+    size_t o = 0;
+    int cut = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)src[i];
+        char esc[APIERR_ESCAPE_MAX + 1];
+        size_t n;
+
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            n = 2;
+        } else if (c == '\n') {
+            memcpy(esc, "\\n", 2);
+            n = 2;
+        } else if (c < 0x20 || c == 0x7f) {
+            n = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c);
+        } else {
+            esc[0] = (char)c;
+            n = 1;
+        }
+        if (o + n >= cap) {
+            cut = 1;
+            break;
+        }
+        memcpy(out + o, esc, n);
+        o += n;
+    }
+    /* A cut message must not end inside a UTF-8 sequence. */
+    while (cut && o > 0 && ((unsigned char)out[o - 1] & 0xC0) == 0x80)
+        o--;
+    if (cut && o > 0 && ((unsigned char)out[o - 1] & 0xC0) == 0xC0)
+        o--;
+    if (cap > 0)
+        out[o] = '\0';
+    return o;
+}
+
+size_t apierr_format(char *out, size_t cap, int status, const char *code,
+                     const char *message)
+{
+    char msg[APIERR_BODY_MAX / 2];
+    int n;
+
+    apierr_escape(msg, sizeof(msg), message, strlen(message));
+    if (code != NULL)
+        n = snprintf(out, cap, "{\"error\":{\"message\":\"%s\",\"type\":"
+                     "\"%s\",\"code\":\"%s\"}}", msg, apierr_type(status),
+                     code);
+    else
+        n = snprintf(out, cap, "{\"error\":{\"message\":\"%s\",\"type\":"
+                     "\"%s\",\"code\":null}}", msg, apierr_type(status));
+    if (n < 0)
+        return 0;
+    return (size_t)n < cap ? (size_t)n : cap - 1;
+}

@@ -1,0 +1,896 @@
+/* config.c - loads the libconfig file and validates every key: known
+ * names only, right types, values in range, references that resolve,
+ * no duplicates. The first problem found is reported as FILE:LINE. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libconfig.h>
+
+#include "util.h"
+
+#define CFG_DEFAULT_LISTEN           "127.0.0.1:8080"
+#define CFG_DEFAULT_CONTROL_SOCKET   "/run/pipelined/control.sock"
+#define CFG_DEFAULT_WORKERS          2
+#define CFG_DEFAULT_MAX_CONCURRENT   256
+#define CFG_DEFAULT_QUEUE_CAPACITY   4096
+#define CFG_MAX_QUEUE_CAPACITY       1000000
+#define CFG_MAX_CONCURRENT_LIMIT     100000
+#define CFG_DEFAULT_MAX_BODY         (4LL * 1024 * 1024)
+#define CFG_MIN_MAX_BODY             1024LL
+#define CFG_MAX_MAX_BODY             (256LL * 1024 * 1024)
+#define CFG_DEFAULT_ARENA            (64LL * 1024 * 1024)
+#define CFG_MAX_ARENA                (16LL * 1024 * 1024 * 1024)
+#define CFG_DEFAULT_REQUEST_TIMEOUT  30000
+#define CFG_DEFAULT_CONNECT_TIMEOUT  5000
+#define CFG_DEFAULT_SHUTDOWN_TIMEOUT 10000
+#define CFG_MAX_TIMEOUT_MS           86400000     /* one day */
+#define CFG_DEFAULT_MAX_RETRIES      3
+#define CFG_MAX_RETRIES_LIMIT        100
+#define CFG_DEFAULT_BASE_DELAY       200
+#define CFG_DEFAULT_MAX_DELAY        10000
+#define CFG_DEFAULT_MULTIPLIER       2.0
+#define CFG_MAX_MULTIPLIER           100.0
+#define CFG_DEFAULT_FAIL_THRESHOLD   5
+#define CFG_MAX_FAIL_THRESHOLD       100000
+#define CFG_DEFAULT_RECOVERY         60000
+#define CFG_DEFAULT_HALF_OPEN        1
+#define CFG_MAX_HALF_OPEN            10000
+#define CFG_DEFAULT_WINDOW           20
+#define CFG_MAX_WINDOW               1000
+#define CFG_DEFAULT_MIN_CALLS        10
+#define CFG_MAX_WEIGHT               1000000
+#define CFG_MAX_LATENCY_MS           600000
+#define CFG_MAX_CLIENT_KEYS          1024
+#define CFG_MAX_PORT                 65535
+
+#define CFG_DASHSCOPE_URL "https://dashscope.aliyuncs.com/compatible-mode/v1"
+#define CFG_IFLOW_URL     "https://apis.iflow.cn/v1"
+#define CFG_QWEN_OAUTH    "https://chat.qwen.ai"
+#define CFG_QWEN_CLIENT   "f0304373b74a44d2b584a3fb70ca9e56"
+#define CFG_QWEN_TOKENS   "~/.qwen/oauth_creds.json"
+#define CFG_IFLOW_TOKENS  "~/.iflow/oauth_creds.json"
+#define CFG_IFLOW_OAUTH   "https://iflow.cn"
+
+/* State of one load: the file name for messages and the error buffer. */
+struct cfg_loader {
+    const char *path;
+    char *err;
+    size_t errlen;
+    const struct log *warn_log;
+};
+
+static int cfg_fail(struct cfg_loader *ld, const config_setting_t *at,
+                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int cfg_fail(struct cfg_loader *ld, const config_setting_t *at,
+                    const char *fmt, ...)
+{
+    char msg[CFG_ERR_MAX];
+    int line = at ? config_setting_source_line(at) : 0;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(ld->err, ld->errlen, "%s:%d: %s", ld->path, line, msg);
+    return -1;
+}
+
+static const char *cfg_type_name(int type)
+{
+    switch (type) {
+    case CONFIG_TYPE_GROUP:  return "a group";
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:  return "an integer";
+    case CONFIG_TYPE_FLOAT:  return "a number";
+    case CONFIG_TYPE_STRING: return "a string";
+    case CONFIG_TYPE_BOOL:   return "a boolean";
+    case CONFIG_TYPE_ARRAY:  return "an array";
+    case CONFIG_TYPE_LIST:   return "a list";
+    default:                 return "a value";
+    }
+}
+
+/* Every child of group must be named in allowed (NULL-terminated). */
+static int cfg_check_keys(struct cfg_loader *ld, const config_setting_t *grp,
+                          const char *what, const char *const *allowed)
+{
+    int n = config_setting_length(grp);
+
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *s = config_setting_get_elem(grp, i);
+        const char *name = config_setting_name(s);
+        bool known = false;
+
+        for (const char *const *a = allowed; *a != NULL; a++)
+            if (name != NULL && strcmp(name, *a) == 0)
+                known = true;
+        if (!known)
+            return cfg_fail(ld, s, "unknown key '%s' in %s",
+                            name ? name : "?", what);
+    }
+    return 0;
+}
+
+static int cfg_get_int(struct cfg_loader *ld, const config_setting_t *grp,
+                       const char *key, long long min, long long max,
+                       long long def, long long *out)
+{
+    const config_setting_t *s = config_setting_get_member(grp, key);
+    long long v;
+
+    if (s == NULL) {
+        *out = def;
+        return 0;
+    }
+    if (config_setting_type(s) == CONFIG_TYPE_INT)
+        v = config_setting_get_int(s);
+    else if (config_setting_type(s) == CONFIG_TYPE_INT64)
+        v = config_setting_get_int64(s);
+    else
+        return cfg_fail(ld, s, "'%s' must be an integer, not %s", key,
+                        cfg_type_name(config_setting_type(s)));
+    if (v < min || v > max)
+        return cfg_fail(ld, s, "'%s' must be between %lld and %lld, not %lld",
+                        key, min, max, v);
+    *out = v;
+    return 0;
+}
+
+/* cfg_get_int for int-sized fields. */
+static int cfg_get_i(struct cfg_loader *ld, const config_setting_t *grp,
+                     const char *key, long long min, long long max,
+                     long long def, int *out)
+{
+    long long v;
+
+    if (cfg_get_int(ld, grp, key, min, max, def, &v) < 0)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int cfg_get_float(struct cfg_loader *ld, const config_setting_t *grp,
+                         const char *key, double min, double max, double def,
+                         double *out)
+{
+    const config_setting_t *s = config_setting_get_member(grp, key);
+    double v;
+
+    if (s == NULL) {
+        *out = def;
+        return 0;
+    }
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_FLOAT: v = config_setting_get_float(s); break;
+    case CONFIG_TYPE_INT:   v = config_setting_get_int(s); break;
+    case CONFIG_TYPE_INT64: v = (double)config_setting_get_int64(s); break;
+    default:
+        return cfg_fail(ld, s, "'%s' must be a number, not %s", key,
+                        cfg_type_name(config_setting_type(s)));
+    }
+    if (!(v >= min && v <= max))
+        return cfg_fail(ld, s, "'%s' must be between %g and %g, not %g",
+                        key, min, max, v);
+    *out = v;
+    return 0;
+}
+
+static int cfg_get_bool(struct cfg_loader *ld, const config_setting_t *grp,
+                        const char *key, bool def, bool *out)
+{
+    const config_setting_t *s = config_setting_get_member(grp, key);
+
+    if (s == NULL) {
+        *out = def;
+        return 0;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+        return cfg_fail(ld, s, "'%s' must be true or false, not %s", key,
+                        cfg_type_name(config_setting_type(s)));
+    *out = config_setting_get_bool(s) != 0;
+    return 0;
+}
+
+/* Reads a string into *out (strdup; freed by cfg_free). A missing key
+ * yields def (which may be NULL) unless required. */
+static int cfg_get_str(struct cfg_loader *ld, const config_setting_t *grp,
+                       const char *key, bool required, const char *def,
+                       char **out)
+{
+    const config_setting_t *s = config_setting_get_member(grp, key);
+    const char *v;
+
+    if (s == NULL) {
+        if (required)
+            return cfg_fail(ld, grp, "missing required key '%s'", key);
+        v = def;
+    } else {
+        if (config_setting_type(s) != CONFIG_TYPE_STRING)
+            return cfg_fail(ld, s, "'%s' must be a string, not %s", key,
+                            cfg_type_name(config_setting_type(s)));
+        v = config_setting_get_string(s);
+        if (v[0] == '\0')
+            return cfg_fail(ld, s, "'%s' must not be empty", key);
+    }
+    if (v == NULL) {
+        *out = NULL;
+        return 0;
+    }
+    *out = strdup(v);
+    if (*out == NULL)
+        return cfg_fail(ld, grp, "out of memory");
+    return 0;
+}
+
+/* Maps a string key onto one of names[]; the index goes to *out. */
+static int cfg_get_enum(struct cfg_loader *ld, const config_setting_t *grp,
+                        const char *key, const char *const *names, int def,
+                        int *out)
+{
+    const config_setting_t *s = config_setting_get_member(grp, key);
+    const char *v;
+    char choices[CFG_ERR_MAX / 2] = "";
+
+    if (s == NULL) {
+        *out = def;
+        return 0;
+    }
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return cfg_fail(ld, s, "'%s' must be a string, not %s", key,
+                        cfg_type_name(config_setting_type(s)));
+    v = config_setting_get_string(s);
+    for (int i = 0; names[i] != NULL; i++) {
+        if (strcmp(v, names[i]) == 0) {
+            *out = i;
+            return 0;
+        }
+        if (i > 0)
+            strncat(choices, " | ", sizeof(choices) - strlen(choices) - 1);
+        strncat(choices, names[i], sizeof(choices) - strlen(choices) - 1);
+    }
+    return cfg_fail(ld, s, "'%s' must be one of %s, not \"%s\"", key,
+                    choices, v);
+}
+
+static const char *const cfg_provider_types[] = {
+    "mock", "openai", "qwen", "iflow", NULL
+};
+static const char *const cfg_auth_names[] = {
+    "none", "api_key", "oauth", NULL
+};
+static const char *const cfg_strategies[] = {
+    "round-robin", "weighted", "least-connections", "random", NULL
+};
+static const char *const cfg_jitters[] = {
+    "none", "full", "equal", "decorrelated", NULL
+};
+static const char *const cfg_log_levels[] = {
+    "debug", "info", "warn", "error", NULL
+};
+
+const char *cfg_provider_type_name(enum cfg_provider_type type)
+{
+    return cfg_provider_types[type];
+}
+
+const char *cfg_strategy_name(enum cfg_strategy strategy)
+{
+    return cfg_strategies[strategy];
+}
+
+/* "host:port" or "[v6]:port" into host and port. */
+static int cfg_parse_listen(struct cfg_loader *ld, const config_setting_t *at,
+                            struct cfg *cfg)
+{
+    const char *s = cfg->listen;
+    const char *colon;
+    const char *host_start = s;
+    size_t host_len;
+    long long port;
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+
+        if (close == NULL || close[1] != ':')
+            return cfg_fail(ld, at, "'listen' must be HOST:PORT, not \"%s\"",
+                            s);
+        host_start = s + 1;
+        host_len = (size_t)(close - host_start);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            return cfg_fail(ld, at, "'listen' must be HOST:PORT, not \"%s\"",
+                            s);
+        host_len = (size_t)(colon - s);
+    }
+    if (host_len == 0)
+        return cfg_fail(ld, at, "'listen' has no host in \"%s\"", s);
+    if (util_parse_int(colon + 1, 1, CFG_MAX_PORT, &port) < 0)
+        return cfg_fail(ld, at, "'listen' has a bad port in \"%s\"", s);
+    cfg->listen_host = strndup(host_start, host_len);
+    if (cfg->listen_host == NULL)
+        return cfg_fail(ld, at, "out of memory");
+    cfg->listen_port = (int)port;
+    return 0;
+}
+
+static const char *const cfg_provider_keys[] = {
+    "name", "type", "auth", "base_url", "api_key", "api_key_env",
+    "token_file", "oauth_base_url", "client_id", "latency_ms", NULL
+};
+
+/* Drops trailing slashes so paths can be appended with one '/'. */
+static void cfg_trim_url(char *url)
+{
+    size_t n = url ? strlen(url) : 0;
+
+    while (n > 0 && url[n - 1] == '/')
+        url[--n] = '\0';
+}
+
+static int cfg_load_provider(struct cfg_loader *ld, const config_setting_t *s,
+                             struct cfg *cfg, struct cfg_provider *p)
+{
+    int type, auth;
+    const char *def_url = NULL;
+
+    p->line = config_setting_source_line(s);
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+        return cfg_fail(ld, s, "each provider must be a group { ... }");
+    if (cfg_check_keys(ld, s, "a provider", cfg_provider_keys) < 0 ||
+        cfg_get_str(ld, s, "name", true, NULL, &p->name) < 0)
+        return -1;
+    if (strlen(p->name) >= CFG_NAME_MAX || strchr(p->name, '/') != NULL)
+        return cfg_fail(ld, s, "provider name \"%s\" must be shorter than "
+                        "%d bytes and hold no '/'", p->name, CFG_NAME_MAX);
+    for (int i = 0; i < cfg->provider_count; i++)
+        if (strcmp(cfg->providers[i].name, p->name) == 0)
+            return cfg_fail(ld, s, "duplicate provider name \"%s\" (first at "
+                            "line %d)", p->name, cfg->providers[i].line);
+    if (config_setting_get_member(s, "type") == NULL)
+        return cfg_fail(ld, s, "provider \"%s\" has no 'type'", p->name);
+    if (cfg_get_enum(ld, s, "type", cfg_provider_types, 0, &type) < 0)
+        return -1;
+    p->type = (enum cfg_provider_type)type;
+    if (cfg_get_enum(ld, s, "auth", cfg_auth_names,
+                     p->type == CFG_PROVIDER_MOCK ? CFG_AUTH_NONE
+                                                  : CFG_AUTH_API_KEY,
+                     &auth) < 0)
+        return -1;
+    p->auth = (enum cfg_auth)auth;
+    if (cfg_get_str(ld, s, "api_key", false, NULL, &p->api_key) < 0 ||
+        cfg_get_str(ld, s, "api_key_env", false, NULL, &p->api_key_env) < 0 ||
+        cfg_get_i(ld, s, "latency_ms", 0, CFG_MAX_LATENCY_MS, 0,
+                  &p->latency_ms) < 0)
+        return -1;
+    if (p->api_key && p->api_key_env)
+        return cfg_fail(ld, s, "provider \"%s\": set 'api_key' or "
+                        "'api_key_env', not both", p->name);
+
+    switch (p->type) {
+    case CFG_PROVIDER_MOCK:
+        if (p->auth != CFG_AUTH_NONE)
+            return cfg_fail(ld, s, "provider \"%s\": a mock provider takes "
+                            "no 'auth'", p->name);
+        break;
+    case CFG_PROVIDER_OPENAI:
+        if (p->auth == CFG_AUTH_OAUTH)
+            return cfg_fail(ld, s, "provider \"%s\": type \"openai\" "
+                            "supports auth = \"api_key\" only", p->name);
+        if (config_setting_get_member(s, "base_url") == NULL)
+            return cfg_fail(ld, s, "provider \"%s\": type \"openai\" needs "
+                            "'base_url'", p->name);
+        break;
+    case CFG_PROVIDER_QWEN:
+        def_url = p->auth == CFG_AUTH_API_KEY ? CFG_DASHSCOPE_URL : NULL;
+        break;
+    case CFG_PROVIDER_IFLOW:
+        def_url = CFG_IFLOW_URL;
+        break;
+    }
+    if (p->type != CFG_PROVIDER_MOCK && p->auth == CFG_AUTH_NONE)
+        return cfg_fail(ld, s, "provider \"%s\": auth must be \"api_key\" "
+                        "or \"oauth\"", p->name);
+    if (cfg_get_str(ld, s, "base_url", false, def_url, &p->base_url) < 0)
+        return -1;
+    cfg_trim_url(p->base_url);
+    if (p->base_url && strncmp(p->base_url, "http://", 7) != 0 &&
+        strncmp(p->base_url, "https://", 8) != 0)
+        return cfg_fail(ld, s, "provider \"%s\": 'base_url' must start with "
+                        "http:// or https://", p->name);
+    if (p->auth == CFG_AUTH_OAUTH) {
+        bool qwen = p->type == CFG_PROVIDER_QWEN;
+
+        if (cfg_get_str(ld, s, "token_file", false,
+                        qwen ? CFG_QWEN_TOKENS : CFG_IFLOW_TOKENS,
+                        &p->token_file) < 0 ||
+            cfg_get_str(ld, s, "oauth_base_url", false,
+                        qwen ? CFG_QWEN_OAUTH : CFG_IFLOW_OAUTH,
+                        &p->oauth_base_url) < 0 ||
+            cfg_get_str(ld, s, "client_id", false,
+                        qwen ? CFG_QWEN_CLIENT : NULL, &p->client_id) < 0)
+            return -1;
+        cfg_trim_url(p->oauth_base_url);
+    } else {
+        const char *const oauth_only[] = {
+            "token_file", "oauth_base_url", "client_id"
+        };
+
+        for (size_t i = 0; i < sizeof(oauth_only) / sizeof(*oauth_only); i++)
+            if (config_setting_get_member(s, oauth_only[i]) != NULL)
+                return cfg_fail(ld, config_setting_get_member(s,
+                                oauth_only[i]), "provider \"%s\": '%s' goes "
+                                "with auth = \"oauth\" only", p->name,
+                                oauth_only[i]);
+    }
+    if (p->auth == CFG_AUTH_API_KEY && p->api_key == NULL) {
+        const char *v;
+
+        if (p->api_key_env == NULL)
+            return cfg_fail(ld, s, "provider \"%s\" needs 'api_key' or "
+                            "'api_key_env'", p->name);
+        v = getenv(p->api_key_env);
+        if (v != NULL && v[0] != '\0') {
+            p->api_key = strdup(v);
+            if (p->api_key == NULL)
+                return cfg_fail(ld, s, "out of memory");
+        } else if (ld->warn_log != NULL) {
+            log_msg(ld->warn_log, LOG_WARN, NULL, "%s:%d: provider \"%s\": "
+                    "environment variable %s is not set; its calls will fail",
+                    ld->path, p->line, p->name, p->api_key_env);
+        }
+    }
+    return 0;
+}
+
+static const char *const cfg_target_keys[] = {
+    "provider", "model", "weight", "max_concurrent", NULL
+};
+
+static int cfg_load_target(struct cfg_loader *ld, const config_setting_t *s,
+                           struct cfg *cfg, int vmodel, struct cfg_target *t)
+{
+    char *provider = NULL;
+    int rc = -1;
+
+    t->vmodel = vmodel;
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+        return cfg_fail(ld, s, "each target must be a group { ... }");
+    if (cfg_check_keys(ld, s, "a target", cfg_target_keys) < 0 ||
+        cfg_get_str(ld, s, "provider", true, NULL, &provider) < 0 ||
+        cfg_get_str(ld, s, "model", true, NULL, &t->model) < 0 ||
+        cfg_get_i(ld, s, "weight", 1, CFG_MAX_WEIGHT, 1, &t->weight) < 0 ||
+        cfg_get_i(ld, s, "max_concurrent", 0, CFG_MAX_CONCURRENT_LIMIT, 0,
+                  &t->max_concurrent) < 0)
+        goto out;
+    t->provider = -1;
+    for (int i = 0; i < cfg->provider_count; i++)
+        if (strcmp(cfg->providers[i].name, provider) == 0)
+            t->provider = i;
+    if (t->provider < 0) {
+        cfg_fail(ld, s, "target names unknown provider \"%s\"", provider);
+        goto out;
+    }
+    if (strlen(t->model) >= CFG_NAME_MAX) {
+        cfg_fail(ld, s, "model name must be shorter than %d bytes",
+                 CFG_NAME_MAX);
+        goto out;
+    }
+    snprintf(t->name, sizeof(t->name), "%s/%s", provider, t->model);
+    for (int i = cfg->vmodels[vmodel].first_target; i < cfg->target_count;
+         i++) {
+        if (strcmp(cfg->targets[i].name, t->name) == 0) {
+            cfg_fail(ld, s, "duplicate target \"%s\" in virtual model \"%s\"",
+                     t->name, cfg->vmodels[vmodel].name);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(provider);
+    return rc;
+}
+
+static const char *const cfg_vmodel_keys[] = {
+    "name", "strategy", "targets", NULL
+};
+
+static int cfg_load_vmodel(struct cfg_loader *ld, const config_setting_t *s,
+                           struct cfg *cfg, int index)
+{
+    struct cfg_vmodel *vm = &cfg->vmodels[index];
+    const config_setting_t *targets;
+    int strategy, n;
+
+    vm->first_target = cfg->target_count;
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+        return cfg_fail(ld, s, "each virtual model must be a group { ... }");
+    if (cfg_check_keys(ld, s, "a virtual model", cfg_vmodel_keys) < 0 ||
+        cfg_get_str(ld, s, "name", true, NULL, &vm->name) < 0 ||
+        cfg_get_enum(ld, s, "strategy", cfg_strategies, CFG_LB_ROUND_ROBIN,
+                     &strategy) < 0)
+        return -1;
+    vm->strategy = (enum cfg_strategy)strategy;
+    if (strlen(vm->name) >= CFG_NAME_MAX)
+        return cfg_fail(ld, s, "virtual model name must be shorter than %d "
+                        "bytes", CFG_NAME_MAX);
+    if (strchr(vm->name, '/') != NULL)
+        return cfg_fail(ld, s, "virtual model name \"%s\" must not hold '/' "
+                        "(that form addresses one target)", vm->name);
+    for (int i = 0; i < index; i++)
+        if (strcmp(cfg->vmodels[i].name, vm->name) == 0)
+            return cfg_fail(ld, s, "duplicate virtual model \"%s\"",
+                            vm->name);
+    targets = config_setting_get_member(s, "targets");
+    if (targets == NULL)
+        return cfg_fail(ld, s, "virtual model \"%s\" has no 'targets'",
+                        vm->name);
+    if (config_setting_type(targets) != CONFIG_TYPE_LIST)
+        return cfg_fail(ld, targets, "'targets' must be a list ( ... ), not "
+                        "%s", cfg_type_name(config_setting_type(targets)));
+    n = config_setting_length(targets);
+    if (n == 0)
+        return cfg_fail(ld, targets, "virtual model \"%s\" has no targets",
+                        vm->name);
+    for (int i = 0; i < n; i++) {
+        if (cfg->target_count >= CFG_MAX_TARGETS)
+            return cfg_fail(ld, targets, "more than %d targets in all",
+                            CFG_MAX_TARGETS);
+        if (cfg_load_target(ld, config_setting_get_elem(targets, i), cfg,
+                            index, &cfg->targets[cfg->target_count]) < 0) {
+            cfg->target_count++;     /* so cfg_free sees its strings */
+            return -1;
+        }
+        cfg->target_count++;
+        vm->target_count++;
+    }
+    return 0;
+}
+
+/* A list setting at root: NULL when absent; -1 when present but wrong. */
+static int cfg_get_list(struct cfg_loader *ld, const config_setting_t *root,
+                        const char *key, int max,
+                        const config_setting_t **out)
+{
+    const config_setting_t *s = config_setting_get_member(root, key);
+
+    *out = NULL;
+    if (s == NULL)
+        return cfg_fail(ld, root, "missing required list '%s'", key);
+    if (config_setting_type(s) != CONFIG_TYPE_LIST)
+        return cfg_fail(ld, s, "'%s' must be a list ( ... ), not %s", key,
+                        cfg_type_name(config_setting_type(s)));
+    if (config_setting_length(s) == 0)
+        return cfg_fail(ld, s, "'%s' must not be empty", key);
+    if (config_setting_length(s) > max)
+        return cfg_fail(ld, s, "'%s' holds more than %d entries", key, max);
+    *out = s;
+    return 0;
+}
+
+static const char *const cfg_retry_keys[] = {
+    "max_retries", "base_delay_ms", "max_delay_ms", "multiplier", "jitter",
+    NULL
+};
+static const char *const cfg_breaker_keys[] = {
+    "enabled", "failure_threshold", "recovery_timeout_ms",
+    "half_open_max_requests", "failure_rate_threshold", "window_size",
+    "minimum_calls", NULL
+};
+static const char *const cfg_clients_keys[] = { "api_keys", NULL };
+
+/* Reads an optional group; *out is NULL when absent. */
+static int cfg_get_group(struct cfg_loader *ld, const config_setting_t *root,
+                         const char *key, const char *const *allowed,
+                         const config_setting_t **out)
+{
+    const config_setting_t *s = config_setting_get_member(root, key);
+
+    *out = s;
+    if (s == NULL)
+        return 0;
+    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
+        return cfg_fail(ld, s, "'%s' must be a group { ... }, not %s", key,
+                        cfg_type_name(config_setting_type(s)));
+    return cfg_check_keys(ld, s, key, allowed);
+}
+
+static int cfg_load_retry(struct cfg_loader *ld, const config_setting_t *root,
+                          struct cfg_retry *r)
+{
+    const config_setting_t *g;
+    int jitter;
+
+    if (cfg_get_group(ld, root, "retry", cfg_retry_keys, &g) < 0)
+        return -1;
+    if (g == NULL) {
+        r->max_retries = CFG_DEFAULT_MAX_RETRIES;
+        r->base_delay_ms = CFG_DEFAULT_BASE_DELAY;
+        r->max_delay_ms = CFG_DEFAULT_MAX_DELAY;
+        r->multiplier = CFG_DEFAULT_MULTIPLIER;
+        r->jitter = CFG_JITTER_FULL;
+        return 0;
+    }
+    if (cfg_get_i(ld, g, "max_retries", 0, CFG_MAX_RETRIES_LIMIT,
+                  CFG_DEFAULT_MAX_RETRIES, &r->max_retries) < 0 ||
+        cfg_get_i(ld, g, "base_delay_ms", 0, CFG_MAX_TIMEOUT_MS,
+                  CFG_DEFAULT_BASE_DELAY, &r->base_delay_ms) < 0 ||
+        cfg_get_i(ld, g, "max_delay_ms", 0, CFG_MAX_TIMEOUT_MS,
+                  CFG_DEFAULT_MAX_DELAY, &r->max_delay_ms) < 0 ||
+        cfg_get_float(ld, g, "multiplier", 1.0, CFG_MAX_MULTIPLIER,
+                      CFG_DEFAULT_MULTIPLIER, &r->multiplier) < 0 ||
+        cfg_get_enum(ld, g, "jitter", cfg_jitters, CFG_JITTER_FULL,
+                     &jitter) < 0)
+        return -1;
+    r->jitter = (enum cfg_jitter)jitter;
+    if (r->max_delay_ms < r->base_delay_ms)
+        return cfg_fail(ld, config_setting_get_member(g, "max_delay_ms") ?
+                        config_setting_get_member(g, "max_delay_ms") : g,
+                        "'max_delay_ms' must not be below 'base_delay_ms'");
+    return 0;
+}
+
+static int cfg_load_breaker(struct cfg_loader *ld,
+                            const config_setting_t *root,
+                            struct cfg_breaker *b)
+{
+    const config_setting_t *g;
+
+    if (cfg_get_group(ld, root, "circuit_breaker", cfg_breaker_keys, &g) < 0)
+        return -1;
+    if (g == NULL) {
+        b->enabled = true;
+        b->failure_threshold = CFG_DEFAULT_FAIL_THRESHOLD;
+        b->recovery_timeout_ms = CFG_DEFAULT_RECOVERY;
+        b->half_open_max_requests = CFG_DEFAULT_HALF_OPEN;
+        b->failure_rate_threshold = 0;
+        b->window_size = CFG_DEFAULT_WINDOW;
+        b->minimum_calls = CFG_DEFAULT_MIN_CALLS;
+        return 0;
+    }
+    if (cfg_get_bool(ld, g, "enabled", true, &b->enabled) < 0)
+        return -1;
+    if (cfg_get_i(ld, g, "failure_threshold", 1, CFG_MAX_FAIL_THRESHOLD,
+                  CFG_DEFAULT_FAIL_THRESHOLD, &b->failure_threshold) < 0 ||
+        cfg_get_i(ld, g, "recovery_timeout_ms", 1, CFG_MAX_TIMEOUT_MS,
+                  CFG_DEFAULT_RECOVERY, &b->recovery_timeout_ms) < 0 ||
+        cfg_get_i(ld, g, "half_open_max_requests", 1, CFG_MAX_HALF_OPEN,
+                  CFG_DEFAULT_HALF_OPEN, &b->half_open_max_requests) < 0 ||
+        cfg_get_float(ld, g, "failure_rate_threshold", 0.0, 1.0, 0.0,
+                      &b->failure_rate_threshold) < 0 ||
+        cfg_get_i(ld, g, "window_size", 1, CFG_MAX_WINDOW,
+                  CFG_DEFAULT_WINDOW, &b->window_size) < 0 ||
+        cfg_get_i(ld, g, "minimum_calls", 1, CFG_MAX_WINDOW,
+                  CFG_DEFAULT_MIN_CALLS, &b->minimum_calls) < 0)
+        return -1;
+    if (b->minimum_calls > b->window_size)
+        return cfg_fail(ld, g, "'minimum_calls' must not exceed "
+                        "'window_size'");
+    return 0;
+}
+
+static int cfg_load_clients(struct cfg_loader *ld,
+                            const config_setting_t *root, struct cfg *cfg)
+{
+    const config_setting_t *g, *keys;
+    int n;
+
+    if (cfg_get_group(ld, root, "clients", cfg_clients_keys, &g) < 0)
+        return -1;
+    if (g == NULL)
+        return 0;
+    keys = config_setting_get_member(g, "api_keys");
+    if (keys == NULL)
+        return cfg_fail(ld, g, "'clients' needs 'api_keys'");
+    if (config_setting_type(keys) != CONFIG_TYPE_LIST &&
+        config_setting_type(keys) != CONFIG_TYPE_ARRAY)
+        return cfg_fail(ld, keys, "'api_keys' must be a list of strings");
+    n = config_setting_length(keys);
+    if (n == 0 || n > CFG_MAX_CLIENT_KEYS)
+        return cfg_fail(ld, keys, "'api_keys' must hold 1 to %d keys",
+                        CFG_MAX_CLIENT_KEYS);
+    cfg->client_keys = calloc((size_t)n, sizeof(char *));
+    if (cfg->client_keys == NULL)
+        return cfg_fail(ld, keys, "out of memory");
+    for (int i = 0; i < n; i++) {
+        const config_setting_t *k = config_setting_get_elem(keys, i);
+        const char *v;
+
+        if (config_setting_type(k) != CONFIG_TYPE_STRING)
+            return cfg_fail(ld, k, "each client key must be a string");
+        v = config_setting_get_string(k);
+        if (v[0] == '\0')
+            return cfg_fail(ld, k, "a client key must not be empty");
+        cfg->client_keys[i] = strdup(v);
+        if (cfg->client_keys[i] == NULL)
+            return cfg_fail(ld, k, "out of memory");
+        cfg->client_key_count++;
+    }
+    return 0;
+}
+
+static const char *const cfg_root_keys[] = {
+    "listen", "control_socket", "workers", "max_concurrent_requests",
+    "queue_capacity", "max_body_bytes", "body_arena_bytes",
+    "request_timeout_ms", "connect_timeout_ms", "shutdown_timeout_ms",
+    "log_level", "log_file", "retry", "circuit_breaker", "clients",
+    "providers", "virtual_models", NULL
+};
+
+static int cfg_load_root(struct cfg_loader *ld, const config_setting_t *root,
+                         struct cfg *cfg)
+{
+    const config_setting_t *providers, *vmodels, *at;
+    int level;
+
+    if (cfg_check_keys(ld, root, "the configuration", cfg_root_keys) < 0 ||
+        cfg_get_str(ld, root, "listen", false, CFG_DEFAULT_LISTEN,
+                    &cfg->listen) < 0)
+        return -1;
+    at = config_setting_get_member(root, "listen");
+    if (cfg_parse_listen(ld, at ? at : root, cfg) < 0 ||
+        cfg_get_str(ld, root, "control_socket", false,
+                    CFG_DEFAULT_CONTROL_SOCKET, &cfg->control_socket) < 0 ||
+        cfg_get_i(ld, root, "workers", 1, CFG_MAX_WORKERS,
+                  CFG_DEFAULT_WORKERS, &cfg->workers) < 0 ||
+        cfg_get_i(ld, root, "max_concurrent_requests", 1,
+                  CFG_MAX_CONCURRENT_LIMIT, CFG_DEFAULT_MAX_CONCURRENT,
+                  &cfg->max_concurrent_requests) < 0 ||
+        cfg_get_i(ld, root, "queue_capacity", 1, CFG_MAX_QUEUE_CAPACITY,
+                  CFG_DEFAULT_QUEUE_CAPACITY, &cfg->queue_capacity) < 0 ||
+        cfg_get_int(ld, root, "max_body_bytes", CFG_MIN_MAX_BODY,
+                    CFG_MAX_MAX_BODY, CFG_DEFAULT_MAX_BODY,
+                    &cfg->max_body_bytes) < 0 ||
+        cfg_get_int(ld, root, "body_arena_bytes", CFG_MIN_MAX_BODY,
+                    CFG_MAX_ARENA, CFG_DEFAULT_ARENA,
+                    &cfg->body_arena_bytes) < 0 ||
+        cfg_get_i(ld, root, "request_timeout_ms", 1, CFG_MAX_TIMEOUT_MS,
+                  CFG_DEFAULT_REQUEST_TIMEOUT, &cfg->request_timeout_ms) < 0 ||
+        cfg_get_i(ld, root, "connect_timeout_ms", 1, CFG_MAX_TIMEOUT_MS,
+                  CFG_DEFAULT_CONNECT_TIMEOUT, &cfg->connect_timeout_ms) < 0 ||
+        cfg_get_i(ld, root, "shutdown_timeout_ms", 0, CFG_MAX_TIMEOUT_MS,
+                  CFG_DEFAULT_SHUTDOWN_TIMEOUT,
+                  &cfg->shutdown_timeout_ms) < 0 ||
+        cfg_get_enum(ld, root, "log_level", cfg_log_levels, LOG_INFO,
+                     &level) < 0 ||
+        cfg_get_str(ld, root, "log_file", false, NULL, &cfg->log_file) < 0 ||
+        cfg_load_retry(ld, root, &cfg->retry) < 0 ||
+        cfg_load_breaker(ld, root, &cfg->breaker) < 0 ||
+        cfg_load_clients(ld, root, cfg) < 0)
+        return -1;
+    cfg->log_level = (enum log_level)level;
+    if (cfg->body_arena_bytes < cfg->max_body_bytes) {
+        at = config_setting_get_member(root, "body_arena_bytes");
+        return cfg_fail(ld, at ? at : root, "'body_arena_bytes' must be at "
+                        "least 'max_body_bytes' (%lld)", cfg->max_body_bytes);
+    }
+
+    if (cfg_get_list(ld, root, "providers", CFG_MAX_PROVIDERS,
+                     &providers) < 0)
+        return -1;
+    cfg->providers = calloc(CFG_MAX_PROVIDERS, sizeof(*cfg->providers));
+    if (cfg->providers == NULL)
+        return cfg_fail(ld, root, "out of memory");
+    for (int i = 0; i < config_setting_length(providers); i++) {
+        int rc = cfg_load_provider(ld, config_setting_get_elem(providers, i),
+                                   cfg, &cfg->providers[i]);
+
+        cfg->provider_count++;
+        if (rc < 0)
+            return -1;
+    }
+
+    if (cfg_get_list(ld, root, "virtual_models", CFG_MAX_VMODELS,
+                     &vmodels) < 0)
+        return -1;
+    cfg->vmodels = calloc(CFG_MAX_VMODELS, sizeof(*cfg->vmodels));
+    cfg->targets = calloc(CFG_MAX_TARGETS, sizeof(*cfg->targets));
+    if (cfg->vmodels == NULL || cfg->targets == NULL)
+        return cfg_fail(ld, root, "out of memory");
+    for (int i = 0; i < config_setting_length(vmodels); i++) {
+        int rc = cfg_load_vmodel(ld, config_setting_get_elem(vmodels, i),
+                                 cfg, i);
+
+        cfg->vmodel_count++;
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+struct cfg *cfg_load(const char *path, char *err, size_t errlen,
+                     const struct log *warn_log)
+{
+    struct cfg_loader ld = { path, err, errlen, warn_log };
+    struct cfg *cfg = NULL;
+    config_t lc;
+
+    config_init(&lc);
+    if (config_read_file(&lc, path) != CONFIG_TRUE) {
+        if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+            snprintf(err, errlen, "%s:0: cannot read file: %s", path,
+                     strerror(errno ? errno : ENOENT));
+        else
+            snprintf(err, errlen, "%s:%d: %s",
+                     config_error_file(&lc) ? config_error_file(&lc) : path,
+                     config_error_line(&lc), config_error_text(&lc));
+        goto fail;
+    }
+    cfg = calloc(1, sizeof(*cfg));
+    if (cfg == NULL || (cfg->path = strdup(path)) == NULL) {
+        snprintf(err, errlen, "%s:0: out of memory", path);
+        goto fail;
+    }
+    if (cfg_load_root(&ld, config_root_setting(&lc), cfg) < 0)
+        goto fail;
+    config_destroy(&lc);
+    return cfg;
+fail:
+    cfg_free(&cfg);
+    config_destroy(&lc);
+    return NULL;
+}
+
+void cfg_free(struct cfg **cfgp)
+{
+    struct cfg *cfg = cfgp ? *cfgp : NULL;
+
+    if (cfg == NULL)
+        return;
+    for (int i = 0; i < cfg->provider_count; i++) {
+        struct cfg_provider *p = &cfg->providers[i];
+
+        free(p->name);
+        free(p->base_url);
+        if (p->api_key != NULL)
+            explicit_bzero(p->api_key, strlen(p->api_key));
+        free(p->api_key);
+        free(p->api_key_env);
+        free(p->token_file);
+        free(p->oauth_base_url);
+        free(p->client_id);
+    }
+    for (int i = 0; i < cfg->target_count; i++)
+        free(cfg->targets[i].model);
+    for (int i = 0; i < cfg->vmodel_count; i++)
+        free(cfg->vmodels[i].name);
+    for (int i = 0; i < cfg->client_key_count; i++) {
+        explicit_bzero(cfg->client_keys[i], strlen(cfg->client_keys[i]));
+        free(cfg->client_keys[i]);
+    }
+    free(cfg->client_keys);
+    free(cfg->providers);
+    free(cfg->targets);
+    free(cfg->vmodels);
+    free(cfg->path);
+    free(cfg->listen);
+    free(cfg->listen_host);
+    free(cfg->control_socket);
+    free(cfg->log_file);
+    free(cfg);
+    *cfgp = NULL;
+}
+
+int cfg_find_vmodel(const struct cfg *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->vmodel_count; i++)
+        if (strcmp(cfg->vmodels[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+int cfg_find_target(const struct cfg *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->target_count; i++)
+        if (strcmp(cfg->targets[i].name, name) == 0)
+            return i;
+    return -1;
+}

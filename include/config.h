@@ -1,0 +1,137 @@
+/* config.h - the daemon's configuration: the libconfig file of the
+ * contract, loaded and validated into plain structs. Every refusal names
+ * FILE:LINE. A struct cfg is immutable once loaded; a reload builds a new
+ * one. */
+#ifndef RCC_CONFIG_H
+#define RCC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+
+#define CFG_ERR_MAX          512
+#define CFG_MAX_WORKERS      64
+#define CFG_MAX_PROVIDERS    64
+#define CFG_MAX_TARGETS      256
+#define CFG_MAX_VMODELS      128
+#define CFG_NAME_MAX         128     /* provider, model, virtual model */
+#define CFG_TARGET_NAME_MAX  (2 * CFG_NAME_MAX)
+#define CFG_DEFAULT_PATH     "/etc/pipelined/pipelined.conf"
+
+enum cfg_provider_type {
+    CFG_PROVIDER_MOCK,
+    CFG_PROVIDER_OPENAI,
+    CFG_PROVIDER_QWEN,
+    CFG_PROVIDER_IFLOW
+};
+
+enum cfg_auth { CFG_AUTH_NONE, CFG_AUTH_API_KEY, CFG_AUTH_OAUTH };
+
+enum cfg_strategy {
+    CFG_LB_ROUND_ROBIN,
+    CFG_LB_WEIGHTED,
+    CFG_LB_LEAST_CONNECTIONS,
+    CFG_LB_RANDOM
+};
+
+enum cfg_jitter {
+    CFG_JITTER_NONE,
+    CFG_JITTER_FULL,
+    CFG_JITTER_EQUAL,
+    CFG_JITTER_DECORRELATED
+};
+
+struct cfg_provider {
+    char *name;
+    enum cfg_provider_type type;
+    enum cfg_auth auth;
+    char *base_url;          /* without a trailing slash */
+    char *api_key;           /* resolved from api_key or api_key_env; secret */
+    char *api_key_env;
+    char *token_file;
+    char *oauth_base_url;
+    char *client_id;
+    int latency_ms;          /* mock only */
+    int line;
+};
+
+struct cfg_target {
+    char name[CFG_TARGET_NAME_MAX];   /* "provider/model" */
+    char *model;
+    int provider;            /* index into providers */
+    int vmodel;              /* index into vmodels */
+    int weight;
+    int max_concurrent;      /* 0: no per-target limit */
+};
+
+struct cfg_vmodel {
+    char *name;
+    enum cfg_strategy strategy;
+    int first_target;        /* targets[first_target .. +target_count) */
+    int target_count;
+};
+
+struct cfg_retry {
+    int max_retries;
+    int base_delay_ms;
+    int max_delay_ms;
+    double multiplier;
+    enum cfg_jitter jitter;
+};
+
+struct cfg_breaker {
+    bool enabled;
+    int failure_threshold;
+    int recovery_timeout_ms;
+    int half_open_max_requests;
+    double failure_rate_threshold;   /* 0: sliding-window rule off */
+    int window_size;
+    int minimum_calls;
+};
+
+struct cfg {
+    char *path;
+    char *listen;            /* as written, for messages */
+    char *listen_host;
+    int listen_port;
+    char *control_socket;
+    int workers;
+    int max_concurrent_requests;
+    int queue_capacity;
+    long long max_body_bytes;
+    long long body_arena_bytes;
+    int request_timeout_ms;
+    int connect_timeout_ms;
+    int shutdown_timeout_ms;
+    enum log_level log_level;
+    char *log_file;
+    struct cfg_retry retry;
+    struct cfg_breaker breaker;
+    char **client_keys;      /* secrets */
+    int client_key_count;
+    struct cfg_provider *providers;
+    int provider_count;
+    struct cfg_target *targets;
+    int target_count;
+    struct cfg_vmodel *vmodels;
+    int vmodel_count;
+};
+
+/* Loads and validates path. Returns a cfg the caller frees with
+ * cfg_free(), or NULL with "FILE:LINE: message" in err. Warnings that do
+ * not stop the load (an unset api_key_env) go to warn_log when not NULL. */
+struct cfg *cfg_load(const char *path, char *err, size_t errlen,
+                     const struct log *warn_log);
+
+/* Frees cfg and nulls the caller's pointer; NULL-safe. */
+void cfg_free(struct cfg **cfg);
+
+/* Index of the virtual model or target named name, or -1. */
+int cfg_find_vmodel(const struct cfg *cfg, const char *name);
+int cfg_find_target(const struct cfg *cfg, const char *name);
+
+const char *cfg_provider_type_name(enum cfg_provider_type type);
+const char *cfg_strategy_name(enum cfg_strategy strategy);
+
+#endif

@@ -1,0 +1,71 @@
+/* frame.h - the worker<->master frame protocol over each worker's
+ * socketpair. A frame is a 16-byte header (payload length, type, flags,
+ * HTTP status, job index, job generation; little-endian) and a payload.
+ * HEAD, END and ERROR carry a "meta" payload: counters, the target name
+ * and, for ERROR, the OpenAI-shaped error body. Pure codec, no I/O. */
+#ifndef RCC_FRAME_H
+#define RCC_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FRAME_HDR_SIZE     16
+#define FRAME_MAX_PAYLOAD  (1u << 20)
+#define FRAME_META_FIXED   30      /* meta bytes before the target name */
+
+enum frame_type {
+    /* worker -> master */
+    FRAME_HEAD = 1,        /* status and target: the answer starts */
+    FRAME_CHUNK,           /* answer bytes (SSE events when streaming) */
+    FRAME_END,             /* answer complete; meta has the metrics */
+    FRAME_ERROR,           /* failed; status + OpenAI error body in meta */
+    /* master -> worker */
+    FRAME_CANCEL,          /* client gone or deadline passed: abort job */
+    FRAME_SHUTDOWN,        /* finish in-flight jobs, take no more, exit */
+    FRAME_TYPE_MAX
+};
+
+enum frame_flags {
+    FRAME_F_STREAM = 1u << 0    /* HEAD: the answer is an SSE stream */
+};
+
+struct frame {
+    uint32_t len;              /* payload bytes */
+    uint8_t type;
+    uint8_t flags;
+    uint16_t status;
+    uint32_t job;
+    uint32_t gen;
+    const uint8_t *payload;    /* into the decoded buffer */
+};
+
+struct frame_meta {
+    uint16_t attempts;
+    uint16_t upstream_status;
+    uint32_t latency_ms;
+    uint32_t ttfb_ms;
+    uint32_t prompt_tokens;
+    uint32_t completion_tokens;
+    uint64_t bytes;
+    uint16_t target_len;
+    const char *target;        /* not NUL-terminated */
+    size_t rest_len;
+    const uint8_t *rest;       /* ERROR: the error body */
+};
+
+/* Writes f's header (len, type, flags, status, job, gen) into out. */
+void frame_encode_hdr(uint8_t out[FRAME_HDR_SIZE], const struct frame *f);
+
+/* Decodes one frame from buf. Returns its total size (header + payload)
+ * when whole, 0 when more bytes are needed, -1 when malformed (unknown
+ * type, oversized payload): the stream cannot be trusted after that. */
+int frame_decode(const uint8_t *buf, size_t len, struct frame *f);
+
+/* Size of m encoded (fixed part, target, rest). */
+size_t frame_meta_size(const struct frame_meta *m);
+/* Encodes m into out[cap]; returns bytes written or -1 if cap is short. */
+int frame_meta_encode(uint8_t *out, size_t cap, const struct frame_meta *m);
+/* Decodes a meta payload; pointers refer into p. 0 or -1 if malformed. */
+int frame_meta_decode(const uint8_t *p, size_t len, struct frame_meta *m);
+
+#endif

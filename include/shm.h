@@ -1,0 +1,154 @@
+/* shm.h - the shared-memory segment: the job table, the priority queue,
+ * the body arena, per-target and per-virtual-model scheduler state,
+ * worker slots and counters. The master maps it before forking, so every
+ * process sees it at the same address; inside it there are only offsets
+ * and indices. One robust process-shared mutex guards the scheduler
+ * state; counters are C11 atomics read without it. */
+#ifndef RCC_SHM_H
+#define RCC_SHM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "arena.h"
+#include "config.h"
+#include "pqueue.h"
+#include "util.h"
+
+#define SHM_MAGIC          0x52434350u     /* "RCCP" */
+#define SHM_LAYOUT_VERSION 1u
+#define SHM_JOB_SLACK      64              /* slots for jobs being retired */
+#define SHM_NO_WORKER      (-1)
+#define SHM_NO_TARGET      (-1)
+
+enum shm_job_state {
+    SHM_JOB_FREE = 0,
+    SHM_JOB_RESERVED,          /* slot taken, body being copied in */
+    SHM_JOB_QUEUED,            /* in the heap, waiting for a worker */
+    SHM_JOB_RUNNING,           /* owned by a worker */
+    SHM_JOB_DONE               /* answered; the master releases it */
+};
+
+enum shm_job_flags {
+    SHM_JOB_STREAM = 1u << 0,
+    SHM_JOB_DIRECT = 1u << 1   /* model named one target: target is fixed */
+};
+
+struct shm_job {
+    uint32_t gen;              /* bumped on every reuse of the slot */
+    uint32_t state;            /* enum shm_job_state */
+    uint32_t flags;            /* enum shm_job_flags */
+    uint32_t next_free;        /* free list link while FREE */
+    int32_t priority;
+    int32_t owner;             /* worker slot while RUNNING */
+    int32_t vmodel;            /* virtual model index */
+    int32_t target;            /* fixed target (DIRECT) or SHM_NO_TARGET */
+    int32_t slot_target;       /* target whose active count it holds */
+    uint32_t body_len;
+    uint64_t body_off;         /* into the arena */
+    uint64_t seq;
+    int64_t enqueued_ms;
+    int64_t deadline_ms;       /* monotonic */
+    _Atomic uint32_t cancel;   /* set by the master: stop working on it */
+    char request_id[UTIL_REQUEST_ID_MAX];
+};
+
+enum shm_breaker_state {
+    SHM_BREAKER_CLOSED = 0,
+    SHM_BREAKER_OPEN,
+    SHM_BREAKER_HALF_OPEN
+};
+
+struct shm_target {
+    _Atomic int32_t active;    /* calls in flight (changed under the lock) */
+    _Atomic uint64_t requests;
+    _Atomic uint64_t failures;
+    _Atomic uint32_t state;    /* enum shm_breaker_state */
+};
+
+struct shm_vmodel {
+    uint32_t rr_next;          /* round-robin cursor */
+};
+
+struct shm_worker {
+    _Atomic int32_t pid;       /* 0: slot unused */
+    _Atomic int32_t active;    /* jobs it runs */
+    _Atomic uint64_t jobs_done;
+    _Atomic int64_t started_ms;   /* wall clock */
+};
+
+struct shm_counters {
+    _Atomic uint64_t total;
+    _Atomic uint64_t succeeded;
+    _Atomic uint64_t failed;
+    _Atomic uint64_t retried;
+};
+
+struct shm_hdr {
+    uint32_t magic;
+    uint32_t layout_version;
+    pthread_mutex_t lock;
+    uint32_t dirty;            /* 1 while a holder mutates; repair if died */
+    uint32_t job_count;
+    uint32_t target_count;
+    uint32_t vmodel_count;
+    uint32_t free_head;        /* first FREE job or PQ_NONE */
+    uint32_t running;          /* RUNNING jobs */
+    uint32_t max_running;      /* max_concurrent_requests */
+    uint32_t repairs;          /* times the lock was recovered */
+    uint64_t next_seq;
+    struct pq pq;
+    struct arena arena;
+    size_t size;
+    size_t off_jobs, off_heap, off_pos, off_bitmap, off_data;
+    size_t off_targets, off_vmodels;
+    struct shm_counters counters;
+    struct shm_worker workers[CFG_MAX_WORKERS];
+};
+
+/* Per-process pointers into the segment (the same in every process). */
+struct shm_view {
+    struct shm_hdr *hdr;
+    struct shm_job *jobs;
+    struct shm_target *targets;
+    struct shm_vmodel *vmodels;
+    struct pq_view pq;
+    struct arena_view arena;
+};
+
+/* Maps and lays out a segment sized for cfg. 0, or -1 with errno. */
+int shm_create(struct shm_view *shm, const struct cfg *cfg);
+/* Destroys the lock and unmaps the segment (its creator, at the end);
+ * NULL-safe on an unmapped view. */
+void shm_destroy(struct shm_view *shm);
+/* Unmaps this process's view only (a worker leaving). */
+void shm_detach(struct shm_view *shm);
+
+/* Takes the lock, repairing the state if its last holder died. */
+void shm_lock(struct shm_view *shm);
+void shm_unlock(struct shm_view *shm);
+
+/* Rebuilds queue, free list, arena bitmap and counts from the job table.
+ * Called with the lock held. */
+void shm_repair(struct shm_view *shm);
+
+/* With the lock held: takes a free job slot and arena room for body_len
+ * bytes; the job is RESERVED until shm_job_enqueue, so the body can be
+ * copied in without the lock. -1 when no slot or no room. */
+int shm_job_alloc(struct shm_view *shm, uint32_t body_len, uint32_t *job);
+/* With the lock held: queues a reserved or re-queued job. -1: full. */
+int shm_job_enqueue(struct shm_view *shm, uint32_t job);
+/* With the lock held: releases the job's body, slot and target slot. */
+void shm_job_free(struct shm_view *shm, uint32_t job);
+
+static inline uint8_t *shm_job_body(const struct shm_view *shm,
+                                    const struct shm_job *job)
+{
+    return shm->arena.data + job->body_off;
+}
+
+#endif

@@ -1,0 +1,34 @@
+/* util.h - small helpers every process uses: clocks, bounded string
+ * copies, request ids. No state lives here. */
+#ifndef RCC_UTIL_H
+#define RCC_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define UTIL_REQUEST_ID_MAX 64          /* bytes, including the NUL */
+
+/* Milliseconds on the monotonic clock (deadlines, latencies). */
+int64_t util_now_ms(void);
+/* Milliseconds since the epoch (timestamps shown to people). */
+int64_t util_wall_ms(void);
+
+/* Copy src into dst[size] and NUL-terminate; returns -1 when truncated. */
+int util_strlcpy(char *dst, const char *src, size_t size);
+
+/* Parses a whole decimal integer in [min, max]; -1 on anything else. */
+int util_parse_int(const char *s, long long min, long long max,
+                   long long *out);
+
+/* A request id is kept when it is 1..63 bytes of [A-Za-z0-9._:-]. */
+bool util_request_id_valid(const char *id);
+
+/* Writes "req-" and 16 hex digits made from prefix and counter. */
+void util_request_id_make(char *out, size_t size, uint64_t prefix,
+                          uint64_t counter);
+
+/* Fills buf with len cryptographically random bytes; 0 or -1. */
+int util_random_bytes(void *buf, size_t len);
+
+#endif

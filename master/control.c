@@ -1,0 +1,412 @@
+/* control.c - the control socket: a Unix stream socket (mode 0600) on
+ * which a client writes one command line and reads one JSON answer. */
+#include "master.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#define CONTROL_LINE_MAX 4096
+#define CONTROL_BACKLOG  16
+#define CONTROL_TIMEOUT_S 5
+
+/* An open control connection; kept on a list so every one can be freed
+ * at exit and in a new worker. */
+struct control_conn {
+    struct master *m;
+    struct bufferevent *bev;
+    struct control_conn *prev, *next;
+};
+
+static void control_conn_free(struct control_conn *cc)
+{
+    struct master *m = cc->m;
+
+    if (cc->prev != NULL)
+        cc->prev->next = cc->next;
+    else
+        m->control_conns = cc->next;
+    if (cc->next != NULL)
+        cc->next->prev = cc->prev;
+    bufferevent_free(cc->bev);
+    free(cc);
+}
+
+static const char *const control_state_names[] = {
+    "closed", "open", "half_open"
+};
+
+static json_object *control_latency(const struct histogram *h)
+{
+    json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "p50", json_object_new_double(
+        hist_quantile(h, 0.50)));
+    json_object_object_add(o, "p95", json_object_new_double(
+        hist_quantile(h, 0.95)));
+    json_object_object_add(o, "p99", json_object_new_double(
+        hist_quantile(h, 0.99)));
+    return o;
+}
+
+static char *control_finish(json_object *root)
+{
+    char *s = strdup(json_object_to_json_string_ext(root,
+                                                    JSON_C_TO_STRING_PLAIN));
+
+    json_object_put(root);
+    return s;
+}
+
+char *control_stats_json(struct master *m)
+{
+    const struct shm_counters *c = &m->shm.hdr->counters;
+    json_object *root = json_object_new_object();
+    json_object *workers = json_object_new_object();
+    json_object *pids = json_object_new_array();
+    json_object *queue = json_object_new_object();
+    json_object *reqs = json_object_new_object();
+    json_object *targets = json_object_new_array();
+
+    json_object_object_add(root, "pid", json_object_new_int(getpid()));
+    json_object_object_add(root, "uptime_s", json_object_new_int64(
+        (util_now_ms() - m->started_ms) / 1000));
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        if (m->workers[i].pid > 0 && !m->workers[i].retiring)
+            json_object_array_add(pids,
+                                  json_object_new_int(m->workers[i].pid));
+    json_object_object_add(workers, "count",
+                           json_object_new_int(supervisor_alive(m)));
+    json_object_object_add(workers, "target",
+                           json_object_new_int(m->worker_target));
+    json_object_object_add(workers, "pids", pids);
+    json_object_object_add(root, "workers", workers);
+    json_object_object_add(queue, "depth",
+                           json_object_new_int64(pq_size(&m->shm.pq)));
+    json_object_object_add(queue, "capacity",
+                           json_object_new_int64(m->shm.pq.hdr->capacity));
+    json_object_object_add(root, "queue", queue);
+    json_object_object_add(reqs, "total", json_object_new_int64(
+        (int64_t)atomic_load(&c->total)));
+    json_object_object_add(reqs, "succeeded", json_object_new_int64(
+        (int64_t)atomic_load(&c->succeeded)));
+    json_object_object_add(reqs, "failed", json_object_new_int64(
+        (int64_t)atomic_load(&c->failed)));
+    json_object_object_add(reqs, "retried", json_object_new_int64(
+        (int64_t)atomic_load(&c->retried)));
+    json_object_object_add(reqs, "active",
+                           json_object_new_int64(m->active_reqs));
+    json_object_object_add(root, "requests", reqs);
+    for (int t = 0; t < m->cfg->target_count; t++) {
+        const struct cfg_target *ct = &m->cfg->targets[t];
+        const struct shm_target *st = &m->shm.targets[t];
+        json_object *o = json_object_new_object();
+        uint32_t state = atomic_load(&st->state);
+
+        json_object_object_add(o, "name", json_object_new_string(ct->name));
+        json_object_object_add(o, "virtual_model", json_object_new_string(
+            m->cfg->vmodels[ct->vmodel].name));
+        json_object_object_add(o, "state", json_object_new_string(
+            control_state_names[state <= SHM_BREAKER_HALF_OPEN ? state : 0]));
+        json_object_object_add(o, "active",
+                               json_object_new_int(atomic_load(&st->active)));
+        json_object_object_add(o, "requests", json_object_new_int64(
+            (int64_t)atomic_load(&st->requests)));
+        json_object_object_add(o, "failures", json_object_new_int64(
+            (int64_t)atomic_load(&st->failures)));
+        json_object_object_add(o, "latency_ms",
+                               control_latency(&m->latency[t]));
+        json_object_array_add(targets, o);
+    }
+    json_object_object_add(root, "targets", targets);
+    return control_finish(root);
+}
+
+static char *control_workers_json(struct master *m)
+{
+    json_object *root = json_object_new_object();
+    json_object *list = json_object_new_array();
+
+    for (int i = 0; i < CFG_MAX_WORKERS; i++) {
+        const struct shm_worker *sw = &m->shm.hdr->workers[i];
+        json_object *o;
+
+        if (m->workers[i].pid <= 0)
+            continue;
+        o = json_object_new_object();
+        json_object_object_add(o, "pid",
+                               json_object_new_int(m->workers[i].pid));
+        json_object_object_add(o, "slot", json_object_new_int(i));
+        json_object_object_add(o, "active",
+                               json_object_new_int(atomic_load(&sw->active)));
+        json_object_object_add(o, "jobs_done", json_object_new_int64(
+            (int64_t)atomic_load(&sw->jobs_done)));
+        json_object_object_add(o, "started_at", json_object_new_int64(
+            atomic_load(&sw->started_ms) / 1000));
+        json_object_object_add(o, "retiring", json_object_new_boolean(
+            m->workers[i].retiring));
+        json_object_array_add(list, o);
+    }
+    json_object_object_add(root, "workers", list);
+    return control_finish(root);
+}
+
+static char *control_error(const char *msg)
+{
+    json_object *root = json_object_new_object();
+
+    json_object_object_add(root, "ok", json_object_new_boolean(0));
+    json_object_object_add(root, "error", json_object_new_string(msg));
+    return control_finish(root);
+}
+
+static char *control_scale(struct master *m, const char *arg)
+{
+    long long n;
+    int target;
+    json_object *root;
+
+    if (arg == NULL || *arg == '\0')
+        return control_error("usage: scale N | +N | -N");
+    if (util_parse_int(arg + (*arg == '+'), -CFG_MAX_WORKERS,
+                       CFG_MAX_WORKERS, &n) < 0)
+        return control_error("scale: N must be an integer");
+    target = (*arg == '+' || *arg == '-') ? m->worker_target + (int)n
+                                          : (int)n;
+    if (target < 1 || target > CFG_MAX_WORKERS) {
+        char msg[96];
+
+        snprintf(msg, sizeof(msg), "scale: workers must stay between 1 and "
+                 "%d", CFG_MAX_WORKERS);
+        return control_error(msg);
+    }
+    target = supervisor_scale(m, target);
+    root = json_object_new_object();
+    json_object_object_add(root, "ok", json_object_new_boolean(1));
+    json_object_object_add(root, "workers", json_object_new_int(target));
+    return control_finish(root);
+}
+
+static char *control_breaker_reset(struct master *m, const char *name)
+{
+    bool found = false;
+    json_object *root;
+
+    if (name == NULL || *name == '\0')
+        return control_error("usage: breaker reset NAME");
+    for (int t = 0; t < m->cfg->target_count; t++) {
+        if (strcmp(m->cfg->targets[t].name, name) == 0) {
+            atomic_store(&m->shm.targets[t].state, SHM_BREAKER_CLOSED);
+            found = true;
+        }
+    }
+    if (!found)
+        return control_error("breaker reset: no such target");
+    log_msg(&m->log, LOG_INFO, NULL, "breaker of %s reset by operator", name);
+    root = json_object_new_object();
+    json_object_object_add(root, "ok", json_object_new_boolean(1));
+    return control_finish(root);
+}
+
+static const char control_help[] =
+    "{\"commands\":["
+    "\"stats\",\"workers\",\"scale N | +N | -N\",\"breaker reset NAME\","
+    "\"help\"]}";
+
+/* Runs one command line; returns the malloc'd JSON answer. */
+static char *control_run(struct master *m, char *line)
+{
+    char *save = NULL;
+    char *cmd = strtok_r(line, " \t\r", &save);
+    char *arg = strtok_r(NULL, " \t\r", &save);
+
+    if (cmd == NULL)
+        return control_error("empty command; try help");
+    if (strcmp(cmd, "stats") == 0)
+        return control_stats_json(m);
+    if (strcmp(cmd, "workers") == 0)
+        return control_workers_json(m);
+    if (strcmp(cmd, "scale") == 0)
+        return control_scale(m, arg);
+    if (strcmp(cmd, "breaker") == 0 && arg != NULL &&
+        strcmp(arg, "reset") == 0)
+        return control_breaker_reset(m, strtok_r(NULL, " \t\r", &save));
+    if (strcmp(cmd, "help") == 0)
+        return strdup(control_help);
+    return control_error("unknown command; try help");
+}
+
+static void control_written_cb(struct bufferevent *bev, void *arg)
+{
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        control_conn_free(arg);
+}
+
+/* Sends answer (malloc'd; freed here) and closes once it is written. */
+static void control_reply(struct control_conn *cc, char *answer)
+{
+    struct bufferevent *bev = cc->bev;
+
+    bufferevent_disable(bev, EV_READ);
+    bufferevent_setcb(bev, NULL, control_written_cb, NULL, cc);
+    if (answer == NULL)
+        answer = strdup("{\"ok\":false,\"error\":\"out of memory\"}");
+    if (answer != NULL) {
+        bufferevent_write(bev, answer, strlen(answer));
+        bufferevent_write(bev, "\n", 1);
+        free(answer);
+    }
+}
+
+static void control_answer(struct control_conn *cc, char *line)
+{
+    control_reply(cc, control_run(cc->m, line));
+}
+
+static void control_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct control_conn *cc = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t n;
+    char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
+
+    if (line == NULL) {
+        if (evbuffer_get_length(in) > CONTROL_LINE_MAX) {
+            evbuffer_drain(in, evbuffer_get_length(in));
+            control_reply(cc, control_error("command line too long"));
+        }
+        return;
+    }
+    control_answer(cc, line);
+    free(line);
+}
+
+static void control_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct control_conn *cc = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    if ((what & BEV_EVENT_EOF) && evbuffer_get_length(in) > 0 &&
+        evbuffer_get_length(in) <= CONTROL_LINE_MAX) {
+        /* A command without its newline, then a half-close. */
+        size_t n = evbuffer_get_length(in);
+        char *line = malloc(n + 1);
+
+        if (line != NULL) {
+            evbuffer_remove(in, line, n);
+            line[n] = '\0';
+            control_answer(cc, line);
+            free(line);
+            return;
+        }
+    }
+    control_conn_free(cc);
+}
+
+static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+                              struct sockaddr *sa, int len, void *arg)
+{
+    struct master *m = arg;
+    struct control_conn *cc = calloc(1, sizeof(*cc));
+    struct bufferevent *bev = cc ? bufferevent_socket_new(
+        evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    struct timeval tv = { CONTROL_TIMEOUT_S, 0 };
+
+    (void)sa;
+    (void)len;
+    if (bev == NULL) {
+        free(cc);
+        close(fd);
+        return;
+    }
+    cc->m = m;
+    cc->bev = bev;
+    cc->next = m->control_conns;
+    if (cc->next != NULL)
+        cc->next->prev = cc;
+    m->control_conns = cc;
+    bufferevent_setcb(bev, control_read_cb, NULL, control_event_cb, cc);
+    bufferevent_set_timeouts(bev, &tv, &tv);
+    bufferevent_enable(bev, EV_READ);
+}
+
+int control_init(struct master *m)
+{
+    const char *path = m->cfg->control_socket;
+    struct sockaddr_un sun;
+    char dir[sizeof(sun.sun_path)];
+    char *slash;
+    mode_t old;
+    int fd;
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    if (util_strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) < 0) {
+        log_msg(&m->log, LOG_ERROR, NULL, "control_socket path too long: %s",
+                path);
+        return -1;
+    }
+    util_strlcpy(dir, path, sizeof(dir));
+    slash = strrchr(dir, '/');
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+            log_msg(&m->log, LOG_ERROR, NULL, "cannot create %s: %s", dir,
+                    strerror(errno));
+            return -1;
+        }
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    /* A socket file left by a crash would block the bind. Only a file
+     * nobody answers on is stale: refuse to steal a live daemon's. */
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 ||
+        errno == EAGAIN) {
+        log_msg(&m->log, LOG_ERROR, NULL, "%s: another daemon is "
+                "listening there", path);
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    unlink(path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    old = umask(0177);
+    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        umask(old);
+        log_msg(&m->log, LOG_ERROR, NULL, "cannot bind %s: %s", path,
+                strerror(errno));
+        close(fd);
+        return -1;
+    }
+    umask(old);
+    chmod(path, 0600);
+    m->control = evconnlistener_new(m->base, control_accept_cb, m,
+                                    LEV_OPT_CLOSE_ON_FREE, CONTROL_BACKLOG,
+                                    fd);
+    if (m->control == NULL) {
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    return 0;
+}
+
+void control_free(struct master *m)
+{
+    while (m->control_conns != NULL)
+        control_conn_free(m->control_conns);
+    if (m->control == NULL)
+        return;
+    evconnlistener_free(m->control);
+    m->control = NULL;
+}

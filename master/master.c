@@ -1,0 +1,271 @@
+/* master.c - the master's life cycle: builds the shared segment, the
+ * event loop, the front end, the control socket and the workers; turns
+ * signals into actions (libevent delivers them through its self-pipe, so
+ * no work runs in a signal handler); drains and stops. */
+#include "master.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "frame.h"
+
+static void master_free_loop(struct master *m);
+static void master_close_fds(int keep_a, int keep_b, int keep_c);
+
+
+static void master_stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct master *m = arg;
+
+    (void)fd;
+    (void)what;
+    if (!m->stopping) {
+        /* The grace period is over: answer whoever is still waiting. */
+        log_msg(&m->log, LOG_WARN, NULL, "shutdown timeout: failing %u "
+                "request(s) still in flight", m->active_reqs);
+        for (uint32_t j = 0; j < m->shm.hdr->job_count; j++) {
+            struct mreq *mr = &m->reqs[j];
+
+            if (!mr->active)
+                continue;
+            frontend_fail(mr, 503, "shutting_down", "the server is shutting "
+                          "down");
+            frontend_cancel_job(mr);
+        }
+        master_begin_stop(m);
+        return;
+    }
+    /* Workers did not exit in time. */
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        if (m->workers[i].pid > 0)
+            kill(m->workers[i].pid, SIGKILL);
+}
+
+/* Every request is answered: tell the workers to exit; the loop ends
+ * when the last one is reaped. */
+void master_begin_stop(struct master *m)
+{
+    struct timeval tv = { MASTER_STOP_GRACE_MS / 1000,
+                          (MASTER_STOP_GRACE_MS % 1000) * 1000 };
+
+    if (m->stopping)
+        return;
+    supervisor_shutdown_workers(m);
+    evtimer_add(m->stop_timer, &tv);
+    if (supervisor_alive(m) == 0) {
+        bool any = false;
+
+        for (int i = 0; i < CFG_MAX_WORKERS; i++)
+            any |= m->workers[i].pid > 0;
+        if (!any)
+            event_base_loopbreak(m->base);
+    }
+}
+
+/* SIGTERM / SIGINT: refuse new work, finish what is in flight. */
+static void master_drain(struct master *m)
+{
+    struct timeval tv = { m->cfg->shutdown_timeout_ms / 1000,
+                          (m->cfg->shutdown_timeout_ms % 1000) * 1000 };
+
+    if (m->draining)
+        return;
+    m->draining = true;
+    log_msg(&m->log, LOG_INFO, NULL, "shutting down: %u request(s) in "
+            "flight", m->active_reqs);
+    frontend_stop_accepting(m);
+    if (m->active_reqs == 0) {
+        master_begin_stop(m);
+        return;
+    }
+    evtimer_add(m->stop_timer, &tv);
+}
+
+static void master_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct master *m = arg;
+
+    (void)what;
+    switch (sig) {
+    case SIGTERM:
+    case SIGINT:
+        master_drain(m);
+        break;
+    case SIGQUIT:
+        log_msg(&m->log, LOG_INFO, NULL, "SIGQUIT: stopping now");
+        for (int i = 0; i < CFG_MAX_WORKERS; i++)
+            if (m->workers[i].pid > 0)
+                kill(m->workers[i].pid, SIGKILL);
+        m->stopping = true;
+        m->draining = true;
+        event_base_loopbreak(m->base);
+        break;
+    case SIGCHLD:
+        supervisor_reap(m);
+        break;
+    case SIGTTIN:
+        if (!m->draining)
+            supervisor_scale(m, m->worker_target + 1);
+        break;
+    case SIGTTOU:
+        if (!m->draining)
+            supervisor_scale(m, m->worker_target - 1);
+        break;
+    case SIGUSR1:
+        if (log_reopen(&m->log) < 0)
+            log_msg(&m->log, LOG_ERROR, NULL, "cannot reopen %s: %s",
+                    m->log.path, strerror(errno));
+        else
+            log_msg(&m->log, LOG_INFO, NULL, "log file reopened");
+        break;
+    case SIGHUP:
+        log_msg(&m->log, LOG_WARN, NULL, "SIGHUP: configuration reload is "
+                "not available in this build; keeping the current one");
+        break;
+    default:
+        break;
+    }
+}
+
+static const int master_signals[] = {
+    SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGTTIN, SIGTTOU, SIGUSR1, SIGHUP
+};
+
+int master_init(struct master *m, struct cfg *cfg, const char *config_path)
+{
+    size_t nsig = sizeof(master_signals) / sizeof(master_signals[0]);
+
+    m->cfg = cfg;
+    m->config_path = config_path;
+    m->control_fd = -1;
+    m->started_ms = util_now_ms();
+    m->started_wall_ms = util_wall_ms();
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        m->workers[i].wake_fd = -1;
+    if (util_random_bytes(&m->id_prefix, sizeof(m->id_prefix)) < 0)
+        m->id_prefix = (uint64_t)getpid() << 32 ^ (uint64_t)m->started_ms;
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_msg(&m->log, LOG_ERROR, NULL, "libcurl initialisation failed");
+        return -1;
+    }
+    if (shm_create(&m->shm, cfg) < 0) {
+        log_msg(&m->log, LOG_ERROR, NULL, "cannot map the shared segment: "
+                "%s", strerror(errno));
+        return -1;
+    }
+    m->reqs = calloc(m->shm.hdr->job_count, sizeof(*m->reqs));
+    m->latency = calloc((size_t)cfg->target_count, sizeof(*m->latency));
+    m->base = event_base_new();
+    if (m->reqs == NULL || m->latency == NULL || m->base == NULL)
+        return -1;
+    m->stop_timer = evtimer_new(m->base, master_stop_timeout_cb, m);
+    if (m->stop_timer == NULL)
+        return -1;
+    for (size_t i = 0; i < nsig; i++) {
+        m->signals[i] = evsignal_new(m->base, master_signals[i],
+                                     master_signal_cb, m);
+        if (m->signals[i] == NULL || event_add(m->signals[i], NULL) < 0)
+            return -1;
+    }
+    if (frontend_init(m) < 0 || control_init(m) < 0)
+        return -1;
+    if (supervisor_start(m) < 0) {
+        log_msg(&m->log, LOG_ERROR, NULL, "no worker could be started");
+        return -1;
+    }
+    log_msg(&m->log, LOG_INFO, NULL, "serving on %s with %d worker(s); "
+            "control socket %s", cfg->listen, cfg->workers,
+            cfg->control_socket);
+    return 0;
+}
+
+void master_free_in_child(struct master *m, int keep_a, int keep_b)
+{
+    /* The master's sockets must not stay open in a worker: a connection
+     * the master closes would stay open through it. Close the
+     * descriptors first and free the structures after: evhttp would
+     * otherwise shutdown() the client sockets it shares with the master,
+     * and the event base would unregister the master's descriptors from
+     * the epoll instance they share. Once closed, those calls only fail
+     * with EBADF. */
+    master_close_fds(keep_a, keep_b, m->log.fd);
+    master_free_loop(m);
+}
+
+int master_run(struct master *m)
+{
+    event_base_dispatch(m->base);
+    log_msg(&m->log, LOG_INFO, NULL, "stopped");
+    return m->exit_code;
+}
+
+static void master_free_loop(struct master *m)
+{
+    size_t nsig = sizeof(master_signals) / sizeof(master_signals[0]);
+
+    if (m->reqs != NULL) {
+        /* No request callbacks from here on: evhttp_free closes them. */
+        for (uint32_t j = 0; j < m->shm.hdr->job_count; j++)
+            m->reqs[j].active = false;
+    }
+    control_free(m);
+    frontend_free(m);
+    for (int i = 0; i < CFG_MAX_WORKERS; i++) {
+        if (m->workers[i].bev != NULL)
+            bufferevent_free(m->workers[i].bev);
+        if (m->workers[i].wake_fd >= 0)
+            close(m->workers[i].wake_fd);
+        m->workers[i].bev = NULL;
+        m->workers[i].wake_fd = -1;
+    }
+    for (size_t i = 0; i < nsig; i++)
+        if (m->signals[i] != NULL)
+            event_free(m->signals[i]);
+    if (m->stop_timer != NULL)
+        event_free(m->stop_timer);
+    if (m->respawn_timer != NULL)
+        event_free(m->respawn_timer);
+    if (m->base != NULL)
+        event_base_free(m->base);
+    free(m->reqs);
+    free(m->latency);
+    m->reqs = NULL;
+    m->latency = NULL;
+    m->base = NULL;
+}
+
+static void master_close_fds(int keep_a, int keep_b, int keep_c)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *de;
+    int dfd = dir ? dirfd(dir) : -1;
+
+    if (dir == NULL)
+        return;
+    while ((de = readdir(dir)) != NULL) {
+        long long fd;
+
+        if (util_parse_int(de->d_name, STDERR_FILENO + 1, INT32_MAX,
+                           &fd) < 0)
+            continue;
+        if (fd != dfd && fd != keep_a && fd != keep_b && fd != keep_c)
+            close((int)fd);
+    }
+    closedir(dir);
+}
+
+void master_free(struct master *m)
+{
+    if (m->control != NULL)
+        unlink(m->cfg->control_socket);
+    master_free_loop(m);
+    shm_destroy(&m->shm);
+    curl_global_cleanup();
+}

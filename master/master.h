@@ -1,0 +1,139 @@
+/* master.h - the master process's context and what its modules share:
+ * the front end (frontend.c), the relay of worker frames (relay.c), the
+ * supervisor (supervisor.c), the control socket (control.c) and the
+ * process life cycle (master.c). */
+#ifndef RCC_MASTER_H
+#define RCC_MASTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+
+#include "config.h"
+#include "histogram.h"
+#include "log.h"
+#include "shm.h"
+
+#define MASTER_STOP_GRACE_MS   5000   /* workers get this to exit, then KILL */
+#define MASTER_CRASH_WINDOW_MS 1000   /* dying sooner counts as a crash */
+#define MASTER_RESPAWN_BASE_MS 100
+#define MASTER_RESPAWN_MAX_MS  10000
+#define MASTER_RETRY_AFTER_S   1      /* Retry-After on 429 / 503 */
+#define MASTER_MAX_PRIORITY    1000000
+
+/* A client request in flight, indexed by its job. */
+struct mreq {
+    struct master *m;
+    struct evhttp_request *req;    /* NULL once the client is gone */
+    struct evhttp_connection *conn;
+    struct event *timer;           /* deadline; kept for reuse */
+    struct evbuffer *body;         /* plain answer being gathered */
+    uint32_t job;
+    uint32_t gen;
+    bool active;
+    bool stream;
+    bool head_sent;                /* the client has our status line */
+    bool answered;                 /* the client has its whole answer */
+    uint16_t attempts;
+    int status;
+    int64_t start_ms;
+    char target[CFG_TARGET_NAME_MAX];
+    char model[CFG_TARGET_NAME_MAX];
+};
+
+struct mworker {
+    pid_t pid;                     /* 0: slot unused */
+    struct bufferevent *bev;       /* our end of its socketpair */
+    int wake_fd;                   /* its eventfd */
+    int64_t started_ms;
+    bool retiring;                 /* told to drain and exit */
+};
+
+struct master {
+    struct cfg *cfg;
+    const char *config_path;
+    struct log log;
+    struct shm_view shm;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    struct event *signals[9];
+    struct event *stop_timer;
+    struct event *respawn_timer;
+    struct mworker workers[CFG_MAX_WORKERS];
+    int worker_target;             /* how many workers we keep */
+    int crash_streak;              /* workers that died right at start */
+    uint32_t next_wake;
+    struct mreq *reqs;             /* by job index */
+    uint32_t active_reqs;
+    struct histogram *latency;     /* per target: request latency */
+    struct histogram latency_all;
+    char *models_json;
+    size_t models_len;
+    uint8_t (*client_digests)[32]; /* SHA-256 of each client key */
+    int client_digest_count;
+    int control_fd;
+    struct evconnlistener *control;
+    struct control_conn *control_conns;
+    bool draining;
+    bool stopping;                 /* workers told to exit */
+    int exit_code;
+    const char *pid_file;
+    uint64_t id_prefix;
+    uint64_t id_counter;
+    int64_t started_wall_ms;
+    int64_t started_ms;
+};
+
+/* master.c */
+int master_init(struct master *m, struct cfg *cfg, const char *config_path);
+int master_run(struct master *m);
+void master_free(struct master *m);
+void master_begin_stop(struct master *m);
+/* In a new worker: drops everything of the master's but the
+ * configuration, the log and the segment. */
+void master_free_in_child(struct master *m, int keep_a, int keep_b);
+
+/* frontend.c */
+int frontend_init(struct master *m);
+const char *frontend_reason(int status);
+void frontend_free(struct master *m);
+void frontend_stop_accepting(struct master *m);
+/* Sends an OpenAI-shaped error (JSON or, mid-stream, an SSE error event)
+ * and ends the client's answer. */
+void frontend_fail(struct mreq *mr, int status, const char *code,
+                   const char *message);
+void frontend_send_error(struct evhttp_request *req, const char *req_id,
+                         int status, const char *code, const char *message);
+/* Releases the job slot and the mreq; logs the request's line. */
+void frontend_release(struct mreq *mr);
+/* The client is gone or was answered early: tell whoever holds the job. */
+void frontend_cancel_job(struct mreq *mr);
+
+/* relay.c */
+void relay_read_cb(struct bufferevent *bev, void *arg);
+
+/* supervisor.c */
+int supervisor_start(struct master *m);
+void supervisor_wake(struct master *m);
+void supervisor_reap(struct master *m);
+int supervisor_scale(struct master *m, int target);
+void supervisor_shutdown_workers(struct master *m);
+int supervisor_alive(const struct master *m);
+int supervisor_slot_of(const struct master *m, const struct bufferevent *bev);
+void supervisor_send(struct master *m, int slot, uint8_t type, uint32_t job,
+                     uint32_t gen);
+
+/* control.c */
+int control_init(struct master *m);
+void control_free(struct master *m);
+/* Builds the "stats" JSON; malloc'd, the caller frees. */
+char *control_stats_json(struct master *m);
+
+#endif

@@ -1,0 +1,276 @@
+/* pipelinectl.c - the control client: sends one command line to the
+ * daemon's control socket and prints the JSON answer as a table, or as
+ * received with --json. Exit 0 on success, 1 when the daemon reports an
+ * error, 2 when it cannot be reached. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "util.h"
+
+#define CTL_DEFAULT_SOCKET "/run/pipelined/control.sock"
+#define CTL_LINE_MAX       4096
+#define CTL_ANSWER_MAX     (16 * 1024 * 1024)
+#define CTL_TIMEOUT_MS     10000
+#define CTL_READ_CHUNK     65536
+
+enum { CTL_OK = 0, CTL_DAEMON_ERROR = 1, CTL_NO_DAEMON = 2 };
+
+static void ctl_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: pipelinectl [-s SOCKET] [-c CONFIG] [--json] COMMAND ...\n"
+            "commands: stats | workers | scale N|+N|-N | breaker reset NAME"
+            " | help\n"
+            "  -s SOCKET  control socket (default %s)\n"
+            "  -c CONFIG  take the socket path from this configuration\n"
+            "  --json     print the answer as received\n",
+            CTL_DEFAULT_SOCKET);
+}
+
+/* Sends line, reads the whole answer; malloc'd into *out. */
+static int ctl_exchange(const char *path, const char *line, char **out)
+{
+    struct sockaddr_un sun;
+    size_t len = 0, cap = CTL_READ_CHUNK;
+    char *buf = NULL;
+    int fd, rc = -1;
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    if (util_strlcpy(sun.sun_path, path, sizeof(sun.sun_path)) < 0) {
+        fprintf(stderr, "pipelinectl: socket path too long: %s\n", path);
+        return -1;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        fprintf(stderr, "pipelinectl: cannot connect to %s: %s (is "
+                "pipelined running?)\n", path, strerror(errno));
+        goto out;
+    }
+    if (write(fd, line, strlen(line)) < 0 || write(fd, "\n", 1) < 0) {
+        fprintf(stderr, "pipelinectl: write: %s\n", strerror(errno));
+        goto out;
+    }
+    buf = malloc(cap);
+    if (buf == NULL)
+        goto out;
+    for (;;) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        ssize_t n;
+
+        if (poll(&p, 1, CTL_TIMEOUT_MS) <= 0) {
+            fprintf(stderr, "pipelinectl: no answer from %s\n", path);
+            goto out;
+        }
+        if (len + CTL_READ_CHUNK + 1 > cap) {
+            char *nb;
+
+            if (cap >= CTL_ANSWER_MAX)
+                goto out;
+            nb = realloc(buf, cap * 2);
+            if (nb == NULL)
+                goto out;
+            buf = nb;
+            cap *= 2;
+        }
+        n = read(fd, buf + len, CTL_READ_CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            goto out;
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    buf = NULL;
+    rc = 0;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+static const char *ctl_str(json_object *o, const char *key)
+{
+    json_object *v;
+
+    if (!json_object_object_get_ex(o, key, &v) || v == NULL)
+        return "-";
+    return json_object_get_string(v);
+}
+
+static json_object *ctl_get(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+
+    json_object_object_get_ex(o, key, &v);
+    return v;
+}
+
+static void ctl_print_stats(json_object *root)
+{
+    json_object *w = ctl_get(root, "workers"), *q = ctl_get(root, "queue");
+    json_object *r = ctl_get(root, "requests"), *t = ctl_get(root, "targets");
+    size_t n = t ? json_object_array_length(t) : 0;
+    int width = 6;
+
+    printf("pid %s, up %s s\n", ctl_str(root, "pid"),
+           ctl_str(root, "uptime_s"));
+    printf("workers   %s of %s  pids %s\n", ctl_str(w, "count"),
+           ctl_str(w, "target"), ctl_str(w, "pids"));
+    printf("queue     %s waiting, capacity %s\n", ctl_str(q, "depth"),
+           ctl_str(q, "capacity"));
+    printf("requests  total %s  succeeded %s  failed %s  retried %s  "
+           "active %s\n", ctl_str(r, "total"), ctl_str(r, "succeeded"),
+           ctl_str(r, "failed"), ctl_str(r, "retried"), ctl_str(r, "active"));
+    for (size_t i = 0; i < n; i++) {
+        int l = (int)strlen(ctl_str(json_object_array_get_idx(t, i),
+                                    "name"));
+
+        if (l > width)
+            width = l;
+    }
+    printf("\n%-*s  %-14s  %-9s  %6s  %9s  %8s  %8s  %8s  %8s\n", width,
+           "TARGET", "VIRTUAL MODEL", "STATE", "ACTIVE", "REQUESTS",
+           "FAILURES", "P50 MS", "P95 MS", "P99 MS");
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx(t, i);
+        json_object *lat = ctl_get(o, "latency_ms");
+
+        printf("%-*s  %-14s  %-9s  %6s  %9s  %8s  %8s  %8s  %8s\n", width,
+               ctl_str(o, "name"), ctl_str(o, "virtual_model"),
+               ctl_str(o, "state"), ctl_str(o, "active"),
+               ctl_str(o, "requests"), ctl_str(o, "failures"),
+               ctl_str(lat, "p50"), ctl_str(lat, "p95"), ctl_str(lat, "p99"));
+    }
+}
+
+static void ctl_print_workers(json_object *root)
+{
+    json_object *list = ctl_get(root, "workers");
+    size_t n = list ? json_object_array_length(list) : 0;
+
+    printf("%-8s  %-4s  %6s  %10s  %-12s  %s\n", "PID", "SLOT", "ACTIVE",
+           "JOBS DONE", "STARTED AT", "RETIRING");
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx(list, i);
+
+        printf("%-8s  %-4s  %6s  %10s  %-12s  %s\n", ctl_str(o, "pid"),
+               ctl_str(o, "slot"), ctl_str(o, "active"),
+               ctl_str(o, "jobs_done"), ctl_str(o, "started_at"),
+               ctl_str(o, "retiring"));
+    }
+}
+
+static void ctl_print(const char *cmd, json_object *root)
+{
+    json_object *ok = ctl_get(root, "ok"), *cmds = ctl_get(root, "commands");
+
+    if (strcmp(cmd, "stats") == 0) {
+        ctl_print_stats(root);
+    } else if (strcmp(cmd, "workers") == 0) {
+        ctl_print_workers(root);
+    } else if (cmds != NULL) {
+        for (size_t i = 0; i < json_object_array_length(cmds); i++)
+            printf("%s\n", json_object_get_string(
+                json_object_array_get_idx(cmds, i)));
+    } else if (ok != NULL && json_object_get_boolean(ok)) {
+        json_object *w = ctl_get(root, "workers");
+
+        if (w != NULL)
+            printf("ok: %s workers\n", json_object_get_string(w));
+        else
+            printf("ok\n");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *sock = CTL_DEFAULT_SOCKET, *config = NULL;
+    char line[CTL_LINE_MAX] = "", *answer = NULL;
+    char err[CFG_ERR_MAX];
+    struct cfg *cfg = NULL;
+    bool json = false;
+    json_object *root, *ok;
+    int opt, rc;
+
+    while ((opt = getopt_long(argc, argv, "+s:c:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 's': sock = optarg; break;
+        case 'c': config = optarg; break;
+        case 'j': json = true; break;
+        case 'h': ctl_usage(stdout); return 0;
+        default: ctl_usage(stderr); return CTL_NO_DAEMON;
+        }
+    }
+    if (optind >= argc) {
+        ctl_usage(stderr);
+        return CTL_NO_DAEMON;
+    }
+    if (strcmp(argv[optind], "login") == 0) {
+        fprintf(stderr, "pipelinectl: login (OAuth device flow) is not "
+                "available in this build\n");
+        return CTL_DAEMON_ERROR;
+    }
+    if (config != NULL) {
+        cfg = cfg_load(config, err, sizeof(err), NULL);
+        if (cfg == NULL) {
+            fprintf(stderr, "%s\n", err);
+            return CTL_DAEMON_ERROR;
+        }
+        sock = cfg->control_socket;
+    }
+    for (int i = optind; i < argc; i++) {
+        if (strlen(line) + strlen(argv[i]) + 2 >= sizeof(line)) {
+            fprintf(stderr, "pipelinectl: command too long\n");
+            cfg_free(&cfg);
+            return CTL_DAEMON_ERROR;
+        }
+        if (i > optind)
+            strcat(line, " ");
+        strcat(line, argv[i]);
+    }
+    if (ctl_exchange(sock, line, &answer) < 0) {
+        cfg_free(&cfg);
+        return CTL_NO_DAEMON;
+    }
+    cfg_free(&cfg);
+    root = json_tokener_parse(answer);
+    if (root == NULL) {
+        fprintf(stderr, "pipelinectl: the daemon's answer is not JSON\n");
+        free(answer);
+        return CTL_DAEMON_ERROR;
+    }
+    ok = ctl_get(root, "ok");
+    rc = ok != NULL && !json_object_get_boolean(ok) ? CTL_DAEMON_ERROR
+                                                    : CTL_OK;
+    if (json)
+        fputs(answer, stdout);
+    else if (rc != CTL_OK)
+        fprintf(stderr, "pipelinectl: %s\n", ctl_str(root, "error"));
+    else
+        ctl_print(argv[optind], root);
+    json_object_put(root);
+    free(answer);
+    return rc;
+}

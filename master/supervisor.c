@@ -1,0 +1,336 @@
+/* supervisor.c - forks and keeps the workers: one socketpair and one
+ * eventfd per worker, wake-ups on enqueue, scaling up and down, reaping
+ * the dead (their jobs re-queued when the client has seen nothing yet,
+ * failed cleanly otherwise) and re-forking them with a crash-loop
+ * backoff. */
+#include "master.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "frame.h"
+#include "worker.h"
+
+int supervisor_alive(const struct master *m)
+{
+    int n = 0;
+
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        if (m->workers[i].pid > 0 && !m->workers[i].retiring)
+            n++;
+    return n;
+}
+
+int supervisor_slot_of(const struct master *m, const struct bufferevent *bev)
+{
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        if (m->workers[i].bev == bev)
+            return i;
+    return -1;
+}
+
+void supervisor_send(struct master *m, int slot, uint8_t type, uint32_t job,
+                     uint32_t gen)
+{
+    struct frame f = { 0, type, 0, 0, job, gen, NULL };
+    uint8_t hdr[FRAME_HDR_SIZE];
+
+    if (slot < 0 || slot >= CFG_MAX_WORKERS || m->workers[slot].bev == NULL)
+        return;
+    frame_encode_hdr(hdr, &f);
+    bufferevent_write(m->workers[slot].bev, hdr, sizeof(hdr));
+}
+
+void supervisor_wake(struct master *m)
+{
+    int best = -1, best_active = 0;
+    uint64_t one = 1;
+
+    /* The least busy worker; ties rotate so idle workers share. */
+    for (int k = 0; k < CFG_MAX_WORKERS; k++) {
+        int i = (int)((m->next_wake + (uint32_t)k) % CFG_MAX_WORKERS);
+        int active;
+
+        if (m->workers[i].pid <= 0 || m->workers[i].retiring)
+            continue;
+        active = atomic_load(&m->shm.hdr->workers[i].active);
+        if (best < 0 || active < best_active) {
+            best = i;
+            best_active = active;
+        }
+    }
+    if (best < 0)
+        return;
+    m->next_wake = (uint32_t)best + 1;
+    if (write(m->workers[best].wake_fd, &one, sizeof(one)) < 0 &&
+        errno != EAGAIN)
+        log_msg(&m->log, LOG_WARN, NULL, "waking worker %d: %s", best,
+                strerror(errno));
+}
+
+static void supervisor_event_cb(struct bufferevent *bev, short what,
+                                void *arg)
+{
+    (void)arg;
+    /* EOF: the worker exited or died; SIGCHLD does the rest. */
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        bufferevent_disable(bev, EV_READ | EV_WRITE);
+}
+
+static int supervisor_spawn(struct master *m, int slot)
+{
+    struct mworker *mw = &m->workers[slot];
+    int sv[2], efd;
+    pid_t pid;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return -1;
+    efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (efd < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    pid = fork();
+    if (pid < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        close(efd);
+        return -1;
+    }
+    if (pid == 0) {
+        struct worker_args a = {
+            .cfg = m->cfg, .shm = m->shm, .slot = slot, .sock_fd = sv[1],
+            .wake_fd = efd, .log = m->log,
+        };
+        int rc;
+
+        master_free_in_child(m, sv[1], efd);
+        evutil_make_socket_nonblocking(sv[1]);
+        rc = worker_main(&a);
+        cfg_free(&m->cfg);
+        shm_detach(&m->shm);
+        log_close(&m->log);
+        curl_global_cleanup();
+        /* exit(), not _exit(): leak checkers run at exit. */
+        exit(rc);
+    }
+    close(sv[1]);
+    evutil_make_socket_nonblocking(sv[0]);
+    mw->bev = bufferevent_socket_new(m->base, sv[0], BEV_OPT_CLOSE_ON_FREE);
+    if (mw->bev == NULL) {
+        close(sv[0]);
+        close(efd);
+        kill(pid, SIGKILL);
+        return -1;
+    }
+    bufferevent_setcb(mw->bev, relay_read_cb, NULL, supervisor_event_cb, m);
+    bufferevent_enable(mw->bev, EV_READ | EV_WRITE);
+    mw->pid = pid;
+    mw->wake_fd = efd;
+    mw->started_ms = util_now_ms();
+    mw->retiring = false;
+    atomic_store(&m->shm.hdr->workers[slot].pid, (int32_t)pid);
+    log_msg(&m->log, LOG_INFO, NULL, "worker %d started (pid %ld)", slot,
+            (long)pid);
+    return 0;
+}
+
+/* Forks a worker into every empty slot below the target. */
+static void supervisor_fill(struct master *m)
+{
+    for (int i = 0; i < m->worker_target; i++) {
+        if (m->workers[i].pid == 0 && supervisor_spawn(m, i) < 0) {
+            log_msg(&m->log, LOG_ERROR, NULL, "cannot start worker %d: %s",
+                    i, strerror(errno));
+            break;
+        }
+    }
+    /* Jobs may have queued while no worker was there to take them. */
+    for (int i = 0; i < m->worker_target; i++)
+        supervisor_wake(m);
+}
+
+int supervisor_start(struct master *m)
+{
+    m->worker_target = m->cfg->workers;
+    supervisor_fill(m);
+    return supervisor_alive(m) > 0 ? 0 : -1;
+}
+
+/* A job of a dead worker: run it again if its client has seen nothing,
+ * else end the client's answer with an error. */
+static void supervisor_recover_job(struct master *m, uint32_t j)
+{
+    struct shm_job *sj = &m->shm.jobs[j];
+    struct mreq *mr = &m->reqs[j];
+    bool requeued = false;
+
+    shm_lock(&m->shm);
+    if (sj->state == SHM_JOB_RUNNING && mr->active && mr->req != NULL &&
+        !mr->head_sent && !mr->answered && !atomic_load(&sj->cancel)) {
+        if (sj->slot_target >= 0)
+            atomic_fetch_sub(&m->shm.targets[sj->slot_target].active, 1);
+        sj->slot_target = SHM_NO_TARGET;
+        if (m->shm.hdr->running > 0)
+            m->shm.hdr->running--;
+        /* It keeps its sequence number: back to its place in line. */
+        requeued = shm_job_enqueue(&m->shm, j) == 0;
+        if (!requeued)
+            sj->state = SHM_JOB_DONE;
+    }
+    if (!mr->active) {
+        /* No client behind it (cannot happen; be safe). */
+        shm_job_free(&m->shm, j);
+        shm_unlock(&m->shm);
+        return;
+    }
+    shm_unlock(&m->shm);
+    if (requeued) {
+        log_msg(&m->log, LOG_WARN, sj->request_id, "worker died; job "
+                "queued again");
+        return;
+    }
+    frontend_fail(mr, 502, "worker_died", "the worker running this request "
+                  "died");
+    frontend_release(mr);
+}
+
+static void supervisor_lost(struct master *m, int slot)
+{
+    struct mworker *mw = &m->workers[slot];
+
+    if (mw->bev != NULL) {
+        /* Frames it sent before dying are still worth relaying. */
+        while (evbuffer_read(bufferevent_get_input(mw->bev),
+                             bufferevent_getfd(mw->bev), -1) > 0)
+            ;
+        relay_read_cb(mw->bev, m);
+        bufferevent_free(mw->bev);
+        mw->bev = NULL;
+    }
+    for (uint32_t j = 0; j < m->shm.hdr->job_count; j++) {
+        const struct shm_job *sj = &m->shm.jobs[j];
+
+        if (sj->owner == slot && (sj->state == SHM_JOB_RUNNING ||
+                                  sj->state == SHM_JOB_DONE))
+            supervisor_recover_job(m, j);
+    }
+    close(mw->wake_fd);
+    memset(mw, 0, sizeof(*mw));
+    mw->wake_fd = -1;
+    atomic_store(&m->shm.hdr->workers[slot].pid, 0);
+    atomic_store(&m->shm.hdr->workers[slot].active, 0);
+}
+
+static void supervisor_respawn_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct master *m = arg;
+
+    (void)fd;
+    (void)what;
+    if (!m->stopping)
+        supervisor_fill(m);
+}
+
+void supervisor_reap(struct master *m)
+{
+    bool crashed = false;
+    int status;
+    pid_t pid;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        int slot = -1;
+
+        for (int i = 0; i < CFG_MAX_WORKERS; i++)
+            if (m->workers[i].pid == pid)
+                slot = i;
+        if (slot < 0)
+            continue;
+        if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0 ||
+            (!m->workers[slot].retiring && !m->stopping)) {
+            log_msg(&m->log, m->stopping ? LOG_INFO : LOG_WARN, NULL,
+                    "worker %d (pid %ld) %s %d", slot, (long)pid,
+                    WIFSIGNALED(status) ? "killed by signal" : "exited with",
+                    WIFSIGNALED(status) ? WTERMSIG(status)
+                                        : WEXITSTATUS(status));
+            if (!m->stopping && !m->workers[slot].retiring) {
+                crashed = util_now_ms() - m->workers[slot].started_ms <
+                          MASTER_CRASH_WINDOW_MS;
+                m->crash_streak = crashed ? m->crash_streak + 1 : 0;
+            }
+        } else {
+            log_msg(&m->log, LOG_INFO, NULL, "worker %d (pid %ld) exited",
+                    slot, (long)pid);
+        }
+        supervisor_lost(m, slot);
+    }
+    if (m->stopping) {
+        if (supervisor_alive(m) == 0) {
+            bool any = false;
+
+            for (int i = 0; i < CFG_MAX_WORKERS; i++)
+                any |= m->workers[i].pid > 0;
+            if (!any)
+                event_base_loopbreak(m->base);
+        }
+        return;
+    }
+    if (m->crash_streak > 0) {
+        int shift = m->crash_streak < 8 ? m->crash_streak : 8;
+        int64_t ms = (int64_t)MASTER_RESPAWN_BASE_MS << shift;
+        struct timeval tv;
+
+        if (ms > MASTER_RESPAWN_MAX_MS)
+            ms = MASTER_RESPAWN_MAX_MS;
+        tv.tv_sec = (time_t)(ms / 1000);
+        tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+        log_msg(&m->log, LOG_WARN, NULL, "workers keep dying at start; "
+                "next start in %lld ms", (long long)ms);
+        if (m->respawn_timer == NULL)
+            m->respawn_timer = evtimer_new(m->base, supervisor_respawn_cb, m);
+        if (m->respawn_timer != NULL)
+            evtimer_add(m->respawn_timer, &tv);
+        return;
+    }
+    supervisor_fill(m);
+}
+
+int supervisor_scale(struct master *m, int target)
+{
+    if (target < 1)
+        target = 1;
+    if (target > CFG_MAX_WORKERS)
+        target = CFG_MAX_WORKERS;
+    m->worker_target = target;
+    for (int i = target; i < CFG_MAX_WORKERS; i++) {
+        if (m->workers[i].pid > 0 && !m->workers[i].retiring) {
+            /* It finishes what it runs, takes nothing new, exits. */
+            m->workers[i].retiring = true;
+            supervisor_send(m, i, FRAME_SHUTDOWN, 0, 0);
+        }
+    }
+    if (!m->stopping)
+        supervisor_fill(m);
+    log_msg(&m->log, LOG_INFO, NULL, "workers: target %d", target);
+    return target;
+}
+
+void supervisor_shutdown_workers(struct master *m)
+{
+    m->stopping = true;
+    for (int i = 0; i < CFG_MAX_WORKERS; i++) {
+        if (m->workers[i].pid > 0) {
+            m->workers[i].retiring = true;
+            supervisor_send(m, i, FRAME_SHUTDOWN, 0, 0);
+        }
+    }
+}

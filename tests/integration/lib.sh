@@ -1,0 +1,105 @@
+# lib.sh - helpers for the black-box tests: free ports, starting and
+# stopping the mock upstream and the daemon, waiting for conditions with
+# deadlines (never bare sleeps), and assertions that count.
+# Sourced by tests/integration/*.sh; BIN selects the build (bin or bin/asan).
+
+BIN=${BIN:-bin}
+PASSED=0
+FAILED=0
+WORK=$(mktemp -d /tmp/rcc-it.XXXXXX)
+PIDS=()
+
+it_cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${PIDS[@]}"; do
+        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+        kill -KILL "$p" 2>/dev/null
+    done
+    [ -n "${KEEP_WORK:-}" ] && echo "kept $WORK" || rm -rf "$WORK"
+}
+trap it_cleanup EXIT
+
+ok()   { PASSED=$((PASSED + 1)); echo "  ok   $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "  FAIL $*"; }
+
+# check NAME EXPECTED ACTUAL
+check() {
+    if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: expected [$2], got [$3]"; fi
+}
+# check_match NAME REGEX TEXT
+check_match() {
+    if printf '%s' "$3" | grep -Eq -- "$2"; then ok "$1"
+    else fail "$1: [$2] not in [$(printf '%s' "$3" | head -c 400)]"; fi
+}
+check_nomatch() {
+    if printf '%s' "$3" | grep -Eq -- "$2"; then
+        fail "$1: [$2] unexpectedly in [$(printf '%s' "$3" | head -c 400)]"
+    else ok "$1"; fi
+}
+
+# wait_until SECONDS COMMAND...: polls every 50 ms.
+wait_until() {
+    local deadline=$(( $(date +%s%N) / 1000000 + $1 * 1000 )); shift
+    while ! "$@" >/dev/null 2>&1; do
+        [ $(( $(date +%s%N) / 1000000 )) -ge $deadline ] && return 1
+        sleep 0.05
+    done
+    return 0
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+    local p
+    while :; do
+        p=$(( 20000 + RANDOM % 40000 ))
+        port_free "$p" && { echo "$p"; return; }
+    done
+}
+
+# start_upstream NAME: a mock upstream; its port in ${NAME}_PORT.
+start_upstream() {
+    local name=$1 pf="$WORK/$1.port"
+    "$BIN/mock_upstream" -q -P "$pf" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    PIDS+=($!)
+    wait_until 10 test -s "$pf" || { echo "mock upstream did not start"; exit 1; }
+    printf -v "${name}_PORT" '%s' "$(cat "$pf")"
+}
+
+# start_daemon CONF: runs pipelined; sets DPID, waits for /health.
+start_daemon() {
+    DLOG="$WORK/daemon.log"
+    "$BIN/pipelined" -c "$1" >>"$DLOG" 2>&1 &
+    DPID=$!
+    PIDS+=($DPID)
+    if ! wait_until 20 curl -sf "http://127.0.0.1:$DPORT/health"; then
+        echo "daemon did not start:"; tail -20 "$DLOG"; exit 1
+    fi
+}
+
+# stop_daemon: SIGTERM and wait for exit; sets DRC.
+stop_daemon() {
+    kill -TERM "$DPID" 2>/dev/null
+    wait "$DPID"; DRC=$?
+}
+
+# post BODY [curl args...]: POST to the chat endpoint; prints status line
+# then headers and body into $WORK/last.*
+post() {
+    local body=$1; shift
+    curl -s -o "$WORK/last.body" -D "$WORK/last.head" -w '%{http_code}' \
+        -H 'Content-Type: application/json' "$@" \
+        --data-binary "$body" "http://127.0.0.1:$DPORT/v1/chat/completions"
+}
+header() { grep -i "^$1:" "$WORK/last.head" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
+body()   { cat "$WORK/last.body"; }
+msg()    { printf '{"model":"%s","messages":[{"role":"user","content":"%s"}]%s}' "$1" "${2:-hello}" "${3:-}"; }
+
+stats_field() {  # stats_field JQ-LIKE-KEY: crude extraction from --json
+    "$BIN/pipelinectl" -s "$SOCK" --json stats | grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2
+}
+
+summary() {
+    echo "$1: $PASSED passed, $FAILED failed"
+    [ "$FAILED" -eq 0 ]
+}

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# test_api.sh - starts the real daemon against C mock upstreams and checks
+# the contract's HTTP API: plain and streamed answers, every error status,
+# upstream faults, a worker killed mid-request, the control socket and
+# pipelinectl, and a graceful stop. Prints "api: N passed, M failed".
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
+
+start_upstream UP
+DPORT=$(free_port)
+DEAD_PORT=$(free_port)          # nothing listens there
+SOCK="$WORK/control.sock"
+CONF="$WORK/pipelined.conf"
+cat >"$CONF" <<CONF
+listen = "127.0.0.1:$DPORT";
+control_socket = "$SOCK";
+workers = 2;
+max_body_bytes = 4096;
+log_level = "debug";
+retry = { max_retries = 2; base_delay_ms = 5; max_delay_ms = 20; jitter = "none"; };
+providers = (
+  { name = "local"; type = "mock"; },
+  { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1/"; api_key = "sk-upstream-secret"; },
+  { name = "dead"; type = "openai"; base_url = "http://127.0.0.1:$DEAD_PORT/v1"; api_key = "k"; }
+);
+virtual_models = (
+  { name = "default"; targets = ( { provider = "up"; model = "fast"; } ); },
+  { name = "echo"; targets = ( { provider = "up"; model = "echo-auth"; } ); },
+  { name = "mock"; targets = ( { provider = "local"; model = "mock-small"; } ); },
+  { name = "garbage"; targets = ( { provider = "up"; model = "garbage"; } ); },
+  { name = "wrongtype"; targets = ( { provider = "up"; model = "wrongtype"; } ); },
+  { name = "truncated"; targets = ( { provider = "up"; model = "truncated"; } ); },
+  { name = "refused"; targets = ( { provider = "dead"; model = "x"; } ); },
+  { name = "s500"; targets = ( { provider = "up"; model = "status-500"; } ); },
+  { name = "s400"; targets = ( { provider = "up"; model = "status-400"; } ); },
+  { name = "s401"; targets = ( { provider = "up"; model = "status-401"; } ); },
+  { name = "cut"; targets = ( { provider = "up"; model = "stream-cut"; } ); },
+  { name = "nodone"; targets = ( { provider = "up"; model = "stream-nodone"; } ); },
+  { name = "slow"; targets = ( { provider = "up"; model = "slow-1500"; } ); },
+  { name = "drip"; targets = ( { provider = "up"; model = "drip-400"; } ); },
+  { name = "failover"; targets = ( { provider = "dead"; model = "y"; }, { provider = "up"; model = "fast"; } ); }
+);
+CONF
+
+echo "config check"
+out=$("$BIN/pipelined" -t -c "$CONF" 2>&1); check "-t accepts a good file" "configuration ok" "$out"
+printf 'workers = 2;\nbogus_key = 1;\n' >"$WORK/bad.conf"
+out=$("$BIN/pipelined" -t -c "$WORK/bad.conf" 2>&1); rc=$?
+check "-t exit 1 on a bad file" 1 "$rc"
+check_match "-t names FILE:LINE" "^$WORK/bad.conf:2: unknown key 'bogus_key'" "$out"
+
+start_daemon "$CONF"
+
+echo "plain and streamed answers"
+code=$(post "$(msg default)" -H 'X-Request-Id: my-req-42')
+check "plain 200" 200 "$code"
+check "X-Request-Id kept" my-req-42 "$(header X-Request-Id)"
+check "X-Pipeline-Target" up/fast "$(header X-Pipeline-Target)"
+check "X-Pipeline-Attempts" 1 "$(header X-Pipeline-Attempts)"
+check_match "plain body is a completion" '"object":"chat.completion"' "$(body)"
+code=$(post "$(msg default)"); check_match "X-Request-Id generated" '^req-[0-9a-f]{16}$' "$(header X-Request-Id)"
+code=$(post "$(msg echo)"); check_match "API key sent upstream" 'auth: Bearer sk-upstream-secret' "$(body)"
+code=$(post "$(msg up/fast)"); check "direct provider/model 200" 200 "$code"
+check "direct target header" up/fast "$(header X-Pipeline-Target)"
+code=$(post "$(msg default "one two three" ',"stream":true')")
+check "stream 200" 200 "$code"
+check_match "stream content type" 'text/event-stream' "$(header Content-Type)"
+check_match "stream relays chunks" '"delta":\{"content":"three"\}' "$(body)"
+check "stream ends with [DONE]" 'data: [DONE]' "$(grep -v '^$' "$WORK/last.body" | tail -1)"
+code=$(post "$(msg mock "ping pong")"); check "built-in mock 200" 200 "$code"
+check_match "mock quotes the request" 'to: ping pong' "$(body)"
+code=$(post "$(msg mock "a b" ',"stream":true')"); check "mock stream 200" 200 "$code"
+check "mock stream [DONE]" 'data: [DONE]' "$(grep -v '^$' "$WORK/last.body" | tail -1)"
+
+echo "streamed chunks are relayed as they come, not buffered"
+t=$(curl -s -N -o /dev/null -w '%{time_starttransfer} %{time_total}' \
+    --data-binary "$(msg drip "a b c" ',"stream":true')" \
+    "http://127.0.0.1:$DPORT/v1/chat/completions")
+early=$(echo "$t" | awk '{ print ($1 * 2 < $2 && $2 >= 1.5) ? "yes" : "no" }')
+check "first chunk long before the end ($t)" yes "$early"
+
+echo "other endpoints"
+out=$(curl -s "http://127.0.0.1:$DPORT/v1/models")
+check_match "/v1/models lists virtual models" '"id":"default"' "$out"
+check_match "/v1/models lists targets" '"id":"up\\?/fast"' "$out"
+check "/health 200" 200 "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$DPORT/health")"
+check_match "/metrics is Prometheus text" '^# TYPE pipeline_requests_total counter' "$(curl -s "http://127.0.0.1:$DPORT/metrics")"
+
+echo "client errors"
+code=$(post '{"model": "default", "messages": [') ; check "malformed JSON 400" 400 "$code"
+check_match "OpenAI error shape" '^\{"error":\{"message":".+","type":"invalid_request_error","code":"invalid_request"\}\}$' "$(body)"
+code=$(post '{"messages":[{"role":"user","content":"x"}]}'); check "missing model 400" 400 "$code"
+code=$(post '{"model":7,"messages":[{"role":"user","content":"x"}]}'); check "model not a string 400" 400 "$code"
+code=$(post '{"model":"default","messages":"hi"}'); check "messages not an array 400" 400 "$code"
+code=$(post '{"model":"default","messages":[]}'); check "empty messages 400" 400 "$code"
+code=$(post '[1,2]'); check "top-level array 400" 400 "$code"
+code=$(post "$(msg nosuchmodel)"); check "unknown model 404" 404 "$code"
+check_match "unknown model names it" "nosuchmodel" "$(body)"
+code=$(post "$(msg default)" -H 'X-Priority: high'); check "bad X-Priority 400" 400 "$code"
+code=$(post "$(msg default)" -H 'X-Request-Timeout-Ms: -5'); check "bad X-Request-Timeout-Ms 400" 400 "$code"
+big=$(printf '{"model":"default","messages":[{"role":"user","content":"%06000d"}]}' 0)
+code=$(post "$big"); check "body over max_body_bytes 413" 413 "$code"
+check_match "413 in OpenAI shape" '"type":"invalid_request_error"' "$(body)"
+code=$(curl -s -o "$WORK/last.body" -w '%{http_code}' "http://127.0.0.1:$DPORT/v1/chat/completions")
+check "GET on chat 405" 405 "$code"
+code=$(curl -s -o "$WORK/last.body" -w '%{http_code}' "http://127.0.0.1:$DPORT/nope")
+check "unknown path 404" 404 "$code"
+check_match "404 in OpenAI shape" '^\{"error":' "$(body)"
+
+echo "upstream faults"
+code=$(post "$(msg garbage)"); check "garbage answer 502" 502 "$code"
+check "garbage retried" 3 "$(header X-Pipeline-Attempts)"
+code=$(post "$(msg wrongtype)"); check "wrong content type 502" 502 "$code"
+code=$(post "$(msg truncated)"); check "truncated body 502" 502 "$code"
+code=$(post "$(msg refused)"); check "connection refused 502" 502 "$code"
+check_match "refused names the target" 'dead/x' "$(body)"
+code=$(post "$(msg s500)"); check "upstream 500 -> 502" 502 "$code"
+check "500 retried max_retries times" 3 "$(header X-Pipeline-Attempts)"
+code=$(post "$(msg s400)"); check "upstream 400 passed through" 400 "$code"
+check "400 not retried" 1 "$(header X-Pipeline-Attempts)"
+code=$(post "$(msg s401)"); check "upstream 401 -> 502" 502 "$code"
+check_match "401 blames the gateway's credentials" "credentials" "$(body)"
+code=$(post "$(msg failover)"); check "failover to a live target 200" 200 "$code"
+check "failover answered by up/fast" up/fast "$(header X-Pipeline-Target)"
+check "failover took 2 attempts" 2 "$(header X-Pipeline-Attempts)"
+code=$(post "$(msg cut "a b c d e" ',"stream":true')")
+check "cut stream keeps its 200" 200 "$code"
+check_match "cut stream ends with an error event" '^event: error' "$(grep -v '^$' "$WORK/last.body" | tail -2 | head -1)"
+check_nomatch "cut stream has no [DONE]" 'data: \[DONE\]' "$(body)"
+code=$(post "$(msg nodone "a b" ',"stream":true')")
+check_match "stream without [DONE] reported" 'event: error' "$(body)"
+code=$(post "$(msg slow)" -H 'X-Request-Timeout-Ms: 300'); check "deadline 504" 504 "$code"
+
+echo "client going away cancels its job"
+curl -s -m 0.3 --data-binary "$(msg slow)" "http://127.0.0.1:$DPORT/v1/chat/completions" >/dev/null
+active_zero() { [ "$(stats_field active)" = 0 ]; }
+if wait_until 10 active_zero; then ok "cancelled job released"; else fail "cancelled job still active"; fi
+
+echo "a worker killed mid-request"
+wpid=$("$BIN/pipelinectl" -s "$SOCK" --json workers | grep -o '"pid":[0-9]*' | head -1 | cut -d: -f2)
+post "$(msg slow)" >"$WORK/killed.code" &
+cpid=$!
+busy() { "$BIN/pipelinectl" -s "$SOCK" --json workers | grep -q '"active":1'; }
+wait_until 10 busy
+owner=$("$BIN/pipelinectl" -s "$SOCK" --json workers | grep -o '"pid":[0-9]*,"slot":[0-9]*,"active":1' | grep -o '"pid":[0-9]*' | cut -d: -f2)
+kill -KILL "${owner:-$wpid}"
+wait "$cpid"
+check "request survives its worker's death" 200 "$(cat "$WORK/killed.code")"
+two_workers() { [ "$("$BIN/pipelinectl" -s "$SOCK" --json stats | grep -o '"count":[0-9]*' | cut -d: -f2)" = 2 ]; }
+if wait_until 10 two_workers; then ok "dead worker replaced"; else fail "dead worker not replaced"; fi
+
+echo "pipelinectl"
+out=$("$BIN/pipelinectl" -s "$SOCK" stats); rc=$?
+check "stats exit 0" 0 "$rc"
+check_match "stats table shows the target" 'up/fast +default +closed' "$out"
+out=$("$BIN/pipelinectl" -s "$SOCK" --json stats)
+check_match "stats JSON shape" '^\{"pid":[0-9]+,"uptime_s":[0-9]+,"workers":\{"count":2,"target":2,"pids":\[' "$out"
+check_nomatch "no secret in stats" 'sk-upstream-secret' "$out"
+"$BIN/pipelinectl" -s "$SOCK" frobnicate >/dev/null 2>&1; check "unknown command exit 1" 1 "$?"
+"$BIN/pipelinectl" -s "$WORK/none.sock" stats >/dev/null 2>&1; check "no daemon exit 2" 2 "$?"
+out=$("$BIN/pipelinectl" -s "$SOCK" --json scale 3); check "scale 3" '{"ok":true,"workers":3}' "$out"
+three() { [ "$("$BIN/pipelinectl" -s "$SOCK" --json stats | grep -o '"count":[0-9]*' | cut -d: -f2)" = 3 ]; }
+if wait_until 10 three; then ok "scaled to 3"; else fail "not scaled to 3"; fi
+out=$("$BIN/pipelinectl" -s "$SOCK" --json scale -2); check "scale -2" '{"ok":true,"workers":1}' "$out"
+code=$(post "$(msg default)"); check "serves after scaling down" 200 "$code"
+check "control socket mode 0600" 600 "$(stat -c %a "$SOCK")"
+
+echo "still serving, then a graceful stop"
+code=$(post "$(msg default)"); check "daemon alive after all of it" 200 "$code"
+post "$(msg slow)" >"$WORK/drain.code" &
+cpid=$!
+busy1() { [ "$(stats_field active)" = 1 ]; }
+wait_until 10 busy1
+stop_daemon
+wait "$cpid"
+check "in-flight request finished during stop" 200 "$(cat "$WORK/drain.code")"
+check "exit status 0 after SIGTERM" 0 "$DRC"
+check "control socket removed" no "$(test -e "$SOCK" && echo yes || echo no)"
+check_nomatch "no secret in the log" 'sk-upstream-secret' "$(cat "$DLOG")"
+check_nomatch "no sanitizer report" 'AddressSanitizer|runtime error:|LeakSanitizer' "$(cat "$DLOG")"
+
+summary api

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# run.sh - runs every test suite against the normal build and, unless
+# --quick, against the sanitizer build (bin/asan), then prints the
+# closing line "N passed, M failed" over all of them.
+set -u
+cd "$(dirname "$0")/.."
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+total_pass=0
+total_fail=0
+failed_suites=()
+
+# run_suite NAME COMMAND...: the suite's last "X: N passed, M failed"
+# line is added to the totals; a suite that dies without one counts as
+# one failure.
+run_suite() {
+    local name=$1 log line p f rc
+    shift
+    log=$(mktemp /tmp/rcc-suite.XXXXXX)
+    echo "=== $name"
+    "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    line=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+    rm -f "$log"
+    if [ -z "$line" ]; then
+        p=0; f=1
+    else
+        p=${line%% passed*}
+        f=${line#*, }; f=${f%% failed*}
+        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+    fi
+    total_pass=$((total_pass + p))
+    total_fail=$((total_fail + f))
+    [ "$f" -ne 0 ] && failed_suites+=("$name")
+}
+
+export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+have_unit=0
+ls tests/unit/*.c >/dev/null 2>&1 && have_unit=1
+[ $have_unit -eq 1 ] && run_suite "unit" bin/unit_tests
+run_suite "integration: api" env BIN=bin tests/integration/test_api.sh
+if [ $quick -eq 0 ]; then
+    [ $have_unit -eq 1 ] && run_suite "unit (asan)" bin/asan/unit_tests
+    run_suite "integration: api (asan)" env BIN=bin/asan tests/integration/test_api.sh
+fi
+
+echo
+[ ${#failed_suites[@]} -gt 0 ] && echo "failed suites: ${failed_suites[*]}"
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" -eq 0 ]

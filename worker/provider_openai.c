@@ -1,0 +1,435 @@
+/* provider_openai.c - the OpenAI-compatible adapter (also Qwen DashScope
+ * and iFlow with API keys): builds the upstream request, reads the answer
+ * plain or as SSE, and classifies every outcome in one place. */
+#include "worker_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "apierror.h"
+
+#define OPENAI_URL_MAX        2048
+#define OPENAI_AUTH_MAX       4096
+#define OPENAI_MSG_MAX        300
+#define OPENAI_SNIPPET_MAX    120
+#define OPENAI_MS_PER_S       1000
+#define OPENAI_RETRY_AFTER_MAX (3600 * 1000)
+
+static const char sse_done_event[] = "data: [DONE]\n\n";
+
+/* ---- reading the answer ---- */
+
+static int64_t openai_parse_retry_after(const char *v)
+{
+    long long secs;
+    struct tm tm;
+    char buf[64];
+    size_t n = strcspn(v, "\r\n");
+
+    if (n >= sizeof(buf))
+        return -1;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    if (util_parse_int(buf, 0, OPENAI_RETRY_AFTER_MAX / OPENAI_MS_PER_S,
+                       &secs) == 0)
+        return secs * OPENAI_MS_PER_S;
+    memset(&tm, 0, sizeof(tm));
+    if (strptime(buf, "%a, %d %b %Y %H:%M:%S GMT", &tm) != NULL) {
+        int64_t ms = ((int64_t)timegm(&tm) - (int64_t)time(NULL)) *
+                     OPENAI_MS_PER_S;
+
+        if (ms < 0)
+            return 0;
+        return ms < OPENAI_RETRY_AFTER_MAX ? ms : OPENAI_RETRY_AFTER_MAX;
+    }
+    return -1;
+}
+
+static size_t openai_header_cb(char *buf, size_t size, size_t n, void *arg)
+{
+    struct call *c = arg;
+    size_t len = size * n;
+    char *v;
+
+    if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) {
+        /* A new response (after a 100 Continue or a redirect). */
+        c->json_type = false;
+        c->retry_after_ms = -1;
+        return len;
+    }
+    v = memchr(buf, ':', len);
+    if (v == NULL)
+        return len;
+    v++;
+    while (v < buf + len && (*v == ' ' || *v == '\t'))
+        v++;
+    if ((size_t)(v - buf) >= len)
+        return len;
+    if (strncasecmp(buf, "content-type:", 13) == 0) {
+        c->json_type = strncasecmp(v, "application/json", 16) == 0 ||
+                       strncasecmp(v, "text/json", 9) == 0;
+    } else if (strncasecmp(buf, "retry-after:", 12) == 0) {
+        char tmp[64];
+        size_t vn = len - (size_t)(v - buf);
+
+        if (vn < sizeof(tmp)) {
+            memcpy(tmp, v, vn);
+            tmp[vn] = '\0';
+            c->retry_after_ms = (int)openai_parse_retry_after(tmp);
+        }
+    }
+    return len;
+}
+
+/* An upstream SSE event: check it, note [DONE] / finish_reason / usage,
+ * and relay it to the client. -1 aborts the transfer (proto_error). */
+static int openai_sse_event(void *arg, const char *event, const char *data,
+                            size_t len)
+{
+    struct call *c = arg;
+    json_object *o, *choices, *err, *usage;
+
+    if (c->sse_done)
+        return 0;     /* nothing may follow [DONE] */
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        c->sse_done = true;
+        call_send_head(c);
+        call_send_chunk(c, sse_done_event, sizeof(sse_done_event) - 1);
+        return 0;
+    }
+    o = json_tokener_parse(data);
+    if (o == NULL || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        c->proto_error = "upstream sent a stream event that is not JSON";
+        return -1;
+    }
+    if (strcmp(event, "error") == 0 ||
+        (json_object_object_get_ex(o, "error", &err) && err != NULL)) {
+        json_object_put(o);
+        c->proto_error = "upstream sent an error event in the stream";
+        return -1;
+    }
+    if (json_object_object_get_ex(o, "choices", &choices) &&
+        json_object_is_type(choices, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(choices); i++) {
+            json_object *ch = json_object_array_get_idx(choices, i), *fr;
+
+            if (json_object_object_get_ex(ch, "finish_reason", &fr) &&
+                fr != NULL)
+                c->sse_finished = true;
+        }
+    }
+    if (json_object_object_get_ex(o, "usage", &usage) && usage != NULL) {
+        json_object *t;
+
+        if (json_object_object_get_ex(usage, "prompt_tokens", &t))
+            c->prompt_tokens = (uint32_t)json_object_get_int(t);
+        if (json_object_object_get_ex(usage, "completion_tokens", &t))
+            c->completion_tokens = (uint32_t)json_object_get_int(t);
+    }
+    json_object_put(o);
+    call_send_head(c);
+    call_send_chunk(c, "data: ", 6);
+    call_send_chunk(c, data, len);
+    call_send_chunk(c, "\n\n", 2);
+    return 0;
+}
+
+static size_t openai_write_cb(char *buf, size_t size, size_t n, void *arg)
+{
+    struct call *c = arg;
+    size_t len = size * n;
+
+    if (c->http_status == 0)
+        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->http_status);
+    if (c->stream && c->http_status == 200) {
+        if (sse_feed(&c->sse, buf, len) < 0) {
+            if (c->proto_error == NULL)
+                c->proto_error = "upstream stream event exceeds the size cap";
+            return 0;
+        }
+        return len;
+    }
+    if (evbuffer_get_length(c->resp) + len > WORKER_MAX_UPSTREAM_BODY) {
+        c->too_large = true;
+        return 0;
+    }
+    evbuffer_add(c->resp, buf, len);
+    return len;
+}
+
+/* ---- the request ---- */
+
+/* The client's body with model replaced by the target's model; malloc'd
+ * into c->req_body. */
+static int openai_build_body(struct call *c)
+{
+    size_t len, out_len;
+    const uint8_t *body = call_body(c, &len);
+    json_tokener *tok = json_tokener_new();
+    json_object *root;
+    const char *s;
+    int rc = -1;
+
+    if (tok == NULL)
+        return -1;
+    root = json_tokener_parse_ex(tok, (const char *)body, (int)len);
+    if (root != NULL && json_object_is_type(root, json_type_object)) {
+        json_object_object_add(root, "model",
+                               json_object_new_string(call_model(c)));
+        s = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN,
+                                              &out_len);
+        c->req_body = malloc(out_len + 1);
+        if (c->req_body != NULL) {
+            memcpy(c->req_body, s, out_len + 1);
+            c->req_len = out_len;
+            rc = 0;
+        }
+    }
+    json_object_put(root);
+    json_tokener_free(tok);
+    return rc;
+}
+
+static int openai_start(struct call *c)
+{
+    const struct cfg_provider *p = call_provider(c);
+    struct worker *w = c->w;
+    char url[OPENAI_URL_MAX], auth[OPENAI_AUTH_MAX];
+    int64_t left = c->deadline_ms - util_now_ms();
+
+    if (p->auth == CFG_AUTH_OAUTH) {
+        call_attempt_failed(c, 502, "provider_unavailable", "OAuth "
+                            "providers are not supported by this build yet",
+                            true, true);
+        return -1;
+    }
+    if (p->api_key == NULL) {
+        char msg[OPENAI_MSG_MAX];
+
+        snprintf(msg, sizeof(msg), "provider %s has no API key (%s is not "
+                 "set)", p->name, p->api_key_env ? p->api_key_env : "api_key");
+        call_attempt_failed(c, 502, "missing_credentials", msg, true, true);
+        return -1;
+    }
+    if (openai_build_body(c) < 0) {
+        call_attempt_failed(c, 502, "internal_error", "cannot build the "
+                            "upstream request", false, false);
+        return -1;
+    }
+    c->resp = evbuffer_new();
+    snprintf(url, sizeof(url), "%s/chat/completions", p->base_url);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", p->api_key);
+    c->headers = curl_slist_append(c->headers,
+                                   "Content-Type: application/json");
+    c->headers = curl_slist_append(c->headers, auth);
+    c->headers = curl_slist_append(c->headers, c->stream ?
+                                   "Accept: text/event-stream" :
+                                   "Accept: application/json");
+    c->headers = curl_slist_append(c->headers, "Expect:");
+    explicit_bzero(auth, sizeof(auth));
+    if (c->resp == NULL || c->headers == NULL)
+        goto fail;
+    if (c->easy == NULL)
+        c->easy = upstream_easy_get(w);
+    else
+        curl_easy_reset(c->easy);
+    if (c->easy == NULL)
+        goto fail;
+    if (c->stream)
+        sse_init(&c->sse, WORKER_MAX_SSE_EVENT, openai_sse_event, c);
+    c->curl_err[0] = '\0';
+    curl_easy_setopt(c->easy, CURLOPT_URL, url);
+    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers);
+    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->req_body);
+    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)c->req_len);
+    curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, openai_write_cb);
+    curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, openai_header_cb);
+    curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
+    curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->curl_err);
+    curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c->easy, CURLOPT_HTTP_VERSION,
+                     (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)w->cfg->connect_timeout_ms);
+    curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)(left > 0 ? left : 1));
+    curl_easy_setopt(c->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (upstream_start(w, c) < 0)
+        goto fail;
+    return 0;
+fail:
+    call_attempt_failed(c, 502, "internal_error", "cannot start the "
+                        "upstream request", true, false);
+    return -1;
+}
+
+/* ---- the outcome ---- */
+
+/* The upstream's own error message, or a printable snippet of its body,
+ * into out. */
+static void openai_upstream_message(struct call *c, char *out, size_t cap)
+{
+    size_t len = c->resp ? evbuffer_get_length(c->resp) : 0;
+    const char *body = len ? (const char *)evbuffer_pullup(c->resp, -1) : "";
+    json_tokener *tok = len ? json_tokener_new() : NULL;
+    json_object *root = tok ? json_tokener_parse_ex(tok, body, (int)len)
+                            : NULL;
+    json_object *err, *msg;
+    size_t n = 0;
+
+    if (tok != NULL)
+        json_tokener_free(tok);
+    if (root != NULL && json_object_object_get_ex(root, "error", &err) &&
+        err != NULL) {
+        if (json_object_is_type(err, json_type_string))
+            snprintf(out, cap, "%s", json_object_get_string(err));
+        else if (json_object_object_get_ex(err, "message", &msg))
+            snprintf(out, cap, "%s", json_object_get_string(msg));
+        else
+            snprintf(out, cap, "%s", json_object_get_string(err));
+        json_object_put(root);
+        return;
+    }
+    json_object_put(root);
+    for (size_t i = 0; i < len && n + 1 < cap && n < OPENAI_SNIPPET_MAX;
+         i++)
+        out[n++] = isprint((unsigned char)body[i]) ? body[i] : ' ';
+    out[n] = '\0';
+}
+
+static void openai_http_failed(struct call *c, long status)
+{
+    char up[OPENAI_MSG_MAX], msg[2 * OPENAI_MSG_MAX];
+    const char *name = c->w->cfg->targets[c->target].name;
+
+    openai_upstream_message(c, up, sizeof(up));
+    switch (status) {
+    case 400: case 404: case 413: case 422:
+        /* The client's request is at fault: pass it on as it is. */
+        call_attempt_failed(c, (int)status, "upstream_rejected",
+                            up[0] ? up : "upstream rejected the request",
+                            false, false);
+        return;
+    case 401: case 403:
+        snprintf(msg, sizeof(msg), "%s rejected the gateway's credentials "
+                 "(HTTP %ld): %.200s", name, status, up);
+        call_attempt_failed(c, 502, "upstream_auth_failed", msg, true, true);
+        return;
+    default:
+        break;
+    }
+    snprintf(msg, sizeof(msg), "%s answered HTTP %ld: %.200s", name, status,
+             up);
+    if (status == 408 || status == 409 || status == 429 || status >= 500)
+        call_attempt_failed(c, 502, "upstream_error", msg, true, true);
+    else
+        call_attempt_failed(c, 502, "upstream_error", msg, false, true);
+}
+
+static void openai_plain_done(struct call *c)
+{
+    size_t len = evbuffer_get_length(c->resp);
+    const char *body = (const char *)evbuffer_pullup(c->resp, -1);
+    json_tokener *tok;
+    json_object *root = NULL, *usage, *t, *choices;
+    const char *why = NULL;
+
+    if (!c->json_type) {
+        why = "upstream answered with a non-JSON content type";
+    } else if ((tok = json_tokener_new()) == NULL) {
+        why = "out of memory";
+    } else {
+        root = len ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
+        if (root == NULL || json_tokener_get_error(tok) !=
+                json_tokener_success ||
+            json_tokener_get_parse_end(tok) != len ||
+            !json_object_is_type(root, json_type_object))
+            why = "upstream answered with invalid JSON";
+        else if (!json_object_object_get_ex(root, "choices", &choices) ||
+                 !json_object_is_type(choices, json_type_array))
+            why = "upstream answer has no choices";
+        json_tokener_free(tok);
+    }
+    if (why != NULL) {
+        json_object_put(root);
+        call_attempt_failed(c, 502, "bad_upstream_response", why, true, true);
+        return;
+    }
+    if (json_object_object_get_ex(root, "usage", &usage) && usage != NULL) {
+        if (json_object_object_get_ex(usage, "prompt_tokens", &t))
+            c->prompt_tokens = (uint32_t)json_object_get_int(t);
+        if (json_object_object_get_ex(usage, "completion_tokens", &t))
+            c->completion_tokens = (uint32_t)json_object_get_int(t);
+    }
+    json_object_put(root);
+    call_send_head(c);
+    call_send_chunk(c, body, len);
+    call_succeeded(c);
+}
+
+static void openai_stream_done(struct call *c)
+{
+    if (c->sse_done || (c->sse_finished && !sse_pending(&c->sse))) {
+        if (!c->sse_done)
+            call_send_chunk(c, sse_done_event, sizeof(sse_done_event) - 1);
+        call_succeeded(c);
+        return;
+    }
+    call_attempt_failed(c, 502, "incomplete_stream", "upstream stream ended "
+                        "without [DONE] or a finish_reason", true, true);
+}
+
+void openai_transfer_done(struct call *c, CURLcode result)
+{
+    long status = 0;
+    char msg[2 * OPENAI_MSG_MAX];
+
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+    c->upstream_status = (uint16_t)status;
+    if (result == CURLE_WRITE_ERROR && c->proto_error != NULL) {
+        call_attempt_failed(c, 502, "bad_upstream_response", c->proto_error,
+                            true, true);
+        return;
+    }
+    if (c->too_large) {
+        snprintf(msg, sizeof(msg), "upstream answer exceeds %u bytes",
+                 WORKER_MAX_UPSTREAM_BODY);
+        call_attempt_failed(c, 502, "bad_upstream_response", msg, true, true);
+        return;
+    }
+    if (result == CURLE_OPERATION_TIMEDOUT &&
+        util_now_ms() >= c->deadline_ms) {
+        call_attempt_failed(c, 504, "timeout", "request timed out waiting "
+                            "for the upstream", false, true);
+        return;
+    }
+    if (result != CURLE_OK) {
+        snprintf(msg, sizeof(msg), "upstream %s failed: %.200s",
+                 c->w->cfg->targets[c->target].name,
+                 c->curl_err[0] ? c->curl_err : curl_easy_strerror(result));
+        call_attempt_failed(c, 502, "upstream_unreachable", msg, true, true);
+        return;
+    }
+    if (status != 200) {
+        openai_http_failed(c, status);
+        return;
+    }
+    if (c->stream)
+        openai_stream_done(c);
+    else
+        openai_plain_done(c);
+}
+
+const struct provider_ops provider_openai_ops = {
+    .type = "openai",
+    .start = openai_start,
+};

@@ -1,0 +1,189 @@
+/* upstream.c - drives libcurl's multi interface from the worker's
+ * libevent loop (curl tells us which sockets and timeouts to watch; the
+ * loop tells curl when they fire), so one worker runs many transfers at
+ * once and reuses connections. Also keeps a small pool of easy handles. */
+#include "worker_int.h"
+
+#include <stdlib.h>
+
+#define UPSTREAM_MAX_CONNECTS 256
+
+/* What we keep per socket curl asked us to watch. */
+struct upstream_sock {
+    struct event *ev;
+};
+
+static void upstream_check_done(struct worker *w)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(w->multi, &left)) != NULL) {
+        struct call *c = NULL;
+
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+        /* Take it out of the multi before the call reacts: the reaction
+         * may start a new attempt with this very handle. */
+        curl_multi_remove_handle(w->multi, msg->easy_handle);
+        if (c != NULL)
+            openai_transfer_done(c, msg->data.result);
+    }
+}
+
+static void upstream_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    int flags = 0, running;
+
+    if (what & EV_READ)
+        flags |= CURL_CSELECT_IN;
+    if (what & EV_WRITE)
+        flags |= CURL_CSELECT_OUT;
+    curl_multi_socket_action(w->multi, fd, flags, &running);
+    upstream_check_done(w);
+}
+
+static void upstream_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    int running;
+
+    (void)fd;
+    (void)what;
+    curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    upstream_check_done(w);
+}
+
+static int upstream_sock_cb(CURL *easy, curl_socket_t s, int what,
+                            void *userp, void *socketp)
+{
+    struct worker *w = userp;
+    struct upstream_sock *us = socketp;
+    short kind = EV_PERSIST;
+
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (us != NULL) {
+            event_free(us->ev);
+            free(us);
+        }
+        curl_multi_assign(w->multi, s, NULL);
+        return 0;
+    }
+    if (what & CURL_POLL_IN)
+        kind |= EV_READ;
+    if (what & CURL_POLL_OUT)
+        kind |= EV_WRITE;
+    if (us == NULL) {
+        us = calloc(1, sizeof(*us));
+        if (us == NULL)
+            return -1;
+        curl_multi_assign(w->multi, s, us);
+    } else {
+        event_free(us->ev);
+    }
+    us->ev = event_new(w->base, s, kind, upstream_event_cb, w);
+    if (us->ev == NULL)
+        return -1;
+    return event_add(us->ev, NULL);
+}
+
+static int upstream_timerfn(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct worker *w = userp;
+    struct timeval tv;
+
+    (void)multi;
+    if (timeout_ms < 0)
+        return evtimer_del(w->curl_timer);
+    /* 0 means "as soon as possible": let the loop run it, not us now. */
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+    return evtimer_add(w->curl_timer, &tv);
+}
+
+int upstream_init(struct worker *w)
+{
+    w->multi = curl_multi_init();
+    w->curl_timer = evtimer_new(w->base, upstream_timer_cb, w);
+    if (w->multi == NULL || w->curl_timer == NULL)
+        return -1;
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, upstream_sock_cb);
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, upstream_timerfn);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS,
+                      (long)UPSTREAM_MAX_CONNECTS);
+    return 0;
+}
+
+void upstream_free(struct worker *w)
+{
+    while (w->easy_pool_len > 0)
+        curl_easy_cleanup(w->easy_pool[--w->easy_pool_len]);
+    if (w->multi != NULL) {
+        curl_multi_cleanup(w->multi);
+        w->multi = NULL;
+    }
+    if (w->curl_timer != NULL) {
+        event_free(w->curl_timer);
+        w->curl_timer = NULL;
+    }
+}
+
+CURL *upstream_easy_get(struct worker *w)
+{
+    if (w->easy_pool_len > 0)
+        return w->easy_pool[--w->easy_pool_len];
+    return curl_easy_init();
+}
+
+void upstream_easy_put(struct worker *w, CURL **easy)
+{
+    if (*easy == NULL)
+        return;
+    if (w->easy_pool_len < WORKER_EASY_POOL) {
+        curl_easy_reset(*easy);
+        w->easy_pool[w->easy_pool_len++] = *easy;
+    } else {
+        curl_easy_cleanup(*easy);
+    }
+    *easy = NULL;
+}
+
+int upstream_start(struct worker *w, struct call *c)
+{
+    return curl_multi_add_handle(w->multi, c->easy) == CURLM_OK ? 0 : -1;
+}
+
+void upstream_abort(struct worker *w, struct call *c)
+{
+    if (c->easy != NULL)
+        curl_multi_remove_handle(w->multi, c->easy);
+    if (c->timer != NULL)
+        evtimer_del(c->timer);
+    if (c->adapter_timer != NULL)
+        evtimer_del(c->adapter_timer);
+}
+
+void upstream_attempt_clear(struct call *c)
+{
+    curl_slist_free_all(c->headers);
+    c->headers = NULL;
+    free(c->req_body);
+    c->req_body = NULL;
+    c->req_len = 0;
+    if (c->resp != NULL) {
+        evbuffer_free(c->resp);
+        c->resp = NULL;
+    }
+    sse_free(&c->sse);
+    c->sse_done = false;
+    c->sse_finished = false;
+    c->too_large = false;
+    c->http_status = 0;
+    c->json_type = false;
+    c->proto_error = NULL;
+}

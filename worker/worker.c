@@ -1,0 +1,563 @@
+/* worker.c - the worker process: its event loop, taking jobs from the
+ * shared queue, picking targets, running attempts with retries and
+ * failover, and reporting every job to the master as frames. */
+#include "worker_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "apierror.h"
+#include "backoff.h"
+#include "frame.h"
+
+#define WORKER_STATUS_CANCELLED 499   /* nginx's "client closed request" */
+#define WORKER_META_MAX (FRAME_META_FIXED + CFG_TARGET_NAME_MAX + \
+                         APIERR_BODY_MAX)
+
+static void worker_pull(struct worker *w);
+static void call_attempt_start(struct call *c);
+
+/* ---- frames to the master ---- */
+
+static void worker_send(struct worker *w, uint8_t type, uint8_t flags,
+                        uint16_t status, uint32_t job, uint32_t gen,
+                        const void *payload, size_t len)
+{
+    struct evbuffer *out = bufferevent_get_output(w->master);
+    struct frame f = { (uint32_t)len, type, flags, status, job, gen, NULL };
+    uint8_t hdr[FRAME_HDR_SIZE];
+
+    frame_encode_hdr(hdr, &f);
+    evbuffer_add(out, hdr, sizeof(hdr));
+    if (len > 0)
+        evbuffer_add(out, payload, len);
+}
+
+static void call_send_meta(struct call *c, uint8_t type, uint8_t flags,
+                           uint16_t status, const char *rest, size_t rest_len)
+{
+    uint8_t buf[WORKER_META_MAX];
+    const char *target = c->target >= 0 ? c->w->cfg->targets[c->target].name
+                                        : "";
+    struct frame_meta m = {
+        .attempts = (uint16_t)c->attempts,
+        .upstream_status = c->upstream_status,
+        .latency_ms = (uint32_t)(util_now_ms() - c->start_ms),
+        .ttfb_ms = c->first_byte_ms ? (uint32_t)(c->first_byte_ms -
+                                                 c->start_ms) : 0,
+        .prompt_tokens = c->prompt_tokens,
+        .completion_tokens = c->completion_tokens,
+        .bytes = c->bytes,
+        .target_len = (uint16_t)strlen(target),
+        .target = target,
+        .rest_len = rest_len,
+        .rest = (const uint8_t *)rest,
+    };
+    int n = frame_meta_encode(buf, sizeof(buf), &m);
+
+    if (n < 0) {
+        m.rest_len = 0;
+        n = frame_meta_encode(buf, sizeof(buf), &m);
+    }
+    worker_send(c->w, type, flags, status, c->job, c->gen, buf, (size_t)n);
+}
+
+/* ---- accessors for adapters ---- */
+
+const char *call_model(const struct call *c)
+{
+    return c->w->cfg->targets[c->target].model;
+}
+
+const struct cfg_provider *call_provider(const struct call *c)
+{
+    return &c->w->cfg->providers[c->w->cfg->targets[c->target].provider];
+}
+
+const uint8_t *call_body(const struct call *c, size_t *len)
+{
+    *len = c->sj->body_len;
+    return shm_job_body(&c->w->shm, c->sj);
+}
+
+void call_send_head(struct call *c)
+{
+    if (c->head_sent)
+        return;
+    c->head_sent = true;
+    c->first_byte_ms = util_now_ms();
+    call_send_meta(c, FRAME_HEAD, c->stream ? FRAME_F_STREAM : 0, 200,
+                   NULL, 0);
+}
+
+void call_send_chunk(struct call *c, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+
+    c->bytes += len;
+    while (len > 0) {
+        size_t n = len < FRAME_MAX_PAYLOAD ? len : FRAME_MAX_PAYLOAD;
+
+        worker_send(c->w, FRAME_CHUNK, 0, 0, c->job, c->gen, p, n);
+        p += n;
+        len -= n;
+    }
+}
+
+/* ---- targets ---- */
+
+static bool call_tried(const struct call *c, int t)
+{
+    return (c->tried[t / 64] >> (t % 64)) & 1u;
+}
+
+/* Releases the target slot this call holds, counting the outcome. */
+static void call_release_target(struct call *c, bool failed)
+{
+    struct worker *w = c->w;
+
+    if (c->sj->slot_target < 0)
+        return;
+    atomic_fetch_add(&w->shm.targets[c->sj->slot_target].requests, 1);
+    if (failed)
+        atomic_fetch_add(&w->shm.targets[c->sj->slot_target].failures, 1);
+    shm_lock(&w->shm);
+    atomic_fetch_sub(&w->shm.targets[c->sj->slot_target].active, 1);
+    c->sj->slot_target = SHM_NO_TARGET;
+    shm_unlock(&w->shm);
+}
+
+/* Picks the next target round-robin among those under max_concurrent,
+ * preferring ones this call has not tried. Takes a slot on it. Returns
+ * the target or -1 when every target is full. */
+static int call_pick_target(struct call *c)
+{
+    struct worker *w = c->w;
+    const struct cfg_vmodel *vm = &w->cfg->vmodels[c->vmodel];
+    struct shm_vmodel *svm = &w->shm.vmodels[c->vmodel];
+    int chosen = -1;
+
+    shm_lock(&w->shm);
+    if (c->sj->flags & SHM_JOB_DIRECT) {
+        const struct cfg_target *t = &w->cfg->targets[c->sj->target];
+
+        if (t->max_concurrent == 0 ||
+            atomic_load(&w->shm.targets[c->sj->target].active) <
+                t->max_concurrent)
+            chosen = c->sj->target;
+    } else {
+        for (int pass = 0; pass < 2 && chosen < 0; pass++) {
+            for (int k = 0; k < vm->target_count; k++) {
+                int i = (int)((svm->rr_next + (uint32_t)k) %
+                              (uint32_t)vm->target_count);
+                int t = vm->first_target + i;
+                const struct cfg_target *ct = &w->cfg->targets[t];
+
+                if (pass == 0 && call_tried(c, t))
+                    continue;
+                if (ct->max_concurrent > 0 &&
+                    atomic_load(&w->shm.targets[t].active) >=
+                        ct->max_concurrent)
+                    continue;
+                chosen = t;
+                svm->rr_next = (uint32_t)(i + 1) % (uint32_t)vm->target_count;
+                break;
+            }
+        }
+    }
+    if (chosen >= 0) {
+        atomic_fetch_add(&w->shm.targets[chosen].active, 1);
+        c->sj->slot_target = chosen;
+    }
+    shm_unlock(&w->shm);
+    return chosen;
+}
+
+/* ---- the end of a call ---- */
+
+static void call_free(struct call *c)
+{
+    struct worker *w = c->w;
+
+    upstream_attempt_clear(c);
+    upstream_easy_put(w, &c->easy);
+    if (c->timer != NULL)
+        event_free(c->timer);
+    if (c->adapter_timer != NULL)
+        event_free(c->adapter_timer);
+    w->calls[c->job] = NULL;
+    free(c);
+}
+
+/* Marks the job done in the segment, frees the call and looks for more
+ * work. The frame that tells the master has been queued already. */
+static void call_finish(struct call *c)
+{
+    struct worker *w = c->w;
+
+    c->finished = true;
+    upstream_abort(w, c);
+    call_release_target(c, false);
+    shm_lock(&w->shm);
+    c->sj->state = SHM_JOB_DONE;
+    if (w->shm.hdr->running > 0)
+        w->shm.hdr->running--;
+    shm_unlock(&w->shm);
+    atomic_fetch_sub(&w->self->active, 1);
+    atomic_fetch_add(&w->self->jobs_done, 1);
+    w->active--;
+    call_free(c);
+    if (w->stopping && w->active == 0)
+        event_base_loopbreak(w->base);
+    else
+        worker_pull(w);
+}
+
+static void call_fail(struct call *c, int status, const char *code,
+                      const char *message)
+{
+    char body[APIERR_BODY_MAX];
+    size_t n = apierr_format(body, sizeof(body), status, code, message);
+
+    call_send_meta(c, FRAME_ERROR, c->stream ? FRAME_F_STREAM : 0,
+                   (uint16_t)status, body, n);
+    log_msg(&c->w->log, LOG_DEBUG, c->sj->request_id, "job failed: %d %s",
+            status, message);
+    call_finish(c);
+}
+
+void call_succeeded(struct call *c)
+{
+    call_release_target(c, false);
+    if (!c->head_sent)
+        call_send_head(c);
+    call_send_meta(c, FRAME_END, 0, 200, NULL, 0);
+    call_finish(c);
+}
+
+static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct call *c = arg;
+
+    (void)fd;
+    (void)what;
+    call_attempt_start(c);
+}
+
+/* Arms the call's timer to start another attempt after delay_ms. */
+static int call_retry_later(struct call *c, int64_t delay_ms)
+{
+    struct timeval tv = { (time_t)(delay_ms / 1000),
+                          (suseconds_t)((delay_ms % 1000) * 1000) };
+
+    if (c->timer == NULL)
+        c->timer = evtimer_new(c->w->base, call_timer_cb, c);
+    if (c->timer == NULL)
+        return -1;
+    return evtimer_add(c->timer, &tv);
+}
+
+void call_attempt_failed(struct call *c, int status, const char *code,
+                         const char *message, bool retryable,
+                         bool target_fault)
+{
+    struct worker *w = c->w;
+    const struct cfg_retry *r = &w->cfg->retry;
+    int64_t now = util_now_ms(), delay;
+
+    upstream_attempt_clear(c);
+    call_release_target(c, target_fault);
+    log_msg(&w->log, LOG_DEBUG, c->sj->request_id,
+            "attempt %d to %s failed: %s", c->attempts,
+            c->target >= 0 ? w->cfg->targets[c->target].name : "-", message);
+    if (!retryable || c->head_sent || c->attempts > r->max_retries ||
+        atomic_load(&c->sj->cancel)) {
+        call_fail(c, status, code, message);
+        return;
+    }
+    delay = backoff_delay_ms(r, c->attempts - 1, c->last_delay_ms, &w->rng);
+    if (c->retry_after_ms > delay)
+        delay = c->retry_after_ms;
+    c->last_delay_ms = delay;
+    if (now + delay >= c->deadline_ms) {
+        call_fail(c, status, code, message);
+        return;
+    }
+    atomic_fetch_add(&w->shm.hdr->counters.retried, 1);
+    if (call_retry_later(c, delay) < 0)
+        call_fail(c, status, code, message);
+}
+
+/* ---- attempts ---- */
+
+static void call_attempt_start(struct call *c)
+{
+    int t;
+
+    if (atomic_load(&c->sj->cancel)) {
+        call_send_meta(c, FRAME_END, 0, WORKER_STATUS_CANCELLED, NULL, 0);
+        call_finish(c);
+        return;
+    }
+    if (util_now_ms() >= c->deadline_ms) {
+        call_fail(c, 504, "timeout", "request timed out before an "
+                  "upstream answered");
+        return;
+    }
+    t = call_pick_target(c);
+    if (t < 0) {
+        /* Every target is at max_concurrent: look again shortly. */
+        if (call_retry_later(c, WORKER_BUSY_WAIT_MS) < 0)
+            call_fail(c, 503, "unavailable", "no target available");
+        return;
+    }
+    c->target = t;
+    c->tried[t / 64] |= 1ULL << (t % 64);
+    c->attempts++;
+    c->attempt_start_ms = util_now_ms();
+    c->retry_after_ms = -1;
+    if (provider_for(call_provider(c))->start(c) < 0)
+        return;    /* the adapter reported the failure */
+}
+
+static void call_begin(struct worker *w, uint32_t j)
+{
+    struct shm_job *sj = &w->shm.jobs[j];
+    struct call *c = calloc(1, sizeof(*c));
+
+    if (c == NULL) {
+        /* Put it back: another worker (or we, later) will run it. */
+        shm_lock(&w->shm);
+        w->shm.hdr->running--;
+        if (shm_job_enqueue(&w->shm, j) < 0)
+            sj->state = SHM_JOB_DONE;
+        shm_unlock(&w->shm);
+        log_msg(&w->log, LOG_ERROR, sj->request_id, "out of memory");
+        return;
+    }
+    c->w = w;
+    c->job = j;
+    c->gen = sj->gen;
+    c->sj = sj;
+    c->vmodel = sj->vmodel;
+    c->target = -1;
+    c->stream = (sj->flags & SHM_JOB_STREAM) != 0;
+    c->start_ms = util_now_ms();
+    c->deadline_ms = sj->deadline_ms;
+    w->calls[j] = c;
+    w->active++;
+    atomic_fetch_add(&w->self->active, 1);
+    call_attempt_start(c);
+}
+
+/* Takes jobs from the queue while this worker and the whole pipeline
+ * are under their concurrency caps. */
+static void worker_pull(struct worker *w)
+{
+    /* A call that ends at once calls back in here; the loop below picks
+     * up the freed capacity instead of recursing. */
+    if (w->pulling)
+        return;
+    w->pulling = true;
+    while (!w->stopping && w->active < w->max_active) {
+        uint32_t j;
+
+        shm_lock(&w->shm);
+        if (w->shm.hdr->running >= w->shm.hdr->max_running ||
+            pq_pop(&w->shm.pq, &j) < 0) {
+            shm_unlock(&w->shm);
+            break;
+        }
+        w->shm.jobs[j].state = SHM_JOB_RUNNING;
+        w->shm.jobs[j].owner = w->slot;
+        w->shm.hdr->running++;
+        shm_unlock(&w->shm);
+        call_begin(w, j);
+    }
+    w->pulling = false;
+}
+
+/* ---- events ---- */
+
+static void worker_cancel(struct worker *w, uint32_t job, uint32_t gen)
+{
+    struct call *c = job < w->shm.hdr->job_count ? w->calls[job] : NULL;
+
+    if (c == NULL || c->gen != gen || c->finished)
+        return;
+    log_msg(&w->log, LOG_DEBUG, c->sj->request_id, "cancelled");
+    call_send_meta(c, FRAME_END, 0, WORKER_STATUS_CANCELLED, NULL, 0);
+    call_finish(c);
+}
+
+static void worker_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct worker *w = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    for (;;) {
+        size_t avail = evbuffer_get_length(in);
+        const uint8_t *p;
+        struct frame f;
+        int n;
+
+        if (avail < FRAME_HDR_SIZE)
+            return;
+        p = evbuffer_pullup(in, avail < FRAME_HDR_SIZE + FRAME_MAX_PAYLOAD
+                                ? (ev_ssize_t)avail
+                                : FRAME_HDR_SIZE + FRAME_MAX_PAYLOAD);
+        n = frame_decode(p, avail, &f);
+        if (n == 0)
+            return;
+        if (n < 0) {
+            log_msg(&w->log, LOG_ERROR, NULL, "bad frame from the master");
+            event_base_loopbreak(w->base);
+            return;
+        }
+        if (f.type == FRAME_CANCEL) {
+            worker_cancel(w, f.job, f.gen);
+        } else if (f.type == FRAME_SHUTDOWN) {
+            w->stopping = true;
+            if (w->active == 0)
+                event_base_loopbreak(w->base);
+        }
+        evbuffer_drain(in, (size_t)n);
+    }
+}
+
+static void worker_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        /* The master is gone: nobody can receive our answers. */
+        log_msg(&w->log, LOG_WARN, NULL, "lost the master; exiting");
+        w->stopping = true;
+        event_base_loopbreak(w->base);
+    }
+}
+
+static void worker_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    uint64_t v;
+
+    (void)what;
+    if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        log_msg(&w->log, LOG_WARN, NULL, "eventfd read: %s",
+                strerror(errno));
+    worker_pull(w);
+}
+
+static void worker_term_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    w->stopping = true;
+    if (w->active == 0)
+        event_base_loopbreak(w->base);
+}
+
+static int worker_setup(struct worker *w, const struct worker_args *a)
+{
+    uint64_t seed;
+
+    w->cfg = a->cfg;
+    w->shm = a->shm;
+    w->slot = a->slot;
+    w->self = &w->shm.hdr->workers[a->slot];
+    w->log = a->log;
+    w->wake_fd = a->wake_fd;
+    w->max_active = a->cfg->max_concurrent_requests;
+    if (util_random_bytes(&seed, sizeof(seed)) < 0 || seed == 0)
+        seed = (uint64_t)getpid() * 0x9E3779B97F4A7C15ULL + 1;
+    w->rng = seed;
+    w->calls = calloc(w->shm.hdr->job_count, sizeof(*w->calls));
+    w->base = event_base_new();
+    if (w->calls == NULL || w->base == NULL)
+        return -1;
+    w->master = bufferevent_socket_new(w->base, a->sock_fd,
+                                       BEV_OPT_CLOSE_ON_FREE);
+    if (w->master == NULL)
+        return -1;
+    bufferevent_setcb(w->master, worker_read_cb, NULL, worker_event_cb, w);
+    if (bufferevent_enable(w->master, EV_READ | EV_WRITE) < 0)
+        return -1;
+    w->wake_ev = event_new(w->base, a->wake_fd, EV_READ | EV_PERSIST,
+                           worker_wake_cb, w);
+    w->term_ev = evsignal_new(w->base, SIGTERM, worker_term_cb, w);
+    if (w->wake_ev == NULL || w->term_ev == NULL ||
+        event_add(w->wake_ev, NULL) < 0 || event_add(w->term_ev, NULL) < 0)
+        return -1;
+    return upstream_init(w);
+}
+
+static void worker_teardown(struct worker *w)
+{
+    if (w->calls != NULL) {
+        for (uint32_t j = 0; j < w->shm.hdr->job_count; j++) {
+            if (w->calls[j] != NULL) {
+                upstream_abort(w, w->calls[j]);
+                call_free(w->calls[j]);
+            }
+        }
+    }
+    upstream_free(w);
+    if (w->wake_ev)
+        event_free(w->wake_ev);
+    if (w->term_ev)
+        event_free(w->term_ev);
+    if (w->master) {
+        /* Hand the last frames over before closing. */
+        int fd = bufferevent_getfd(w->master);
+
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        while (evbuffer_get_length(bufferevent_get_output(w->master)) > 0 &&
+               evbuffer_write(bufferevent_get_output(w->master), fd) > 0)
+            ;
+        bufferevent_free(w->master);
+    }
+    if (w->base)
+        event_base_free(w->base);
+    free(w->calls);
+    close(w->wake_fd);
+}
+
+int worker_main(const struct worker_args *args)
+{
+    struct worker w;
+    int rc = 1;
+
+    memset(&w, 0, sizeof(w));
+    /* The master owns the terminal's signals; a worker stops when its
+     * master says so, or on SIGTERM from a supervisor. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTTIN, SIG_IGN);
+    signal(SIGTTOU, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
+    signal(SIGQUIT, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    if (worker_setup(&w, args) < 0) {
+        log_msg(&w.log, LOG_ERROR, NULL, "worker %d: setup failed",
+                args->slot);
+        goto out;
+    }
+    atomic_store(&w.self->started_ms, util_wall_ms());
+    worker_pull(&w);
+    if (!w.stopping || w.active > 0)
+        event_base_dispatch(w.base);
+    rc = 0;
+out:
+    worker_teardown(&w);
+    return rc;
+}

@@ -1,0 +1,136 @@
+/* worker_int.h - what the worker's modules share: the worker context, a
+ * call (one job's life in the worker, over all its attempts), and the
+ * provider interface. */
+#ifndef RCC_WORKER_INT_H
+#define RCC_WORKER_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "config.h"
+#include "log.h"
+#include "shm.h"
+#include "sse.h"
+#include "worker.h"
+
+#define WORKER_TARGET_WORDS    ((CFG_MAX_TARGETS + 63) / 64)
+#define WORKER_MAX_UPSTREAM_BODY (16u * 1024 * 1024)
+#define WORKER_MAX_SSE_EVENT   (1u * 1024 * 1024)
+#define WORKER_EASY_POOL       64
+#define WORKER_BUSY_WAIT_MS    5   /* re-check when every target is full */
+
+struct call;
+
+/* A provider adapter: how one kind of upstream is called. */
+struct provider_ops {
+    const char *type;
+    /* Starts one attempt of c on c->target. 0 when started (the outcome
+     * arrives later through call_* functions), -1 when it failed at
+     * once (the adapter has reported it with call_attempt_failed). */
+    int (*start)(struct call *c);
+};
+
+extern const struct provider_ops provider_mock_ops;
+extern const struct provider_ops provider_openai_ops;
+
+const struct provider_ops *provider_for(const struct cfg_provider *p);
+
+struct worker {
+    const struct cfg *cfg;
+    struct shm_view shm;
+    struct shm_worker *self;
+    int slot;
+    struct log log;
+    struct event_base *base;
+    struct bufferevent *master;    /* socketpair to the master */
+    struct event *wake_ev;
+    struct event *term_ev;
+    int wake_fd;
+    CURLM *multi;
+    struct event *curl_timer;
+    CURL *easy_pool[WORKER_EASY_POOL];
+    int easy_pool_len;
+    struct call **calls;           /* by job index */
+    int active;
+    int max_active;
+    bool stopping;
+    bool pulling;                  /* inside worker_pull */
+    uint64_t rng;                  /* xorshift state for jitter */
+};
+
+struct call {
+    struct worker *w;
+    uint32_t job;
+    uint32_t gen;
+    struct shm_job *sj;
+    int vmodel;
+    int target;                    /* current attempt's target, or -1 */
+    bool stream;
+    int attempts;
+    uint64_t tried[WORKER_TARGET_WORDS];
+    int64_t start_ms;
+    int64_t deadline_ms;
+    int64_t attempt_start_ms;
+    int64_t first_byte_ms;         /* 0 until the client got a byte */
+    int64_t last_delay_ms;         /* decorrelated jitter state */
+    bool head_sent;
+    bool finished;
+    struct event *timer;           /* backoff before the next attempt */
+    struct event *adapter_timer;   /* owned by the adapter (mock latency) */
+    const char *proto_error;       /* why a transfer was aborted by us */
+    /* the attempt in flight */
+    CURL *easy;
+    struct curl_slist *headers;
+    char *req_body;                /* owned */
+    size_t req_len;
+    struct evbuffer *resp;         /* plain answer or error body */
+    long http_status;
+    bool json_type;                /* Content-Type said JSON */
+    int retry_after_ms;            /* from the upstream, -1 if none */
+    struct sse_parser sse;
+    bool sse_done;                 /* saw data: [DONE] */
+    bool sse_finished;             /* saw a finish_reason */
+    bool too_large;
+    char curl_err[CURL_ERROR_SIZE];
+    /* metrics */
+    uint64_t bytes;
+    uint32_t prompt_tokens;
+    uint32_t completion_tokens;
+    uint16_t upstream_status;
+};
+
+/* worker.c: what adapters report with. */
+const char *call_model(const struct call *c);
+const struct cfg_provider *call_provider(const struct call *c);
+const uint8_t *call_body(const struct call *c, size_t *len);
+/* Sends the HEAD frame once (status 200). */
+void call_send_head(struct call *c);
+/* Sends answer bytes (after call_send_head). */
+void call_send_chunk(struct call *c, const void *data, size_t len);
+/* The attempt succeeded and the answer is complete. */
+void call_succeeded(struct call *c);
+/* The attempt failed. status/code/message describe it for the client
+ * if no retry follows; retryable says whether another attempt may. */
+void call_attempt_failed(struct call *c, int status, const char *code,
+                         const char *message, bool retryable,
+                         bool target_fault);
+
+/* upstream.c: libcurl multi driven by the worker's event loop. */
+int upstream_init(struct worker *w);
+void upstream_free(struct worker *w);
+CURL *upstream_easy_get(struct worker *w);
+void upstream_easy_put(struct worker *w, CURL **easy);
+int upstream_start(struct worker *w, struct call *c);
+void upstream_abort(struct worker *w, struct call *c);
+/* Releases the attempt's request and answer buffers. */
+void upstream_attempt_clear(struct call *c);
+
+/* provider_openai.c: entry point when a transfer ends. */
+void openai_transfer_done(struct call *c, CURLcode result);
+
+#endif
