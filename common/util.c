@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/event.h>
 #include <openssl/rand.h>
 
 #define UTIL_MS_PER_S    1000LL
@@ -92,4 +93,17 @@ void util_request_id_make(char *out, size_t size, uint64_t prefix,
 int util_random_bytes(void *buf, size_t len)
 {
     return RAND_bytes(buf, (int)len) == 1 ? 0 : -1;
+}
+
+struct event_base *util_event_base_new(void)
+{
+    struct event_config *ec = event_config_new();
+    struct event_base *base;
+
+    if (ec == NULL)
+        return NULL;
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    return base;
 }

@@ -76,6 +76,7 @@ struct shm_vmodel {
 
 struct shm_worker {
     _Atomic int32_t pid;       /* 0: slot unused */
+    _Atomic uint32_t wake_pending;   /* its eventfd was written, not read */
     _Atomic int32_t active;    /* jobs it runs */
     _Atomic uint64_t jobs_done;
     _Atomic int64_t started_ms;   /* wall clock */

@@ -28,6 +28,12 @@ bool util_request_id_valid(const char *id);
 void util_request_id_make(char *out, size_t size, uint64_t prefix,
                           uint64_t counter);
 
+struct event_base;
+/* An event base whose epoll backend batches descriptor changes made in
+ * one loop turn (a disable and re-enable cost no system call). The caller
+ * frees it with event_base_free(). */
+struct event_base *util_event_base_new(void);
+
 /* Fills buf with len cryptographically random bytes; 0 or -1. */
 int util_random_bytes(void *buf, size_t len);
 

@@ -28,6 +28,7 @@
 #define FRONTEND_TIMEOUT_S     60      /* idle keep-alive connections */
 #define FRONTEND_SSE_ERR_MAX   (APIERR_BODY_MAX + 32)
 #define FRONTEND_BODY_SLACK    65536
+#define FRONTEND_WATCH_MS      50      /* then notice clients hanging up */
 
 /* ---- small helpers ---- */
 
@@ -216,14 +217,37 @@ void frontend_fail(struct mreq *mr, int status, const char *code,
     frontend_send_error(req, rid, status, code, message);
 }
 
+static void frontend_watch_close(struct evhttp_connection *conn);
+
+static void frontend_arm(struct mreq *mr, int64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000),
+                          (suseconds_t)((ms % 1000) * 1000) };
+
+    if (mr->timer != NULL)
+        evtimer_add(mr->timer, &tv);
+}
+
+/* The request's timer: first, once it has waited FRONTEND_WATCH_MS,
+ * start watching for a hang-up (most answers come sooner, and watching
+ * costs system calls); then the deadline. */
 static void frontend_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct mreq *mr = arg;
+    int64_t left = mr->deadline_ms - util_now_ms();
 
     (void)fd;
     (void)what;
     if (!mr->active)
         return;
+    if (left > 0) {
+        if (!mr->watching && mr->req != NULL && !mr->answered) {
+            mr->watching = true;
+            frontend_watch_close(mr->conn);
+        }
+        frontend_arm(mr, left);
+        return;
+    }
     log_msg(&mr->m->log, LOG_DEBUG, mr->m->shm.jobs[mr->job].request_id,
             "deadline passed");
     frontend_fail(mr, 504, "timeout", "request timed out");
@@ -392,7 +416,6 @@ static void frontend_chat(struct master *m, struct evhttp_request *req)
     long long priority, timeout_ms;
     int vmodel, target = -1, j;
     struct mreq *mr;
-    struct timeval tv;
 
     if (rid_in != NULL && util_request_id_valid(rid_in))
         util_strlcpy(rid, rid_in, sizeof(rid));
@@ -464,18 +487,17 @@ static void frontend_chat(struct master *m, struct evhttp_request *req)
     mr->head_sent = mr->answered = false;
     mr->attempts = 0;
     mr->status = 0;
+    mr->watching = false;
     mr->start_ms = util_now_ms();
+    mr->deadline_ms = mr->start_ms + timeout_ms;
     mr->target[0] = '\0';
     util_strlcpy(mr->model, info.model, sizeof(mr->model));
     m->active_reqs++;
     evhttp_connection_set_closecb(mr->conn, frontend_close_cb, mr);
-    frontend_watch_close(mr->conn);
     if (mr->timer == NULL)
         mr->timer = evtimer_new(m->base, frontend_deadline_cb, mr);
-    tv.tv_sec = (time_t)(timeout_ms / 1000);
-    tv.tv_usec = (suseconds_t)((timeout_ms % 1000) * 1000);
-    if (mr->timer != NULL)
-        evtimer_add(mr->timer, &tv);
+    frontend_arm(mr, timeout_ms < FRONTEND_WATCH_MS ? timeout_ms
+                                                    : FRONTEND_WATCH_MS);
     supervisor_wake(m);
     return;
 rejected:

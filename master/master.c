@@ -162,7 +162,7 @@ int master_init(struct master *m, struct cfg *cfg, const char *config_path)
     }
     m->reqs = calloc(m->shm.hdr->job_count, sizeof(*m->reqs));
     m->latency = calloc((size_t)cfg->target_count, sizeof(*m->latency));
-    m->base = event_base_new();
+    m->base = util_event_base_new();
     if (m->reqs == NULL || m->latency == NULL || m->base == NULL)
         return -1;
     m->stop_timer = evtimer_new(m->base, master_stop_timeout_cb, m);

@@ -40,9 +40,11 @@ struct mreq {
     bool stream;
     bool head_sent;                /* the client has our status line */
     bool answered;                 /* the client has its whole answer */
+    bool watching;                 /* reading again to notice a hang-up */
     uint16_t attempts;
     int status;
     int64_t start_ms;
+    int64_t deadline_ms;
     char target[CFG_TARGET_NAME_MAX];
     char model[CFG_TARGET_NAME_MAX];
 };

@@ -70,6 +70,10 @@ void supervisor_wake(struct master *m)
     if (best < 0)
         return;
     m->next_wake = (uint32_t)best + 1;
+    /* A wake-up it has not read yet covers this job too: it pulls all it
+     * can when it wakes. Saves a system call per request under load. */
+    if (atomic_exchange(&m->shm.hdr->workers[best].wake_pending, 1))
+        return;
     if (write(m->workers[best].wake_fd, &one, sizeof(one)) < 0 &&
         errno != EAGAIN)
         log_msg(&m->log, LOG_WARN, NULL, "waking worker %d: %s", best,
@@ -229,6 +233,7 @@ static void supervisor_lost(struct master *m, int slot)
     mw->wake_fd = -1;
     atomic_store(&m->shm.hdr->workers[slot].pid, 0);
     atomic_store(&m->shm.hdr->workers[slot].active, 0);
+    atomic_store(&m->shm.hdr->workers[slot].wake_pending, 0);
 }
 
 static void supervisor_respawn_cb(evutil_socket_t fd, short what, void *arg)

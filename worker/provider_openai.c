@@ -13,9 +13,9 @@
 #include <json-c/json.h>
 
 #include "apierror.h"
+#include "jsonscan.h"
 
 #define OPENAI_URL_MAX        2048
-#define OPENAI_AUTH_MAX       4096
 #define OPENAI_MSG_MAX        300
 #define OPENAI_SNIPPET_MAX    120
 #define OPENAI_MS_PER_S       1000
@@ -167,19 +167,37 @@ static size_t openai_write_cb(char *buf, size_t size, size_t n, void *arg)
 /* ---- the request ---- */
 
 /* The client's body with model replaced by the target's model; malloc'd
- * into c->req_body. */
+ * into c->req_body. The common case splices the new name in place of
+ * the old value; a body the scanner cannot vouch for goes through json-c. */
 static int openai_build_body(struct call *c)
 {
-    size_t len, out_len;
-    const uint8_t *body = call_body(c, &len);
-    json_tokener *tok = json_tokener_new();
+    size_t len, start, end, out_len, name_len;
+    const char *body = (const char *)call_body(c, &len);
+    char name[6 * CFG_NAME_MAX + 3];   /* \u00XX per byte at worst */
+    json_tokener *tok;
     json_object *root;
     const char *s;
     int rc = -1;
 
+    name[0] = '"';
+    name_len = 1 + apierr_escape(name + 1, sizeof(name) - 2, call_model(c),
+                                 strlen(call_model(c)));
+    name[name_len++] = '"';
+    if (js_find_member(body, len, "model", &start, &end) == 1) {
+        c->req_len = start + name_len + (len - end);
+        c->req_body = malloc(c->req_len + 1);
+        if (c->req_body == NULL)
+            return -1;
+        memcpy(c->req_body, body, start);
+        memcpy(c->req_body + start, name, name_len);
+        memcpy(c->req_body + start + name_len, body + end, len - end);
+        c->req_body[c->req_len] = '\0';
+        return 0;
+    }
+    tok = json_tokener_new();
     if (tok == NULL)
         return -1;
-    root = json_tokener_parse_ex(tok, (const char *)body, (int)len);
+    root = json_tokener_parse_ex(tok, body, (int)len);
     if (root != NULL && json_object_is_type(root, json_type_object)) {
         json_object_object_add(root, "model",
                                json_object_new_string(call_model(c)));
@@ -201,7 +219,7 @@ static int openai_start(struct call *c)
 {
     const struct cfg_provider *p = call_provider(c);
     struct worker *w = c->w;
-    char url[OPENAI_URL_MAX], auth[OPENAI_AUTH_MAX];
+    char url[OPENAI_URL_MAX];
     int64_t left = c->deadline_ms - util_now_ms();
 
     if (p->auth == CFG_AUTH_OAUTH) {
@@ -225,28 +243,17 @@ static int openai_start(struct call *c)
     }
     c->resp = evbuffer_new();
     snprintf(url, sizeof(url), "%s/chat/completions", p->base_url);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", p->api_key);
-    c->headers = curl_slist_append(c->headers,
-                                   "Content-Type: application/json");
-    c->headers = curl_slist_append(c->headers, auth);
-    c->headers = curl_slist_append(c->headers, c->stream ?
-                                   "Accept: text/event-stream" :
-                                   "Accept: application/json");
-    c->headers = curl_slist_append(c->headers, "Expect:");
-    explicit_bzero(auth, sizeof(auth));
-    if (c->resp == NULL || c->headers == NULL)
+    if (c->resp == NULL)
         goto fail;
     if (c->easy == NULL)
         c->easy = upstream_easy_get(w);
-    else
-        curl_easy_reset(c->easy);
     if (c->easy == NULL)
         goto fail;
     if (c->stream)
         sse_init(&c->sse, WORKER_MAX_SSE_EVENT, openai_sse_event, c);
     c->curl_err[0] = '\0';
     curl_easy_setopt(c->easy, CURLOPT_URL, url);
-    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers);
+    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, upstream_headers(c));
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->req_body);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)c->req_len);
     curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, openai_write_cb);
@@ -335,42 +342,42 @@ static void openai_http_failed(struct call *c, long status)
         call_attempt_failed(c, 502, "upstream_error", msg, false, true);
 }
 
+/* The value of member key of the object at s[start, end), as an int. */
+static uint32_t openai_usage_field(const char *s, size_t start, size_t end,
+                                   const char *key)
+{
+    size_t vs, ve;
+
+    if (js_find_member(s + start, end - start, key, &vs, &ve) != 1)
+        return 0;
+    return (uint32_t)js_int(s + start + vs, ve - vs, 0);
+}
+
 static void openai_plain_done(struct call *c)
 {
-    size_t len = evbuffer_get_length(c->resp);
+    size_t len = evbuffer_get_length(c->resp), start = 0, end = 0;
     const char *body = (const char *)evbuffer_pullup(c->resp, -1);
-    json_tokener *tok;
-    json_object *root = NULL, *usage, *t, *choices;
     const char *why = NULL;
+    int rc;
 
-    if (!c->json_type) {
+    if (!c->json_type)
         why = "upstream answered with a non-JSON content type";
-    } else if ((tok = json_tokener_new()) == NULL) {
-        why = "out of memory";
-    } else {
-        root = len ? json_tokener_parse_ex(tok, body, (int)len) : NULL;
-        if (root == NULL || json_tokener_get_error(tok) !=
-                json_tokener_success ||
-            json_tokener_get_parse_end(tok) != len ||
-            !json_object_is_type(root, json_type_object))
-            why = "upstream answered with invalid JSON";
-        else if (!json_object_object_get_ex(root, "choices", &choices) ||
-                 !json_object_is_type(choices, json_type_array))
-            why = "upstream answer has no choices";
-        json_tokener_free(tok);
-    }
+    else if (len == 0 || js_validate(body, len, JS_MAX_DEPTH) < 0)
+        why = "upstream answered with invalid JSON";
+    else if ((rc = js_find_member(body, len, "choices", &start, &end)) ==
+                 0 || (rc == 1 && body[start] != '['))
+        why = "upstream answer has no choices";
     if (why != NULL) {
-        json_object_put(root);
         call_attempt_failed(c, 502, "bad_upstream_response", why, true, true);
         return;
     }
-    if (json_object_object_get_ex(root, "usage", &usage) && usage != NULL) {
-        if (json_object_object_get_ex(usage, "prompt_tokens", &t))
-            c->prompt_tokens = (uint32_t)json_object_get_int(t);
-        if (json_object_object_get_ex(usage, "completion_tokens", &t))
-            c->completion_tokens = (uint32_t)json_object_get_int(t);
+    if (js_find_member(body, len, "usage", &start, &end) == 1 &&
+        body[start] == '{') {
+        c->prompt_tokens = openai_usage_field(body, start, end,
+                                              "prompt_tokens");
+        c->completion_tokens = openai_usage_field(body, start, end,
+                                                  "completion_tokens");
     }
-    json_object_put(root);
     call_send_head(c);
     call_send_chunk(c, body, len);
     call_succeeded(c);

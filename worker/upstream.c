@@ -4,9 +4,12 @@
  * once and reuses connections. Also keeps a small pool of easy handles. */
 #include "worker_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define UPSTREAM_MAX_CONNECTS 256
+#define UPSTREAM_AUTH_MAX     4096
 
 /* What we keep per socket curl asked us to watch. */
 struct upstream_sock {
@@ -104,8 +107,56 @@ static int upstream_timerfn(CURLM *multi, long timeout_ms, void *userp)
     return evtimer_add(w->curl_timer, &tv);
 }
 
+/* Builds the header lists of every provider once: the same few lines
+ * go out with each call. */
+static int upstream_build_headers(struct worker *w)
+{
+    const struct cfg *cfg = w->cfg;
+
+    w->headers = calloc((size_t)cfg->provider_count * 2,
+                        sizeof(*w->headers));
+    if (w->headers == NULL)
+        return -1;
+    for (int p = 0; p < cfg->provider_count; p++) {
+        const struct cfg_provider *prov = &cfg->providers[p];
+
+        for (int stream = 0; stream < 2; stream++) {
+            struct curl_slist *h = NULL, *n;
+            char auth[UPSTREAM_AUTH_MAX];
+
+            h = curl_slist_append(h, "Content-Type: application/json");
+            n = h ? curl_slist_append(h, stream ? "Accept: text/event-stream"
+                                                : "Accept: application/json")
+                  : NULL;
+            h = n ? curl_slist_append(n, "Expect:") : NULL;
+            if (h != NULL && prov->api_key != NULL) {
+                snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+                         prov->api_key);
+                n = curl_slist_append(h, auth);
+                explicit_bzero(auth, sizeof(auth));
+                if (n == NULL)
+                    curl_slist_free_all(h);
+                h = n;
+            }
+            if (h == NULL)
+                return -1;
+            w->headers[2 * p + stream] = h;
+        }
+    }
+    return 0;
+}
+
+struct curl_slist *upstream_headers(const struct call *c)
+{
+    int p = c->w->cfg->targets[c->target].provider;
+
+    return c->w->headers[2 * p + (c->stream ? 1 : 0)];
+}
+
 int upstream_init(struct worker *w)
 {
+    if (upstream_build_headers(w) < 0)
+        return -1;
     w->multi = curl_multi_init();
     w->curl_timer = evtimer_new(w->base, upstream_timer_cb, w);
     if (w->multi == NULL || w->curl_timer == NULL)
@@ -121,6 +172,12 @@ int upstream_init(struct worker *w)
 
 void upstream_free(struct worker *w)
 {
+    if (w->headers != NULL) {
+        for (int i = 0; i < 2 * w->cfg->provider_count; i++)
+            curl_slist_free_all(w->headers[i]);
+        free(w->headers);
+        w->headers = NULL;
+    }
     while (w->easy_pool_len > 0)
         curl_easy_cleanup(w->easy_pool[--w->easy_pool_len]);
     if (w->multi != NULL) {
@@ -145,7 +202,8 @@ void upstream_easy_put(struct worker *w, CURL **easy)
     if (*easy == NULL)
         return;
     if (w->easy_pool_len < WORKER_EASY_POOL) {
-        curl_easy_reset(*easy);
+        /* Not reset: every call sets the options it depends on, and a
+         * reset would throw away state curl reuses. */
         w->easy_pool[w->easy_pool_len++] = *easy;
     } else {
         curl_easy_cleanup(*easy);
@@ -170,8 +228,6 @@ void upstream_abort(struct worker *w, struct call *c)
 
 void upstream_attempt_clear(struct call *c)
 {
-    curl_slist_free_all(c->headers);
-    c->headers = NULL;
     free(c->req_body);
     c->req_body = NULL;
     c->req_len = 0;

@@ -452,6 +452,9 @@ static void worker_wake_cb(evutil_socket_t fd, short what, void *arg)
     if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
         log_msg(&w->log, LOG_WARN, NULL, "eventfd read: %s",
                 strerror(errno));
+    /* Read, then clear, then pull: a job queued after the clear writes
+     * the eventfd again; one queued before it is found by the pull. */
+    atomic_store(&w->self->wake_pending, 0);
     worker_pull(w);
 }
 
@@ -481,7 +484,7 @@ static int worker_setup(struct worker *w, const struct worker_args *a)
         seed = (uint64_t)getpid() * 0x9E3779B97F4A7C15ULL + 1;
     w->rng = seed;
     w->calls = calloc(w->shm.hdr->job_count, sizeof(*w->calls));
-    w->base = event_base_new();
+    w->base = util_event_base_new();
     if (w->calls == NULL || w->base == NULL)
         return -1;
     w->master = bufferevent_socket_new(w->base, a->sock_fd,

@@ -55,6 +55,9 @@ struct worker {
     struct event *curl_timer;
     CURL *easy_pool[WORKER_EASY_POOL];
     int easy_pool_len;
+    /* Request headers per provider, [2p] plain and [2p+1] streaming,
+     * built once (they hold the provider's key). */
+    struct curl_slist **headers;
     struct call **calls;           /* by job index */
     int active;
     int max_active;
@@ -85,7 +88,6 @@ struct call {
     const char *proto_error;       /* why a transfer was aborted by us */
     /* the attempt in flight */
     CURL *easy;
-    struct curl_slist *headers;
     char *req_body;                /* owned */
     size_t req_len;
     struct evbuffer *resp;         /* plain answer or error body */
@@ -129,6 +131,8 @@ int upstream_start(struct worker *w, struct call *c);
 void upstream_abort(struct worker *w, struct call *c);
 /* Releases the attempt's request and answer buffers. */
 void upstream_attempt_clear(struct call *c);
+/* The prebuilt request headers for c's provider and mode. */
+struct curl_slist *upstream_headers(const struct call *c);
 
 /* provider_openai.c: entry point when a transfer ends. */
 void openai_transfer_done(struct call *c, CURLcode result);

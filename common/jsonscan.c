@@ -1,0 +1,234 @@
+/* jsonscan.c - a recursive-descent JSON recogniser (RFC 8259 grammar,
+ * depth-limited) and a top-level member finder built on it. */
+#include "jsonscan.h"
+
+#include <string.h>
+
+struct js {
+    const char *s;
+    size_t len;
+    size_t i;
+    int max_depth;
+};
+
+static void js_ws(struct js *j)
+{
+    while (j->i < j->len && (j->s[j->i] == ' ' || j->s[j->i] == '\t' ||
+                             j->s[j->i] == '\n' || j->s[j->i] == '\r'))
+        j->i++;
+}
+
+static int js_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+           (c >= 'A' && c <= 'F');
+}
+
+/* A string at j->i (the opening quote); *escaped says if it held '\'. */
+static int js_string(struct js *j, bool *escaped)
+{
+    if (j->i >= j->len || j->s[j->i] != '"')
+        return -1;
+    j->i++;
+    while (j->i < j->len) {
+        unsigned char c = (unsigned char)j->s[j->i];
+
+        if (c == '"') {
+            j->i++;
+            return 0;
+        }
+        if (c < 0x20)
+            return -1;
+        if (c == '\\') {
+            if (escaped != NULL)
+                *escaped = true;
+            if (++j->i >= j->len)
+                return -1;
+            c = (unsigned char)j->s[j->i];
+            if (c == 'u') {
+                if (j->i + 4 >= j->len || !js_hex(j->s[j->i + 1]) ||
+                    !js_hex(j->s[j->i + 2]) || !js_hex(j->s[j->i + 3]) ||
+                    !js_hex(j->s[j->i + 4]))
+                    return -1;
+                j->i += 4;
+            } else if (strchr("\"\\/bfnrt", c) == NULL || c == '\0') {
+                return -1;
+            }
+        }
+        j->i++;
+    }
+    return -1;
+}
+
+static int js_digits(struct js *j)
+{
+    size_t start = j->i;
+
+    while (j->i < j->len && j->s[j->i] >= '0' && j->s[j->i] <= '9')
+        j->i++;
+    return j->i > start ? 0 : -1;
+}
+
+static int js_number(struct js *j)
+{
+    if (j->i < j->len && j->s[j->i] == '-')
+        j->i++;
+    if (j->i < j->len && j->s[j->i] == '0')
+        j->i++;
+    else if (js_digits(j) < 0)
+        return -1;
+    if (j->i < j->len && j->s[j->i] == '.') {
+        j->i++;
+        if (js_digits(j) < 0)
+            return -1;
+    }
+    if (j->i < j->len && (j->s[j->i] == 'e' || j->s[j->i] == 'E')) {
+        j->i++;
+        if (j->i < j->len && (j->s[j->i] == '+' || j->s[j->i] == '-'))
+            j->i++;
+        if (js_digits(j) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int js_literal(struct js *j, const char *word)
+{
+    size_t n = strlen(word);
+
+    if (j->len - j->i < n || memcmp(j->s + j->i, word, n) != 0)
+        return -1;
+    j->i += n;
+    return 0;
+}
+
+static int js_value(struct js *j, int depth);
+
+static int js_container(struct js *j, int depth, char close, bool object)
+{
+    j->i++;
+    js_ws(j);
+    if (j->i < j->len && j->s[j->i] == close) {
+        j->i++;
+        return 0;
+    }
+    for (;;) {
+        js_ws(j);
+        if (object) {
+            if (js_string(j, NULL) < 0)
+                return -1;
+            js_ws(j);
+            if (j->i >= j->len || j->s[j->i] != ':')
+                return -1;
+            j->i++;
+            js_ws(j);
+        }
+        if (js_value(j, depth + 1) < 0)
+            return -1;
+        js_ws(j);
+        if (j->i >= j->len)
+            return -1;
+        if (j->s[j->i] == close) {
+            j->i++;
+            return 0;
+        }
+        if (j->s[j->i] != ',')
+            return -1;
+        j->i++;
+    }
+}
+
+static int js_value(struct js *j, int depth)
+{
+    if (depth > j->max_depth || j->i >= j->len)
+        return -1;
+    switch (j->s[j->i]) {
+    case '{': return js_container(j, depth, '}', true);
+    case '[': return js_container(j, depth, ']', false);
+    case '"': return js_string(j, NULL);
+    case 't': return js_literal(j, "true");
+    case 'f': return js_literal(j, "false");
+    case 'n': return js_literal(j, "null");
+    default:  return js_number(j);
+    }
+}
+
+int js_validate(const char *s, size_t len, int max_depth)
+{
+    struct js j = { s, len, 0, max_depth };
+
+    js_ws(&j);
+    if (js_value(&j, 1) < 0)
+        return -1;
+    js_ws(&j);
+    return j.i == len ? 0 : -1;
+}
+
+int js_find_member(const char *s, size_t len, const char *key,
+                   size_t *start, size_t *end)
+{
+    struct js j = { s, len, 0, JS_MAX_DEPTH };
+    size_t klen = strlen(key);
+    int found = 0;
+
+    js_ws(&j);
+    if (j.i >= len || s[j.i] != '{')
+        return -1;
+    j.i++;
+    js_ws(&j);
+    if (j.i < len && s[j.i] == '}')
+        return 0;
+    for (;;) {
+        size_t kstart, klen_here, vstart;
+        bool escaped = false;
+
+        js_ws(&j);
+        kstart = j.i + 1;
+        if (js_string(&j, &escaped) < 0)
+            return -1;
+        if (escaped)
+            return -1;
+        klen_here = j.i - 1 - kstart;
+        js_ws(&j);
+        if (j.i >= len || s[j.i] != ':')
+            return -1;
+        j.i++;
+        js_ws(&j);
+        vstart = j.i;
+        if (js_value(&j, 2) < 0)
+            return -1;
+        if (klen_here == klen && memcmp(s + kstart, key, klen) == 0) {
+            *start = vstart;
+            *end = j.i;
+            found = 1;
+        }
+        js_ws(&j);
+        if (j.i >= len)
+            return -1;
+        if (s[j.i] == '}')
+            return found;
+        if (s[j.i] != ',')
+            return -1;
+        j.i++;
+    }
+}
+
+long long js_int(const char *s, size_t len, long long def)
+{
+    long long v = 0;
+    size_t i = 0;
+    bool neg = false;
+
+    if (len > 0 && s[0] == '-') {
+        neg = true;
+        i = 1;
+    }
+    if (i == len)
+        return def;
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9' || v > (1LL << 53))
+            return def;
+        v = v * 10 + (s[i] - '0');
+    }
+    return neg ? -v : v;
+}

@@ -1,0 +1,28 @@
+/* jsonscan.h - a small allocation-free JSON scanner for the hot path:
+ * checks that a buffer holds exactly one well-formed JSON value, and
+ * finds the value of a member of the top-level object by its raw key,
+ * without building a tree. Pure. */
+#ifndef RCC_JSONSCAN_H
+#define RCC_JSONSCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define JS_MAX_DEPTH 64
+
+/* 0 when s[0..len) is one JSON value (surrounding whitespace allowed)
+ * nested at most max_depth deep; -1 otherwise. */
+int js_validate(const char *s, size_t len, int max_depth);
+
+/* For a valid JSON object in s: the span [*start, *end) of the value of
+ * its last member named key (raw bytes; a key written with escapes does
+ * not match). 1 when found, 0 when absent, -1 when s is not an object or
+ * some top-level key holds an escape (the caller should fall back to a
+ * full parser). */
+int js_find_member(const char *s, size_t len, const char *key,
+                   size_t *start, size_t *end);
+
+/* The integer at s[0..len) (a JSON number without fraction), or def. */
+long long js_int(const char *s, size_t len, long long def);
+
+#endif
