@@ -77,6 +77,7 @@ deps:
 	@missing=""; \
 	command -v pkg-config >/dev/null || missing="pkg-config"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v valgrind >/dev/null || missing="$$missing valgrind"; \
 	for p in $(DEB_PKGS); do \
 	    pkg-config --exists $${p%%:*} 2>/dev/null || missing="$$missing $${p#*:}"; \
 	done; \

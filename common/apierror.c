@@ -69,18 +69,29 @@ size_t apierr_escape(char *out, size_t cap, const char *src, size_t len)
 size_t apierr_format(char *out, size_t cap, int status, const char *code,
                      const char *message)
 {
-    char msg[APIERR_BODY_MAX / 2];
-    int n;
+    static const char head[] = "{\"error\":{\"message\":\"";
+    char tail[APIERR_BODY_MAX / 4];
+    size_t n, room, tail_len;
+    int t;
 
-    apierr_escape(msg, sizeof(msg), message, strlen(message));
-    if (code != NULL)
-        n = snprintf(out, cap, "{\"error\":{\"message\":\"%s\",\"type\":"
-                     "\"%s\",\"code\":\"%s\"}}", msg, apierr_type(status),
-                     code);
-    else
-        n = snprintf(out, cap, "{\"error\":{\"message\":\"%s\",\"type\":"
-                     "\"%s\",\"code\":null}}", msg, apierr_type(status));
-    if (n < 0)
+    if (cap == 0)
         return 0;
-    return (size_t)n < cap ? (size_t)n : cap - 1;
+    /* The envelope first, so the message is cut, never the JSON. */
+    if (code != NULL)
+        t = snprintf(tail, sizeof(tail), "\",\"type\":\"%s\",\"code\":"
+                     "\"%.64s\"}}", apierr_type(status), code);
+    else
+        t = snprintf(tail, sizeof(tail), "\",\"type\":\"%s\",\"code\":"
+                     "null}}", apierr_type(status));
+    tail_len = t > 0 ? (size_t)t : 0;
+    if (sizeof(head) - 1 + tail_len + 1 > cap) {
+        out[0] = '\0';
+        return 0;
+    }
+    memcpy(out, head, sizeof(head) - 1);
+    n = sizeof(head) - 1;
+    room = cap - n - tail_len;     /* includes the final NUL */
+    n += apierr_escape(out + n, room, message, strlen(message));
+    memcpy(out + n, tail, tail_len + 1);
+    return n + tail_len;
 }

@@ -404,7 +404,8 @@ static int cfg_load_provider(struct cfg_loader *ld, const config_setting_t *s,
     cfg_trim_url(p->base_url);
     if (p->base_url && strncmp(p->base_url, "http://", 7) != 0 &&
         strncmp(p->base_url, "https://", 8) != 0)
-        return cfg_fail(ld, s, "provider \"%s\": 'base_url' must start with "
+        return cfg_fail(ld, config_setting_get_member(s, "base_url"),
+                        "provider \"%s\": 'base_url' must start with "
                         "http:// or https://", p->name);
     if (p->auth == CFG_AUTH_OAUTH) {
         bool qwen = p->type == CFG_PROVIDER_QWEN;
@@ -669,11 +670,13 @@ static int cfg_load_breaker(struct cfg_loader *ld,
         cfg_get_i(ld, g, "window_size", 1, CFG_MAX_WINDOW,
                   CFG_DEFAULT_WINDOW, &b->window_size) < 0 ||
         cfg_get_i(ld, g, "minimum_calls", 1, CFG_MAX_WINDOW,
-                  CFG_DEFAULT_MIN_CALLS, &b->minimum_calls) < 0)
+                  b->window_size < CFG_DEFAULT_MIN_CALLS ? b->window_size
+                                                         : CFG_DEFAULT_MIN_CALLS,
+                  &b->minimum_calls) < 0)
         return -1;
     if (b->minimum_calls > b->window_size)
-        return cfg_fail(ld, g, "'minimum_calls' must not exceed "
-                        "'window_size'");
+        return cfg_fail(ld, config_setting_get_member(g, "minimum_calls"),
+                        "'minimum_calls' must not exceed 'window_size'");
     return 0;
 }
 

@@ -74,7 +74,7 @@ int req_validate(const char *body, size_t len, struct req_info *out,
     if (json_tokener_get_parse_end(tok) < len) {
         /* Only whitespace may follow the value. */
         for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
-            if (strchr(" \t\r\n", body[i]) == NULL) {
+            if (body[i] == '\0' || strchr(" \t\r\n", body[i]) == NULL) {
                 req_fail(err, errlen, "request body is not valid JSON: "
                          "trailing data after the object");
                 goto out;

@@ -1,5 +1,6 @@
 /* histogram.h - a latency histogram in bounded memory: log-linear
- * buckets (4 per power of two of milliseconds, up to about 18 minutes),
+ * buckets (4 per power of two of milliseconds; the last bucket ends at
+ * 2^22 ms, about 70 minutes, and holds everything longer),
  * so a percentile is off by at most one bucket (25%) and no sample list is kept. Pure. */
 #ifndef RCC_HISTOGRAM_H
 #define RCC_HISTOGRAM_H
@@ -7,7 +8,7 @@
 #include <stdint.h>
 
 #define HIST_SUB_BITS   2                       /* 4 buckets per octave */
-#define HIST_OCTAVES    20                      /* 2^20 ms ~ 17.5 min */
+#define HIST_OCTAVES    20
 #define HIST_BUCKETS    ((HIST_OCTAVES + 1) << HIST_SUB_BITS)
 
 struct histogram {

@@ -208,7 +208,6 @@ int main(int argc, char **argv)
     };
     const char *sock = CTL_DEFAULT_SOCKET, *config = NULL;
     char line[CTL_LINE_MAX] = "", *answer = NULL;
-    char err[CFG_ERR_MAX];
     struct cfg *cfg = NULL;
     bool json = false;
     json_object *root, *ok;
@@ -233,6 +232,8 @@ int main(int argc, char **argv)
         return CTL_DAEMON_ERROR;
     }
     if (config != NULL) {
+        char err[CFG_ERR_MAX];
+
         cfg = cfg_load(config, err, sizeof(err), NULL);
         if (cfg == NULL) {
             fprintf(stderr, "%s\n", err);

@@ -28,14 +28,15 @@ static struct mreq *relay_lookup(struct master *m, const struct frame *f)
 
 static void relay_meta(struct mreq *mr, const struct frame_meta *meta)
 {
-    size_t n = meta->target_len < sizeof(mr->target) - 1 ?
-               meta->target_len : sizeof(mr->target) - 1;
+    size_t n = meta->target_len;
 
     mr->attempts = meta->attempts;
-    if (n > 0) {
-        memcpy(mr->target, meta->target, n);
-        mr->target[n] = '\0';
-    }
+    if (n == 0)
+        return;
+    if (n >= sizeof(mr->target))
+        n = sizeof(mr->target) - 1;
+    memcpy(mr->target, meta->target, n);
+    mr->target[n] = '\0';
 }
 
 static void relay_add_headers(struct mreq *mr)

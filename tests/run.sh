@@ -45,6 +45,15 @@ run_suite "integration: api" env BIN=bin tests/integration/test_api.sh
 if [ $quick -eq 0 ]; then
     [ $have_unit -eq 1 ] && run_suite "unit (asan)" bin/asan/unit_tests
     run_suite "integration: api (asan)" env BIN=bin/asan tests/integration/test_api.sh
+    if command -v valgrind >/dev/null; then
+        vg="valgrind --leak-check=full --show-leak-kinds=definite"
+        vg="$vg --errors-for-leak-kinds=definite --error-exitcode=1"
+        [ $have_unit -eq 1 ] && run_suite "unit (valgrind)" $vg -q bin/unit_tests
+        run_suite "integration: api (valgrind)" env VALGRIND="$vg" BIN=bin \
+            tests/integration/test_api.sh
+    else
+        echo "valgrind not installed: skipping the valgrind runs"
+    fi
 fi
 
 echo

@@ -176,7 +176,6 @@ static int openai_build_body(struct call *c)
     char name[6 * CFG_NAME_MAX + 3];   /* \u00XX per byte at worst */
     json_tokener *tok;
     json_object *root;
-    const char *s;
     int rc = -1;
 
     name[0] = '"';
@@ -199,6 +198,8 @@ static int openai_build_body(struct call *c)
         return -1;
     root = json_tokener_parse_ex(tok, body, (int)len);
     if (root != NULL && json_object_is_type(root, json_type_object)) {
+        const char *s;
+
         json_object_object_add(root, "model",
                                json_object_new_string(call_model(c)));
         s = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN,

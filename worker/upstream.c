@@ -122,7 +122,6 @@ static int upstream_build_headers(struct worker *w)
 
         for (int stream = 0; stream < 2; stream++) {
             struct curl_slist *h = NULL, *n;
-            char auth[UPSTREAM_AUTH_MAX];
 
             h = curl_slist_append(h, "Content-Type: application/json");
             n = h ? curl_slist_append(h, stream ? "Accept: text/event-stream"
@@ -130,6 +129,8 @@ static int upstream_build_headers(struct worker *w)
                   : NULL;
             h = n ? curl_slist_append(n, "Expect:") : NULL;
             if (h != NULL && prov->api_key != NULL) {
+                char auth[UPSTREAM_AUTH_MAX];
+
                 snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
                          prov->api_key);
                 n = curl_slist_append(h, auth);

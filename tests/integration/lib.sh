@@ -69,10 +69,11 @@ start_upstream() {
 # start_daemon CONF: runs pipelined; sets DPID, waits for /health.
 start_daemon() {
     DLOG="$WORK/daemon.log"
-    "$BIN/pipelined" -c "$1" >>"$DLOG" 2>&1 &
+    # VALGRIND: a command prefix, e.g. "valgrind --leak-check=full ..."
+    ${VALGRIND:-} "$BIN/pipelined" -c "$1" >>"$DLOG" 2>&1 &
     DPID=$!
     PIDS+=($DPID)
-    if ! wait_until 20 curl -sf "http://127.0.0.1:$DPORT/health"; then
+    if ! wait_until 60 curl -sf "http://127.0.0.1:$DPORT/health"; then
         echo "daemon did not start:"; tail -20 "$DLOG"; exit 1
     fi
 }

@@ -178,6 +178,8 @@ check "in-flight request finished during stop" 200 "$(cat "$WORK/drain.code")"
 check "exit status 0 after SIGTERM" 0 "$DRC"
 check "control socket removed" no "$(test -e "$SOCK" && echo yes || echo no)"
 check_nomatch "no secret in the log" 'sk-upstream-secret' "$(cat "$DLOG")"
-check_nomatch "no sanitizer report" 'AddressSanitizer|runtime error:|LeakSanitizer' "$(cat "$DLOG")"
+check_nomatch "no sanitizer or valgrind report" \
+    'AddressSanitizer|runtime error:|LeakSanitizer|ERROR SUMMARY: [1-9]|definitely lost: [1-9]' \
+    "$(cat "$DLOG")"
 
 summary api

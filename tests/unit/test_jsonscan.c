@@ -1,0 +1,115 @@
+/* test_jsonscan.c - the allocation-free JSON scanner: what it accepts and
+ * refuses, agreement with json-c on valid documents, finding top-level
+ * members (last one wins, escaped keys refused), and js_int. */
+#include <string.h>
+
+#include <CUnit/CUnit.h>
+#include <json-c/json.h>
+
+#include "jsonscan.h"
+#include "unit.h"
+
+#define JT_DEPTH 64
+
+static int jt_valid(const char *s)
+{
+    return js_validate(s, strlen(s), JT_DEPTH);
+}
+
+static void test_valid_documents(void)
+{
+    static const char *const good[] = {
+        "{}", "[]", " {\"a\":1} ", "\"x\"", "0", "-0.5e+10", "true",
+        "false", "null", "[1,[2,[3]],{\"k\":\"v\\n\\u00e9\"}]",
+        "{\"a\":{\"b\":[]},\"c\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"}",
+        "\r\n\t[ 1 , 2 ]\n",
+    };
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        json_tokener *tok = json_tokener_new_ex(JT_DEPTH);
+        json_object *o;
+
+        CU_ASSERT_EQUAL(jt_valid(good[i]), 0);
+        /* What the scanner accepts, json-c parses too. */
+        o = json_tokener_parse_ex(tok, good[i], (int)strlen(good[i]));
+        CU_ASSERT_TRUE(o != NULL || json_tokener_get_error(tok) ==
+                                        json_tokener_continue);
+        json_object_put(o);
+        json_tokener_free(tok);
+    }
+}
+
+static void test_invalid_documents(void)
+{
+    static const char *const bad[] = {
+        "", " ", "{", "}", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}",
+        "'x'", "01", "1.", ".5", "1e", "-", "tru", "nul", "[1 2]",
+        "\"unterminated", "\"bad \\x escape\"", "\"\\u12g4\"",
+        "\"raw\ncontrol\"", "{} {}", "[1]]", "NaN", "{\"a\":1}x",
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CU_ASSERT_EQUAL(jt_valid(bad[i]), -1);
+    /* An embedded NUL is not whitespace. */
+    CU_ASSERT_EQUAL(js_validate("{}\0", 3, JT_DEPTH), -1);
+}
+
+static void test_depth_limit(void)
+{
+    char deep[2 * JT_DEPTH + 3];
+    size_t n = 0;
+
+    for (int i = 0; i < JT_DEPTH; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < JT_DEPTH; i++)
+        deep[n++] = ']';
+    CU_ASSERT_EQUAL(js_validate(deep, n, JT_DEPTH), 0);
+    CU_ASSERT_EQUAL(js_validate(deep, n, JT_DEPTH - 1), -1);
+}
+
+static void test_find_member(void)
+{
+    const char *s = "{\"model\":\"a\",\"n\":[1,{\"model\":2}],"
+                    "\"model\" : \"last\" }";
+    size_t start = 0, end = 0;
+
+    CU_ASSERT_EQUAL(js_find_member(s, strlen(s), "model", &start, &end), 1);
+    CU_ASSERT_EQUAL(end - start, 6);
+    CU_ASSERT_EQUAL(strncmp(s + start, "\"last\"", 6), 0);
+    CU_ASSERT_EQUAL(js_find_member(s, strlen(s), "n", &start, &end), 1);
+    CU_ASSERT_EQUAL(strncmp(s + start, "[1,{\"model\":2}]", end - start), 0);
+    CU_ASSERT_EQUAL(js_find_member(s, strlen(s), "absent", &start, &end), 0);
+    CU_ASSERT_EQUAL(js_find_member(s, strlen(s), "mode", &start, &end), 0);
+    CU_ASSERT_EQUAL(js_find_member("{}", 2, "model", &start, &end), 0);
+    CU_ASSERT_EQUAL(js_find_member("[1]", 3, "model", &start, &end), -1);
+    /* An escaped key could spell "model": the caller must parse fully. */
+    s = "{\"mod\\u0065l\":\"x\"}";
+    CU_ASSERT_EQUAL(js_find_member(s, strlen(s), "model", &start, &end), -1);
+    s = "{\"model\":";
+    CU_ASSERT_EQUAL(js_find_member(s, strlen(s), "model", &start, &end), -1);
+}
+
+static void test_int(void)
+{
+    CU_ASSERT_EQUAL(js_int("42", 2, -1), 42);
+    CU_ASSERT_EQUAL(js_int("-7", 2, 0), -7);
+    CU_ASSERT_EQUAL(js_int("", 0, 5), 5);
+    CU_ASSERT_EQUAL(js_int("-", 1, 5), 5);
+    CU_ASSERT_EQUAL(js_int("1.5", 3, 9), 9);
+    CU_ASSERT_EQUAL(js_int("null", 4, 3), 3);
+    CU_ASSERT_EQUAL(js_int("99999999999999999999", 20, 1), 1);
+}
+
+static const CU_TestInfo jsonscan_tests[] = {
+    { "valid documents (and json-c agrees)", test_valid_documents },
+    { "invalid documents", test_invalid_documents },
+    { "depth limit", test_depth_limit },
+    { "find a top-level member", test_find_member },
+    { "integers", test_int },
+    CU_TEST_INFO_NULL
+};
+
+int register_jsonscan_tests(void)
+{
+    return unit_add_suite("jsonscan", jsonscan_tests);
+}
