@@ -22,7 +22,8 @@ LDLIBS  = $(PKG_LIBS) -lpthread -lm
 
 COMMON_SRC = $(wildcard common/*.c)
 MASTER_SRC = master/main.c master/master.c master/frontend.c \
-             master/relay.c master/supervisor.c master/control.c
+             master/http.c master/relay.c master/supervisor.c \
+             master/control.c
 WORKER_SRC = $(wildcard worker/*.c)
 CTL_SRC    = master/pipelinectl.c
 UNIT_SRC   = $(wildcard tests/unit/*.c)

@@ -1,5 +1,5 @@
-/* frontend.c - the OpenAI-compatible HTTP front end on libevent's HTTP
- * server: routing, validation, client keys, queueing jobs into the
+/* frontend.c - the OpenAI-compatible API over the master's HTTP server
+ * (http.c): routing, validation, client keys, queueing jobs into the
  * shared segment, deadlines, client disconnects, and the answers that
  * never reach a worker (errors, /v1/models, /health, /metrics). */
 #include "master.h"
@@ -10,10 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
-#include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -25,80 +22,51 @@
 
 #define FRONTEND_BEARER        "Bearer "
 #define FRONTEND_SHA256_PREFIX "sha256:"
-#define FRONTEND_TIMEOUT_S     60      /* idle keep-alive connections */
 #define FRONTEND_SSE_ERR_MAX   (APIERR_BODY_MAX + 32)
-#define FRONTEND_BODY_SLACK    65536
-#define FRONTEND_WATCH_MS      50      /* then notice clients hanging up */
+#define FRONTEND_INT_MAX       32      /* bytes of an integer header */
+#define FRONTEND_MAX_TIMEOUT_MS 86400000
+/* Client limits; issue "hostile input" makes them configurable. */
+#define FRONTEND_MAX_LINE      8192
+#define FRONTEND_MAX_HEAD      32768
+#define FRONTEND_MAX_HEADERS   100
+#define FRONTEND_HEADER_TIMEOUT_MS 10000
+#define FRONTEND_IDLE_TIMEOUT_MS   60000
+#define FRONTEND_MAX_CONNECTIONS   10000
 
 /* ---- small helpers ---- */
 
-static void frontend_common_headers(struct evhttp_request *req,
-                                    const char *req_id)
+/* A header's value copied into buf (NUL-terminated); NULL when absent
+ * or longer than the buffer. */
+static const char *frontend_header(const struct http_req *req,
+                                   const char *name, char *buf, size_t size)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    const struct hp_header *h = hp_find(req->head, name);
 
-    if (req_id != NULL)
-        evhttp_add_header(h, "X-Request-Id", req_id);
+    if (h == NULL || h->value_len >= size)
+        return NULL;
+    memcpy(buf, h->value, h->value_len);
+    buf[h->value_len] = '\0';
+    return buf;
 }
 
-const char *frontend_reason(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default:  return status < 500 ? "Client Error" : "Server Error";
-    }
-}
-
-static void frontend_send_json(struct evhttp_request *req, int status,
-                               const char *json, size_t len)
-{
-    struct evbuffer *buf = evbuffer_new();
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-
-    evhttp_add_header(h, "Content-Type", "application/json");
-    if (buf != NULL)
-        evbuffer_add(buf, json, len);
-    evhttp_send_reply(req, status, frontend_reason(status), buf);
-    if (buf != NULL)
-        evbuffer_free(buf);
-}
-
-void frontend_send_error(struct evhttp_request *req, const char *req_id,
+void frontend_send_error(struct http_req *req, const char *req_id,
                          int status, const char *code, const char *message)
 {
-    char body[APIERR_BODY_MAX];
+    char body[APIERR_BODY_MAX], retry[16];
     size_t n = apierr_format(body, sizeof(body), status, code, message);
+    struct http_hdr hdrs[2];
+    size_t nh = 0;
 
-    frontend_common_headers(req, req_id);
+    if (req_id != NULL)
+        hdrs[nh++] = (struct http_hdr){ "X-Request-Id", req_id };
     if (status == 429 || status == 503) {
-        char v[16];
-
-        snprintf(v, sizeof(v), "%d", MASTER_RETRY_AFTER_S);
-        evhttp_add_header(evhttp_request_get_output_headers(req),
-                          "Retry-After", v);
+        snprintf(retry, sizeof(retry), "%d", MASTER_RETRY_AFTER_S);
+        hdrs[nh++] = (struct http_hdr){ "Retry-After", retry };
     }
-    frontend_send_json(req, status, body, n);
+    http_send(req, status, "application/json", hdrs, nh, body, n);
 }
 
 /* ---- the request's life ---- */
-
-static void frontend_detach(struct mreq *mr)
-{
-    if (mr->conn != NULL)
-        evhttp_connection_set_closecb(mr->conn, NULL, NULL);
-    mr->conn = NULL;
-    mr->req = NULL;
-}
 
 void frontend_release(struct mreq *mr)
 {
@@ -109,7 +77,7 @@ void frontend_release(struct mreq *mr)
             "status=%d attempts=%u ms=%lld%s", mr->model,
             mr->target[0] ? mr->target : "-", mr->status, mr->attempts,
             (long long)(util_now_ms() - mr->start_ms),
-            mr->req == NULL && !mr->answered ? " client_gone" : "");
+            mr->client_gone ? " client_gone" : "");
     if (mr->target[0] != '\0') {
         int t = cfg_find_target(m->cfg, mr->target);
         uint64_t ms = (uint64_t)(util_now_ms() - mr->start_ms);
@@ -128,7 +96,9 @@ void frontend_release(struct mreq *mr)
         evbuffer_free(mr->body);
         mr->body = NULL;
     }
-    frontend_detach(mr);
+    if (mr->req != NULL)
+        mr->req->user = NULL;
+    mr->req = NULL;
     shm_lock(&m->shm);
     shm_job_free(&m->shm, mr->job);
     shm_unlock(&m->shm);
@@ -164,110 +134,74 @@ void frontend_cancel_job(struct mreq *mr)
     /* A DONE job's END frame is on its way and releases it. */
 }
 
-static void frontend_close_cb(struct evhttp_connection *conn, void *arg)
+/* The client's connection went away before its answer was complete. */
+static void frontend_lost_cb(struct http_req *req, void *arg)
 {
-    struct mreq *mr = arg;
+    struct mreq *mr = req->user;
 
-    (void)conn;
-    if (!mr->active || mr->req == NULL)
+    (void)arg;
+    if (mr == NULL || !mr->active)
         return;
     log_msg(&mr->m->log, LOG_DEBUG, mr->m->shm.jobs[mr->job].request_id,
             "client went away");
-    /* When the client hung up, libevent detaches the unanswered request
-     * and leaves it to us; when the server is freeing the connection,
-     * the request is still attached and libevent frees it itself. */
-    if (evhttp_request_get_connection(mr->req) == NULL)
-        evhttp_request_free(mr->req);
     mr->req = NULL;
-    mr->conn = NULL;
+    mr->client_gone = true;
     if (!mr->answered && mr->status == 0)
         mr->status = 499;
     frontend_cancel_job(mr);
 }
 
+/* Takes the request off the mreq before answering it: once answered in
+ * full, the connection may move on to its next request. */
+static struct http_req *frontend_take(struct mreq *mr)
+{
+    struct http_req *req = mr->req;
+
+    mr->req = NULL;
+    if (req != NULL)
+        req->user = NULL;
+    return req;
+}
+
 void frontend_fail(struct mreq *mr, int status, const char *code,
                    const char *message)
 {
-    struct evhttp_request *req = mr->req;
     const char *rid = mr->m->shm.jobs[mr->job].request_id;
+    struct http_req *req;
 
     mr->status = status;
-    if (req == NULL || mr->answered)
+    if (mr->req == NULL || mr->answered)
         return;
     mr->answered = true;
-    frontend_detach(mr);
+    req = frontend_take(mr);
     if (mr->head_sent) {
         /* Mid-stream: the client already has a 200. An error event and
          * no [DONE] tells it the answer was cut off. */
         char body[APIERR_BODY_MAX], ev[FRONTEND_SSE_ERR_MAX];
-        struct evbuffer *buf = evbuffer_new();
-        size_t n;
+        int n;
 
         apierr_format(body, sizeof(body), status, code, message);
-        n = (size_t)snprintf(ev, sizeof(ev), "event: error\ndata: %s\n\n",
-                             body);
-        if (buf != NULL) {
-            evbuffer_add(buf, ev, n < sizeof(ev) ? n : sizeof(ev) - 1);
-            evhttp_send_reply_chunk(req, buf);
-            evbuffer_free(buf);
-        }
-        evhttp_send_reply_end(req);
+        n = snprintf(ev, sizeof(ev), "event: error\ndata: %s\n\n", body);
+        http_stream_chunk(req, ev, n > 0 && (size_t)n < sizeof(ev) ?
+                                   (size_t)n : sizeof(ev) - 1);
+        http_stream_end(req);
         return;
     }
     frontend_send_error(req, rid, status, code, message);
 }
 
-static void frontend_watch_close(struct evhttp_connection *conn);
-
-static void frontend_arm(struct mreq *mr, int64_t ms)
-{
-    struct timeval tv = { (time_t)(ms / 1000),
-                          (suseconds_t)((ms % 1000) * 1000) };
-
-    if (mr->timer != NULL)
-        evtimer_add(mr->timer, &tv);
-}
-
-/* The request's timer: first, once it has waited FRONTEND_WATCH_MS,
- * start watching for a hang-up (most answers come sooner, and watching
- * costs system calls); then the deadline. */
 static void frontend_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct mreq *mr = arg;
-    int64_t left = mr->deadline_ms - util_now_ms();
 
     (void)fd;
     (void)what;
     if (!mr->active)
         return;
-    if (left > 0) {
-        if (!mr->watching && mr->req != NULL && !mr->answered) {
-            mr->watching = true;
-            frontend_watch_close(mr->conn);
-        }
-        frontend_arm(mr, left);
-        return;
-    }
     log_msg(&mr->m->log, LOG_DEBUG, mr->m->shm.jobs[mr->job].request_id,
             "deadline passed");
     frontend_fail(mr, 504, "timeout", "request timed out");
     frontend_cancel_job(mr);
-}
-
-/* evhttp stops reading a connection once its request is complete, so a
- * client that hangs up while its job runs would go unnoticed until we
- * write. Reading again with no read callback leaves pipelined bytes in
- * the buffer but lets EOF reach evhttp, which runs the close callback. */
-static void frontend_watch_close(struct evhttp_connection *conn)
-{
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
-    bufferevent_event_cb eventcb = NULL;
-    bufferevent_data_cb writecb = NULL;
-    void *cbarg = NULL;
-
-    bufferevent_getcb(bev, NULL, &writecb, &eventcb, &cbarg);
-    bufferevent_setcb(bev, NULL, writecb, eventcb, cbarg);
-    bufferevent_enable(bev, EV_READ);
 }
 
 /* ---- client keys ---- */
@@ -320,23 +254,28 @@ static int frontend_load_keys(struct master *m)
     return 0;
 }
 
-static bool frontend_authorized(struct master *m, struct evhttp_request *req)
+static bool frontend_authorized(struct master *m, const struct http_req *req)
 {
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    const char *v = evhttp_find_header(h, "Authorization");
+    const struct hp_header *h;
     uint8_t digest[SHA256_DIGEST_LENGTH];
+    const char *v = NULL;
+    size_t len = 0, blen = strlen(FRONTEND_BEARER);
     int match = 0;
 
     if (m->client_digest_count == 0)
         return true;
-    if (v != NULL && strncasecmp(v, FRONTEND_BEARER,
-                                 strlen(FRONTEND_BEARER)) == 0)
-        v += strlen(FRONTEND_BEARER);
-    else
-        v = evhttp_find_header(h, "x-api-key");
-    if (v == NULL || *v == '\0')
+    h = hp_find(req->head, "authorization");
+    if (h != NULL && h->value_len > blen &&
+        strncasecmp(h->value, FRONTEND_BEARER, blen) == 0) {
+        v = h->value + blen;
+        len = h->value_len - blen;
+    } else if ((h = hp_find(req->head, "x-api-key")) != NULL) {
+        v = h->value;
+        len = h->value_len;
+    }
+    if (v == NULL || len == 0)
         return false;
-    SHA256((const unsigned char *)v, strlen(v), digest);
+    SHA256((const unsigned char *)v, len, digest);
     /* Compare against every key, in constant time each. */
     for (int i = 0; i < m->client_digest_count; i++)
         match |= CRYPTO_memcmp(digest, m->client_digests[i],
@@ -346,28 +285,29 @@ static bool frontend_authorized(struct master *m, struct evhttp_request *req)
 
 /* ---- endpoints ---- */
 
-static int frontend_header_int(struct evhttp_request *req, const char *name,
+static int frontend_header_int(const struct http_req *req, const char *name,
                                long long min, long long max, long long def,
                                long long *out)
 {
-    const char *v = evhttp_find_header(evhttp_request_get_input_headers(req),
-                                       name);
+    char buf[FRONTEND_INT_MAX];
+    const struct hp_header *h = hp_find(req->head, name);
 
     *out = def;
-    if (v == NULL)
+    if (h == NULL)
         return 0;
-    return util_parse_int(v, min, max, out);
+    if (frontend_header(req, name, buf, sizeof(buf)) == NULL)
+        return -1;
+    return util_parse_int(buf, min, max, out);
 }
 
 /* Puts a validated request into the shared queue. Returns the job, or
  * -1 after answering the client itself. */
-static int frontend_enqueue(struct master *m, struct evhttp_request *req,
+static int frontend_enqueue(struct master *m, struct http_req *req,
                             const char *rid, const struct req_info *info,
                             int vmodel, int target, long long priority,
                             long long timeout_ms)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
+    size_t len = req->body_len;
     struct shm_job *sj;
     uint32_t j;
     int64_t now = util_now_ms();
@@ -391,7 +331,7 @@ static int frontend_enqueue(struct master *m, struct evhttp_request *req,
     sj->enqueued_ms = now;
     sj->deadline_ms = now + timeout_ms;
     util_strlcpy(sj->request_id, rid, sizeof(sj->request_id));
-    evbuffer_copyout(in, shm_job_body(&m->shm, sj), len);
+    memcpy(shm_job_body(&m->shm, sj), req->body, len);
     shm_lock(&m->shm);
     rc = shm_job_enqueue(&m->shm, j);
     if (rc < 0)
@@ -405,50 +345,49 @@ static int frontend_enqueue(struct master *m, struct evhttp_request *req,
     return (int)j;
 }
 
-static void frontend_chat(struct master *m, struct evhttp_request *req)
+static void frontend_chat(struct master *m, struct http_req *req)
 {
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    const char *rid_in = evhttp_find_header(h, "X-Request-Id");
-    char rid[UTIL_REQUEST_ID_MAX], err[CFG_ERR_MAX];
+    char rid_in[UTIL_REQUEST_ID_MAX], rid[UTIL_REQUEST_ID_MAX];
+    char err[CFG_ERR_MAX];
     struct req_info info;
     long long priority, timeout_ms;
     int vmodel, target = -1, j;
     struct mreq *mr;
+    struct timeval tv;
 
-    if (rid_in != NULL && util_request_id_valid(rid_in))
+    if (frontend_header(req, "x-request-id", rid_in, sizeof(rid_in)) &&
+        util_request_id_valid(rid_in))
         util_strlcpy(rid, rid_in, sizeof(rid));
     else
         util_request_id_make(rid, sizeof(rid), m->id_prefix,
                              ++m->id_counter);
     atomic_fetch_add(&m->shm.hdr->counters.total, 1);
     if (m->draining) {
-        evhttp_add_header(evhttp_request_get_output_headers(req),
-                          "Connection", "close");
+        http_close_after(req);
         frontend_send_error(req, rid, 503, "shutting_down", "the server "
                             "is shutting down");
         goto rejected;
     }
-    if ((long long)len > m->cfg->max_body_bytes) {
+    if ((long long)req->body_len > m->cfg->max_body_bytes) {
         snprintf(err, sizeof(err), "request body exceeds %lld bytes",
                  m->cfg->max_body_bytes);
         frontend_send_error(req, rid, 413, "request_too_large", err);
         goto rejected;
     }
-    if (req_validate((const char *)evbuffer_pullup(in, -1), len, &info, err,
+    if (req_validate(req->body, req->body_len, &info, err,
                      sizeof(err)) < 0) {
         frontend_send_error(req, rid, 400, "invalid_request", err);
         goto rejected;
     }
-    if (frontend_header_int(req, "X-Priority", -MASTER_MAX_PRIORITY,
+    if (frontend_header_int(req, "x-priority", -MASTER_MAX_PRIORITY,
                             MASTER_MAX_PRIORITY, 0, &priority) < 0) {
         frontend_send_error(req, rid, 400, "invalid_request", "X-Priority "
                             "must be an integer between -1000000 and "
                             "1000000");
         goto rejected;
     }
-    if (frontend_header_int(req, "X-Request-Timeout-Ms", 1, 86400000,
+    if (frontend_header_int(req, "x-request-timeout-ms", 1,
+                            FRONTEND_MAX_TIMEOUT_MS,
                             m->cfg->request_timeout_ms, &timeout_ms) < 0) {
         frontend_send_error(req, rid, 400, "invalid_request",
                             "X-Request-Timeout-Ms must be an integer "
@@ -479,56 +418,90 @@ static void frontend_chat(struct master *m, struct evhttp_request *req)
     mr = &m->reqs[j];
     mr->m = m;
     mr->req = req;
-    mr->conn = evhttp_request_get_connection(req);
+    req->user = mr;
     mr->job = (uint32_t)j;
     mr->gen = m->shm.jobs[j].gen;
     mr->active = true;
     mr->stream = info.stream;
-    mr->head_sent = mr->answered = false;
+    mr->head_sent = mr->answered = mr->client_gone = false;
     mr->attempts = 0;
     mr->status = 0;
-    mr->watching = false;
     mr->start_ms = util_now_ms();
-    mr->deadline_ms = mr->start_ms + timeout_ms;
     mr->target[0] = '\0';
     util_strlcpy(mr->model, info.model, sizeof(mr->model));
     m->active_reqs++;
-    evhttp_connection_set_closecb(mr->conn, frontend_close_cb, mr);
     if (mr->timer == NULL)
         mr->timer = evtimer_new(m->base, frontend_deadline_cb, mr);
-    frontend_arm(mr, timeout_ms < FRONTEND_WATCH_MS ? timeout_ms
-                                                    : FRONTEND_WATCH_MS);
+    tv.tv_sec = (time_t)(timeout_ms / 1000);
+    tv.tv_usec = (suseconds_t)((timeout_ms % 1000) * 1000);
+    if (mr->timer != NULL)
+        evtimer_add(mr->timer, &tv);
     supervisor_wake(m);
     return;
 rejected:
     atomic_fetch_add(&m->shm.hdr->counters.failed, 1);
 }
 
-static void frontend_models(struct master *m, struct evhttp_request *req)
+static void frontend_models(struct master *m, struct http_req *req)
 {
-    frontend_send_json(req, 200, m->models_json, m->models_len);
+    http_send(req, 200, "application/json", NULL, 0, m->models_json,
+              m->models_len);
 }
 
 /* 200 while a worker is up and some target's breaker is not open. */
-static void frontend_health(struct master *m, struct evhttp_request *req)
+static void frontend_health(struct master *m, struct http_req *req)
 {
     char body[256];
     int alive = supervisor_alive(m), usable = 0, n;
+    bool ok;
 
     for (uint32_t t = 0; t < m->shm.hdr->target_count; t++)
         if (atomic_load(&m->shm.targets[t].state) != SHM_BREAKER_OPEN)
             usable++;
+    ok = alive > 0 && usable > 0 && !m->draining;
     n = snprintf(body, sizeof(body), "{\"status\":\"%s\",\"workers\":%d,"
-                 "\"targets_usable\":%d,\"queue_depth\":%u%s}",
-                 alive > 0 && usable > 0 ? "ok" : "unavailable", alive,
+                 "\"targets_usable\":%d,\"queue_depth\":%u,"
+                 "\"connections\":%d%s}", ok ? "ok" : "unavailable", alive,
                  usable, pq_size(&m->shm.pq),
+                 http_server_connections(&m->http),
                  m->draining ? ",\"draining\":true" : "");
-    frontend_send_json(req, alive > 0 && usable > 0 && !m->draining ? 200
-                                                                    : 503,
-                       body, (size_t)n);
+    http_send(req, ok ? 200 : 503, "application/json", NULL, 0, body,
+              (size_t)n);
 }
 
-static void frontend_metrics(struct master *m, struct evhttp_request *req)
+/* Per-target series of /metrics. */
+static void frontend_metrics_targets(struct master *m, struct evbuffer *buf)
+{
+    static const struct {
+        const char *name, *help, *type;
+    } series[] = {
+        { "pipeline_target_requests_total", "Upstream calls by target.",
+          "counter" },
+        { "pipeline_target_failures_total", "Failed upstream calls.",
+          "counter" },
+        { "pipeline_target_active", "Calls in flight by target.", "gauge" },
+    };
+
+    for (size_t k = 0; k < sizeof(series) / sizeof(series[0]); k++) {
+        evbuffer_add_printf(buf, "# HELP %s %s\n# TYPE %s %s\n",
+                            series[k].name, series[k].help, series[k].name,
+                            series[k].type);
+        for (int t = 0; t < m->cfg->target_count; t++) {
+            const struct shm_target *st = &m->shm.targets[t];
+            long long v = k == 0 ? (long long)atomic_load(&st->requests) :
+                          k == 1 ? (long long)atomic_load(&st->failures) :
+                                   (long long)atomic_load(&st->active);
+
+            evbuffer_add_printf(buf, "%s{target=\"%s\",virtual_model="
+                                "\"%s\"} %lld\n", series[k].name,
+                                m->cfg->targets[t].name,
+                                m->cfg->vmodels[m->cfg->targets[t].vmodel]
+                                    .name, v);
+        }
+    }
+}
+
+static void frontend_metrics(struct master *m, struct http_req *req)
 {
     struct evbuffer *buf = evbuffer_new();
     const struct shm_counters *c = &m->shm.hdr->counters;
@@ -558,78 +531,40 @@ static void frontend_metrics(struct master *m, struct evhttp_request *req)
         "pipeline_active_requests %u\n"
         "# HELP pipeline_workers Worker processes alive.\n"
         "# TYPE pipeline_workers gauge\n"
-        "pipeline_workers %d\n",
+        "pipeline_workers %d\n"
+        "# HELP pipeline_connections Client connections open.\n"
+        "# TYPE pipeline_connections gauge\n"
+        "pipeline_connections %d\n",
         (unsigned long long)atomic_load(&c->total),
         (unsigned long long)atomic_load(&c->succeeded),
         (unsigned long long)atomic_load(&c->failed),
         (unsigned long long)atomic_load(&c->retried),
-        pq_size(&m->shm.pq), m->shm.hdr->running, supervisor_alive(m));
-    evbuffer_add_printf(buf,
-        "# HELP pipeline_target_requests_total Upstream calls by target.\n"
-        "# TYPE pipeline_target_requests_total counter\n");
-    for (int t = 0; t < m->cfg->target_count; t++)
-        evbuffer_add_printf(buf, "pipeline_target_requests_total{target=\"%s\""
-                            ",virtual_model=\"%s\"} %llu\n",
-                            m->cfg->targets[t].name,
-                            m->cfg->vmodels[m->cfg->targets[t].vmodel].name,
-                            (unsigned long long)atomic_load(
-                                &m->shm.targets[t].requests));
-    evbuffer_add_printf(buf,
-        "# HELP pipeline_target_failures_total Failed upstream calls.\n"
-        "# TYPE pipeline_target_failures_total counter\n");
-    for (int t = 0; t < m->cfg->target_count; t++)
-        evbuffer_add_printf(buf, "pipeline_target_failures_total{target=\"%s\""
-                            ",virtual_model=\"%s\"} %llu\n",
-                            m->cfg->targets[t].name,
-                            m->cfg->vmodels[m->cfg->targets[t].vmodel].name,
-                            (unsigned long long)atomic_load(
-                                &m->shm.targets[t].failures));
-    evbuffer_add_printf(buf,
-        "# HELP pipeline_target_active Calls in flight by target.\n"
-        "# TYPE pipeline_target_active gauge\n");
-    for (int t = 0; t < m->cfg->target_count; t++)
-        evbuffer_add_printf(buf, "pipeline_target_active{target=\"%s\","
-                            "virtual_model=\"%s\"} %d\n",
-                            m->cfg->targets[t].name,
-                            m->cfg->vmodels[m->cfg->targets[t].vmodel].name,
-                            atomic_load(&m->shm.targets[t].active));
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "text/plain; version=0.0.4");
-    evhttp_send_reply(req, 200, "OK", buf);
+        pq_size(&m->shm.pq), m->shm.hdr->running, supervisor_alive(m),
+        http_server_connections(&m->http));
+    frontend_metrics_targets(m, buf);
+    http_send_buffer(req, 200, "text/plain; version=0.0.4", NULL, 0, buf);
     evbuffer_free(buf);
 }
 
-static void frontend_method_not_allowed(struct evhttp_request *req,
+static void frontend_method_not_allowed(struct http_req *req,
                                         const char *allow)
 {
-    char msg[64];
+    char msg[64], body[APIERR_BODY_MAX];
+    struct http_hdr hdr = { "Allow", allow };
+    size_t n;
 
     snprintf(msg, sizeof(msg), "method not allowed; use %s", allow);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
-    frontend_send_error(req, NULL, 405, "method_not_allowed", msg);
+    n = apierr_format(body, sizeof(body), 405, "method_not_allowed", msg);
+    http_send(req, 405, "application/json", &hdr, 1, body, n);
 }
 
-static void frontend_cb(struct evhttp_request *req, void *arg)
+static void frontend_cb(struct http_req *req, void *arg)
 {
     struct master *m = arg;
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    bool get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD;
+    const char *path = req->path;
+    enum hp_method method = req->head->method;
+    bool get = method == HP_GET || method == HP_HEAD;
 
-    if (evhttp_request_get_response_code(req) == 413) {
-        /* libevent stopped reading an oversized body. */
-        char err[96];
-
-        snprintf(err, sizeof(err), "request body exceeds %lld bytes",
-                 m->cfg->max_body_bytes);
-        evhttp_add_header(evhttp_request_get_output_headers(req),
-                          "Connection", "close");
-        frontend_send_error(req, NULL, 413, "request_too_large", err);
-        return;
-    }
-    if (path == NULL || path[0] == '\0')
-        path = "/";
     if (strcmp(path, "/health") == 0) {
         if (!get)
             frontend_method_not_allowed(req, "GET");
@@ -637,16 +572,15 @@ static void frontend_cb(struct evhttp_request *req, void *arg)
             frontend_health(m, req);
         return;
     }
-    if (strcmp(path, "/v1/chat/completions") == 0 ||
-        strcmp(path, "/v1/models") == 0 || strcmp(path, "/metrics") == 0) {
-        if (!frontend_authorized(m, req)) {
-            frontend_send_error(req, NULL, 401, "invalid_api_key",
-                                "missing or invalid API key");
-            return;
-        }
+    if ((strcmp(path, "/v1/chat/completions") == 0 ||
+         strcmp(path, "/v1/models") == 0 || strcmp(path, "/metrics") == 0) &&
+        !frontend_authorized(m, req)) {
+        frontend_send_error(req, NULL, 401, "invalid_api_key",
+                            "missing or invalid API key");
+        return;
     }
     if (strcmp(path, "/v1/chat/completions") == 0) {
-        if (cmd != EVHTTP_REQ_POST)
+        if (method != HP_POST)
             frontend_method_not_allowed(req, "POST");
         else
             frontend_chat(m, req);
@@ -716,43 +650,33 @@ static int frontend_build_models(struct master *m)
 int frontend_init(struct master *m)
 {
     const struct cfg *cfg = m->cfg;
-    int one = 1;
+    struct http_limits lim = {
+        .head = { FRONTEND_MAX_LINE, FRONTEND_MAX_HEAD, FRONTEND_MAX_HEADERS },
+        .max_body = (uint64_t)cfg->max_body_bytes,
+        .read_limit = (uint64_t)cfg->max_body_bytes,
+        .header_timeout_ms = FRONTEND_HEADER_TIMEOUT_MS,
+        .idle_timeout_ms = FRONTEND_IDLE_TIMEOUT_MS,
+        .max_connections = FRONTEND_MAX_CONNECTIONS,
+        .max_requests = 0,
+    };
 
     if (frontend_build_models(m) < 0 || frontend_load_keys(m) < 0)
         return -1;
-    m->http = evhttp_new(m->base);
-    if (m->http == NULL)
-        return -1;
-    evhttp_set_gencb(m->http, frontend_cb, m);
-    /* libevent answers a body over its own limit with an HTML page; let
-     * it read up to twice ours so the usual too-large body gets our JSON
-     * 413, while memory per connection stays bounded. */
-    evhttp_set_max_body_size(m->http, 2 * cfg->max_body_bytes +
-                             FRONTEND_BODY_SLACK);
-    evhttp_set_timeout(m->http, FRONTEND_TIMEOUT_S);
-    evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-                               EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
-                               EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-                               EVHTTP_REQ_PATCH);
-    m->bound = evhttp_bind_socket_with_handle(m->http, cfg->listen_host,
-                                              (ev_uint16_t)cfg->listen_port);
-    if (m->bound == NULL) {
+    if (http_server_init(&m->http, m->base, cfg->listen_host,
+                         cfg->listen_port, &lim, frontend_cb,
+                         frontend_lost_cb, m) < 0) {
         log_msg(&m->log, LOG_ERROR, NULL, "cannot listen on %s: %s",
                 cfg->listen, strerror(errno));
         return -1;
     }
-    /* Accepted sockets inherit it: stream chunks leave at once. */
-    setsockopt(evhttp_bound_socket_get_fd(m->bound), IPPROTO_TCP,
-               TCP_NODELAY, &one, sizeof(one));
+    m->http_up = true;
     return 0;
 }
 
 void frontend_stop_accepting(struct master *m)
 {
-    if (m->bound != NULL) {
-        evhttp_del_accept_socket(m->http, m->bound);
-        m->bound = NULL;
-    }
+    if (m->http_up)
+        http_server_stop_accepting(&m->http);
 }
 
 void frontend_free(struct master *m)
@@ -765,9 +689,9 @@ void frontend_free(struct master *m)
                 evbuffer_free(m->reqs[j].body);
         }
     }
-    if (m->http != NULL)
-        evhttp_free(m->http);
-    m->http = NULL;
+    if (m->http_up)
+        http_server_free(&m->http);
+    m->http_up = false;
     free(m->models_json);
     m->models_json = NULL;
     free(m->client_digests);

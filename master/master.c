@@ -190,11 +190,10 @@ void master_free_in_child(struct master *m, int keep_a, int keep_b)
 {
     /* The master's sockets must not stay open in a worker: a connection
      * the master closes would stay open through it. Close the
-     * descriptors first and free the structures after: evhttp would
-     * otherwise shutdown() the client sockets it shares with the master,
-     * and the event base would unregister the master's descriptors from
-     * the epoll instance they share. Once closed, those calls only fail
-     * with EBADF. */
+     * descriptors first and free the structures after: freeing events
+     * would otherwise unregister the master's descriptors from the epoll
+     * instance the two processes share. Once closed, those calls only
+     * fail with EBADF. */
     master_close_fds(keep_a, keep_b, m->log.fd);
     master_free_loop(m);
 }
@@ -211,7 +210,7 @@ static void master_free_loop(struct master *m)
     size_t nsig = sizeof(master_signals) / sizeof(master_signals[0]);
 
     if (m->reqs != NULL) {
-        /* No request callbacks from here on: evhttp_free closes them. */
+        /* No request callbacks from here on: the server frees them. */
         for (uint32_t j = 0; j < m->shm.hdr->job_count; j++)
             m->reqs[j].active = false;
     }

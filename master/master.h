@@ -12,11 +12,11 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <event2/listener.h>
 
 #include "config.h"
 #include "histogram.h"
+#include "http.h"
 #include "log.h"
 #include "shm.h"
 
@@ -30,8 +30,7 @@
 /* A client request in flight, indexed by its job. */
 struct mreq {
     struct master *m;
-    struct evhttp_request *req;    /* NULL once the client is gone */
-    struct evhttp_connection *conn;
+    struct http_req *req;          /* NULL once answered or gone */
     struct event *timer;           /* deadline; kept for reuse */
     struct evbuffer *body;         /* plain answer being gathered */
     uint32_t job;
@@ -40,11 +39,10 @@ struct mreq {
     bool stream;
     bool head_sent;                /* the client has our status line */
     bool answered;                 /* the client has its whole answer */
-    bool watching;                 /* reading again to notice a hang-up */
+    bool client_gone;
     uint16_t attempts;
     int status;
     int64_t start_ms;
-    int64_t deadline_ms;
     char target[CFG_TARGET_NAME_MAX];
     char model[CFG_TARGET_NAME_MAX];
 };
@@ -63,8 +61,8 @@ struct master {
     struct log log;
     struct shm_view shm;
     struct event_base *base;
-    struct evhttp *http;
-    struct evhttp_bound_socket *bound;
+    struct http_server http;
+    bool http_up;
     struct event *signals[9];
     struct event *stop_timer;
     struct event *respawn_timer;
@@ -104,14 +102,13 @@ void master_free_in_child(struct master *m, int keep_a, int keep_b);
 
 /* frontend.c */
 int frontend_init(struct master *m);
-const char *frontend_reason(int status);
 void frontend_free(struct master *m);
 void frontend_stop_accepting(struct master *m);
 /* Sends an OpenAI-shaped error (JSON or, mid-stream, an SSE error event)
  * and ends the client's answer. */
 void frontend_fail(struct mreq *mr, int status, const char *code,
                    const char *message);
-void frontend_send_error(struct evhttp_request *req, const char *req_id,
+void frontend_send_error(struct http_req *req, const char *req_id,
                          int status, const char *code, const char *message);
 /* Releases the job slot and the mreq; logs the request's line. */
 void frontend_release(struct mreq *mr);

@@ -11,6 +11,8 @@
 #include "frame.h"
 
 #define RELAY_STATUS_CANCELLED 499
+#define RELAY_MAX_HEADERS      5
+#define RELAY_NUM_MAX          16
 
 /* The mreq a frame is for, or NULL when it is stale (the slot was
  * reused, or the client was already answered and released). */
@@ -39,23 +41,28 @@ static void relay_meta(struct mreq *mr, const struct frame_meta *meta)
     mr->target[n] = '\0';
 }
 
-static void relay_add_headers(struct mreq *mr)
+/* X-Request-Id, X-Pipeline-Target, X-Pipeline-Attempts (and one more,
+ * for streams); attempts must outlive the call it is passed to. */
+static size_t relay_headers(struct mreq *mr, struct http_hdr *h,
+                            char *attempts, size_t size)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(mr->req);
-    char attempts[16];
+    size_t n = 0;
 
-    snprintf(attempts, sizeof(attempts), "%u", mr->attempts);
-    evhttp_add_header(h, "X-Request-Id",
-                      mr->m->shm.jobs[mr->job].request_id);
+    snprintf(attempts, size, "%u", mr->attempts);
+    h[n++] = (struct http_hdr){ "X-Request-Id",
+                                mr->m->shm.jobs[mr->job].request_id };
     if (mr->target[0] != '\0')
-        evhttp_add_header(h, "X-Pipeline-Target", mr->target);
-    evhttp_add_header(h, "X-Pipeline-Attempts", attempts);
+        h[n++] = (struct http_hdr){ "X-Pipeline-Target", mr->target };
+    h[n++] = (struct http_hdr){ "X-Pipeline-Attempts", attempts };
+    return n;
 }
 
 static void relay_head(struct mreq *mr, const struct frame *f,
                        const struct frame_meta *meta)
 {
-    struct evkeyvalq *h;
+    struct http_hdr h[RELAY_MAX_HEADERS];
+    char attempts[RELAY_NUM_MAX];
+    size_t n;
 
     relay_meta(mr, meta);
     mr->status = f->status;
@@ -66,36 +73,35 @@ static void relay_head(struct mreq *mr, const struct frame *f,
             mr->body = evbuffer_new();
         return;
     }
-    h = evhttp_request_get_output_headers(mr->req);
-    relay_add_headers(mr);
-    evhttp_add_header(h, "Content-Type", "text/event-stream");
-    evhttp_add_header(h, "Cache-Control", "no-cache");
-    evhttp_send_reply_start(mr->req, f->status, "OK");
+    n = relay_headers(mr, h, attempts, sizeof(attempts));
+    h[n++] = (struct http_hdr){ "Cache-Control", "no-cache" };
+    http_stream_start(mr->req, f->status, "text/event-stream", h, n);
     mr->head_sent = true;
 }
 
 /* Moves len bytes of the chunk from in to the client. */
 static void relay_chunk(struct mreq *mr, struct evbuffer *in, size_t len)
 {
-    if (mr->req == NULL || mr->answered) {
+    if (mr->req == NULL || mr->answered)
         evbuffer_drain(in, len);
-        return;
-    }
-    if (mr->stream && mr->head_sent) {
-        struct evbuffer *out = evbuffer_new();
-
-        if (out == NULL) {
-            evbuffer_drain(in, len);
-            return;
-        }
-        evbuffer_remove_buffer(in, out, len);
-        evhttp_send_reply_chunk(mr->req, out);
-        evbuffer_free(out);
-    } else if (mr->body != NULL) {
+    else if (mr->stream && mr->head_sent)
+        http_stream_move(mr->req, in, len);
+    else if (mr->body != NULL)
         evbuffer_remove_buffer(in, mr->body, len);
-    } else {
+    else
         evbuffer_drain(in, len);
-    }
+}
+
+/* Takes the request off the mreq: answered in full, the connection may
+ * go on to its next request and the http_req is reused. */
+static struct http_req *relay_take(struct mreq *mr)
+{
+    struct http_req *req = mr->req;
+
+    mr->req = NULL;
+    req->user = NULL;
+    mr->answered = true;
+    return req;
 }
 
 static void relay_end(struct mreq *mr, const struct frame *f)
@@ -104,21 +110,16 @@ static void relay_end(struct mreq *mr, const struct frame *f)
         if (mr->status == 0)
             mr->status = RELAY_STATUS_CANCELLED;
     } else if (mr->req != NULL && !mr->answered) {
-        mr->answered = true;
         if (mr->stream) {
-            evhttp_connection_set_closecb(mr->conn, NULL, NULL);
-            evhttp_send_reply_end(mr->req);
+            http_stream_end(relay_take(mr));
         } else {
-            struct evkeyvalq *h = evhttp_request_get_output_headers(mr->req);
+            struct http_hdr h[RELAY_MAX_HEADERS];
+            char attempts[RELAY_NUM_MAX];
+            size_t n = relay_headers(mr, h, attempts, sizeof(attempts));
 
-            relay_add_headers(mr);
-            evhttp_add_header(h, "Content-Type", "application/json");
-            evhttp_connection_set_closecb(mr->conn, NULL, NULL);
-            evhttp_send_reply(mr->req, mr->status ? mr->status : 200, "OK",
-                              mr->body);
+            http_send_buffer(relay_take(mr), mr->status ? mr->status : 200,
+                             "application/json", h, n, mr->body);
         }
-        mr->req = NULL;
-        mr->conn = NULL;
     }
     frontend_release(mr);
 }
@@ -128,42 +129,29 @@ static void relay_error(struct mreq *mr, const struct frame *f,
 {
     relay_meta(mr, meta);
     if (mr->req != NULL && !mr->answered) {
-        char msg[APIERR_BODY_MAX];
-        size_t n = meta->rest_len < sizeof(msg) - 1 ? meta->rest_len
-                                                    : sizeof(msg) - 1;
-
-        mr->answered = true;
-        if (!mr->head_sent)
-            relay_add_headers(mr);
         /* The worker sent a finished OpenAI error body: pass it on. */
-        memcpy(msg, meta->rest, n);
-        msg[n] = '\0';
-        evhttp_connection_set_closecb(mr->conn, NULL, NULL);
+        const char *body = (const char *)meta->rest;
+        size_t len = meta->rest_len;
+
         if (mr->head_sent) {
-            struct evbuffer *out = evbuffer_new();
+            struct http_req *req = relay_take(mr);
 
-            if (out != NULL) {
-                evbuffer_add_printf(out, "event: error\ndata: %s\n\n", msg);
-                evhttp_send_reply_chunk(mr->req, out);
-                evbuffer_free(out);
-            }
-            evhttp_send_reply_end(mr->req);
+            http_stream_chunk(req, "event: error\ndata: ", 19);
+            http_stream_chunk(req, body, len);
+            http_stream_chunk(req, "\n\n", 2);
+            http_stream_end(req);
         } else {
-            struct evbuffer *out = evbuffer_new();
-            struct evkeyvalq *h = evhttp_request_get_output_headers(mr->req);
+            struct http_hdr h[RELAY_MAX_HEADERS];
+            char attempts[RELAY_NUM_MAX], retry[RELAY_NUM_MAX];
+            size_t n = relay_headers(mr, h, attempts, sizeof(attempts));
 
-            evhttp_add_header(h, "Content-Type", "application/json");
-            if (f->status == 429 || f->status == 503)
-                evhttp_add_header(h, "Retry-After", "1");
-            if (out != NULL)
-                evbuffer_add(out, msg, n);
-            evhttp_send_reply(mr->req, f->status, frontend_reason(f->status),
-                              out);
-            if (out != NULL)
-                evbuffer_free(out);
+            if (f->status == 429 || f->status == 503) {
+                snprintf(retry, sizeof(retry), "%d", MASTER_RETRY_AFTER_S);
+                h[n++] = (struct http_hdr){ "Retry-After", retry };
+            }
+            http_send(relay_take(mr), f->status, "application/json", h, n,
+                      body, len);
         }
-        mr->req = NULL;
-        mr->conn = NULL;
     }
     mr->status = f->status;
     frontend_release(mr);

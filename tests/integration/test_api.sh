@@ -108,6 +108,39 @@ code=$(curl -s -o "$WORK/last.body" -w '%{http_code}' "http://127.0.0.1:$DPORT/n
 check "unknown path 404" 404 "$code"
 check_match "404 in OpenAI shape" '^\{"error":' "$(body)"
 
+echo "the HTTP layer"
+raw() {  # raw BYTES: sends them on one connection, prints the answer
+    exec 5<>"/dev/tcp/127.0.0.1/$DPORT"
+    printf '%b' "$1" >&5
+    timeout 5 cat <&5
+    exec 5<&-
+}
+body='{"model":"default","messages":[{"role":"user","content":"hi"}]}'
+code=$(curl -s -o "$WORK/last.body" -w '%{http_code}' -H 'Transfer-Encoding: chunked' \
+    --data-binary "$body" "http://127.0.0.1:$DPORT/v1/chat/completions")
+check "chunked request body 200" 200 "$code"
+code=$(post "$(msg default)" -H 'Expect: 100-continue'); check "Expect: 100-continue 200" 200 "$code"
+out=$(raw "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${#body}\r\n\r\n$body""GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+check "pipelined requests answered in order" 2 "$(printf '%s' "$out" | grep -o 'HTTP/1.1 200' | wc -l)"
+check_match "pipelined: completion first" '"chat.completion".*"status":"ok"' "$(printf '%s' "$out" | tr -d '\r\n')"
+out=$(raw "GET /health HTTP/1.0\r\n\r\n")
+check_match "HTTP/1.0 answered and closed" 'Connection: close' "$out"
+out=$(curl -s -I "http://127.0.0.1:$DPORT/health")
+check_match "HEAD has headers" 'Content-Length: [0-9]+' "$out"
+out=$(raw "GET /$(head -c 9000 /dev/zero | tr '\0' a) HTTP/1.1\r\nHost: x\r\n\r\n")
+check_match "long request line 414" '^HTTP/1.1 414' "$out"
+check_match "414 in OpenAI shape" '"type":"invalid_request_error"' "$out"
+out=$(raw "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: $(head -c 40000 /dev/zero | tr '\0' b)\r\n\r\n")
+check_match "oversized header 431" '^HTTP/1.1 431' "$out"
+out=$(raw "BLAH\r\n\r\n")
+check_match "garbage request line 400" '^HTTP/1.1 400' "$out"
+out=$(raw "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n")
+check_match "huge Content-Length 413 at once" '^HTTP/1.1 413' "$out"
+out=$(raw "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
+check_match "negative Content-Length 400" '^HTTP/1.1 400' "$out"
+n=$(curl -s -o /dev/null -w '%{num_connects}\n' "http://127.0.0.1:$DPORT/health" "http://127.0.0.1:$DPORT/health" | awk '{ s += $1 } END { print s }')
+check "keep-alive reuses the connection" 1 "$n"
+
 echo "upstream faults"
 code=$(post "$(msg garbage)"); check "garbage answer 502" 502 "$code"
 check "garbage retried" 3 "$(header X-Pipeline-Attempts)"

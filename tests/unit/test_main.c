@@ -27,6 +27,7 @@ static int (*const unit_registrars[])(void) = {
     register_histogram_tests,
     register_util_tests,
     register_jsonscan_tests,
+    register_httpparse_tests,
 };
 
 int unit_add_suite(const char *name, const CU_TestInfo *tests)

@@ -31,6 +31,7 @@ int register_backoff_tests(void);
 int register_histogram_tests(void);
 int register_util_tests(void);
 int register_jsonscan_tests(void);
+int register_httpparse_tests(void);
 
 /* xorshift64: a deterministic generator for randomized tests, kept
  * apart from backoff_rand() so the tests do not trust the code they

@@ -1,0 +1,398 @@
+/* httpparse.c - the request-head parser and the chunked body decoder.
+ * Strict where leniency invites request smuggling (a Content-Length that
+ * disagrees with itself, Transfer-Encoding with Content-Length, obsolete
+ * line folding, whitespace before a colon are all refused). */
+#include "httpparse.h"
+
+#include <string.h>
+#include <strings.h>
+
+#define HP_CHUNK_LINE_MAX 1024     /* a chunk-size or trailer line */
+#define HP_HEX_DIGITS_MAX 15       /* keeps a chunk size below 2^60 */
+
+enum {
+    HP_CH_SIZE, HP_CH_EXT, HP_CH_SIZE_LF, HP_CH_DATA, HP_CH_DATA_CR,
+    HP_CH_DATA_LF, HP_CH_TRAILER, HP_CH_TRAILER_LINE, HP_CH_END_LF,
+    HP_CH_DONE
+};
+
+static const struct {
+    const char *name;
+    enum hp_method method;
+} hp_methods[] = {
+    { "GET", HP_GET }, { "HEAD", HP_HEAD }, { "POST", HP_POST },
+    { "PUT", HP_PUT }, { "DELETE", HP_DELETE }, { "OPTIONS", HP_OPTIONS },
+    { "PATCH", HP_PATCH },
+};
+
+/* RFC 9110 tchar. */
+static bool hp_tchar(unsigned char c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+        (c >= 'A' && c <= 'Z'))
+        return true;
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static enum hp_result hp_fail(struct hp_request *out, int status,
+                              const char *why)
+{
+    out->error_status = status;
+    out->error = why;
+    return HP_ERROR;
+}
+
+/* The end of the line starting at p (index of its '\n'), or -1. */
+static const char *hp_eol(const char *p, const char *end)
+{
+    return memchr(p, '\n', (size_t)(end - p));
+}
+
+/* A line's length without its CR LF (or bare LF); -1 for a CR elsewhere. */
+static long hp_line_len(const char *p, const char *lf)
+{
+    const char *e = lf;
+
+    if (e > p && e[-1] == '\r')
+        e--;
+    if (memchr(p, '\r', (size_t)(e - p)) != NULL)
+        return -1;
+    return (long)(e - p);
+}
+
+static enum hp_result hp_request_line(const char *p, size_t n,
+                                      struct hp_request *out)
+{
+    const char *end = p + n, *sp1, *sp2;
+
+    for (sp1 = p; sp1 < end && hp_tchar((unsigned char)*sp1); sp1++)
+        ;
+    if (sp1 == p || sp1 >= end || *sp1 != ' ')
+        return hp_fail(out, 400, "malformed request line");
+    out->method_str = p;
+    out->method_len = (size_t)(sp1 - p);
+    out->method = HP_OTHER;
+    for (size_t i = 0; i < sizeof(hp_methods) / sizeof(hp_methods[0]); i++)
+        if (strlen(hp_methods[i].name) == out->method_len &&
+            memcmp(hp_methods[i].name, p, out->method_len) == 0)
+            out->method = hp_methods[i].method;
+    out->target = sp1 + 1;
+    for (sp2 = out->target; sp2 < end && *sp2 != ' '; sp2++)
+        if ((unsigned char)*sp2 <= ' ' || *sp2 == 0x7f)
+            return hp_fail(out, 400, "control character in the target");
+    out->target_len = (size_t)(sp2 - out->target);
+    if (out->target_len == 0 || sp2 >= end)
+        return hp_fail(out, 400, "malformed request line");
+    sp2++;
+    if (end - sp2 != 8 || memcmp(sp2, "HTTP/", 5) != 0 || sp2[6] != '.' ||
+        sp2[5] < '0' || sp2[5] > '9' || sp2[7] < '0' || sp2[7] > '9')
+        return hp_fail(out, 400, "malformed HTTP version");
+    if (sp2[5] != '1' || sp2[7] > '1')
+        return hp_fail(out, 505, "HTTP version not supported");
+    out->minor = sp2[7] - '0';
+    return HP_DONE;
+}
+
+/* Does the comma-separated list in v hold token (case-insensitive)? */
+static bool hp_list_has(const char *v, size_t n, const char *token)
+{
+    size_t tl = strlen(token), i = 0;
+
+    while (i < n) {
+        size_t start, stop;
+
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        start = i;
+        while (i < n && v[i] != ',')
+            i++;
+        stop = i;
+        while (stop > start && (v[stop - 1] == ' ' || v[stop - 1] == '\t'))
+            stop--;
+        if (stop - start == tl && strncasecmp(v + start, token, tl) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool hp_name_is(const struct hp_header *h, const char *name)
+{
+    return h->name_len == strlen(name) &&
+           strncasecmp(h->name, name, h->name_len) == 0;
+}
+
+/* Content-Length, Transfer-Encoding, Connection, Expect, Host. */
+static enum hp_result hp_semantics(struct hp_request *out)
+{
+    bool close = false, keep = false, host = false, te = false;
+
+    out->content_length = -1;
+    for (size_t i = 0; i < out->header_count; i++) {
+        const struct hp_header *h = &out->headers[i];
+
+        if (hp_name_is(h, "content-length")) {
+            int64_t v = 0;
+
+            if (h->value_len == 0 || h->value_len > 18)
+                return hp_fail(out, 400, "bad Content-Length");
+            for (size_t k = 0; k < h->value_len; k++) {
+                if (h->value[k] < '0' || h->value[k] > '9')
+                    return hp_fail(out, 400, "bad Content-Length");
+                v = v * 10 + (h->value[k] - '0');
+            }
+            if (out->content_length >= 0 && out->content_length != v)
+                return hp_fail(out, 400, "conflicting Content-Length");
+            out->content_length = v;
+        } else if (hp_name_is(h, "transfer-encoding")) {
+            /* Only "chunked", alone: anything else is not implemented. */
+            if (te || h->value_len != 7 ||
+                strncasecmp(h->value, "chunked", 7) != 0)
+                return hp_fail(out, 501, "unsupported Transfer-Encoding");
+            te = true;
+        } else if (hp_name_is(h, "connection")) {
+            close |= hp_list_has(h->value, h->value_len, "close");
+            keep |= hp_list_has(h->value, h->value_len, "keep-alive");
+        } else if (hp_name_is(h, "expect")) {
+            if (h->value_len == 12 &&
+                strncasecmp(h->value, "100-continue", 12) == 0)
+                out->expect_continue = out->minor >= 1;
+            else
+                return hp_fail(out, 417, "unsupported Expect");
+        } else if (hp_name_is(h, "host")) {
+            if (host)
+                return hp_fail(out, 400, "more than one Host");
+            host = true;
+        }
+    }
+    if (te && out->content_length >= 0)
+        return hp_fail(out, 400, "Content-Length with Transfer-Encoding");
+    if (te && out->minor == 0)
+        return hp_fail(out, 400, "chunked body in HTTP/1.0");
+    if (out->minor >= 1 && !host)
+        return hp_fail(out, 400, "missing Host");
+    out->chunked = te;
+    out->keep_alive = out->minor >= 1 ? !close : keep && !close;
+    return HP_DONE;
+}
+
+enum hp_result hp_parse_head(const char *buf, size_t len,
+                             const struct hp_limits *lim,
+                             struct hp_request *out)
+{
+    const char *p = buf, *end = buf + len, *lf;
+    size_t max_headers = lim->max_headers < HP_MAX_HEADERS ?
+                         lim->max_headers : HP_MAX_HEADERS;
+    long n;
+
+    memset(out, 0, sizeof(*out));
+    /* Empty lines before the request line are ignored (RFC 9112 2.2). */
+    while (p < end && (*p == '\r' || *p == '\n')) {
+        if ((size_t)(p - buf) >= lim->max_line)
+            return hp_fail(out, 400, "too many empty lines");
+        p++;
+    }
+    lf = hp_eol(p, end);
+    if (lf == NULL)
+        return (size_t)(end - p) > lim->max_line ?
+               hp_fail(out, 414, "request line too long") : HP_NEED_MORE;
+    n = hp_line_len(p, lf);
+    if (n < 0)
+        return hp_fail(out, 400, "stray CR in the request line");
+    if ((size_t)n > lim->max_line)
+        return hp_fail(out, 414, "request line too long");
+    if (hp_request_line(p, (size_t)n, out) != HP_DONE)
+        return HP_ERROR;
+    p = lf + 1;
+    for (;;) {
+        struct hp_header *h;
+        const char *colon, *v, *ve;
+
+        if ((size_t)(p - buf) > lim->max_head)
+            return hp_fail(out, 431, "request head too large");
+        lf = hp_eol(p, end);
+        if (lf == NULL)
+            return len > lim->max_head ?
+                   hp_fail(out, 431, "request head too large") : HP_NEED_MORE;
+        if ((size_t)(lf + 1 - buf) > lim->max_head)
+            return hp_fail(out, 431, "request head too large");
+        n = hp_line_len(p, lf);
+        if (n < 0)
+            return hp_fail(out, 400, "stray CR in a header");
+        if (n == 0)
+            break;
+        if (*p == ' ' || *p == '\t')
+            return hp_fail(out, 400, "obsolete line folding");
+        if (out->header_count >= max_headers)
+            return hp_fail(out, 431, "too many header fields");
+        for (colon = p; colon < p + n && hp_tchar((unsigned char)*colon);
+             colon++)
+            ;
+        if (colon == p || colon >= p + n || *colon != ':')
+            return hp_fail(out, 400, "malformed header field");
+        for (v = colon + 1; v < p + n && (*v == ' ' || *v == '\t'); v++)
+            ;
+        for (ve = p + n; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--)
+            ;
+        for (const char *q = v; q < ve; q++)
+            if (((unsigned char)*q < ' ' && *q != '\t') || *q == 0x7f)
+                return hp_fail(out, 400, "control character in a header");
+        h = &out->headers[out->header_count++];
+        h->name = p;
+        h->name_len = (size_t)(colon - p);
+        h->value = v;
+        h->value_len = (size_t)(ve - v);
+        p = lf + 1;
+    }
+    out->head_len = (size_t)(lf + 1 - buf);
+    return hp_semantics(out);
+}
+
+const struct hp_header *hp_find(const struct hp_request *req,
+                                const char *name)
+{
+    for (size_t i = 0; i < req->header_count; i++)
+        if (hp_name_is(&req->headers[i], name))
+            return &req->headers[i];
+    return NULL;
+}
+
+void hp_chunked_init(struct hp_chunked *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->state = HP_CH_SIZE;
+}
+
+static int hp_hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* The size line ended: data next, or the trailers after a 0 chunk. */
+static enum hp_result hp_chunk_size_done(struct hp_chunked *c,
+                                         uint64_t max_body)
+{
+    if (c->digits == 0)
+        return HP_ERROR;
+    if (c->remaining > max_body - c->total)
+        return HP_ERROR;
+    c->state = c->remaining == 0 ? HP_CH_TRAILER : HP_CH_DATA;
+    c->line = 0;
+    c->digits = 0;
+    return HP_NEED_MORE;
+}
+
+enum hp_result hp_chunked_decode(struct hp_chunked *c, const char *in,
+                                 size_t len, char *out, size_t *consumed,
+                                 size_t *produced, uint64_t max_body)
+{
+    size_t i = 0, o = 0;
+    enum hp_result r = HP_NEED_MORE;
+
+    while (i < len && c->state != HP_CH_DONE && r != HP_ERROR) {
+        char ch = in[i];
+
+        switch (c->state) {
+        case HP_CH_SIZE: {
+            int d = hp_hexval(ch);
+
+            i++;
+            c->line++;
+            if (d >= 0) {
+                if (++c->digits > HP_HEX_DIGITS_MAX)
+                    r = HP_ERROR;
+                c->remaining = c->remaining * 16 + (uint64_t)d;
+            } else if (ch == ';' || ch == ' ' || ch == '\t') {
+                c->state = HP_CH_EXT;
+            } else if (ch == '\r') {
+                c->state = HP_CH_SIZE_LF;
+            } else if (ch == '\n') {
+                r = hp_chunk_size_done(c, max_body);
+            } else {
+                r = HP_ERROR;
+            }
+            break;
+        }
+        case HP_CH_EXT:
+            /* Chunk extensions are ignored, within a line limit. */
+            i++;
+            if (ch == '\n')
+                r = hp_chunk_size_done(c, max_body);
+            else if (++c->line > HP_CHUNK_LINE_MAX)
+                r = HP_ERROR;
+            break;
+        case HP_CH_SIZE_LF:
+            i++;
+            r = ch == '\n' ? hp_chunk_size_done(c, max_body) : HP_ERROR;
+            break;
+        case HP_CH_DATA: {
+            size_t n = len - i;
+
+            if (n > c->remaining)
+                n = (size_t)c->remaining;
+            memmove(out + o, in + i, n);
+            i += n;
+            o += n;
+            c->remaining -= n;
+            c->total += n;
+            if (c->remaining == 0)
+                c->state = HP_CH_DATA_CR;
+            break;
+        }
+        case HP_CH_DATA_CR:
+            i++;
+            if (ch == '\r')
+                c->state = HP_CH_DATA_LF;
+            else if (ch == '\n')
+                c->state = HP_CH_SIZE;
+            else
+                r = HP_ERROR;
+            break;
+        case HP_CH_DATA_LF:
+            i++;
+            if (ch == '\n')
+                c->state = HP_CH_SIZE;
+            else
+                r = HP_ERROR;
+            break;
+        case HP_CH_TRAILER:
+            i++;
+            if (ch == '\r')
+                c->state = HP_CH_END_LF;
+            else if (ch == '\n')
+                c->state = HP_CH_DONE;
+            else {
+                c->state = HP_CH_TRAILER_LINE;
+                c->line = 1;
+            }
+            break;
+        case HP_CH_TRAILER_LINE:
+            i++;
+            if (ch == '\n')
+                c->state = HP_CH_TRAILER;
+            else if (++c->line > HP_CHUNK_LINE_MAX)
+                r = HP_ERROR;
+            break;
+        case HP_CH_END_LF:
+            i++;
+            if (ch == '\n')
+                c->state = HP_CH_DONE;
+            else
+                r = HP_ERROR;
+            break;
+        default:
+            r = HP_ERROR;
+            break;
+        }
+    }
+    *consumed = i;
+    *produced = o;
+    if (r == HP_ERROR)
+        return HP_ERROR;
+    return c->state == HP_CH_DONE ? HP_DONE : HP_NEED_MORE;
+}

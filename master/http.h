@@ -1,0 +1,110 @@
+/* http.h - the master's HTTP/1.1 server on libevent: accepts client
+ * connections, reads and parses requests (common/httpparse), hands each
+ * complete request to the front end, and writes the answers it is given,
+ * whole or as a chunked stream. Keep-alive, pipelining (one request at a
+ * time per connection), Expect: 100-continue, limits and timeouts live
+ * here; what a request means lives in frontend.c. */
+#ifndef RCC_HTTP_H
+#define RCC_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "httpparse.h"
+
+struct http_conn;
+
+/* A request being served. Its head and body are valid only during the
+ * request callback; the request itself until it is answered in full or
+ * its connection is lost. */
+struct http_req {
+    struct http_conn *conn;
+    const struct hp_request *head;     /* callback only */
+    const char *path;                  /* callback only; NUL-terminated */
+    const char *body;                  /* callback only */
+    size_t body_len;
+    bool streaming;                    /* http_stream_start was called */
+    void *user;                        /* the front end's state */
+};
+
+/* An extra response header. */
+struct http_hdr {
+    const char *name;
+    const char *value;
+};
+
+/* The front end's callbacks. on_request gets every complete request and
+ * must answer it, now or later. on_lost says a request's connection is
+ * gone before it was answered; the request is invalid afterwards. */
+typedef void (*http_request_cb)(struct http_req *req, void *arg);
+typedef void (*http_lost_cb)(struct http_req *req, void *arg);
+
+struct http_limits {
+    struct hp_limits head;
+    uint64_t max_body;                 /* beyond: 413 */
+    uint64_t read_limit;               /* bodies read to answer 413 JSON */
+    int header_timeout_ms;             /* a request head must arrive in */
+    int idle_timeout_ms;               /* a keep-alive connection may idle */
+    int max_connections;               /* beyond: wait in the backlog */
+    int max_requests;                  /* per connection, then close */
+};
+
+struct http_server {
+    struct event_base *base;
+    struct evconnlistener *listener;
+    struct http_limits limits;
+    http_request_cb on_request;
+    http_lost_cb on_lost;
+    void *arg;
+    struct http_conn *conns;           /* every open connection */
+    int conn_count;
+    bool accepting;
+    int64_t date_second;
+    char date[40];                     /* "Date: ...\r\n" of that second */
+};
+
+/* Listens on host:port. 0, or -1 with errno. */
+int http_server_init(struct http_server *s, struct event_base *base,
+                     const char *host, int port,
+                     const struct http_limits *limits,
+                     http_request_cb on_request, http_lost_cb on_lost,
+                     void *arg);
+/* Stops accepting; open connections finish their requests. */
+void http_server_stop_accepting(struct http_server *s);
+/* Closes every connection without callbacks and frees the server. */
+void http_server_free(struct http_server *s);
+/* Connections open now. */
+int http_server_connections(const struct http_server *s);
+
+/* A whole answer with Content-Length. body may be NULL when len is 0.
+ * Ends the request. */
+void http_send(struct http_req *req, int status, const char *content_type,
+               const struct http_hdr *hdrs, size_t nhdrs, const void *body,
+               size_t len);
+/* The same, taking the bytes out of buf (no copy). */
+void http_send_buffer(struct http_req *req, int status,
+                      const char *content_type, const struct http_hdr *hdrs,
+                      size_t nhdrs, struct evbuffer *buf);
+/* A streamed answer: the head now, chunks as they come, then the end. */
+void http_stream_start(struct http_req *req, int status,
+                       const char *content_type, const struct http_hdr *hdrs,
+                       size_t nhdrs);
+void http_stream_chunk(struct http_req *req, const void *data, size_t len);
+/* Moves len bytes from src into the stream without copying them. */
+void http_stream_move(struct http_req *req, struct evbuffer *src, size_t len);
+/* Ends the stream (and the request). */
+void http_stream_end(struct http_req *req);
+/* After this answer the connection closes. */
+void http_close_after(struct http_req *req);
+/* Bytes of this request's answer not yet written to the socket. */
+size_t http_pending_output(const struct http_req *req);
+
+/* The reason phrase of a status code. */
+const char *http_reason(int status);
+
+#endif
