@@ -66,6 +66,17 @@ void frontend_send_error(struct http_req *req, const char *req_id,
     http_send(req, status, "application/json", hdrs, nh, body, n);
 }
 
+/* Refuses a request before it is queued; its one log line. */
+static void frontend_reject(struct master *m, struct http_req *req,
+                            const char *rid, int status, const char *code,
+                            const char *message)
+{
+    log_msg(&m->log, status >= 500 ? LOG_WARN : LOG_INFO, rid,
+            "%.*s %s status=%d error=%s", (int)req->head->method_len,
+            req->head->method_str, req->path, status, message);
+    frontend_send_error(req, rid, status, code, message);
+}
+
 /* ---- the request's life ---- */
 
 void frontend_release(struct mreq *mr)
@@ -318,7 +329,7 @@ static int frontend_enqueue(struct master *m, struct http_req *req,
          shm_job_alloc(&m->shm, (uint32_t)len, &j);
     shm_unlock(&m->shm);
     if (rc < 0) {
-        frontend_send_error(req, rid, 429, "queue_full", "the request "
+        frontend_reject(m, req, rid, 429, "queue_full", "the request "
                             "queue is full; retry later");
         return -1;
     }
@@ -338,7 +349,7 @@ static int frontend_enqueue(struct master *m, struct http_req *req,
         shm_job_free(&m->shm, j);
     shm_unlock(&m->shm);
     if (rc < 0) {
-        frontend_send_error(req, rid, 429, "queue_full", "the request "
+        frontend_reject(m, req, rid, 429, "queue_full", "the request "
                             "queue is full; retry later");
         return -1;
     }
@@ -364,24 +375,24 @@ static void frontend_chat(struct master *m, struct http_req *req)
     atomic_fetch_add(&m->shm.hdr->counters.total, 1);
     if (m->draining) {
         http_close_after(req);
-        frontend_send_error(req, rid, 503, "shutting_down", "the server "
+        frontend_reject(m, req, rid, 503, "shutting_down", "the server "
                             "is shutting down");
         goto rejected;
     }
     if ((long long)req->body_len > m->cfg->max_body_bytes) {
         snprintf(err, sizeof(err), "request body exceeds %lld bytes",
                  m->cfg->max_body_bytes);
-        frontend_send_error(req, rid, 413, "request_too_large", err);
+        frontend_reject(m, req, rid, 413, "request_too_large", err);
         goto rejected;
     }
     if (req_validate(req->body, req->body_len, &info, err,
                      sizeof(err)) < 0) {
-        frontend_send_error(req, rid, 400, "invalid_request", err);
+        frontend_reject(m, req, rid, 400, "invalid_request", err);
         goto rejected;
     }
     if (frontend_header_int(req, "x-priority", -MASTER_MAX_PRIORITY,
                             MASTER_MAX_PRIORITY, 0, &priority) < 0) {
-        frontend_send_error(req, rid, 400, "invalid_request", "X-Priority "
+        frontend_reject(m, req, rid, 400, "invalid_request", "X-Priority "
                             "must be an integer between -1000000 and "
                             "1000000");
         goto rejected;
@@ -389,7 +400,7 @@ static void frontend_chat(struct master *m, struct http_req *req)
     if (frontend_header_int(req, "x-request-timeout-ms", 1,
                             FRONTEND_MAX_TIMEOUT_MS,
                             m->cfg->request_timeout_ms, &timeout_ms) < 0) {
-        frontend_send_error(req, rid, 400, "invalid_request",
+        frontend_reject(m, req, rid, 400, "invalid_request",
                             "X-Request-Timeout-Ms must be an integer "
                             "between 1 and 86400000");
         goto rejected;
@@ -400,13 +411,13 @@ static void frontend_chat(struct master *m, struct http_req *req)
         if (target < 0) {
             snprintf(err, sizeof(err), "the model '%s' does not exist",
                      info.model);
-            frontend_send_error(req, rid, 404, "model_not_found", err);
+            frontend_reject(m, req, rid, 404, "model_not_found", err);
             goto rejected;
         }
         vmodel = m->cfg->targets[target].vmodel;
     }
     if (supervisor_alive(m) == 0) {
-        frontend_send_error(req, rid, 503, "no_worker", "no worker is "
+        frontend_reject(m, req, rid, 503, "no_worker", "no worker is "
                             "running");
         goto rejected;
     }
@@ -507,7 +518,7 @@ static void frontend_metrics(struct master *m, struct http_req *req)
     const struct shm_counters *c = &m->shm.hdr->counters;
 
     if (buf == NULL) {
-        frontend_send_error(req, NULL, 503, "unavailable", "out of memory");
+        frontend_reject(m, req, NULL, 503, "unavailable", "out of memory");
         return;
     }
     evbuffer_add_printf(buf,
@@ -546,7 +557,8 @@ static void frontend_metrics(struct master *m, struct http_req *req)
     evbuffer_free(buf);
 }
 
-static void frontend_method_not_allowed(struct http_req *req,
+static void frontend_method_not_allowed(struct master *m,
+                                        struct http_req *req,
                                         const char *allow)
 {
     char msg[64], body[APIERR_BODY_MAX];
@@ -554,6 +566,8 @@ static void frontend_method_not_allowed(struct http_req *req,
     size_t n;
 
     snprintf(msg, sizeof(msg), "method not allowed; use %s", allow);
+    log_msg(&m->log, LOG_INFO, NULL, "%.*s %s status=405", (int)
+            req->head->method_len, req->head->method_str, req->path);
     n = apierr_format(body, sizeof(body), 405, "method_not_allowed", msg);
     http_send(req, 405, "application/json", &hdr, 1, body, n);
 }
@@ -567,7 +581,7 @@ static void frontend_cb(struct http_req *req, void *arg)
 
     if (strcmp(path, "/health") == 0) {
         if (!get)
-            frontend_method_not_allowed(req, "GET");
+            frontend_method_not_allowed(m, req, "GET");
         else
             frontend_health(m, req);
         return;
@@ -575,27 +589,27 @@ static void frontend_cb(struct http_req *req, void *arg)
     if ((strcmp(path, "/v1/chat/completions") == 0 ||
          strcmp(path, "/v1/models") == 0 || strcmp(path, "/metrics") == 0) &&
         !frontend_authorized(m, req)) {
-        frontend_send_error(req, NULL, 401, "invalid_api_key",
+        frontend_reject(m, req, NULL, 401, "invalid_api_key",
                             "missing or invalid API key");
         return;
     }
     if (strcmp(path, "/v1/chat/completions") == 0) {
         if (method != HP_POST)
-            frontend_method_not_allowed(req, "POST");
+            frontend_method_not_allowed(m, req, "POST");
         else
             frontend_chat(m, req);
     } else if (strcmp(path, "/v1/models") == 0) {
         if (!get)
-            frontend_method_not_allowed(req, "GET");
+            frontend_method_not_allowed(m, req, "GET");
         else
             frontend_models(m, req);
     } else if (strcmp(path, "/metrics") == 0) {
         if (!get)
-            frontend_method_not_allowed(req, "GET");
+            frontend_method_not_allowed(m, req, "GET");
         else
             frontend_metrics(m, req);
     } else {
-        frontend_send_error(req, NULL, 404, "not_found", "no such path");
+        frontend_reject(m, req, NULL, 404, "not_found", "no such path");
     }
 }
 
@@ -669,6 +683,7 @@ int frontend_init(struct master *m)
                 cfg->listen, strerror(errno));
         return -1;
     }
+    m->http.log = &m->log;
     m->http_up = true;
     return 0;
 }

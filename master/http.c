@@ -311,6 +311,15 @@ void http_send(struct http_req *req, int status, const char *content_type,
     http_finish(c);
 }
 
+/* Stream chunks usually come in bursts (a worker's frames are read
+ * together): write them when the loop next finds the socket writable,
+ * in one system call, rather than one call per chunk. */
+static void http_flush_soon(struct http_conn *c)
+{
+    if (!c->doomed)
+        event_add(c->wev, NULL);
+}
+
 void http_stream_start(struct http_req *req, int status,
                        const char *content_type, const struct http_hdr *hdrs,
                        size_t nhdrs)
@@ -346,7 +355,7 @@ void http_stream_chunk(struct http_req *req, const void *data, size_t len)
     evbuffer_add(c->out, data, len);
     if (!c->http10)
         evbuffer_add(c->out, "\r\n", 2);
-    http_flush(c);
+    http_flush_soon(c);
 }
 
 void http_stream_move(struct http_req *req, struct evbuffer *src, size_t len)
@@ -363,7 +372,7 @@ void http_stream_move(struct http_req *req, struct evbuffer *src, size_t len)
     evbuffer_remove_buffer(src, c->out, len);
     if (!c->http10)
         evbuffer_add(c->out, "\r\n", 2);
-    http_flush(c);
+    http_flush_soon(c);
 }
 
 void http_stream_end(struct http_req *req)
@@ -394,6 +403,9 @@ static void http_reject(struct http_conn *c, int status, const char *why)
                              status == 413 ? "request_too_large"
                                            : "invalid_request", why);
 
+    if (c->srv->log != NULL)
+        log_msg(c->srv->log, LOG_INFO, NULL, "refused a request: %d %s",
+                status, why);
     c->state = HTTP_BUSY;
     c->close_after = true;
     c->req.conn = c;
@@ -459,7 +471,11 @@ static void http_conn_process(struct http_conn *c)
             c->head_only = hp.method == HP_HEAD;
             if (hp.content_length >= 0 &&
                 (uint64_t)hp.content_length > c->srv->limits.read_limit) {
-                http_reject(c, 413, "request body too large");
+                char why[64];
+
+                snprintf(why, sizeof(why), "request body exceeds %llu bytes",
+                         (unsigned long long)c->srv->limits.read_limit);
+                http_reject(c, 413, why);
                 return;
             }
             if (hp.expect_continue && !c->continue_sent &&

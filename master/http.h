@@ -16,6 +16,7 @@
 #include <event2/listener.h>
 
 #include "httpparse.h"
+#include "log.h"
 
 struct http_conn;
 
@@ -64,6 +65,7 @@ struct http_server {
     struct http_conn *conns;           /* every open connection */
     int conn_count;
     bool accepting;
+    const struct log *log;             /* refusals are logged here */
     int64_t date_second;
     char date[40];                     /* "Date: ...\r\n" of that second */
 };
