@@ -128,7 +128,11 @@ void frontend_cancel_job(struct mreq *mr)
 
     shm_lock(&m->shm);
     queued = sj->state == SHM_JOB_QUEUED;
-    if (!queued) {
+    if (queued) {
+        /* Out of the heap under this same lock, so no worker can pop it
+         * between this check and its release below. */
+        pq_remove(&m->shm.pq, mr->job);
+    } else {
         atomic_store(&sj->cancel, 1);
         if (sj->state == SHM_JOB_RUNNING)
             owner = sj->owner;

@@ -40,17 +40,26 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
 have_unit=0
 ls tests/unit/*.c >/dev/null 2>&1 && have_unit=1
+integration=(tests/integration/test_*.sh)
+suite_name() { local b; b=$(basename "$1" .sh); echo "integration: ${b#test_}"; }
+
 [ $have_unit -eq 1 ] && run_suite "unit" bin/unit_tests
-run_suite "integration: api" env BIN=bin tests/integration/test_api.sh
+for t in "${integration[@]}"; do
+    run_suite "$(suite_name "$t")" env BIN=bin "$t"
+done
 if [ $quick -eq 0 ]; then
     [ $have_unit -eq 1 ] && run_suite "unit (asan)" bin/asan/unit_tests
-    run_suite "integration: api (asan)" env BIN=bin/asan tests/integration/test_api.sh
+    for t in "${integration[@]}"; do
+        run_suite "$(suite_name "$t") (asan)" env BIN=bin/asan "$t"
+    done
     if command -v valgrind >/dev/null; then
         vg="valgrind --leak-check=full --show-leak-kinds=definite"
         vg="$vg --errors-for-leak-kinds=definite --error-exitcode=1"
         [ $have_unit -eq 1 ] && run_suite "unit (valgrind)" $vg -q bin/unit_tests
-        run_suite "integration: api (valgrind)" env VALGRIND="$vg" BIN=bin \
-            tests/integration/test_api.sh
+        for t in "${integration[@]}"; do
+            run_suite "$(suite_name "$t") (valgrind)" env VALGRIND="$vg" \
+                BIN=bin "$t"
+        done
     else
         echo "valgrind not installed: skipping the valgrind runs"
     fi
