@@ -63,15 +63,26 @@ static int write_pid_file(const char *path)
     return 0;
 }
 
+/* Forks into the background. The parent waits until the child says it
+ * is serving (a byte on a pipe) and exits 0, or exits 1 when the child
+ * failed first, so `pipelined -d` reports a failed start. Returns the
+ * write end the child signals on (detach_ready), or -1. */
 static int detach(void)
 {
-    pid_t pid = fork();
-    int fd;
+    int pipefd[2], fd;
+    pid_t pid;
+    char ok;
 
+    if (pipe(pipefd) < 0)
+        return -1;
+    pid = fork();
     if (pid < 0)
         return -1;
-    if (pid > 0)
-        _exit(0);
+    if (pid > 0) {
+        close(pipefd[1]);
+        _exit(read(pipefd[0], &ok, 1) == 1 ? 0 : 1);
+    }
+    close(pipefd[0]);
     if (setsid() < 0)
         return -1;
     fd = open("/dev/null", O_RDWR);
@@ -81,7 +92,25 @@ static int detach(void)
         if (fd > STDERR_FILENO)
             close(fd);
     }
-    return 0;
+    fcntl(pipefd[1], F_SETFD, FD_CLOEXEC);
+    return pipefd[1];
+}
+
+/* Tells a waiting parent that the daemon is up, and lets go of stderr. */
+static void detach_ready(int ready_fd)
+{
+    int fd;
+
+    if (ready_fd < 0)
+        return;
+    if (write(ready_fd, "1", 1) < 0)
+        return;
+    close(ready_fd);
+    fd = open("/dev/null", O_WRONLY);
+    if (fd >= 0) {
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+    }
 }
 
 int main(int argc, char **argv)
@@ -93,7 +122,7 @@ int main(int argc, char **argv)
     struct log boot_log;
     struct master m;
     struct cfg *cfg;
-    int opt, rc = 1;
+    int opt, rc = 1, ready_fd = -1;
 
     while ((opt = getopt(argc, argv, "c:tdp:w:hV")) != -1) {
         switch (opt) {
@@ -135,7 +164,7 @@ int main(int argc, char **argv)
     if (daemonize && cfg->log_file == NULL)
         fprintf(stderr, "pipelined: warning: detached without log_file; "
                 "logs are discarded\n");
-    if (daemonize && detach() < 0) {
+    if (daemonize && (ready_fd = detach()) < 0) {
         fprintf(stderr, "pipelined: cannot detach: %s\n", strerror(errno));
         cfg_free(&cfg);
         return 1;
@@ -150,17 +179,11 @@ int main(int argc, char **argv)
                 strerror(errno));
         goto out;
     }
-    if (daemonize) {
-        int fd = open("/dev/null", O_WRONLY);
-
-        if (fd >= 0) {
-            dup2(fd, STDERR_FILENO);
-            close(fd);
-        }
-    }
     m.pid_file = pid_file;
-    if (master_init(&m, cfg, path) == 0)
+    if (master_init(&m, cfg, path) == 0) {
+        detach_ready(ready_fd);
         rc = master_run(&m);
+    }
     master_free(&m);
 out:
     log_close(&m.log);
