@@ -15,7 +15,6 @@
 #include "apierror.h"
 #include "jsonscan.h"
 
-#define OPENAI_URL_MAX        2048
 #define OPENAI_MSG_MAX        300
 #define OPENAI_SNIPPET_MAX    120
 #define OPENAI_MS_PER_S       1000
@@ -220,7 +219,6 @@ static int openai_start(struct call *c)
 {
     const struct cfg_provider *p = call_provider(c);
     struct worker *w = c->w;
-    char url[OPENAI_URL_MAX];
     int64_t left = c->deadline_ms - util_now_ms();
 
     if (p->auth == CFG_AUTH_OAUTH) {
@@ -243,7 +241,6 @@ static int openai_start(struct call *c)
         return -1;
     }
     c->resp = evbuffer_new();
-    snprintf(url, sizeof(url), "%s/chat/completions", p->base_url);
     if (c->resp == NULL)
         goto fail;
     if (c->easy == NULL)
@@ -253,7 +250,7 @@ static int openai_start(struct call *c)
     if (c->stream)
         sse_init(&c->sse, WORKER_MAX_SSE_EVENT, openai_sse_event, c);
     c->curl_err[0] = '\0';
-    curl_easy_setopt(c->easy, CURLOPT_URL, url);
+    curl_easy_setopt(c->easy, CURLOPT_CURLU, upstream_url(c));
     curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, upstream_headers(c));
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->req_body);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)c->req_len);

@@ -10,6 +10,7 @@
 
 #define UPSTREAM_MAX_CONNECTS 256
 #define UPSTREAM_AUTH_MAX     4096
+#define UPSTREAM_URL_MAX      2048
 
 /* What we keep per socket curl asked us to watch. */
 struct upstream_sock {
@@ -147,6 +148,35 @@ static int upstream_build_headers(struct worker *w)
     return 0;
 }
 
+/* Parses every provider's chat URL once; curl would parse the string
+ * again on every transfer. */
+static int upstream_build_urls(struct worker *w)
+{
+    const struct cfg *cfg = w->cfg;
+
+    w->urls = calloc((size_t)cfg->provider_count, sizeof(*w->urls));
+    if (w->urls == NULL)
+        return -1;
+    for (int p = 0; p < cfg->provider_count; p++) {
+        char url[UPSTREAM_URL_MAX];
+
+        if (cfg->providers[p].base_url == NULL)
+            continue;
+        snprintf(url, sizeof(url), "%s/chat/completions",
+                 cfg->providers[p].base_url);
+        w->urls[p] = curl_url();
+        if (w->urls[p] == NULL ||
+            curl_url_set(w->urls[p], CURLUPART_URL, url, 0) != CURLUE_OK)
+            return -1;
+    }
+    return 0;
+}
+
+CURLU *upstream_url(const struct call *c)
+{
+    return c->w->urls[c->w->cfg->targets[c->target].provider];
+}
+
 struct curl_slist *upstream_headers(const struct call *c)
 {
     int p = c->w->cfg->targets[c->target].provider;
@@ -156,7 +186,7 @@ struct curl_slist *upstream_headers(const struct call *c)
 
 int upstream_init(struct worker *w)
 {
-    if (upstream_build_headers(w) < 0)
+    if (upstream_build_headers(w) < 0 || upstream_build_urls(w) < 0)
         return -1;
     w->multi = curl_multi_init();
     w->curl_timer = evtimer_new(w->base, upstream_timer_cb, w);
@@ -181,6 +211,12 @@ void upstream_free(struct worker *w)
     }
     while (w->easy_pool_len > 0)
         curl_easy_cleanup(w->easy_pool[--w->easy_pool_len]);
+    if (w->urls != NULL) {
+        for (int p = 0; p < w->cfg->provider_count; p++)
+            curl_url_cleanup(w->urls[p]);
+        free(w->urls);
+        w->urls = NULL;
+    }
     if (w->multi != NULL) {
         curl_multi_cleanup(w->multi);
         w->multi = NULL;

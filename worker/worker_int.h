@@ -58,6 +58,7 @@ struct worker {
     /* Request headers per provider, [2p] plain and [2p+1] streaming,
      * built once (they hold the provider's key). */
     struct curl_slist **headers;
+    CURLU **urls;                  /* per provider: its chat URL, parsed */
     struct call **calls;           /* by job index */
     int active;
     int max_active;
@@ -133,6 +134,8 @@ void upstream_abort(struct worker *w, struct call *c);
 void upstream_attempt_clear(struct call *c);
 /* The prebuilt request headers for c's provider and mode. */
 struct curl_slist *upstream_headers(const struct call *c);
+/* The provider's chat-completions URL, parsed once (NULL for mock). */
+CURLU *upstream_url(const struct call *c);
 
 /* provider_openai.c: entry point when a transfer ends. */
 void openai_transfer_done(struct call *c, CURLcode result);
