@@ -153,15 +153,32 @@ static int js_value(struct js *j, int depth)
     }
 }
 
-int js_validate(const char *s, size_t len, int max_depth)
+int js_validate_at(const char *s, size_t len, int max_depth,
+                   size_t *err_pos, bool *trailing)
 {
     struct js j = { s, len, 0, max_depth };
 
+    *trailing = false;
     js_ws(&j);
-    if (js_value(&j, 1) < 0)
+    if (js_value(&j, 1) < 0) {
+        *err_pos = j.i;
         return -1;
+    }
     js_ws(&j);
-    return j.i == len ? 0 : -1;
+    if (j.i != len) {
+        *err_pos = j.i;
+        *trailing = true;
+        return -1;
+    }
+    return 0;
+}
+
+int js_validate(const char *s, size_t len, int max_depth)
+{
+    size_t pos;
+    bool trailing;
+
+    return js_validate_at(s, len, max_depth, &pos, &trailing);
 }
 
 int js_find_member(const char *s, size_t len, const char *key,

@@ -7,6 +7,8 @@
 
 #include <json-c/json.h>
 
+#include "jsonscan.h"
+
 static int req_fail(char *err, size_t errlen, const char *msg)
 {
     snprintf(err, errlen, "%s", msg);
@@ -54,12 +56,29 @@ int req_validate(const char *body, size_t len, struct req_info *out,
 {
     json_tokener *tok = json_tokener_new_ex(REQ_MAX_DEPTH);
     json_object *root = NULL, *model, *messages, *stream;
+    size_t bad_at = 0;
+    bool trailing = false;
     int rc = -1;
 
     if (tok == NULL)
         return req_fail(err, errlen, "out of memory");
     if (len == 0) {
         req_fail(err, errlen, "request body is empty");
+        goto out;
+    }
+    /* Strict RFC 8259 first: json-c alone would let comments, NUL bytes
+     * and trailing commas through, and the worker relies on the same
+     * strict grammar when it rewrites the body. */
+    if (js_validate_at(body, len, REQ_MAX_DEPTH, &bad_at, &trailing) < 0) {
+        if (trailing)
+            snprintf(err, errlen, "request body is not valid JSON: "
+                     "trailing data after the value at byte %zu", bad_at);
+        else if (bad_at >= len)
+            snprintf(err, errlen, "request body is not valid JSON: "
+                     "unexpected end of input");
+        else
+            snprintf(err, errlen, "request body is not valid JSON: "
+                     "unexpected byte at %zu", bad_at);
         goto out;
     }
     root = json_tokener_parse_ex(tok, body, (int)len);
@@ -70,16 +89,6 @@ int req_validate(const char *body, size_t len, struct req_info *out,
                  e == json_tokener_continue ? "unexpected end of input"
                                             : json_tokener_error_desc(e));
         goto out;
-    }
-    if (json_tokener_get_parse_end(tok) < len) {
-        /* Only whitespace may follow the value. */
-        for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
-            if (body[i] == '\0' || strchr(" \t\r\n", body[i]) == NULL) {
-                req_fail(err, errlen, "request body is not valid JSON: "
-                         "trailing data after the object");
-                goto out;
-            }
-        }
     }
     if (!json_object_is_type(root, json_type_object)) {
         req_fail(err, errlen, "request body must be a JSON object");

@@ -14,6 +14,11 @@
  * nested at most max_depth deep; -1 otherwise. */
 int js_validate(const char *s, size_t len, int max_depth);
 
+/* As js_validate; on failure *err_pos is the byte where it went wrong
+ * and *trailing says a whole value was followed by more data. */
+int js_validate_at(const char *s, size_t len, int max_depth,
+                   size_t *err_pos, bool *trailing);
+
 /* For a valid JSON object in s: the span [*start, *end) of the value of
  * its last member named key (raw bytes; a key written with escapes does
  * not match). 1 when found, 0 when absent, -1 when s is not an object or
