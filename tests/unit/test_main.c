@@ -28,6 +28,8 @@ static int (*const unit_registrars[])(void) = {
     register_util_tests,
     register_jsonscan_tests,
     register_httpparse_tests,
+    register_balancer_tests,
+    register_breaker_tests,
 };
 
 int unit_add_suite(const char *name, const CU_TestInfo *tests)

@@ -32,6 +32,8 @@ int register_histogram_tests(void);
 int register_util_tests(void);
 int register_jsonscan_tests(void);
 int register_httpparse_tests(void);
+int register_balancer_tests(void);
+int register_breaker_tests(void);
 
 /* xorshift64: a deterministic generator for randomized tests, kept
  * apart from backoff_rand() so the tests do not trust the code they
