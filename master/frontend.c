@@ -52,17 +52,15 @@ static const char *frontend_header(const struct http_req *req,
 void frontend_send_error(struct http_req *req, const char *req_id,
                          int status, const char *code, const char *message)
 {
-    char body[APIERR_BODY_MAX], retry[16];
+    char body[APIERR_BODY_MAX];
     size_t n = apierr_format(body, sizeof(body), status, code, message);
     struct http_hdr hdrs[2];
     size_t nh = 0;
 
     if (req_id != NULL)
         hdrs[nh++] = (struct http_hdr){ "X-Request-Id", req_id };
-    if (status == 429 || status == 503) {
-        snprintf(retry, sizeof(retry), "%d", MASTER_RETRY_AFTER_S);
-        hdrs[nh++] = (struct http_hdr){ "Retry-After", retry };
-    }
+    if (status == 429 || status == 503)
+        hdrs[nh++] = (struct http_hdr){ "Retry-After", MASTER_RETRY_AFTER };
     http_send(req, status, "application/json", hdrs, nh, body, n);
 }
 

@@ -24,7 +24,7 @@
 #define MASTER_CRASH_WINDOW_MS 1000   /* dying sooner counts as a crash */
 #define MASTER_RESPAWN_BASE_MS 100
 #define MASTER_RESPAWN_MAX_MS  10000
-#define MASTER_RETRY_AFTER_S   1      /* Retry-After on 429 / 503 */
+#define MASTER_RETRY_AFTER     "1"    /* Retry-After (s) on 429 / 503 */
 #define MASTER_MAX_PRIORITY    1000000
 
 /* A client request in flight, indexed by its job. */

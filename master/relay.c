@@ -142,13 +142,12 @@ static void relay_error(struct mreq *mr, const struct frame *f,
             http_stream_end(req);
         } else {
             struct http_hdr h[RELAY_MAX_HEADERS];
-            char attempts[RELAY_NUM_MAX], retry[RELAY_NUM_MAX];
+            char attempts[RELAY_NUM_MAX];
             size_t n = relay_headers(mr, h, attempts, sizeof(attempts));
 
-            if (f->status == 429 || f->status == 503) {
-                snprintf(retry, sizeof(retry), "%d", MASTER_RETRY_AFTER_S);
-                h[n++] = (struct http_hdr){ "Retry-After", retry };
-            }
+            if (f->status == 429 || f->status == 503)
+                h[n++] = (struct http_hdr){ "Retry-After",
+                                            MASTER_RETRY_AFTER };
             http_send(relay_take(mr), f->status, "application/json", h, n,
                       body, len);
         }
