@@ -21,6 +21,7 @@ static void shm_bind(struct shm_view *shm, struct shm_hdr *hdr)
     shm->jobs = (struct shm_job *)(base + hdr->off_jobs);
     shm->targets = (struct shm_target *)(base + hdr->off_targets);
     shm->vmodels = (struct shm_vmodel *)(base + hdr->off_vmodels);
+    shm->lb = (struct lb_target *)(base + hdr->off_lb);
     shm->pq.hdr = &hdr->pq;
     shm->pq.heap = (struct pq_entry *)(base + hdr->off_heap);
     shm->pq.pos = (uint32_t *)(base + hdr->off_pos);
@@ -69,6 +70,9 @@ int shm_create(struct shm_view *shm, const struct cfg *cfg)
     layout.off_vmodels = off;
     off = shm_align(off + (size_t)cfg->vmodel_count *
                     sizeof(struct shm_vmodel));
+    layout.off_lb = off;
+    off = shm_align(off + (size_t)cfg->target_count *
+                    sizeof(struct lb_target));
     layout.off_bitmap = off;
     off = shm_align(off + arena_bitmap_bytes(blocks));
     layout.off_data = off;
@@ -106,6 +110,10 @@ int shm_create(struct shm_view *shm, const struct cfg *cfg)
         shm->jobs[j].owner = SHM_NO_WORKER;
         shm->jobs[j].target = SHM_NO_TARGET;
         shm->jobs[j].slot_target = SHM_NO_TARGET;
+    }
+    for (int t = 0; t < cfg->target_count; t++) {
+        lb_init(&shm->lb[t], cfg->targets[t].weight);
+        cb_init(&shm->targets[t].cb);
     }
     shm_rebuild_free_list(shm);
     pq_init(&shm->pq, (uint32_t)cfg->queue_capacity);
@@ -162,8 +170,11 @@ void shm_repair(struct shm_view *shm)
     pq_init(&shm->pq, hdr->pq.capacity);
     arena_init(&shm->arena, blocks);
     hdr->running = 0;
-    for (uint32_t t = 0; t < hdr->target_count; t++)
+    for (uint32_t t = 0; t < hdr->target_count; t++) {
         atomic_store(&shm->targets[t].active, 0);
+        cb_repair(&shm->targets[t].cb);
+        atomic_store(&shm->targets[t].state, shm->targets[t].cb.state);
+    }
     for (uint32_t j = 0; j < hdr->job_count; j++) {
         struct shm_job *job = &shm->jobs[j];
 
@@ -202,6 +213,7 @@ int shm_job_alloc(struct shm_view *shm, uint32_t body_len, uint32_t *jobp)
     job->owner = SHM_NO_WORKER;
     job->target = SHM_NO_TARGET;
     job->slot_target = SHM_NO_TARGET;
+    job->probe = 0;
     job->seq = 0;
     job->state = SHM_JOB_RESERVED;
     atomic_store(&job->cancel, 0);
@@ -222,6 +234,17 @@ int shm_job_enqueue(struct shm_view *shm, uint32_t j)
     return 0;
 }
 
+void shm_job_release_target(struct shm_view *shm, struct shm_job *job)
+{
+    if (job->slot_target < 0)
+        return;
+    atomic_fetch_sub(&shm->targets[job->slot_target].active, 1);
+    if (job->probe)
+        cb_release_probe(&shm->targets[job->slot_target].cb);
+    job->probe = 0;
+    job->slot_target = SHM_NO_TARGET;
+}
+
 void shm_job_free(struct shm_view *shm, uint32_t j)
 {
     struct shm_job *job = &shm->jobs[j];
@@ -229,9 +252,7 @@ void shm_job_free(struct shm_view *shm, uint32_t j)
     pq_remove(&shm->pq, j);
     if (job->state == SHM_JOB_RUNNING && shm->hdr->running > 0)
         shm->hdr->running--;
-    if (job->slot_target >= 0)
-        atomic_fetch_sub(&shm->targets[job->slot_target].active, 1);
-    job->slot_target = SHM_NO_TARGET;
+    shm_job_release_target(shm, job);
     arena_free(&shm->arena, job->body_off, job->body_len);
     job->state = SHM_JOB_FREE;
     job->seq = 0;

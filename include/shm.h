@@ -15,6 +15,8 @@
 #include <sys/types.h>
 
 #include "arena.h"
+#include "balancer.h"
+#include "breaker.h"
 #include "config.h"
 #include "pqueue.h"
 #include "util.h"
@@ -48,6 +50,7 @@ struct shm_job {
     int32_t vmodel;            /* virtual model index */
     int32_t target;            /* fixed target (DIRECT) or SHM_NO_TARGET */
     int32_t slot_target;       /* target whose active count it holds */
+    uint32_t probe;            /* that attempt is a half-open probe */
     uint32_t body_len;
     uint64_t body_off;         /* into the arena */
     uint64_t seq;
@@ -67,7 +70,9 @@ struct shm_target {
     _Atomic int32_t active;    /* calls in flight (changed under the lock) */
     _Atomic uint64_t requests;
     _Atomic uint64_t failures;
-    _Atomic uint32_t state;    /* enum shm_breaker_state */
+    _Atomic uint32_t state;    /* copy of cb.state for lock-free readers */
+    _Atomic uint64_t transitions;    /* breaker state changes */
+    struct cb_state cb;        /* the breaker (under the lock) */
 };
 
 struct shm_vmodel {
@@ -106,7 +111,7 @@ struct shm_hdr {
     struct arena arena;
     size_t size;
     size_t off_jobs, off_heap, off_pos, off_bitmap, off_data;
-    size_t off_targets, off_vmodels;
+    size_t off_targets, off_vmodels, off_lb;
     struct shm_counters counters;
     struct shm_worker workers[CFG_MAX_WORKERS];
 };
@@ -117,6 +122,9 @@ struct shm_view {
     struct shm_job *jobs;
     struct shm_target *targets;
     struct shm_vmodel *vmodels;
+    struct lb_target *lb;      /* balancer state, one per target, in
+                                  target order (a virtual model's are
+                                  contiguous) */
     struct pq_view pq;
     struct arena_view arena;
 };
@@ -143,6 +151,9 @@ void shm_repair(struct shm_view *shm);
 int shm_job_alloc(struct shm_view *shm, uint32_t body_len, uint32_t *job);
 /* With the lock held: queues a reserved or re-queued job. -1: full. */
 int shm_job_enqueue(struct shm_view *shm, uint32_t job);
+/* With the lock held: gives back the target slot (and half-open probe)
+ * the job holds, if any, without an outcome. */
+void shm_job_release_target(struct shm_view *shm, struct shm_job *job);
 /* With the lock held: releases the job's body, slot and target slot. */
 void shm_job_free(struct shm_view *shm, uint32_t job);
 

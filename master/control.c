@@ -39,9 +39,6 @@ static void control_conn_free(struct control_conn *cc)
     free(cc);
 }
 
-static const char *const control_state_names[] = {
-    "closed", "open", "half_open"
-};
 
 static json_object *control_latency(const struct histogram *h)
 {
@@ -59,7 +56,7 @@ static json_object *control_latency(const struct histogram *h)
 static char *control_finish(json_object *root)
 {
     char *s = strdup(json_object_to_json_string_ext(root,
-                                                    JSON_C_TO_STRING_PLAIN));
+                                                    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 
     json_object_put(root);
     return s;
@@ -108,13 +105,21 @@ char *control_stats_json(struct master *m)
         const struct cfg_target *ct = &m->cfg->targets[t];
         const struct shm_target *st = &m->shm.targets[t];
         json_object *o = json_object_new_object();
-        uint32_t state = atomic_load(&st->state);
+        uint32_t state;
 
         json_object_object_add(o, "name", json_object_new_string(ct->name));
         json_object_object_add(o, "virtual_model", json_object_new_string(
             m->cfg->vmodels[ct->vmodel].name));
+        /* Open turns half-open lazily, when a call asks: show what a
+         * call would find now. */
+        shm_lock(&m->shm);
+        state = st->cb.state;
+        if (state == SHM_BREAKER_OPEN &&
+            cb_usable(&st->cb, &m->cfg->breaker, util_now_ms()))
+            state = SHM_BREAKER_HALF_OPEN;
+        shm_unlock(&m->shm);
         json_object_object_add(o, "state", json_object_new_string(
-            control_state_names[state <= SHM_BREAKER_HALF_OPEN ? state : 0]));
+            cb_state_name(state)));
         json_object_object_add(o, "active",
                                json_object_new_int(atomic_load(&st->active)));
         json_object_object_add(o, "requests", json_object_new_int64(
@@ -203,7 +208,10 @@ static char *control_breaker_reset(struct master *m, const char *name)
         return control_error("usage: breaker reset NAME");
     for (int t = 0; t < m->cfg->target_count; t++) {
         if (strcmp(m->cfg->targets[t].name, name) == 0) {
+            shm_lock(&m->shm);
+            cb_reset(&m->shm.targets[t].cb);
             atomic_store(&m->shm.targets[t].state, SHM_BREAKER_CLOSED);
+            shm_unlock(&m->shm);
             found = true;
         }
     }

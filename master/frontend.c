@@ -358,6 +358,47 @@ static int frontend_enqueue(struct master *m, struct http_req *req,
     return (int)j;
 }
 
+/* When every target the request could use has its breaker open, answers
+ * 503 at once with Retry-After set to the soonest half-open time, instead
+ * of queueing a job no worker could run. */
+static bool frontend_all_open(struct master *m, struct http_req *req,
+                              const char *rid, int vmodel, int target)
+{
+    const struct cfg_vmodel *vm = &m->cfg->vmodels[vmodel];
+    int first = target >= 0 ? target : vm->first_target;
+    int n = target >= 0 ? 1 : vm->target_count;
+    int64_t now = util_now_ms(), next = INT64_MAX;
+    char body[APIERR_BODY_MAX], retry[FRONTEND_INT_MAX];
+    struct http_hdr hdrs[2];
+    size_t len;
+
+    shm_lock(&m->shm);
+    for (int t = first; t < first + n; t++) {
+        const struct cb_state *cb = &m->shm.targets[t].cb;
+        int64_t at;
+
+        if (cb_usable(cb, &m->cfg->breaker, now)) {
+            shm_unlock(&m->shm);
+            return false;
+        }
+        at = cb_next_try_ms(cb, &m->cfg->breaker, now);
+        next = at < next ? at : next;
+    }
+    shm_unlock(&m->shm);
+    /* Whole seconds, rounded up, at least one. */
+    snprintf(retry, sizeof(retry), "%lld",
+             (long long)((next - now + 999) / 1000 > 0 ?
+                         (next - now + 999) / 1000 : 1));
+    log_msg(&m->log, LOG_INFO, rid, "POST %s status=503 error=every "
+            "target's circuit breaker is open", req->path);
+    len = apierr_format(body, sizeof(body), 503, "circuit_open", "every "
+                        "target's circuit breaker is open");
+    hdrs[0] = (struct http_hdr){ "X-Request-Id", rid };
+    hdrs[1] = (struct http_hdr){ "Retry-After", retry };
+    http_send(req, 503, "application/json", hdrs, 2, body, len);
+    return true;
+}
+
 static void frontend_chat(struct master *m, struct http_req *req)
 {
     char rid_in[UTIL_REQUEST_ID_MAX], rid[UTIL_REQUEST_ID_MAX];
@@ -420,9 +461,11 @@ static void frontend_chat(struct master *m, struct http_req *req)
     }
     if (supervisor_alive(m) == 0) {
         frontend_reject(m, req, rid, 503, "no_worker", "no worker is "
-                            "running");
+                        "running");
         goto rejected;
     }
+    if (frontend_all_open(m, req, rid, vmodel, target))
+        goto rejected;
     j = frontend_enqueue(m, req, rid, &info, vmodel, target, priority,
                          timeout_ms);
     if (j < 0)
@@ -468,9 +511,13 @@ static void frontend_health(struct master *m, struct http_req *req)
     int alive = supervisor_alive(m), usable = 0, n;
     bool ok;
 
+    int64_t now = util_now_ms();
+
+    shm_lock(&m->shm);
     for (uint32_t t = 0; t < m->shm.hdr->target_count; t++)
-        if (atomic_load(&m->shm.targets[t].state) != SHM_BREAKER_OPEN)
+        if (cb_usable(&m->shm.targets[t].cb, &m->cfg->breaker, now))
             usable++;
+    shm_unlock(&m->shm);
     ok = alive > 0 && usable > 0 && !m->draining;
     n = snprintf(body, sizeof(body), "{\"status\":\"%s\",\"workers\":%d,"
                  "\"targets_usable\":%d,\"queue_depth\":%u,"
@@ -656,7 +703,7 @@ static int frontend_build_models(struct master *m)
         json_object_array_add(data, o);
     }
     json_object_object_add(root, "data", data);
-    s = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN, &len);
+    s = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     m->models_json = strdup(s);
     m->models_len = len;
     json_object_put(root);

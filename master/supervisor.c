@@ -181,9 +181,7 @@ static void supervisor_recover_job(struct master *m, uint32_t j)
     shm_lock(&m->shm);
     if (sj->state == SHM_JOB_RUNNING && mr->active && mr->req != NULL &&
         !mr->head_sent && !mr->answered && !atomic_load(&sj->cancel)) {
-        if (sj->slot_target >= 0)
-            atomic_fetch_sub(&m->shm.targets[sj->slot_target].active, 1);
-        sj->slot_target = SHM_NO_TARGET;
+        shm_job_release_target(&m->shm, sj);
         if (m->shm.hdr->running > 0)
             m->shm.hdr->running--;
         /* It keeps its sequence number: back to its place in line. */

@@ -99,7 +99,7 @@ static void mock_send_event(struct call *c, json_object *o)
 {
     size_t len;
     const char *s = json_object_to_json_string_length(
-        o, JSON_C_TO_STRING_PLAIN, &len);
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 
     call_send_chunk(c, "data: ", 6);
     call_send_chunk(c, s, len);
@@ -177,7 +177,7 @@ static void mock_plain(struct call *c, const char *id, const char *model,
     json_object_array_add(choices, choice);
     json_object_object_add(o, "choices", choices);
     json_object_object_add(o, "usage", mock_usage(c));
-    s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+    s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     call_send_head(c);
     call_send_chunk(c, s, len);
     json_object_put(o);

@@ -201,7 +201,7 @@ static int openai_build_body(struct call *c)
 
         json_object_object_add(root, "model",
                                json_object_new_string(call_model(c)));
-        s = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN,
+        s = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
                                               &out_len);
         c->req_body = malloc(out_len + 1);
         if (c->req_body != NULL) {

@@ -4,6 +4,7 @@
 #include "worker_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -16,8 +17,12 @@
 #include "frame.h"
 
 #define WORKER_STATUS_CANCELLED 499   /* nginx's "client closed request" */
+#define WORKER_MSG_MAX 160
+#define CALL_ALL_OPEN  (-2)
 #define WORKER_META_MAX (FRAME_META_FIXED + CFG_TARGET_NAME_MAX + \
                          APIERR_BODY_MAX)
+
+enum call_outcome { CALL_NO_OUTCOME, CALL_OK, CALL_FAILED };
 
 static void worker_pull(struct worker *w);
 static void call_attempt_start(struct call *c);
@@ -116,65 +121,105 @@ static bool call_tried(const struct call *c, int t)
     return (c->tried[t / 64] >> (t % 64)) & 1u;
 }
 
-/* Releases the target slot this call holds, counting the outcome. */
-static void call_release_target(struct call *c, bool failed)
+/* Releases the target slot this call holds. An outcome counts for the
+ * target and its breaker; CALL_NO_OUTCOME (cancelled) just gives the slot
+ * and any half-open probe back. */
+static void call_release_target(struct call *c, enum call_outcome outcome)
 {
     struct worker *w = c->w;
+    int t = c->sj->slot_target;
+    enum cb_transition tr = CB_TRANSITION_NONE;
+    struct shm_target *st;
 
-    if (c->sj->slot_target < 0)
+    if (t < 0)
         return;
-    atomic_fetch_add(&w->shm.targets[c->sj->slot_target].requests, 1);
-    if (failed)
-        atomic_fetch_add(&w->shm.targets[c->sj->slot_target].failures, 1);
+    st = &w->shm.targets[t];
+    if (outcome != CALL_NO_OUTCOME) {
+        atomic_fetch_add(&st->requests, 1);
+        if (outcome == CALL_FAILED)
+            atomic_fetch_add(&st->failures, 1);
+    }
     shm_lock(&w->shm);
-    atomic_fetch_sub(&w->shm.targets[c->sj->slot_target].active, 1);
-    c->sj->slot_target = SHM_NO_TARGET;
+    if (outcome != CALL_NO_OUTCOME) {
+        tr = cb_record(&st->cb, &w->cfg->breaker, outcome == CALL_OK,
+                       c->sj->probe != 0, util_now_ms());
+        atomic_store(&st->state, st->cb.state);
+        c->sj->probe = 0;
+    }
+    shm_job_release_target(&w->shm, c->sj);
     shm_unlock(&w->shm);
+    if (tr != CB_TRANSITION_NONE) {
+        atomic_fetch_add(&st->transitions, 1);
+        log_msg(&w->log, tr == CB_TRANSITION_CLOSED ? LOG_INFO : LOG_WARN,
+                c->sj->request_id, "circuit breaker of %s %s",
+                w->cfg->targets[t].name, cb_transition_name(tr));
+    }
 }
 
-/* Picks the next target round-robin among those under max_concurrent,
- * preferring ones this call has not tried. Takes a slot on it. Returns
- * the target or -1 when every target is full. */
-static int call_pick_target(struct call *c)
+/* Picks a target with the virtual model's strategy among those whose
+ * breaker lets a call through and that are under max_concurrent,
+ * preferring ones this call has not tried; a job for one target
+ * (provider/model) gets that one or none. Takes a slot on it (and a
+ * half-open probe when that is what it is). Returns the target, -1 when
+ * every usable target is full, or CALL_ALL_OPEN when every breaker is
+ * open (*next_try_ms: when the first will let a call through). */
+static int call_pick_target(struct call *c, int64_t *next_try_ms)
 {
     struct worker *w = c->w;
-    const struct cfg_vmodel *vm = &w->cfg->vmodels[c->vmodel];
-    struct shm_vmodel *svm = &w->shm.vmodels[c->vmodel];
-    int chosen = -1;
+    const struct cfg *cfg = w->cfg;
+    const struct cfg_vmodel *vm = &cfg->vmodels[c->vmodel];
+    bool direct = (c->sj->flags & SHM_JOB_DIRECT) != 0;
+    int first = direct ? c->sj->target : vm->first_target;
+    int n = direct ? 1 : vm->target_count;
+    enum cfg_strategy strategy = direct ? CFG_LB_ROUND_ROBIN : vm->strategy;
+    struct lb_candidate cand[CFG_MAX_TARGETS];
+    enum cb_transition tr = CB_TRANSITION_NONE;
+    int64_t now = util_now_ms(), next = INT64_MAX;
+    uint32_t direct_cursor = 0;
+    bool any_usable = false, probe = false;
+    int idx, chosen = -1;
 
     shm_lock(&w->shm);
-    if (c->sj->flags & SHM_JOB_DIRECT) {
-        const struct cfg_target *t = &w->cfg->targets[c->sj->target];
+    for (int i = 0; i < n; i++) {
+        const struct cfg_target *ct = &cfg->targets[first + i];
+        const struct shm_target *st = &w->shm.targets[first + i];
 
-        if (t->max_concurrent == 0 ||
-            atomic_load(&w->shm.targets[c->sj->target].active) <
-                t->max_concurrent)
-            chosen = c->sj->target;
-    } else {
-        for (int pass = 0; pass < 2 && chosen < 0; pass++) {
-            for (int k = 0; k < vm->target_count; k++) {
-                int i = (int)((svm->rr_next + (uint32_t)k) %
-                              (uint32_t)vm->target_count);
-                int t = vm->first_target + i;
-                const struct cfg_target *ct = &w->cfg->targets[t];
+        cand[i].weight = ct->weight;
+        cand[i].active = atomic_load(&st->active);
+        cand[i].max_concurrent = ct->max_concurrent;
+        cand[i].usable = cb_usable(&st->cb, &cfg->breaker, now);
+        cand[i].tried = call_tried(c, first + i);
+        if (cand[i].usable) {
+            any_usable = true;
+        } else {
+            int64_t at = cb_next_try_ms(&st->cb, &cfg->breaker, now);
 
-                if (pass == 0 && call_tried(c, t))
-                    continue;
-                if (ct->max_concurrent > 0 &&
-                    atomic_load(&w->shm.targets[t].active) >=
-                        ct->max_concurrent)
-                    continue;
-                chosen = t;
-                svm->rr_next = (uint32_t)(i + 1) % (uint32_t)vm->target_count;
-                break;
-            }
+            next = at < next ? at : next;
         }
     }
-    if (chosen >= 0) {
-        atomic_fetch_add(&w->shm.targets[chosen].active, 1);
+    idx = lb_pick(strategy, &w->shm.lb[first], cand, n,
+                  direct ? &direct_cursor : &w->shm.vmodels[c->vmodel].rr_next,
+                  &w->rng);
+    if (idx >= 0) {
+        struct shm_target *st = &w->shm.targets[first + idx];
+
+        chosen = first + idx;
+        cb_allow(&st->cb, &cfg->breaker, now, &probe, &tr);
+        atomic_store(&st->state, st->cb.state);
+        atomic_fetch_add(&st->active, 1);
         c->sj->slot_target = chosen;
+        c->sj->probe = probe;
     }
     shm_unlock(&w->shm);
+    if (tr != CB_TRANSITION_NONE) {
+        atomic_fetch_add(&w->shm.targets[chosen].transitions, 1);
+        log_msg(&w->log, LOG_INFO, c->sj->request_id, "circuit breaker of "
+                "%s %s", cfg->targets[chosen].name, cb_transition_name(tr));
+    }
+    if (chosen < 0 && !any_usable) {
+        *next_try_ms = next;
+        return CALL_ALL_OPEN;
+    }
     return chosen;
 }
 
@@ -202,7 +247,7 @@ static void call_finish(struct call *c)
 
     c->finished = true;
     upstream_abort(w, c);
-    call_release_target(c, false);
+    call_release_target(c, CALL_NO_OUTCOME);
     shm_lock(&w->shm);
     c->sj->state = SHM_JOB_DONE;
     if (w->shm.hdr->running > 0)
@@ -233,7 +278,7 @@ static void call_fail(struct call *c, int status, const char *code,
 
 void call_succeeded(struct call *c)
 {
-    call_release_target(c, false);
+    call_release_target(c, CALL_OK);
     if (!c->head_sent)
         call_send_head(c);
     call_send_meta(c, FRAME_END, 0, 200, NULL, 0);
@@ -271,7 +316,10 @@ void call_attempt_failed(struct call *c, int status, const char *code,
     int64_t now = util_now_ms(), delay;
 
     upstream_attempt_clear(c);
-    call_release_target(c, target_fault);
+    /* A refusal of the client's own request says the target is fine;
+     * our own trouble says nothing about it. */
+    call_release_target(c, target_fault ? CALL_FAILED :
+                           status < 500 ? CALL_OK : CALL_NO_OUTCOME);
     log_msg(&w->log, LOG_DEBUG, c->sj->request_id,
             "attempt %d to %s failed: %s", c->attempts,
             c->target >= 0 ? w->cfg->targets[c->target].name : "-", message);
@@ -297,6 +345,7 @@ void call_attempt_failed(struct call *c, int status, const char *code,
 
 static void call_attempt_start(struct call *c)
 {
+    int64_t next_try = 0;
     int t;
 
     if (atomic_load(&c->sj->cancel)) {
@@ -309,7 +358,16 @@ static void call_attempt_start(struct call *c)
                   "upstream answered");
         return;
     }
-    t = call_pick_target(c);
+    t = call_pick_target(c, &next_try);
+    if (t == CALL_ALL_OPEN) {
+        char msg[WORKER_MSG_MAX];
+
+        snprintf(msg, sizeof(msg), "every target's circuit breaker is "
+                 "open; retry in %lld ms",
+                 (long long)(next_try - util_now_ms()));
+        call_fail(c, 503, "circuit_open", msg);
+        return;
+    }
     if (t < 0) {
         /* Every target is at max_concurrent: look again shortly. */
         if (call_retry_later(c, WORKER_BUSY_WAIT_MS) < 0)

@@ -30,9 +30,13 @@
 static int shmt_create(struct shm_view *shm, int queue, int running,
                        long long arena_bytes)
 {
+    static struct cfg_target targets[SHMT_TARGETS];
     struct cfg cfg;
 
     memset(&cfg, 0, sizeof(cfg));
+    for (int t = 0; t < SHMT_TARGETS; t++)
+        targets[t].weight = 1;
+    cfg.targets = targets;
     cfg.queue_capacity = queue;
     cfg.max_concurrent_requests = running;
     cfg.body_arena_bytes = arena_bytes;
