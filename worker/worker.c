@@ -148,6 +148,7 @@ static void call_release_target(struct call *c, enum call_outcome outcome)
     }
     shm_job_release_target(&w->shm, c->sj);
     shm_unlock(&w->shm);
+    w->blocked = false;        /* a slot is free: queued work may fit */
     if (tr != CB_TRANSITION_NONE) {
         atomic_fetch_add(&st->transitions, 1);
         log_msg(&w->log, tr == CB_TRANSITION_CLOSED ? LOG_INFO : LOG_WARN,
@@ -343,6 +344,32 @@ void call_attempt_failed(struct call *c, int status, const char *code,
 
 /* ---- attempts ---- */
 
+/* Every target of a fresh job is at max_concurrent: the job goes back to
+ * its place in the queue, and this worker takes no more jobs until one of
+ * its own calls frees a target slot or a new job is announced. Whichever
+ * worker frees a slot pulls next, so the job starts the moment it can,
+ * with no polling. */
+static void call_requeue(struct call *c)
+{
+    struct worker *w = c->w;
+    int rc;
+
+    shm_lock(&w->shm);
+    if (w->shm.hdr->running > 0)
+        w->shm.hdr->running--;
+    rc = shm_job_enqueue(&w->shm, c->job);
+    shm_unlock(&w->shm);
+    if (rc < 0) {
+        /* Cannot happen (its queue place was free); fail it cleanly. */
+        call_fail(c, 503, "unavailable", "every target is busy");
+        return;
+    }
+    w->blocked = true;
+    w->active--;
+    atomic_fetch_sub(&w->self->active, 1);
+    call_free(c);
+}
+
 static void call_attempt_start(struct call *c)
 {
     int64_t next_try = 0;
@@ -368,8 +395,13 @@ static void call_attempt_start(struct call *c)
         call_fail(c, 503, "circuit_open", msg);
         return;
     }
+    if (t < 0 && c->attempts == 0) {
+        call_requeue(c);
+        return;
+    }
     if (t < 0) {
-        /* Every target is at max_concurrent: look again shortly. */
+        /* A retry finds every target full: it keeps its place and its
+         * history here and looks again shortly. */
         if (call_retry_later(c, WORKER_BUSY_WAIT_MS) < 0)
             call_fail(c, 503, "unavailable", "no target available");
         return;
@@ -422,7 +454,7 @@ static void worker_pull(struct worker *w)
     if (w->pulling)
         return;
     w->pulling = true;
-    while (!w->stopping && w->active < w->max_active) {
+    while (!w->stopping && !w->blocked && w->active < w->max_active) {
         uint32_t j;
 
         shm_lock(&w->shm);
@@ -513,6 +545,7 @@ static void worker_wake_cb(evutil_socket_t fd, short what, void *arg)
     /* Read, then clear, then pull: a job queued after the clear writes
      * the eventfd again; one queued before it is found by the pull. */
     atomic_store(&w->self->wake_pending, 0);
+    w->blocked = false;        /* a new job may fit where the last did not */
     worker_pull(w);
 }
 

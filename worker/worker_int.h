@@ -64,6 +64,8 @@ struct worker {
     int max_active;
     bool stopping;
     bool pulling;                  /* inside worker_pull */
+    bool blocked;                  /* the queue's head found every target
+                                      full; wait for a slot */
     uint64_t rng;                  /* xorshift state for jitter */
 };
 

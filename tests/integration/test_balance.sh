@@ -43,7 +43,8 @@ virtual_models = (
       { provider = "a"; model = "slow-600"; }, { provider = "b"; model = "fast"; } ); },
   { name = "flaky"; targets = (
       { provider = "dead"; model = "x"; }, { provider = "c"; model = "fast"; } ); },
-  { name = "lonely"; targets = ( { provider = "dead"; model = "y"; } ); }
+  { name = "lonely"; targets = ( { provider = "dead"; model = "y"; } ); },
+  { name = "narrow"; targets = ( { provider = "b"; model = "slow-300"; max_concurrent = 1; } ); }
 );
 CONF
 start_daemon "$CONF"
@@ -87,6 +88,21 @@ wait_until 10 a_busy
 run least 10
 wait "$slowpid"
 check "least-connections sends new calls to the idle target" "1 10" "$(count "$A_PORT") $(count "$B_PORT")"
+
+echo "a target's max_concurrent: the others wait in the queue"
+reset_all
+start=$(date +%s%N)
+pids=()
+for id in n1 n2 n3; do
+    post "$(msg narrow)" -H "X-Request-Id: $id" >"$WORK/$id.code" &
+    pids+=($!)
+done
+wait "${pids[@]}"
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+for id in n1 n2 n3; do check "$id answered 200" 200 "$(cat "$WORK/$id.code")"; done
+if [ "$ms" -ge 850 ]; then ok "one at a time on the narrow target (${ms} ms for 3 x 300 ms)"
+else fail "narrow target ran calls together (${ms} ms for 3 x 300 ms)"; fi
+check "narrow: each request reached the upstream once" 3 "$(count "$B_PORT")"
 
 echo "direct addressing"
 reset_all
