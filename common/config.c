@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <libconfig.h>
 
@@ -809,6 +810,27 @@ static int cfg_load_root(struct cfg_loader *ld, const config_setting_t *root,
     return 0;
 }
 
+/* A file that holds keys in clear must not be readable by others. */
+static void cfg_check_secret_mode(struct cfg_loader *ld, const struct cfg *cfg)
+{
+    bool secrets = false;
+    struct stat st;
+
+    for (int i = 0; i < cfg->client_key_count; i++)
+        secrets |= strncmp(cfg->client_keys[i], "sha256:", 7) != 0;
+    for (int i = 0; i < cfg->provider_count; i++)
+        secrets |= cfg->providers[i].api_key != NULL &&
+                   cfg->providers[i].api_key_env == NULL;
+    if (!secrets || ld->warn_log == NULL || stat(ld->path, &st) < 0)
+        return;
+    if (st.st_mode & (S_IRGRP | S_IROTH))
+        log_msg(ld->warn_log, LOG_WARN, NULL, "%s holds API keys and is "
+                "readable by %s (mode %03o): chmod 600 it, or use "
+                "api_key_env and sha256: client keys", ld->path,
+                (st.st_mode & S_IROTH) ? "everyone" : "its group",
+                (unsigned)(st.st_mode & 0777));
+}
+
 struct cfg *cfg_load(const char *path, char *err, size_t errlen,
                      const struct log *warn_log)
 {
@@ -834,6 +856,7 @@ struct cfg *cfg_load(const char *path, char *err, size_t errlen,
     }
     if (cfg_load_root(&ld, config_root_setting(&lc), cfg) < 0)
         goto fail;
+    cfg_check_secret_mode(&ld, cfg);
     config_destroy(&lc);
     return cfg;
 fail:
