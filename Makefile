@@ -28,6 +28,7 @@ WORKER_SRC = $(wildcard worker/*.c)
 CTL_SRC    = master/pipelinectl.c
 UNIT_SRC   = $(wildcard tests/unit/*.c)
 MOCK_SRC   = tests/mock/mock_upstream.c
+SLOW_SRC   = tests/mock/slow_client.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -36,8 +37,10 @@ DAEMON_OBJ = $(call obj,$(MASTER_SRC) $(WORKER_SRC)) $(COMMON_OBJ)
 CTL_OBJ    = $(call obj,$(CTL_SRC)) $(COMMON_OBJ)
 UNIT_OBJ   = $(call obj,$(UNIT_SRC)) $(COMMON_OBJ)
 MOCK_OBJ   = $(call obj,$(MOCK_SRC))
+SLOW_OBJ   = $(call obj,$(SLOW_SRC))
 
 PROGS = $(BINDIR)/pipelined $(BINDIR)/pipelinectl $(BINDIR)/mock_upstream \
+        $(BINDIR)/slow_client \
         $(if $(UNIT_SRC),$(BINDIR)/unit_tests)
 
 .PHONY: all build deps test check run asan bench lint clean
@@ -59,6 +62,10 @@ $(BINDIR)/pipelinectl: $(CTL_OBJ)
 $(BINDIR)/mock_upstream: $(MOCK_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/slow_client: $(SLOW_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BINDIR)/unit_tests: $(UNIT_OBJ)
 	@mkdir -p $(@D)

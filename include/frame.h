@@ -22,6 +22,8 @@ enum frame_type {
     /* master -> worker */
     FRAME_CANCEL,          /* client gone or deadline passed: abort job */
     FRAME_SHUTDOWN,        /* finish in-flight jobs, take no more, exit */
+    FRAME_PAUSE,           /* the client is slow: stop reading upstream */
+    FRAME_RESUME,          /* it drained: read upstream again */
     FRAME_TYPE_MAX
 };
 

@@ -164,6 +164,19 @@ static void frontend_lost_cb(struct http_req *req, void *arg)
     frontend_cancel_job(mr);
 }
 
+/* A paused stream's client caught up: let its upstream flow again. */
+static void frontend_drain_cb(struct http_req *req, void *arg)
+{
+    struct mreq *mr = req->user;
+
+    (void)arg;
+    if (mr == NULL || !mr->active || !mr->paused)
+        return;
+    mr->paused = false;
+    supervisor_send(mr->m, mr->m->shm.jobs[mr->job].owner, FRAME_RESUME,
+                    mr->job, mr->gen);
+}
+
 /* Takes the request off the mreq before answering it: once answered in
  * full, the connection may move on to its next request. */
 static struct http_req *frontend_take(struct mreq *mr)
@@ -479,7 +492,7 @@ static void frontend_chat(struct master *m, struct http_req *req)
     mr->gen = m->shm.jobs[j].gen;
     mr->active = true;
     mr->stream = info.stream;
-    mr->head_sent = mr->answered = mr->client_gone = false;
+    mr->head_sent = mr->answered = mr->client_gone = mr->paused = false;
     mr->attempts = 0;
     mr->status = 0;
     mr->start_ms = util_now_ms();
@@ -733,6 +746,7 @@ int frontend_init(struct master *m)
         return -1;
     }
     m->http.log = &m->log;
+    m->http.on_drain = frontend_drain_cb;
     m->http_up = true;
     return 0;
 }

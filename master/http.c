@@ -52,6 +52,8 @@ struct http_conn {
     bool head_only;            /* a HEAD request: no body in the answer */
     bool in_dispatch;          /* inside on_request */
     bool doomed;               /* to be freed from the loop, not here */
+    bool drain_watch;          /* call on_drain at drain_low */
+    size_t drain_low;
     size_t head_len;
     int requests;
     struct http_req req;
@@ -148,6 +150,24 @@ static void http_doom(struct http_conn *c)
     event_active(c->timer, EV_TIMEOUT, 0);
 }
 
+static void http_check_drain(struct http_conn *c)
+{
+    struct http_server *s = c->srv;
+
+    if (c->drain_watch && c->state == HTTP_BUSY &&
+        evbuffer_get_length(c->out) <= c->drain_low) {
+        c->drain_watch = false;
+        if (s->on_drain != NULL)
+            s->on_drain(&c->req, s->arg);
+    }
+}
+
+void http_watch_drain(struct http_req *req, size_t low)
+{
+    req->conn->drain_watch = true;
+    req->conn->drain_low = low;
+}
+
 /* Writes what is buffered; arms the write event for the rest. */
 static void http_flush(struct http_conn *c)
 {
@@ -165,10 +185,12 @@ static void http_flush(struct http_conn *c)
     if (c->doomed)
         return;
     if (evbuffer_get_length(c->out) > 0) {
+        http_check_drain(c);
         event_add(c->wev, NULL);
         return;
     }
     event_del(c->wev);
+    http_check_drain(c);
     if (c->state == HTTP_CLOSING) {
         /* Closing with unread input would reset the connection and
          * destroy our answer in flight: shut our side, then read and drop
@@ -187,6 +209,7 @@ static void http_finish(struct http_conn *c)
     c->requests++;
     c->req.streaming = false;
     c->req.user = NULL;
+    c->drain_watch = false;
     if (!c->keep_alive || c->close_after ||
         (c->srv->limits.max_requests > 0 &&
          c->requests >= c->srv->limits.max_requests)) {

@@ -44,6 +44,9 @@ struct http_hdr {
  * gone before it was answered; the request is invalid afterwards. */
 typedef void (*http_request_cb)(struct http_req *req, void *arg);
 typedef void (*http_lost_cb)(struct http_req *req, void *arg);
+/* The answer's unwritten bytes fell to the low-water mark asked for with
+ * http_watch_drain. */
+typedef void (*http_drain_cb)(struct http_req *req, void *arg);
 
 struct http_limits {
     struct hp_limits head;
@@ -61,6 +64,7 @@ struct http_server {
     struct http_limits limits;
     http_request_cb on_request;
     http_lost_cb on_lost;
+    http_drain_cb on_drain;            /* optional */
     void *arg;
     struct http_conn *conns;           /* every open connection */
     int conn_count;
@@ -105,6 +109,10 @@ void http_stream_end(struct http_req *req);
 void http_close_after(struct http_req *req);
 /* Bytes of this request's answer not yet written to the socket. */
 size_t http_pending_output(const struct http_req *req);
+
+/* Calls the server's on_drain once this answer's unwritten bytes are at
+ * most low (backpressure: the front end pauses the producer meanwhile). */
+void http_watch_drain(struct http_req *req, size_t low);
 
 /* The reason phrase of a status code. */
 const char *http_reason(int status);

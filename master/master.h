@@ -26,6 +26,10 @@
 #define MASTER_RESPAWN_MAX_MS  10000
 #define MASTER_RETRY_AFTER     "1"    /* Retry-After (s) on 429 / 503 */
 #define MASTER_MAX_PRIORITY    1000000
+/* A streamed answer buffered for a slow client beyond the high mark
+ * pauses its upstream transfer until the buffer is back at the low mark. */
+#define MASTER_STREAM_HIGH_WATER (256 * 1024)
+#define MASTER_STREAM_LOW_WATER  (64 * 1024)
 
 /* A client request in flight, indexed by its job. */
 struct mreq {
@@ -40,6 +44,7 @@ struct mreq {
     bool head_sent;                /* the client has our status line */
     bool answered;                 /* the client has its whole answer */
     bool client_gone;
+    bool paused;                   /* its upstream transfer is paused */
     uint16_t attempts;
     int status;
     int64_t start_ms;

@@ -79,13 +79,35 @@ static void relay_head(struct mreq *mr, const struct frame *f,
     mr->head_sent = true;
 }
 
+/* Relays stream bytes; a client that reads slower than the upstream
+ * writes gets its upstream transfer paused rather than the master
+ * buffering without bound. */
+static void relay_stream(struct mreq *mr, struct evbuffer *in, size_t len)
+{
+    struct http_req *req = mr->req;
+
+    /* http_* calls never free the request under us (a broken connection
+     * is closed from the loop later), so req stays valid here. */
+    http_stream_move(req, in, len);
+    if (!mr->paused &&
+        http_pending_output(req) > MASTER_STREAM_HIGH_WATER) {
+        mr->paused = true;
+        log_msg(&mr->m->log, LOG_DEBUG, mr->m->shm.jobs[mr->job].request_id,
+                "client is slow: %zu bytes waiting; pausing the upstream",
+                http_pending_output(req));
+        supervisor_send(mr->m, mr->m->shm.jobs[mr->job].owner, FRAME_PAUSE,
+                        mr->job, mr->gen);
+        http_watch_drain(req, MASTER_STREAM_LOW_WATER);
+    }
+}
+
 /* Moves len bytes of the chunk from in to the client. */
 static void relay_chunk(struct mreq *mr, struct evbuffer *in, size_t len)
 {
     if (mr->req == NULL || mr->answered)
         evbuffer_drain(in, len);
     else if (mr->stream && mr->head_sent)
-        http_stream_move(mr->req, in, len);
+        relay_stream(mr, in, len);
     else if (mr->body != NULL)
         evbuffer_remove_buffer(in, mr->body, len);
     else

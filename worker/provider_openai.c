@@ -147,6 +147,11 @@ static size_t openai_write_cb(char *buf, size_t size, size_t n, void *arg)
 
     if (c->http_status == 0)
         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->http_status);
+    if (c->stream && c->http_status == 200 && call_output_full(c)) {
+        /* The master has not taken what we sent yet: curl keeps this
+         * piece and hands it over again when we resume. */
+        return CURL_WRITEFUNC_PAUSE;
+    }
     if (c->stream && c->http_status == 200) {
         if (sse_feed(&c->sse, buf, len) < 0) {
             if (c->proto_error == NULL)

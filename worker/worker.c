@@ -230,6 +230,12 @@ static void call_free(struct call *c)
 {
     struct worker *w = c->w;
 
+    /* A pooled handle must not carry a pause into its next transfer. */
+    if (c->paused_local)
+        w->paused_local--;
+    if ((c->paused || c->paused_local) && c->easy != NULL)
+        curl_easy_pause(c->easy, CURLPAUSE_CONT);
+
     upstream_attempt_clear(c);
     upstream_easy_put(w, &c->easy);
     if (c->timer != NULL)
@@ -485,6 +491,62 @@ static void worker_cancel(struct worker *w, uint32_t job, uint32_t gen)
     call_finish(c);
 }
 
+/* Backpressure from the master: stop or restart reading this call's
+ * upstream answer (curl leaves the bytes in the socket, so TCP slows the
+ * upstream down in turn). */
+static void worker_pause(struct worker *w, uint32_t job, uint32_t gen,
+                         bool pause)
+{
+    struct call *c = job < w->shm.hdr->job_count ? w->calls[job] : NULL;
+
+    if (c == NULL || c->gen != gen || c->finished || c->easy == NULL ||
+        c->paused == pause)
+        return;
+    c->paused = pause;
+    log_msg(&w->log, LOG_DEBUG, c->sj->request_id, "upstream %s",
+            pause ? "paused: the client is slow" : "resumed");
+    if (pause)
+        curl_easy_pause(c->easy, CURLPAUSE_RECV);
+    else if (!c->paused_local)
+        curl_easy_pause(c->easy, CURLPAUSE_CONT);
+}
+
+bool call_output_full(struct call *c)
+{
+    struct worker *w = c->w;
+
+    if (evbuffer_get_length(bufferevent_get_output(w->master)) <=
+        WORKER_OUT_HIGH_WATER)
+        return false;
+    if (!c->paused_local) {
+        c->paused_local = true;
+        w->paused_local++;
+    }
+    return true;
+}
+
+/* The backlog to the master is down to the low mark: resume the streams
+ * it held up (those the master paused stay paused). */
+static void worker_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)bev;
+    if (w->paused_local == 0)
+        return;
+    for (uint32_t j = 0; j < w->shm.hdr->job_count && w->paused_local > 0;
+         j++) {
+        struct call *c = w->calls[j];
+
+        if (c == NULL || !c->paused_local)
+            continue;
+        c->paused_local = false;
+        w->paused_local--;
+        if (!c->paused && c->easy != NULL)
+            curl_easy_pause(c->easy, CURLPAUSE_CONT);
+    }
+}
+
 static void worker_read_cb(struct bufferevent *bev, void *arg)
 {
     struct worker *w = arg;
@@ -511,6 +573,8 @@ static void worker_read_cb(struct bufferevent *bev, void *arg)
         }
         if (f.type == FRAME_CANCEL) {
             worker_cancel(w, f.job, f.gen);
+        } else if (f.type == FRAME_PAUSE || f.type == FRAME_RESUME) {
+            worker_pause(w, f.job, f.gen, f.type == FRAME_PAUSE);
         } else if (f.type == FRAME_SHUTDOWN) {
             w->stopping = true;
             if (w->active == 0)
@@ -582,7 +646,9 @@ static int worker_setup(struct worker *w, const struct worker_args *a)
                                        BEV_OPT_CLOSE_ON_FREE);
     if (w->master == NULL)
         return -1;
-    bufferevent_setcb(w->master, worker_read_cb, NULL, worker_event_cb, w);
+    bufferevent_setcb(w->master, worker_read_cb, worker_write_cb,
+                      worker_event_cb, w);
+    bufferevent_setwatermark(w->master, EV_WRITE, WORKER_OUT_LOW_WATER, 0);
     if (bufferevent_enable(w->master, EV_READ | EV_WRITE) < 0)
         return -1;
     w->wake_ev = event_new(w->base, a->wake_fd, EV_READ | EV_PERSIST,

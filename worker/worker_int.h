@@ -23,6 +23,10 @@
 #define WORKER_MAX_SSE_EVENT   (1u * 1024 * 1024)
 #define WORKER_EASY_POOL       64
 #define WORKER_BUSY_WAIT_MS    5   /* re-check when every target is full */
+/* Frames waiting for the master beyond the high mark pause the streams
+ * that produce them, until the backlog is down to the low mark. */
+#define WORKER_OUT_HIGH_WATER  (1024 * 1024)
+#define WORKER_OUT_LOW_WATER   (256 * 1024)
 
 struct call;
 
@@ -62,6 +66,7 @@ struct worker {
     struct call **calls;           /* by job index */
     int active;
     int max_active;
+    int paused_local;              /* calls waiting for the backlog */
     bool stopping;
     bool pulling;                  /* inside worker_pull */
     bool blocked;                  /* the queue's head found every target
@@ -86,6 +91,8 @@ struct call {
     int64_t last_delay_ms;         /* decorrelated jitter state */
     bool head_sent;
     bool finished;
+    bool paused;                   /* the master asked: its client is slow */
+    bool paused_local;             /* our output to the master is full */
     struct event *timer;           /* backoff before the next attempt */
     struct event *adapter_timer;   /* owned by the adapter (mock latency) */
     const char *proto_error;       /* why a transfer was aborted by us */
@@ -113,6 +120,9 @@ struct call {
 const char *call_model(const struct call *c);
 const struct cfg_provider *call_provider(const struct call *c);
 const uint8_t *call_body(const struct call *c, size_t *len);
+/* True when the frames waiting for the master are over the high mark;
+ * the call is then marked to be resumed when they drain. */
+bool call_output_full(struct call *c);
 /* Sends the HEAD frame once (status 200). */
 void call_send_head(struct call *c);
 /* Sends answer bytes (after call_send_head). */

@@ -39,9 +39,11 @@ virtual_models = (
   { name = "nodone"; targets = ( { provider = "up"; model = "stream-nodone"; } ); },
   { name = "slow"; targets = ( { provider = "up"; model = "slow-1500"; } ); },
   { name = "drip"; targets = ( { provider = "up"; model = "drip-400"; } ); },
+  { name = "big"; targets = ( { provider = "up"; model = "big-4096"; } ); },
   { name = "failover"; targets = ( { provider = "dead"; model = "y"; }, { provider = "up"; model = "fast"; } ); }
 );
 CONF
+chmod 600 "$CONF"
 
 echo "config check"
 out=$("$BIN/pipelined" -t -c "$CONF" 2>&1); check "-t accepts a good file" "configuration ok" "$out"
@@ -165,9 +167,30 @@ code=$(post "$(msg nodone "a b" ',"stream":true')")
 check_match "stream without [DONE] reported" 'event: error' "$(body)"
 code=$(post "$(msg slow)" -H 'X-Request-Timeout-Ms: 300'); check "deadline 504" 504 "$code"
 
+echo "backpressure: a slow streaming client does not make the master buffer"
+rss() { awk '/^VmRSS/ { print $2 }' "/proc/$DPID/status"; }
+before=$(rss)
+b=$(msg big "x" ',"stream":true')
+printf 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s' \
+    "${#b}" "$b" >"$WORK/big.req"
+# Long enough for the relay to fill the kernel's socket buffers first,
+# even at valgrind's speed.
+secs=3; [ -n "${VALGRIND:-}" ] && secs=15
+got=$("$BIN/slow_client" "$DPORT" "$WORK/big.req" 20000 "$secs")
+grown=$(( $(rss) - before ))
+if [ "${got:-0}" -gt 10000 ]; then ok "the slow client got its stream (${got} bytes)"
+else fail "the slow client got [${got}] bytes"; fi
+if [ "$BIN" != bin ] || [ -n "${VALGRIND:-}" ]; then
+    ok "master growth not measured under a checking allocator (${grown} KiB)"
+elif [ "$grown" -lt 8192 ]; then ok "master grew ${grown} KiB for a 25 MiB stream read at 20 KB/s"
+else fail "master grew ${grown} KiB: the slow client's stream was buffered"; fi
+check_match "the upstream transfer was paused" 'upstream paused: the client is slow' "$(cat "$DLOG")"
+active_zero() { [ "$(stats_field active)" = 0 ]; }
+if wait_until 10 active_zero; then ok "the slow client's job ended when it left"; else fail "slow client's job still active"; fi
+code=$(post "$(msg default)"); check "serving after the slow client" 200 "$code"
+
 echo "client going away cancels its job"
 curl -s -m 0.3 --data-binary "$(msg slow)" "http://127.0.0.1:$DPORT/v1/chat/completions" >/dev/null
-active_zero() { [ "$(stats_field active)" = 0 ]; }
 if wait_until 10 active_zero; then ok "cancelled job released"; else fail "cancelled job still active"; fi
 
 echo "a worker killed mid-request"

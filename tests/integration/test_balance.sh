@@ -47,6 +47,7 @@ virtual_models = (
   { name = "narrow"; targets = ( { provider = "b"; model = "slow-300"; max_concurrent = 1; } ); }
 );
 CONF
+chmod 600 "$CONF"
 start_daemon "$CONF"
 
 reset_all() {

@@ -25,6 +25,7 @@ virtual_models = (
   { name = "blocker"; targets = ( { provider = "up"; model = "slow-3000"; } ); }
 );
 CONF
+chmod 600 "$CONF"
 start_daemon "$CONF"
 
 queued() { [ "$(stats_field depth)" = "$1" ]; }

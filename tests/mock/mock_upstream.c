@@ -102,6 +102,9 @@
 #define MOCK_PREFIX_STATUS      "status-"
 #define MOCK_PREFIX_SLOW        "slow-"
 #define MOCK_PREFIX_DRIP        "drip-"
+#define MOCK_PREFIX_BIG         "big-"   /* big-KB: a stream of KB KiB */
+#define MOCK_BIG_MAX_KB         (256 * 1024)
+#define MOCK_BIG_WORD           "0123456789abcdef0123456789abcdef"
 #define MOCK_ECHO_PREFIX        "echo: "
 #define MOCK_AUTH_PREFIX        "auth: "
 #define MOCK_AUTH_NONE          "none"
@@ -161,7 +164,8 @@ enum mock_mode {
     MOCK_MODE_STREAM_CUT,
     MOCK_MODE_STREAM_NODONE,
     MOCK_MODE_ECHO_AUTH,
-    MOCK_MODE_DRIP
+    MOCK_MODE_DRIP,
+    MOCK_MODE_BIG
 };
 
 /* Fixed-name models (the parameterised ones are handled separately). */
@@ -718,6 +722,23 @@ mock_stream_all(struct mock_ctx *ctx, struct evhttp_request *req,
     mock_stream_finish(ctx, req, ans, end);
 }
 
+/* big-KB: as fast as the socket takes it, about KB KiB of content
+ * events (each a fixed 32-byte word), then a normal finish. Buffered whole
+ * by libevent: tests use it to see the gateway's backpressure. */
+static void
+mock_stream_big(struct mock_ctx *ctx, struct evhttp_request *req,
+                const struct mock_answer *ans, long kb)
+{
+    long events = kb * 1024 / (long)MOCK_LIT_LEN(MOCK_BIG_WORD);
+
+    mock_stream_begin(req);
+    mock_send_event(ctx, req, ans, MOCK_DELTA_ROLE, NULL, 0, 0);
+    for (long i = 0; i < events; i++)
+        mock_send_event(ctx, req, ans, MOCK_DELTA_CONTENT, MOCK_BIG_WORD,
+                        MOCK_LIT_LEN(MOCK_BIG_WORD), 0);
+    mock_stream_finish(ctx, req, ans, MOCK_END_FULL);
+}
+
 static void
 mock_answer_send(struct mock_ctx *ctx, struct evhttp_request *req,
                  const struct mock_answer *ans)
@@ -1213,6 +1234,11 @@ mock_parse_mode(const char *model, long *arg)
         if (mock_parse_number(model + MOCK_LIT_LEN(MOCK_PREFIX_DRIP), 0,
                               MOCK_MAX_DELAY_MS, arg) == 0)
             return MOCK_MODE_DRIP;
+    } else if (strncmp(model, MOCK_PREFIX_BIG,
+                       MOCK_LIT_LEN(MOCK_PREFIX_BIG)) == 0) {
+        if (mock_parse_number(model + MOCK_LIT_LEN(MOCK_PREFIX_BIG), 1,
+                              MOCK_BIG_MAX_KB, arg) == 0)
+            return MOCK_MODE_BIG;
     }
     return MOCK_MODE_DEFAULT;
 }
@@ -1436,6 +1462,12 @@ mock_chat_cb(struct evhttp_request *req, void *arg)
         break;
     case MOCK_MODE_DRIP:
         mock_start_drip(ctx, req, &ans, mode_arg);
+        break;
+    case MOCK_MODE_BIG:
+        if (ans.stream)
+            mock_stream_big(ctx, req, &ans, mode_arg);
+        else
+            mock_send_completion(req, &ans);
         break;
     case MOCK_MODE_STREAM_CUT:
         mock_send_cut(ctx, req, &ans);
