@@ -48,9 +48,13 @@ int main(int argc, char **argv)
     if (rate <= 0 || seconds <= 0)
         return 2;
     buf = malloc((size_t)(rate / SLOW_TICKS_PER_S + 1));
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (buf == NULL || fd < 0)
+    if (buf == NULL)
         return 1;
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) {
+        free(buf);
+        return 1;
+    }
     /* Before connect, so the window the peer sees starts small. */
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     memset(&sa, 0, sizeof(sa));
@@ -60,6 +64,8 @@ int main(int argc, char **argv)
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
         slow_send_file(fd, argv[2]) < 0) {
         perror("slow_client");
+        close(fd);
+        free(buf);
         return 1;
     }
     for (long tick = 0; tick < seconds * SLOW_TICKS_PER_S; tick++) {
