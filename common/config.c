@@ -29,6 +29,8 @@
 #define CFG_MAX_ARENA                (16LL * 1024 * 1024 * 1024)
 #define CFG_DEFAULT_REQUEST_TIMEOUT  30000
 #define CFG_DEFAULT_CONNECT_TIMEOUT  5000
+#define CFG_DEFAULT_IDLE_TIMEOUT     60000
+#define CFG_MIN_IDLE_TIMEOUT         1000     /* curl counts in seconds */
 #define CFG_DEFAULT_SHUTDOWN_TIMEOUT 10000
 #define CFG_MAX_TIMEOUT_MS           86400000     /* one day */
 #define CFG_DEFAULT_MAX_RETRIES      3
@@ -724,7 +726,8 @@ static int cfg_load_clients(struct cfg_loader *ld,
 static const char *const cfg_root_keys[] = {
     "listen", "control_socket", "workers", "max_concurrent_requests",
     "queue_capacity", "max_body_bytes", "body_arena_bytes",
-    "request_timeout_ms", "connect_timeout_ms", "shutdown_timeout_ms",
+    "request_timeout_ms", "connect_timeout_ms", "upstream_idle_timeout_ms",
+    "shutdown_timeout_ms",
     "log_level", "log_file", "retry", "circuit_breaker", "clients",
     "providers", "virtual_models", NULL
 };
@@ -760,6 +763,9 @@ static int cfg_load_root(struct cfg_loader *ld, const config_setting_t *root,
                   CFG_DEFAULT_REQUEST_TIMEOUT, &cfg->request_timeout_ms) < 0 ||
         cfg_get_i(ld, root, "connect_timeout_ms", 1, CFG_MAX_TIMEOUT_MS,
                   CFG_DEFAULT_CONNECT_TIMEOUT, &cfg->connect_timeout_ms) < 0 ||
+        cfg_get_i(ld, root, "upstream_idle_timeout_ms", CFG_MIN_IDLE_TIMEOUT,
+                  CFG_MAX_TIMEOUT_MS, CFG_DEFAULT_IDLE_TIMEOUT,
+                  &cfg->idle_timeout_ms) < 0 ||
         cfg_get_i(ld, root, "shutdown_timeout_ms", 0, CFG_MAX_TIMEOUT_MS,
                   CFG_DEFAULT_SHUTDOWN_TIMEOUT,
                   &cfg->shutdown_timeout_ms) < 0 ||

@@ -103,6 +103,7 @@ struct cfg {
     long long body_arena_bytes;
     int request_timeout_ms;
     int connect_timeout_ms;
+    int idle_timeout_ms;     /* an attempt with no bytes for this long */
     int shutdown_timeout_ms;
     enum log_level log_level;
     char *log_file;

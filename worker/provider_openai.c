@@ -56,6 +56,7 @@ static size_t openai_header_cb(char *buf, size_t size, size_t n, void *arg)
     size_t len = size * n;
     char *v;
 
+    call_touch(c);
     if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) {
         /* A new response (after a 100 Continue or a redirect). */
         c->json_type = false;
@@ -147,6 +148,7 @@ static size_t openai_write_cb(char *buf, size_t size, size_t n, void *arg)
 
     if (c->http_status == 0)
         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->http_status);
+    call_touch(c);
     if (c->stream && c->http_status == 200 && call_output_full(c)) {
         /* The master has not taken what we sent yet: curl keeps this
          * piece and hands it over again when we resume. */
@@ -275,6 +277,7 @@ static int openai_start(struct call *c)
     curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPALIVE, 1L);
     if (upstream_start(w, c) < 0)
         goto fail;
+    call_touch(c);
     return 0;
 fail:
     call_attempt_failed(c, 502, "internal_error", "cannot start the "

@@ -261,6 +261,8 @@ void upstream_abort(struct worker *w, struct call *c)
         evtimer_del(c->timer);
     if (c->adapter_timer != NULL)
         evtimer_del(c->adapter_timer);
+    if (c->idle_timer != NULL)
+        evtimer_del(c->idle_timer);
 }
 
 void upstream_attempt_clear(struct call *c)

@@ -242,6 +242,8 @@ static void call_free(struct call *c)
         event_free(c->timer);
     if (c->adapter_timer != NULL)
         event_free(c->adapter_timer);
+    if (c->idle_timer != NULL)
+        event_free(c->idle_timer);
     w->calls[c->job] = NULL;
     free(c);
 }
@@ -505,10 +507,38 @@ static void worker_pause(struct worker *w, uint32_t job, uint32_t gen,
     c->paused = pause;
     log_msg(&w->log, LOG_DEBUG, c->sj->request_id, "upstream %s",
             pause ? "paused: the client is slow" : "resumed");
-    if (pause)
+    if (pause) {
         curl_easy_pause(c->easy, CURLPAUSE_RECV);
-    else if (!c->paused_local)
+    } else if (!c->paused_local) {
+        call_touch(c);
         curl_easy_pause(c->easy, CURLPAUSE_CONT);
+    }
+}
+
+static void call_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct call *c = arg;
+    char msg[WORKER_MSG_MAX];
+
+    (void)fd;
+    (void)what;
+    if (c->paused || c->paused_local || c->easy == NULL)
+        return;         /* we stopped reading, not the upstream */
+    snprintf(msg, sizeof(msg), "upstream %.100s sent nothing for %d ms",
+             c->w->cfg->targets[c->target].name, c->w->cfg->idle_timeout_ms);
+    upstream_abort(c->w, c);
+    call_attempt_failed(c, 502, "upstream_idle", msg, true, true);
+}
+
+void call_touch(struct call *c)
+{
+    int ms = c->w->cfg->idle_timeout_ms;
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+    if (c->idle_timer == NULL)
+        c->idle_timer = evtimer_new(c->w->base, call_idle_cb, c);
+    if (c->idle_timer != NULL)
+        evtimer_add(c->idle_timer, &tv);
 }
 
 bool call_output_full(struct call *c)
@@ -542,8 +572,10 @@ static void worker_write_cb(struct bufferevent *bev, void *arg)
             continue;
         c->paused_local = false;
         w->paused_local--;
-        if (!c->paused && c->easy != NULL)
+        if (!c->paused && c->easy != NULL) {
+            call_touch(c);
             curl_easy_pause(c->easy, CURLPAUSE_CONT);
+        }
     }
 }
 

@@ -95,6 +95,7 @@ struct call {
     bool paused_local;             /* our output to the master is full */
     struct event *timer;           /* backoff before the next attempt */
     struct event *adapter_timer;   /* owned by the adapter (mock latency) */
+    struct event *idle_timer;      /* no upstream bytes for too long */
     const char *proto_error;       /* why a transfer was aborted by us */
     /* the attempt in flight */
     CURL *easy;
@@ -123,6 +124,9 @@ const uint8_t *call_body(const struct call *c, size_t *len);
 /* True when the frames waiting for the master are over the high mark;
  * the call is then marked to be resumed when they drain. */
 bool call_output_full(struct call *c);
+/* Upstream bytes arrived (or the attempt started): restarts the idle
+ * clock of the attempt. */
+void call_touch(struct call *c);
 /* Sends the HEAD frame once (status 200). */
 void call_send_head(struct call *c);
 /* Sends answer bytes (after call_send_head). */

@@ -17,6 +17,7 @@ listen = "127.0.0.1:$DPORT";
 control_socket = "$SOCK";
 workers = 2;
 max_body_bytes = 4096;
+upstream_idle_timeout_ms = 2000;
 log_level = "debug";
 retry = { max_retries = 2; base_delay_ms = 5; max_delay_ms = 20; jitter = "none"; };
 providers = (
@@ -40,6 +41,7 @@ virtual_models = (
   { name = "slow"; targets = ( { provider = "up"; model = "slow-1500"; } ); },
   { name = "drip"; targets = ( { provider = "up"; model = "drip-400"; } ); },
   { name = "big"; targets = ( { provider = "up"; model = "big-4096"; } ); },
+  { name = "stall"; targets = ( { provider = "up"; model = "slow-20000"; } ); },
   { name = "failover"; targets = ( { provider = "dead"; model = "y"; }, { provider = "up"; model = "fast"; } ); }
 );
 CONF
@@ -166,6 +168,12 @@ check_nomatch "cut stream has no [DONE]" 'data: \[DONE\]' "$(body)"
 code=$(post "$(msg nodone "a b" ',"stream":true')")
 check_match "stream without [DONE] reported" 'event: error' "$(body)"
 code=$(post "$(msg slow)" -H 'X-Request-Timeout-Ms: 300'); check "deadline 504" 504 "$code"
+start=$(date +%s)
+code=$(post "$(msg stall)"); check "an idle upstream is abandoned: 502" 502 "$code"
+check_match "idle abort says why" 'sent nothing for 2000 ms' "$(body)"
+check "idle attempts retried" 3 "$(header X-Pipeline-Attempts)"
+if [ $(( $(date +%s) - start )) -lt 15 ]; then ok "3 idle attempts of 2 s, not the 30 s deadline"
+else fail "an idle upstream held the request $(( $(date +%s) - start )) s"; fi
 
 echo "backpressure: a slow streaming client does not make the master buffer"
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$DPID/status"; }
