@@ -86,6 +86,7 @@ deps:
 	command -v pkg-config >/dev/null || missing="pkg-config"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v valgrind >/dev/null || missing="$$missing valgrind"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	for p in $(DEB_PKGS); do \
 	    pkg-config --exists $${p%%:*} 2>/dev/null || missing="$$missing $${p#*:}"; \
 	done; \
