@@ -43,7 +43,7 @@ PROGS = $(BINDIR)/pipelined $(BINDIR)/pipelinectl $(BINDIR)/mock_upstream \
         $(BINDIR)/slow_client \
         $(if $(UNIT_SRC),$(BINDIR)/unit_tests)
 
-.PHONY: all build deps test check run asan bench lint clean
+.PHONY: all build deps test check run asan bench fuzz lint clean
 .DEFAULT_GOAL := all
 
 all: deps
@@ -120,6 +120,10 @@ asan: deps
 bench: deps
 	@$(MAKE) --no-print-directory build
 	bench/run.sh
+
+# libFuzzer targets, FUZZ_SECONDS (60) each; see tests/fuzz/README.md.
+fuzz: deps
+	tests/fuzz/run.sh
 
 lint:
 	cppcheck --enable=warning,style,performance,portability \

@@ -56,11 +56,22 @@ size_t apierr_escape(char *out, size_t cap, const char *src, size_t len)
         memcpy(out + o, esc, n);
         o += n;
     }
-    /* A cut message must not end inside a UTF-8 sequence. */
-    while (cut && o > 0 && ((unsigned char)out[o - 1] & 0xC0) == 0x80)
-        o--;
-    if (cut && o > 0 && ((unsigned char)out[o - 1] & 0xC0) == 0xC0)
-        o--;
+    /* A cut message must not end inside a UTF-8 sequence: drop a last
+     * sequence that is incomplete, keep one that is whole. */
+    if (cut && o > 0) {
+        size_t lead = o;
+
+        while (lead > 0 && ((unsigned char)out[lead - 1] & 0xC0) == 0x80 &&
+               o - lead < 3)
+            lead--;
+        if (lead > 0) {
+            unsigned char c = (unsigned char)out[lead - 1];
+            size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+
+            if (need > 1 && o - lead + 1 < need)
+                o = lead - 1;
+        }
+    }
     if (cap > 0)
         out[o] = '\0';
     return o;

@@ -30,7 +30,17 @@
 #define CFG_DEFAULT_REQUEST_TIMEOUT  30000
 #define CFG_DEFAULT_CONNECT_TIMEOUT  5000
 #define CFG_DEFAULT_IDLE_TIMEOUT     60000
-#define CFG_MIN_IDLE_TIMEOUT         1000     /* curl counts in seconds */
+#define CFG_MIN_IDLE_TIMEOUT         1000
+#define CFG_DEFAULT_MAX_CONNECTIONS  10000
+#define CFG_MAX_CONNECTIONS          1000000
+#define CFG_DEFAULT_REQUEST_LINE     8192
+#define CFG_DEFAULT_HEADER_BYTES     32768
+#define CFG_MAX_HEADER_BYTES         (1024 * 1024)
+#define CFG_DEFAULT_HEADERS          100
+#define CFG_MAX_HEADERS              100      /* the parser's array */
+#define CFG_DEFAULT_HEADER_TIMEOUT   10000
+#define CFG_DEFAULT_KEEPALIVE        60000
+#define CFG_MAX_KEEPALIVE_REQUESTS   100000000
 #define CFG_DEFAULT_SHUTDOWN_TIMEOUT 10000
 #define CFG_MAX_TIMEOUT_MS           86400000     /* one day */
 #define CFG_DEFAULT_MAX_RETRIES      3
@@ -589,7 +599,11 @@ static const char *const cfg_breaker_keys[] = {
     "half_open_max_requests", "failure_rate_threshold", "window_size",
     "minimum_calls", NULL
 };
-static const char *const cfg_clients_keys[] = { "api_keys", NULL };
+static const char *const cfg_clients_keys[] = {
+    "api_keys", "max_connections", "max_request_line", "max_header_bytes",
+    "max_headers", "header_timeout_ms", "keepalive_timeout_ms",
+    "keepalive_requests", NULL
+};
 
 /* Reads an optional group; *out is NULL when absent. */
 static int cfg_get_group(struct cfg_loader *ld, const config_setting_t *root,
@@ -683,6 +697,35 @@ static int cfg_load_breaker(struct cfg_loader *ld,
     return 0;
 }
 
+static int cfg_load_limits(struct cfg_loader *ld, const config_setting_t *g,
+                           struct cfg_limits *l)
+{
+
+    if (cfg_get_i(ld, g, "max_connections", 1, CFG_MAX_CONNECTIONS,
+                  CFG_DEFAULT_MAX_CONNECTIONS, &l->max_connections) < 0 ||
+        cfg_get_i(ld, g, "max_request_line", 64, CFG_MAX_HEADER_BYTES,
+                  CFG_DEFAULT_REQUEST_LINE, &l->max_request_line) < 0 ||
+        cfg_get_i(ld, g, "max_header_bytes", 256, CFG_MAX_HEADER_BYTES,
+                  CFG_DEFAULT_HEADER_BYTES, &l->max_header_bytes) < 0 ||
+        cfg_get_i(ld, g, "max_headers", 1, CFG_MAX_HEADERS,
+                  CFG_DEFAULT_HEADERS, &l->max_headers) < 0 ||
+        cfg_get_i(ld, g, "header_timeout_ms", 1, CFG_MAX_TIMEOUT_MS,
+                  CFG_DEFAULT_HEADER_TIMEOUT, &l->header_timeout_ms) < 0 ||
+        cfg_get_i(ld, g, "keepalive_timeout_ms", 1, CFG_MAX_TIMEOUT_MS,
+                  CFG_DEFAULT_KEEPALIVE, &l->keepalive_timeout_ms) < 0 ||
+        cfg_get_i(ld, g, "keepalive_requests", 0, CFG_MAX_KEEPALIVE_REQUESTS,
+                  0, &l->keepalive_requests) < 0)
+        return -1;
+    if (l->max_request_line > l->max_header_bytes) {
+        const config_setting_t *at =
+            config_setting_get_member(g, "max_request_line");
+
+        return cfg_fail(ld, at ? at : g, "'max_request_line' must not "
+                        "exceed 'max_header_bytes'");
+    }
+    return 0;
+}
+
 static int cfg_load_clients(struct cfg_loader *ld,
                             const config_setting_t *root, struct cfg *cfg)
 {
@@ -691,11 +734,22 @@ static int cfg_load_clients(struct cfg_loader *ld,
 
     if (cfg_get_group(ld, root, "clients", cfg_clients_keys, &g) < 0)
         return -1;
-    if (g == NULL)
+    if (g == NULL) {
+        /* Every limit at its default: a group with no members. */
+        static const struct cfg_limits defaults = {
+            CFG_DEFAULT_MAX_CONNECTIONS, CFG_DEFAULT_REQUEST_LINE,
+            CFG_DEFAULT_HEADER_BYTES, CFG_DEFAULT_HEADERS,
+            CFG_DEFAULT_HEADER_TIMEOUT, CFG_DEFAULT_KEEPALIVE, 0
+        };
+
+        cfg->limits = defaults;
         return 0;
+    }
+    if (cfg_load_limits(ld, g, &cfg->limits) < 0)
+        return -1;
     keys = config_setting_get_member(g, "api_keys");
     if (keys == NULL)
-        return cfg_fail(ld, g, "'clients' needs 'api_keys'");
+        return 0;      /* limits only: no client authentication */
     if (config_setting_type(keys) != CONFIG_TYPE_LIST &&
         config_setting_type(keys) != CONFIG_TYPE_ARRAY)
         return cfg_fail(ld, keys, "'api_keys' must be a list of strings");

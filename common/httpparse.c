@@ -192,9 +192,15 @@ enum hp_result hp_parse_head(const char *buf, size_t len,
         p++;
     }
     lf = hp_eol(p, end);
-    if (lf == NULL)
-        return (size_t)(end - p) > lim->max_line ?
+    if (lf == NULL) {
+        size_t have = (size_t)(end - p);
+
+        /* A CR at the end may be the first half of the line's CRLF. */
+        if (have > 0 && end[-1] == '\r')
+            have--;
+        return have > lim->max_line ?
                hp_fail(out, 414, "request line too long") : HP_NEED_MORE;
+    }
     n = hp_line_len(p, lf);
     if (n < 0)
         return hp_fail(out, 400, "stray CR in the request line");

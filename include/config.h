@@ -104,6 +104,15 @@ struct cfg {
     int request_timeout_ms;
     int connect_timeout_ms;
     int idle_timeout_ms;     /* an attempt with no bytes for this long */
+    struct cfg_limits {      /* what one client may do */
+        int max_connections;
+        int max_request_line;
+        int max_header_bytes;
+        int max_headers;
+        int header_timeout_ms;     /* to send a whole request head */
+        int keepalive_timeout_ms;  /* idle between requests */
+        int keepalive_requests;    /* per connection; 0: no limit */
+    } limits;
     int shutdown_timeout_ms;
     enum log_level log_level;
     char *log_file;

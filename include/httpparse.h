@@ -45,7 +45,7 @@ struct hp_request {
     bool keep_alive;           /* after this request, per version/header */
     bool expect_continue;      /* Expect: 100-continue */
     size_t head_len;           /* bytes up to and including the blank line */
-    int error_status;          /* with HP_ERROR: 400, 414, 431, 501, 505 */
+    int error_status;    /* with HP_ERROR: 400, 414, 417, 431, 501, 505 */
     const char *error;         /* with HP_ERROR: why, for the log */
 };
 

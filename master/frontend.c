@@ -25,13 +25,7 @@
 #define FRONTEND_SSE_ERR_MAX   (APIERR_BODY_MAX + 32)
 #define FRONTEND_INT_MAX       32      /* bytes of an integer header */
 #define FRONTEND_MAX_TIMEOUT_MS 86400000
-/* Client limits; issue "hostile input" makes them configurable. */
-#define FRONTEND_MAX_LINE      8192
-#define FRONTEND_MAX_HEAD      32768
-#define FRONTEND_MAX_HEADERS   100
-#define FRONTEND_HEADER_TIMEOUT_MS 10000
-#define FRONTEND_IDLE_TIMEOUT_MS   60000
-#define FRONTEND_MAX_CONNECTIONS   10000
+
 
 /* ---- small helpers ---- */
 
@@ -727,13 +721,15 @@ int frontend_init(struct master *m)
 {
     const struct cfg *cfg = m->cfg;
     struct http_limits lim = {
-        .head = { FRONTEND_MAX_LINE, FRONTEND_MAX_HEAD, FRONTEND_MAX_HEADERS },
+        .head = { (size_t)cfg->limits.max_request_line,
+                  (size_t)cfg->limits.max_header_bytes,
+                  (size_t)cfg->limits.max_headers },
         .max_body = (uint64_t)cfg->max_body_bytes,
         .read_limit = (uint64_t)cfg->max_body_bytes,
-        .header_timeout_ms = FRONTEND_HEADER_TIMEOUT_MS,
-        .idle_timeout_ms = FRONTEND_IDLE_TIMEOUT_MS,
-        .max_connections = FRONTEND_MAX_CONNECTIONS,
-        .max_requests = 0,
+        .header_timeout_ms = cfg->limits.header_timeout_ms,
+        .idle_timeout_ms = cfg->limits.keepalive_timeout_ms,
+        .max_connections = cfg->limits.max_connections,
+        .max_requests = cfg->limits.keepalive_requests,
     };
 
     if (frontend_build_models(m) < 0 || frontend_load_keys(m) < 0)

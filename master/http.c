@@ -454,6 +454,10 @@ static void http_dispatch(struct http_conn *c, const struct hp_request *hp,
     path[n] = '\0';
     c->state = HTTP_BUSY;
     evtimer_del(c->timer);
+    /* The last request a connection may carry says so in its answer. */
+    if (c->srv->limits.max_requests > 0 &&
+        c->requests + 1 >= c->srv->limits.max_requests)
+        c->close_after = true;
     c->req.conn = c;
     c->req.head = hp;
     c->req.path = path;

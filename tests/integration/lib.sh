@@ -49,10 +49,13 @@ wait_until() {
 }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Below the kernel's ephemeral range, so no client socket holds the port
+# we are about to listen on; 'port_free' only sees listeners.
 free_port() {
-    local p
+    local p lo
+    lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
     while :; do
-        p=$(( 20000 + RANDOM % 40000 ))
+        p=$(( 10000 + RANDOM % (lo - 10000) ))
         port_free "$p" && { echo "$p"; return; }
     done
 }

@@ -142,7 +142,8 @@ out=$(raw "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 9999
 check_match "huge Content-Length 413 at once" '^HTTP/1.1 413' "$out"
 out=$(raw "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
 check_match "negative Content-Length 400" '^HTTP/1.1 400' "$out"
-n=$(curl -s -o /dev/null -w '%{num_connects}\n' "http://127.0.0.1:$DPORT/health" "http://127.0.0.1:$DPORT/health" | awk '{ s += $1 } END { print s }')
+n=$(curl -s -w '%{num_connects}\n' -o /dev/null "http://127.0.0.1:$DPORT/health" \
+    -o /dev/null "http://127.0.0.1:$DPORT/health" | awk '{ s += $1 } END { print s }')
 check "keep-alive reuses the connection" 1 "$n"
 
 echo "upstream faults"

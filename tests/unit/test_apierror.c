@@ -288,6 +288,20 @@ static void test_bug_format_cap_zero(void)
     CU_ASSERT_EQUAL(out[0], AT_GUARD);
 }
 
+/* Regression (fuzzing): a whole multibyte character before the cut was
+ * dropped too. */
+static void test_escape_keeps_whole_character(void)
+{
+    char out[4];
+    size_t n = apierr_escape(out, sizeof(out), "a\xc3\xa9" "b", 4);
+
+    CU_ASSERT_EQUAL(n, 3);
+    CU_ASSERT_STRING_EQUAL(out, "a\xc3\xa9");
+    n = apierr_escape(out, 3, "a\xc3\xa9" "b", 4);
+    CU_ASSERT_EQUAL(n, 1);
+    CU_ASSERT_STRING_EQUAL(out, "a");
+}
+
 static const CU_TestInfo apierror_tests[] = {
     { "type per status", test_types },
     { "exact bodies", test_format_exact },
@@ -301,6 +315,8 @@ static const CU_TestInfo apierror_tests[] = {
     { "small cap cuts the message, not the JSON",
       test_bug_small_cap_not_json },
     { "cap 0 returns 0", test_bug_format_cap_zero },
+    { "a cut keeps a whole last character",
+      test_escape_keeps_whole_character },
     CU_TEST_INFO_NULL
 };
 

@@ -879,8 +879,11 @@ static void test_err_group_rules(void)
     cfg_test_refused(MINIMAL "circuit_breaker = { window_size = 10; "
                      "minimum_calls = 11; }; " CFG_TEST_MARK "\n",
                      "'minimum_calls' must not exceed 'window_size'");
-    cfg_test_refused(MINIMAL "clients = { }; " CFG_TEST_MARK "\n",
-                     "needs 'api_keys'");
+    cfg_test_refused(MINIMAL "clients = { max_headers = 0; }; "
+                     CFG_TEST_MARK "\n", "'max_headers' must be between");
+    cfg_test_refused(MINIMAL "clients = { max_request_line = 9000; "
+                     "max_header_bytes = 4096; }; " CFG_TEST_MARK "\n",
+                     "'max_request_line' must not exceed");
     cfg_test_refused(MINIMAL "clients = {\n  api_keys = ( ); "
                      CFG_TEST_MARK "\n};\n", "'api_keys' must hold 1 to");
     cfg_test_refused(MINIMAL "clients = {\n  api_keys = \"k\"; "

@@ -128,6 +128,22 @@ static void test_limits(void)
     CU_ASSERT_EQUAL(hp_parse_head(line, sizeof(line), &ht_lim, &r),
                     HP_ERROR);
     CU_ASSERT_EQUAL(r.error_status, 414);
+    /* A request line exactly at the limit, cut between its CR and LF,
+     * is not too long yet (found by fuzzing). */
+    {
+        char exact[HT_MAX_LINE + 3];
+
+        memset(exact, 'a', HT_MAX_LINE);
+        memcpy(exact, "GET /", 5);
+        memcpy(exact + HT_MAX_LINE - 9, " HTTP/1.0", 9);
+        exact[HT_MAX_LINE] = '\r';
+        CU_ASSERT_EQUAL(hp_parse_head(exact, HT_MAX_LINE + 1, &ht_lim, &r),
+                        HP_NEED_MORE);
+        exact[HT_MAX_LINE + 1] = '\n';
+        exact[HT_MAX_LINE + 2] = '\0';
+        CU_ASSERT_EQUAL(hp_parse_head(exact, HT_MAX_LINE + 2, &ht_lim, &r),
+                        HP_NEED_MORE);
+    }
     /* Too many header fields. */
     CU_ASSERT_EQUAL(ht_status("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2"
                               "\r\nC: 3\r\nD: 4\r\n\r\n"), 431);

@@ -267,6 +267,24 @@ static void test_bug_trailing_nul(void)
     CU_ASSERT_EQUAL(rt_validate_n(body, sizeof(body), &info, err), -1);
 }
 
+/* Regression (fuzzing): json-c 0.16 took an unterminated comment and a
+ * NUL after the value as the end of a valid document. */
+static void test_fuzz_comment_then_nul(void)
+{
+    static const char obj[] = "{\"model\":\"m\",\"messages\":[{\"role\":"
+                              "\"u\"}]}/*";
+    static const char arr[] = "[{\"model\":\"m\",\"messages\":[{\"role\":"
+                              "\"u\"}]}/*";
+    struct req_info info;
+    char err[RT_ERR_MAX];
+
+    /* sizeof includes the NUL byte that followed the comment. */
+    CU_ASSERT_EQUAL(req_validate(obj, sizeof(obj), &info, err, sizeof(err)),
+                    -1);
+    CU_ASSERT_EQUAL(req_validate(arr, sizeof(arr), &info, err, sizeof(err)),
+                    -1);
+}
+
 static const CU_TestInfo request_tests[] = {
     { "valid minimal bodies", test_valid_minimal },
     { "stream flag", test_stream_flag },
@@ -283,6 +301,7 @@ static const CU_TestInfo request_tests[] = {
     { "short error buffer", test_short_error_buffer },
     { "NUL after the object is refused",
       test_bug_trailing_nul },
+    { "fuzz: comment and NUL after the body", test_fuzz_comment_then_nul },
     CU_TEST_INFO_NULL
 };
 

@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# mkcorpus.sh - regenerates the committed seed corpora in
+# tests/fuzz/corpus/<target>/: small, meaningful inputs for each fuzz
+# target (valid and just-invalid requests, SSE streams with CRLF, comments
+# and multi-line data, frames encoded with the real codec, real configs,
+# JSON documents, error messages). run.sh never writes here; rerun this
+# after changing a seed.
+set -eu
+cd "$(dirname "$0")/../.." || exit 1
+
+CORPUS=tests/fuzz/corpus
+NEST_OK=64                 # JS_MAX_DEPTH: the deepest a body may nest
+NEST_BAD=65
+
+# seed TARGET NAME FORMAT [ARGS...]: writes printf FORMAT ARGS to a file.
+seed() {
+    local target=$1 name=$2 fmt=$3
+    shift 3
+    # shellcheck disable=SC2059  # the format is the seed's text
+    printf "$fmt" "$@" >"$CORPUS/$target/$name"
+}
+
+# repeat N STRING: STRING N times.
+repeat() {
+    local i out=""
+    for ((i = 0; i < $1; i++)); do out+=$2; done
+    printf '%s' "$out"
+}
+
+for t in request sse frame config jsonscan apierror httpparse; do
+    rm -rf "${CORPUS:?}/$t"
+    mkdir -p "$CORPUS/$t"
+done
+
+# --- request bodies -------------------------------------------------------
+msg='{"role":"user","content":"Hello"}'
+seed request minimal '{"model":"default","messages":[%s]}' "$msg"
+f='{"model":"default","stream":true,"messages":['
+f+='{"role":"system","content":"Be brief."},%s,'
+f+='{"role":"assistant","content":null}]}\r\n'
+seed request stream_true "$f" "$msg"
+f='{"model":"local/mock-small","messages":[{"role":"user","content":'
+f+='[{"type":"text","text":"hi"}]}],"temperature":0.2,"max_tokens":64}'
+seed request content_parts "$f"
+f='{"model":"default",/* lenient */"messages":[%s,],} // json-c only'
+seed request comment_lenient "$f" "$msg"
+seed request escaped_model '{"model":"d\\u0065fault","messages":[%s]}' "$msg"
+seed request duplicate_model \
+    '{"model":"a","model":"default","messages":[%s]}' "$msg"
+seed request model_255 '{"model":"%s","messages":[%s]}' \
+    "$(repeat 255 m)" "$msg"
+seed request model_256 '{"model":"%s","messages":[%s]}' \
+    "$(repeat 256 m)" "$msg"
+seed request no_messages '{"model":"default"}'
+seed request empty_messages '{"model":"default","messages":[]}'
+seed request stream_string \
+    '{"model":"default","stream":"yes","messages":[%s]}' "$msg"
+seed request role_missing '{"model":"default","messages":[{"content":"x"}]}'
+seed request not_object '[{"model":"default"}]'
+seed request trailing_nul '{"model":"default","messages":[%s]}\0' "$msg"
+seed request nested_deep '{"model":"m","messages":[%s],"x":%s1%s}' \
+    "$msg" "$(repeat 62 '[')" "$(repeat 62 ']')"
+
+# --- SSE streams ----------------------------------------------------------
+# First byte: bits 0-3 how many piece lengths follow, bits 4-7 the event
+# on which the callback stops (see fuzz_sse.c).
+chunk='{"id":"c1","object":"chat.completion.chunk",'
+chunk+='"choices":[{"index":0,"delta":{"content":"Hi"}}]}'
+seed sse openai_stream '\000data: %s\n\ndata: %s\n\ndata: [DONE]\n\n' \
+    "$chunk" "$chunk"
+seed sse crlf_multiline \
+    '\000event: message\r\ndata: line one\r\ndata: line two\r\nid: 7\r\n\r\n'
+seed sse cr_only '\000data: a\rdata: b\r\rdata: c\r\r'
+seed sse comments_keepalive \
+    '\000: keep-alive\n\n:comment\ndata:no-space\n\ndata\n\nretry: 1000\n\n'
+seed sse split_pieces \
+    '\003\001\007\002event: e\r\ndata: split\r\n\r\ndata: 2\n\n'
+seed sse split_cr_lf '\001\011data: cut\r\n\r\ndata: again\r\n\r\n'
+seed sse stop_second '\040data: 1\n\ndata: 2\n\ndata: 3\n\n'
+seed sse long_event_name '\000event: %s\ndata: x\n\n' "$(repeat 70 e)"
+seed sse unfinished '\000data: complete\n\ndata: partial'
+seed sse bom_first '\000\357\273\277data: bom\n\n'
+seed sse empty_pieces '\002\000\003data: z\n\n'
+seed sse big_data '\000data: %s\n\n' "$(repeat 4100 d)"
+
+# --- frames (encoded with the codec) -------------------------------------
+cc -std=gnu11 -D_GNU_SOURCE -Iinclude -o build/mkcorpus_frame \
+    tests/fuzz/mkcorpus_frame.c common/frame.c
+build/mkcorpus_frame "$CORPUS/frame"
+rm -f build/mkcorpus_frame
+
+# --- configuration files --------------------------------------------------
+cp etc/pipelined.conf "$CORPUS/config/pipelined.conf"
+cat >"$CORPUS/config/providers_all" <<'EOF'
+listen = "[::1]:8443";
+workers = 4;
+log_level = "debug";
+log_file = "/tmp/pipelined.log";
+clients = { api_keys = ( "sk-local-123",
+  "sha256:0123456789abcdef0123456789abcdef"
+  "0123456789abcdef0123456789abcdef" ); };
+retry = { max_retries = 2; base_delay_ms = 100; max_delay_ms = 100;
+          multiplier = 1.5; jitter = "decorrelated"; };
+circuit_breaker = { enabled = false; failure_threshold = 3;
+                    recovery_timeout_ms = 1000; half_open_max_requests = 2;
+                    failure_rate_threshold = 0.5; window_size = 10;
+                    minimum_calls = 5; };
+providers = (
+  { name = "local"; type = "mock"; latency_ms = 10; },
+  { name = "openai"; type = "openai"; base_url = "https://api.openai.com/v1/";
+    api_key = "sk-test"; },
+  { name = "qwen"; type = "qwen"; auth = "oauth"; },
+  { name = "dash"; type = "qwen"; api_key_env = "RCC_FUZZ_UNSET_KEY"; },
+  { name = "iflow"; type = "iflow"; auth = "oauth";
+    token_file = "/tmp/iflow.json"; client_id = "abc"; }
+);
+virtual_models = (
+  { name = "default"; strategy = "weighted";
+    targets = ( { provider = "local"; model = "a"; weight = 3; },
+                { provider = "openai"; model = "gpt-4o-mini"; weight = 1;
+                  max_concurrent = 8; } ); },
+  { name = "fast"; strategy = "least-connections";
+    targets = ( { provider = "qwen"; model = "qwen3-coder-plus"; } ); },
+  { name = "any"; strategy = "random";
+    targets = ( { provider = "iflow"; model = "m"; },
+                { provider = "dash"; model = "qwen-max"; } ); }
+);
+EOF
+cat >"$CORPUS/config/minimal" <<'EOF'
+providers = ( { name = "p"; type = "mock"; } );
+virtual_models = ( { name = "v";
+                     targets = ( { provider = "p"; model = "m"; } ); } );
+EOF
+cat >"$CORPUS/config/err_unknown_key" <<'EOF'
+workers = 2;
+wrokers = 3;
+providers = ( { name = "p"; type = "mock"; } );
+virtual_models = ( { name = "v";
+                     targets = ( { provider = "p"; model = "m"; } ); } );
+EOF
+cat >"$CORPUS/config/err_duplicate_provider" <<'EOF'
+listen = "127.0.0.1:1";
+providers = ( { name = "p"; type = "mock"; }, { name = "p"; type = "mock"; } );
+virtual_models = ( { name = "v/x";
+                     targets = ( { provider = "p"; model = "m"; } ); } );
+EOF
+cat >"$CORPUS/config/err_duplicate_target" <<'EOF'
+listen = "localhost:65535";
+providers = ( { name = "p"; type = "mock"; }, { name = "q"; type = "mock"; } );
+virtual_models = ( { name = "v";
+                     targets = ( { provider = "p"; model = "m"; },
+                                 { provider = "q"; model = "m"; },
+                                 { provider = "p"; model = "m"; } ); } );
+EOF
+cat >"$CORPUS/config/err_types" <<'EOF'
+workers = "two";
+max_body_bytes = 1L;
+retry = { multiplier = 0.5; jitter = "some"; };
+circuit_breaker = ( 1, 2 );
+providers = [ 1, 2 ];
+virtual_models = ();
+EOF
+cat >"$CORPUS/config/err_syntax" <<'EOF'
+providers = ( { name = "p"; type = "mock" } ;
+EOF
+cat >"$CORPUS/config/err_openai_no_key" <<'EOF'
+providers = ( { name = "o"; type = "openai"; base_url = "ftp://x"; } );
+virtual_models = ( { name = "v";
+                     targets = ( { provider = "o"; model = "m"; } ); } );
+EOF
+
+# --- JSON documents -------------------------------------------------------
+seed jsonscan request '{"model":"default","messages":[%s],"stream":false}' \
+    "$msg"
+f=' {"id":"x","choices":[{"index":0,"message":{"role":"assistant",'
+f+='"content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,'
+f+='"completion_tokens":34,"total_tokens":46}}\n'
+seed jsonscan response "$f"
+f='[0,-0,1,-1,0.5,-12.5e3,1E-5,1e+2,123456789012345,12345678901234567,'
+f+='123456789012345678,1e999]'
+seed jsonscan numbers "$f"
+f='["","\\"\\\\\\/\\b\\f\\n\\r\\t","\\u00e9\\u00E9",'
+f+='"\\ud83d\\ude00","\\ud800","caf\303\251"]'
+seed jsonscan strings "$f"
+seed jsonscan literals ' \t\r\n{"a":true,"b":false,"c":null,"a":{}}\n'
+seed jsonscan top_number '42'
+seed jsonscan top_string '"model"'
+seed jsonscan escaped_key '{"mod\\u0065l":"x","model":"y"}'
+seed jsonscan depth_64 '%s%s' "$(repeat $NEST_OK '[')" "$(repeat $NEST_OK ']')"
+seed jsonscan depth_65 '%s%s' "$(repeat $NEST_BAD '[')" \
+    "$(repeat $NEST_BAD ']')"
+seed jsonscan depth_obj '{"a":%s1%s}' "$(repeat 62 '{"a":')" "$(repeat 62 '}')"
+seed jsonscan lenient_json_c "{'a':1,/*c*/\"b\":[1,2,],\"c\":NaN}"
+seed jsonscan usage_int \
+    '{"prompt_tokens":9007199254740993,"completion_tokens":-7}'
+
+# --- error messages -------------------------------------------------------
+# Header: status (2 bytes, little-endian), code index, capacity byte.
+seed apierror plain '\220\001\004\377the request body is not valid JSON'
+seed apierror escapes \
+    '\367\001\000\040quote " backslash \\ newline\n tab\t del\177'
+seed apierror utf8_cut \
+    '\144\000\001\030caf\303\251 \342\202\254 \360\237\230\200 end'
+seed apierror long_message '\364\001\013\377%b' "$(repeat 300 "\303\251")"
+seed apierror bad_utf8 '\255\001\002\100\377\376 \300\200 \355\240\200'
+seed apierror tiny_cap '\231\001\001\000x'
+
+# --- HTTP request heads and chunked bodies --------------------------------
+# Byte 0: limits (bits 0-1: front end's, small, tiny, many headers) and
+# mode (bits 2-3: 0 request, 2 chunked body alone, 3 encode and decode);
+# byte 1: piece length (see fuzz_httpparse.c).
+post='POST /v1/chat/completions HTTP/1.1\r\nHost: localhost:8080\r\n'
+# seed_http NAME HEADER-BYTES REST: a request seed (printf escapes).
+seed_http() {
+    seed httpparse "$1" "$2$3"
+}
+seed_http post_length '\000\000' \
+    "${post}Content-Type: application/json\\r\\nContent-Length: 2\\r\\n\\r\\n{}"
+te="${post}Transfer-Encoding: chunked\\r\\n\\r\\n"
+seed_http post_chunked '\000\003' "${te}5;x=y\\r\\nhello\\r\\n0\\r\\n\\r\\n"
+seed_http get_http10 '\000\000' \
+    'GET /v1/models HTTP/1.0\r\nConnection: keep-alive\r\n\r\n'
+seed_http expect_continue '\000\000' \
+    "${post}Expect: 100-continue\\r\\nContent-Length: 10\\r\\n\\r\\n"
+seed_http empty_lines_lf '\000\000' \
+    '\r\n\nGET /health HTTP/1.1\nhost: a\nConnection: close, x\n\n'
+seed_http conflicting_length '\000\000' \
+    "${post}Content-Length: 1\\r\\nContent-Length: 2\\r\\n\\r\\n"
+seed_http length_and_chunked '\000\000' \
+    "${post}Content-Length: 1\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n"
+seed_http obs_fold '\000\000' "${post}X-A: 1\\r\\n  folded\\r\\n\\r\\n"
+seed_http space_before_colon '\000\000' "${post}Host : b\\r\\n\\r\\n"
+seed_http http2 '\000\000' 'GET / HTTP/2.0\r\n\r\n'
+seed_http small_limits '\001\000' \
+    'GET /a/long/path/close/to/the/small/limit/abcdefghij HTTP/1.1\r\n\r\n'
+seed_http tiny_limits '\002\000' 'GET /abcd HTTP/1.1\r\nHost: h\r\nA: b\r\n\r\n'
+f='4;ext\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n'
+seed_http chunked_only '\010\002' "${f}0\\r\\nT: x\\r\\n\\r\\n"
+seed_http chunked_lf '\010\001' 'a\nabcdefghij\n0\n\n'
+seed_http encode '\014\005' '{"model":"default","messages":[]}'

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# test_limits.sh - what one client may do: 50 slowloris connections do not
+# stop a normal request and are closed after header_timeout_ms; the
+# connection cap holds new connections in the backlog; per-connection
+# request count; header count and request-line limits; garbage bytes.
+# Prints "limits: N passed, M failed".
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
+
+start_upstream UP
+DPORT=$(free_port)
+SOCK="$WORK/control.sock"
+CONF="$WORK/pipelined.conf"
+cat >"$CONF" <<CONF
+listen = "127.0.0.1:$DPORT";
+control_socket = "$SOCK";
+log_level = "info";
+clients = { max_connections = 60; header_timeout_ms = 1500;
+            keepalive_timeout_ms = 5000; keepalive_requests = 3;
+            max_request_line = 1024; max_header_bytes = 4096; max_headers = 20; };
+providers = ( { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1"; api_key = "k"; } );
+virtual_models = ( { name = "default"; targets = ( { provider = "up"; model = "fast"; } ); } );
+CONF
+chmod 600 "$CONF"
+start_daemon "$CONF"
+conns() { curl -s "http://127.0.0.1:$DPORT/health" | grep -o '"connections":[0-9]*' | cut -d: -f2; }
+
+echo "50 slowloris clients"
+FDS=()
+for _ in $(seq 1 50); do
+    exec {fd}<>"/dev/tcp/127.0.0.1/$DPORT"
+    printf 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Le' >&"$fd"
+    FDS+=("$fd")
+done
+held() { [ "$(conns)" -ge 50 ]; }
+wait_until 10 held
+t=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' -H 'Content-Type: application/json' \
+    --data-binary "$(msg default)" "http://127.0.0.1:$DPORT/v1/chat/completions")
+check "a normal request answers meanwhile" 200 "${t%% *}"
+prompt=$(echo "$t" | awk '{ print ($2 < 1.0) ? "yes" : "no" }')
+check "and promptly (${t#* } s)" yes "$prompt"
+released() { [ "$(conns)" -le 2 ]; }
+if wait_until 15 released; then ok "slow heads closed after header_timeout_ms"
+else fail "slow connections still open: $(conns)"; fi
+for fd in "${FDS[@]}"; do exec {fd}>&-; done
+
+echo "the connection cap"
+FDS=()
+for _ in $(seq 1 60); do
+    exec {fd}<>"/dev/tcp/127.0.0.1/$DPORT"
+    FDS+=("$fd")
+done
+full() { [ "$(conns)" -ge 59 ]; } 2>/dev/null
+code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$DPORT/health"; echo " rc=$?")
+check_match "the 61st connection waits in the backlog" 'rc=28' "$code"
+for fd in "${FDS[@]}"; do exec {fd}>&-; done
+back() { curl -sf -m 2 "http://127.0.0.1:$DPORT/health"; }
+if wait_until 10 back; then ok "served again once connections close"; else fail "not served after the cap"; fi
+
+echo "per-connection limits"
+u="http://127.0.0.1:$DPORT/health"
+n=$(curl -s -w '%{num_connects}\n' -o /dev/null "$u" -o /dev/null "$u" \
+    -o /dev/null "$u" -o /dev/null "$u" | awk '{ s += $1 } END { print s }')
+check "keepalive_requests = 3: a fourth request needs a new connection" 2 "$n"
+hdrs=()
+for i in $(seq 1 21); do hdrs+=(-H "X-H$i: v"); done
+code=$(curl -s -o "$WORK/last.body" -w '%{http_code}' "${hdrs[@]}" "http://127.0.0.1:$DPORT/health")
+check "21 header fields: 431" 431 "$code"
+code=$(curl -s -o "$WORK/last.body" -w '%{http_code}' "http://127.0.0.1:$DPORT/$(head -c 1100 /dev/zero | tr '\0' a)")
+check "a 1100-byte request line: 414" 414 "$code"
+check_match "414 in OpenAI shape" '"type":"invalid_request_error"' "$(body)"
+
+echo "garbage"
+head -c 4000 /dev/urandom >"$WORK/garbage"
+exec {fd}<>"/dev/tcp/127.0.0.1/$DPORT"
+cat "$WORK/garbage" >&"$fd" 2>/dev/null
+out=$(timeout 5 cat <&"$fd" | head -c 200 | tr -d '\0')
+exec {fd}>&-
+check_match "random bytes: 400 or closed" '^(HTTP/1.1 4[0-9][0-9]|)' "$out"
+code=$(post "$(msg default)"); check "alive after garbage" 200 "$code"
+
+stop_daemon
+check "exit status 0 after SIGTERM" 0 "$DRC"
+check_nomatch "no sanitizer or valgrind report" \
+    'AddressSanitizer|runtime error:|LeakSanitizer|ERROR SUMMARY: [1-9]|definitely lost: [1-9]' \
+    "$(cat "$DLOG")"
+summary limits
