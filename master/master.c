@@ -58,14 +58,7 @@ void master_begin_stop(struct master *m)
         return;
     supervisor_shutdown_workers(m);
     evtimer_add(m->stop_timer, &tv);
-    if (supervisor_alive(m) == 0) {
-        bool any = false;
-
-        for (int i = 0; i < CFG_MAX_WORKERS; i++)
-            any |= m->workers[i].pid > 0;
-        if (!any)
-            event_base_loopbreak(m->base);
-    }
+    supervisor_end_if_none(m);
 }
 
 /* SIGTERM / SIGINT: refuse new work, finish what is in flight. */

@@ -130,6 +130,8 @@ void supervisor_reap(struct master *m);
 int supervisor_scale(struct master *m, int target);
 void supervisor_shutdown_workers(struct master *m);
 int supervisor_alive(const struct master *m);
+/* Stopping: ends the event loop once no worker process is left. */
+void supervisor_end_if_none(struct master *m);
 int supervisor_slot_of(const struct master *m, const struct bufferevent *bev);
 void supervisor_send(struct master *m, int slot, uint8_t type, uint32_t job,
                      uint32_t gen);

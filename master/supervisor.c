@@ -29,6 +29,14 @@ int supervisor_alive(const struct master *m)
     return n;
 }
 
+void supervisor_end_if_none(struct master *m)
+{
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        if (m->workers[i].pid > 0)
+            return;
+    event_base_loopbreak(m->base);
+}
+
 int supervisor_slot_of(const struct master *m, const struct bufferevent *bev)
 {
     for (int i = 0; i < CFG_MAX_WORKERS; i++)
@@ -277,14 +285,7 @@ void supervisor_reap(struct master *m)
         supervisor_lost(m, slot);
     }
     if (m->stopping) {
-        if (supervisor_alive(m) == 0) {
-            bool any = false;
-
-            for (int i = 0; i < CFG_MAX_WORKERS; i++)
-                any |= m->workers[i].pid > 0;
-            if (!any)
-                event_base_loopbreak(m->base);
-        }
+        supervisor_end_if_none(m);
         return;
     }
     if (m->crash_streak > 0) {
