@@ -23,12 +23,13 @@ LDLIBS  = $(PKG_LIBS) -lpthread -lm
 COMMON_SRC = $(wildcard common/*.c)
 MASTER_SRC = master/main.c master/master.c master/frontend.c \
              master/http.c master/relay.c master/supervisor.c \
-             master/control.c
+             master/control.c master/notify.c
 WORKER_SRC = $(wildcard worker/*.c)
 CTL_SRC    = master/pipelinectl.c
 UNIT_SRC   = $(wildcard tests/unit/*.c)
 MOCK_SRC   = tests/mock/mock_upstream.c
 SLOW_SRC   = tests/mock/slow_client.c
+SINK_SRC   = tests/mock/notify_sink.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -38,12 +39,17 @@ CTL_OBJ    = $(call obj,$(CTL_SRC)) $(COMMON_OBJ)
 UNIT_OBJ   = $(call obj,$(UNIT_SRC)) $(COMMON_OBJ)
 MOCK_OBJ   = $(call obj,$(MOCK_SRC))
 SLOW_OBJ   = $(call obj,$(SLOW_SRC))
+SINK_OBJ   = $(call obj,$(SINK_SRC))
 
 PROGS = $(BINDIR)/pipelined $(BINDIR)/pipelinectl $(BINDIR)/mock_upstream \
-        $(BINDIR)/slow_client \
+        $(BINDIR)/slow_client $(BINDIR)/notify_sink \
         $(if $(UNIT_SRC),$(BINDIR)/unit_tests)
 
-.PHONY: all build deps test check run asan bench fuzz lint clean
+.PHONY: all build deps test check run asan bench fuzz lint install clean
+
+PREFIX  ?= /usr/local
+SYSCONF ?= /etc/pipelined
+UNITDIR ?= /etc/systemd/system
 .DEFAULT_GOAL := all
 
 all: deps
@@ -64,6 +70,10 @@ $(BINDIR)/mock_upstream: $(MOCK_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BINDIR)/slow_client: $(SLOW_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BINDIR)/notify_sink: $(SINK_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^
 
@@ -130,6 +140,17 @@ lint:
 	    --error-exitcode=1 --quiet --inline-suppr -Iinclude \
 	    --suppress=missingIncludeSystem \
 	    common master worker tests/mock tests/unit
+
+# The binaries, the unit, and the shipped configuration unless one is
+# there already.
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONF) \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/doc/rcc-pipeline
+	install -m 0755 bin/pipelined bin/pipelinectl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 etc/pipelined.service $(DESTDIR)$(UNITDIR)/
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/rcc-pipeline/
+	test -e $(DESTDIR)$(SYSCONF)/pipelined.conf || \
+	    install -m 0600 etc/pipelined.conf $(DESTDIR)$(SYSCONF)/
 
 clean:
 	rm -rf build bin

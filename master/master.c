@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <curl/curl.h>
 
 #include "frame.h"
+#include "notify.h"
 
 static void master_free_loop(struct master *m);
 static void master_close_fds(int keep_a, int keep_b, int keep_c);
@@ -70,6 +72,7 @@ static void master_drain(struct master *m)
     if (m->draining)
         return;
     m->draining = true;
+    notify_send("STOPPING=1");
     log_msg(&m->log, LOG_INFO, NULL, "shutting down: %u request(s) in "
             "flight", m->active_reqs);
     frontend_stop_accepting(m);
@@ -176,6 +179,15 @@ int master_init(struct master *m, struct cfg *cfg, const char *config_path)
     log_msg(&m->log, LOG_INFO, NULL, "serving on %s with %d worker(s); "
             "control socket %s", cfg->listen, cfg->workers,
             cfg->control_socket);
+    {
+        char ready[64];
+
+        snprintf(ready, sizeof(ready), "READY=1\nMAINPID=%ld",
+                 (long)getpid());
+        if (notify_send(ready) < 0)
+            log_msg(&m->log, LOG_WARN, NULL, "cannot notify the service "
+                    "manager (NOTIFY_SOCKET): %s", strerror(errno));
+    }
     return 0;
 }
 

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# test_ops.sh - running it as an operator does: -d with a pid file (and
+# its refusal while the pid lives), readiness and stopping notifications
+# to $NOTIFY_SOCKET, SIGTTIN/SIGTTOU, SIGUSR1 after log rotation, a stale
+# control socket replaced, SIGQUIT. Prints "ops: N passed, M failed".
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
+
+start_upstream UP
+DPORT=$(free_port)
+SOCK="$WORK/control.sock"
+CONF="$WORK/pipelined.conf"
+LOGF="$WORK/pipelined.log"
+cat >"$CONF" <<CONF
+listen = "127.0.0.1:$DPORT";
+control_socket = "$SOCK";
+log_level = "info";
+log_file = "$LOGF";
+providers = ( { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1"; api_key = "k"; } );
+virtual_models = ( { name = "default"; targets = ( { provider = "up"; model = "fast"; } ); },
+                   { name = "slow"; targets = ( { provider = "up"; model = "slow-5000"; } ); } );
+CONF
+chmod 600 "$CONF"
+workers() { "$BIN/pipelinectl" -s "$SOCK" --json stats | grep -o '"count":[0-9]*' | cut -d: -f2; }
+
+echo "a stale control socket from a crash is replaced"
+"$BIN/notify_sink" "$SOCK" 1 >/dev/null &   # leaves a socket file behind
+wait $!
+touch "$SOCK"
+test -e "$SOCK" && ok "stale socket file present" || fail "no stale socket file"
+
+echo "-d, the pid file and notifications"
+"$BIN/notify_sink" "$WORK/notify.sock" 60 >"$WORK/notify.out" &
+PIDS+=($!)
+wait_until 10 test -S "$WORK/notify.sock"
+NOTIFY_SOCKET="$WORK/notify.sock" ${VALGRIND:-} "$BIN/pipelined" -d -c "$CONF" -p "$WORK/pid"
+check "-d exits 0 once serving" 0 "$?"
+DPID=$(cat "$WORK/pid")
+PIDS+=($DPID)
+check "pid file holds a live pid" yes "$(kill -0 "$DPID" 2>/dev/null && echo yes)"
+check "the control socket answers" 2 "$(workers)"
+check "served after -d" 200 "$(post "$(msg default)")"
+notified() { grep -q "READY=1" "$WORK/notify.out"; }
+if wait_until 10 notified; then ok "READY=1 sent"; else fail "no READY=1"; fi
+check_match "MAINPID is the master" "MAINPID=$DPID" "$(cat "$WORK/notify.out")"
+"$BIN/pipelined" -d -c "$CONF" -p "$WORK/pid" 2>"$WORK/second.err"
+check "a second -d on a live pid file exits 1" 1 "$?"
+check_match "and says why" "pid $DPID is running" "$(cat "$WORK/second.err")"
+
+echo "SIGTTIN / SIGTTOU"
+kill -TTIN "$DPID"
+three() { [ "$(workers)" = 3 ]; }
+if wait_until 10 three; then ok "SIGTTIN: 3 workers"; else fail "SIGTTIN: $(workers) workers"; fi
+# One at a time: the kernel merges a signal sent again while pending.
+two() { [ "$(workers)" = 2 ]; }
+one() { [ "$(workers)" = 1 ]; }
+kill -TTOU "$DPID"; wait_until 10 two
+kill -TTOU "$DPID"; wait_until 10 one
+kill -TTOU "$DPID"; sleep 0.5
+if wait_until 10 one; then ok "SIGTTOU x3: never below 1"; else fail "SIGTTOU: $(workers) workers"; fi
+check "serving on one worker" 200 "$(post "$(msg default)")"
+
+echo "SIGUSR1 after log rotation"
+mv "$LOGF" "$LOGF.1"
+kill -USR1 "$DPID"
+reopened() { test -s "$LOGF"; }
+if wait_until 10 reopened; then ok "a new log file after SIGUSR1"; else fail "log not reopened"; fi
+post "$(msg default)" >/dev/null
+check_match "requests log to the new file" 'model=default' "$(cat "$LOGF")"
+
+echo "SIGTERM under a service manager"
+kill -TERM "$DPID"
+gone() { ! kill -0 "$DPID" 2>/dev/null; }
+wait_until 20 gone
+if wait_until 5 grep -q STOPPING=1 "$WORK/notify.out"; then ok "STOPPING=1 sent"; else fail "no STOPPING=1"; fi
+check "pid file removed" no "$(test -e "$WORK/pid" && echo yes || echo no)"
+
+echo "SIGQUIT stops at once"
+DLOG="$WORK/daemon.log"
+start_daemon "$CONF"
+post "$(msg slow)" >/dev/null &
+cpid=$!
+busy() { [ "$(curl -s "http://127.0.0.1:$UP_PORT/stats" | grep -o '[0-9]*')" -ge 3 ]; }
+wait_until 10 busy
+kill -QUIT "$DPID"
+if wait_until 3 gone; then ok "SIGQUIT: gone in well under the 5 s call"; else fail "SIGQUIT did not stop it"; fi
+wait "$cpid"
+no_workers() { ! pgrep -f "pipelined -c $CONF" >/dev/null; }
+if wait_until 10 no_workers; then ok "no worker left behind"; else fail "workers left: $(pgrep -f "pipelined -c $CONF")"; fi
+
+check_nomatch "no sanitizer or valgrind report" \
+    'AddressSanitizer|runtime error:|LeakSanitizer|ERROR SUMMARY: [1-9]|definitely lost: [1-9]' \
+    "$(cat "$LOGF" "$LOGF.1" "$DLOG" 2>/dev/null)"
+summary ops
