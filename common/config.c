@@ -965,6 +965,42 @@ void cfg_free(struct cfg **cfgp)
     *cfgp = NULL;
 }
 
+static int cfg_changed(char *err, size_t errlen, const char *what)
+{
+    snprintf(err, errlen, "reload cannot change %s; restart the daemon "
+             "for that", what);
+    return -1;
+}
+
+int cfg_reload_check(const struct cfg *old, const struct cfg *new_cfg,
+                     char *err, size_t errlen)
+{
+    if (strcmp(old->listen_host, new_cfg->listen_host) != 0 ||
+        old->listen_port != new_cfg->listen_port)
+        return cfg_changed(err, errlen, "'listen'");
+    if (strcmp(old->control_socket, new_cfg->control_socket) != 0)
+        return cfg_changed(err, errlen, "'control_socket'");
+    if (old->queue_capacity != new_cfg->queue_capacity)
+        return cfg_changed(err, errlen, "'queue_capacity'");
+    if (old->max_concurrent_requests != new_cfg->max_concurrent_requests)
+        return cfg_changed(err, errlen, "'max_concurrent_requests'");
+    if (old->body_arena_bytes != new_cfg->body_arena_bytes)
+        return cfg_changed(err, errlen, "'body_arena_bytes'");
+    if (old->vmodel_count != new_cfg->vmodel_count ||
+        old->target_count != new_cfg->target_count)
+        return cfg_changed(err, errlen, "the set of virtual models and "
+                           "targets");
+    for (int i = 0; i < old->vmodel_count; i++)
+        if (strcmp(old->vmodels[i].name, new_cfg->vmodels[i].name) != 0)
+            return cfg_changed(err, errlen, "the virtual models' names "
+                               "or order");
+    for (int i = 0; i < old->target_count; i++)
+        if (strcmp(old->targets[i].name, new_cfg->targets[i].name) != 0 ||
+            old->targets[i].vmodel != new_cfg->targets[i].vmodel)
+            return cfg_changed(err, errlen, "the targets' names or order");
+    return 0;
+}
+
 int cfg_find_vmodel(const struct cfg *cfg, const char *name)
 {
     for (int i = 0; i < cfg->vmodel_count; i++)

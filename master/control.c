@@ -226,7 +226,21 @@ static char *control_breaker_reset(struct master *m, const char *name)
 static const char control_help[] =
     "{\"commands\":["
     "\"stats\",\"workers\",\"scale N | +N | -N\",\"breaker reset NAME\","
-    "\"help\"]}";
+    "\"reload\",\"help\"]}";
+
+static char *control_reload(struct master *m)
+{
+    char err[CFG_ERR_MAX];
+    json_object *root;
+
+    if (m->draining)
+        return control_error("shutting down");
+    if (master_reload(m, err, sizeof(err)) < 0)
+        return control_error(err);
+    root = json_object_new_object();
+    json_object_object_add(root, "ok", json_object_new_boolean(1));
+    return control_finish(root);
+}
 
 /* Runs one command line; returns the malloc'd JSON answer. */
 static char *control_run(struct master *m, char *line)
@@ -246,6 +260,8 @@ static char *control_run(struct master *m, char *line)
     if (strcmp(cmd, "breaker") == 0 && arg != NULL &&
         strcmp(arg, "reset") == 0)
         return control_breaker_reset(m, strtok_r(NULL, " \t\r", &save));
+    if (strcmp(cmd, "reload") == 0)
+        return control_reload(m);
     if (strcmp(cmd, "help") == 0)
         return strdup(control_help);
     return control_error("unknown command; try help");

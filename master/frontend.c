@@ -717,9 +717,8 @@ static int frontend_build_models(struct master *m)
     return m->models_json ? 0 : -1;
 }
 
-int frontend_init(struct master *m)
+static struct http_limits frontend_limits(const struct cfg *cfg)
 {
-    const struct cfg *cfg = m->cfg;
     struct http_limits lim = {
         .head = { (size_t)cfg->limits.max_request_line,
                   (size_t)cfg->limits.max_header_bytes,
@@ -731,6 +730,14 @@ int frontend_init(struct master *m)
         .max_connections = cfg->limits.max_connections,
         .max_requests = cfg->limits.keepalive_requests,
     };
+
+    return lim;
+}
+
+int frontend_init(struct master *m)
+{
+    const struct cfg *cfg = m->cfg;
+    struct http_limits lim = frontend_limits(cfg);
 
     if (frontend_build_models(m) < 0 || frontend_load_keys(m) < 0)
         return -1;
@@ -744,6 +751,22 @@ int frontend_init(struct master *m)
     m->http.log = &m->log;
     m->http.on_drain = frontend_drain_cb;
     m->http_up = true;
+    return 0;
+}
+
+int frontend_reconfigure(struct master *m)
+{
+    struct http_limits lim = frontend_limits(m->cfg);
+
+    free(m->models_json);
+    m->models_json = NULL;
+    free(m->client_digests);
+    m->client_digests = NULL;
+    m->client_digest_count = 0;
+    if (frontend_build_models(m) < 0 || frontend_load_keys(m) < 0)
+        return -1;
+    if (m->http_up)
+        http_server_set_limits(&m->http, &lim);
     return 0;
 }
 

@@ -115,7 +115,9 @@ static void http_conn_free(struct http_conn *c, bool lost)
         evbuffer_free(c->body);
     evutil_closesocket(c->fd);
     free(c);
-    if (s->conn_count-- == s->limits.max_connections && s->accepting &&
+    /* Below the cap (which a reload may have moved): accept again. */
+    if (s->conn_count-- >= s->limits.max_connections &&
+        s->conn_count < s->limits.max_connections && s->accepting &&
         s->listener != NULL)
         evconnlistener_enable(s->listener);
 }
@@ -760,6 +762,18 @@ int http_server_init(struct http_server *s, struct event_base *base,
     }
     s->accepting = true;
     return 0;
+}
+
+void http_server_set_limits(struct http_server *s,
+                            const struct http_limits *limits)
+{
+    s->limits = *limits;
+    if (s->listener == NULL || !s->accepting)
+        return;
+    if (s->conn_count >= s->limits.max_connections)
+        evconnlistener_disable(s->listener);
+    else
+        evconnlistener_enable(s->listener);
 }
 
 void http_server_stop_accepting(struct http_server *s)

@@ -80,6 +80,10 @@ int http_server_init(struct http_server *s, struct event_base *base,
                      const struct http_limits *limits,
                      http_request_cb on_request, http_lost_cb on_lost,
                      void *arg);
+/* New limits (a reload); open connections follow them from their next
+ * request on. */
+void http_server_set_limits(struct http_server *s,
+                            const struct http_limits *limits);
 /* Stops accepting; open connections finish their requests. */
 void http_server_stop_accepting(struct http_server *s);
 /* Closes every connection without callbacks and frees the server. */

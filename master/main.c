@@ -180,10 +180,13 @@ int main(int argc, char **argv)
         goto out;
     }
     m.pid_file = pid_file;
+    /* The master owns the configuration from here (a reload replaces
+     * it) and frees it in master_free(). */
     if (master_init(&m, cfg, path) == 0) {
         detach_ready(ready_fd);
         rc = master_run(&m);
     }
+    cfg = NULL;
     master_free(&m);
 out:
     log_close(&m.log);

@@ -121,12 +121,73 @@ static void master_signal_cb(evutil_socket_t sig, short what, void *arg)
             log_msg(&m->log, LOG_INFO, NULL, "log file reopened");
         break;
     case SIGHUP:
-        log_msg(&m->log, LOG_WARN, NULL, "SIGHUP: configuration reload is "
-                "not available in this build; keeping the current one");
+        if (!m->draining) {
+            char err[CFG_ERR_MAX];
+
+            master_reload(m, err, sizeof(err));
+        }
         break;
     default:
         break;
     }
+}
+
+/* The log's level and file follow the configuration. */
+static void master_apply_log(struct master *m, const struct cfg *old)
+{
+    const char *was = old->log_file, *now = m->cfg->log_file;
+
+    m->log.level = m->cfg->log_level;
+    if ((was == NULL && now == NULL) ||
+        (was != NULL && now != NULL && strcmp(was, now) == 0))
+        return;
+    {
+        struct log next;
+
+        if (log_open(&next, now, m->cfg->log_level) < 0) {
+            log_msg(&m->log, LOG_ERROR, NULL, "cannot open %s: %s; logging "
+                    "where it did", now, strerror(errno));
+            return;
+        }
+        log_close(&m->log);
+        m->log = next;
+    }
+}
+
+int master_reload(struct master *m, char *err, size_t errlen)
+{
+    struct cfg *next, *old = m->cfg;
+
+    notify_send("RELOADING=1");
+    next = cfg_load(m->config_path, err, errlen, &m->log);
+    if (next == NULL || cfg_reload_check(old, next, err, errlen) < 0) {
+        cfg_free(&next);
+        log_msg(&m->log, LOG_ERROR, NULL, "reload refused, keeping the "
+                "running configuration: %s", err);
+        notify_send("READY=1");
+        return -1;
+    }
+    m->cfg = next;
+    master_apply_log(m, old);
+    if (frontend_reconfigure(m) < 0)
+        log_msg(&m->log, LOG_ERROR, NULL, "reload: out of memory rebuilding "
+                "the front end");
+    shm_lock(&m->shm);
+    for (int t = 0; t < next->target_count; t++)
+        if (next->targets[t].weight != old->targets[t].weight)
+            lb_init(&m->shm.lb[t], next->targets[t].weight);
+    shm_unlock(&m->shm);
+    m->worker_target = next->workers;
+    cfg_free(&old);
+    /* Old workers finish their calls on the old configuration; new ones,
+     * forked now, take the queue: no request is dropped. */
+    if (supervisor_renew(m) < 0)
+        log_msg(&m->log, LOG_ERROR, NULL, "reload: no new worker could be "
+                "started");
+    log_msg(&m->log, LOG_INFO, NULL, "configuration reloaded from %s",
+            m->config_path);
+    notify_send("READY=1");
+    return 0;
 }
 
 static const int master_signals[] = {
@@ -271,5 +332,6 @@ void master_free(struct master *m)
         unlink(m->cfg->control_socket);
     master_free_loop(m);
     shm_destroy(&m->shm);
+    cfg_free(&m->cfg);
     curl_global_cleanup();
 }

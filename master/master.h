@@ -101,12 +101,18 @@ int master_init(struct master *m, struct cfg *cfg, const char *config_path);
 int master_run(struct master *m);
 void master_free(struct master *m);
 void master_begin_stop(struct master *m);
+/* Re-reads the configuration file; applies it when valid and compatible
+ * (new workers on it, old ones finish their calls), else keeps the old
+ * one. 0, or -1 with "FILE:LINE: ..." or the incompatibility in err. */
+int master_reload(struct master *m, char *err, size_t errlen);
 /* In a new worker: drops everything of the master's but the
  * configuration, the log and the segment. */
 void master_free_in_child(struct master *m, int keep_a, int keep_b);
 
 /* frontend.c */
 int frontend_init(struct master *m);
+/* After a reload: the models list, client keys and limits of m->cfg. */
+int frontend_reconfigure(struct master *m);
 void frontend_free(struct master *m);
 void frontend_stop_accepting(struct master *m);
 /* Sends an OpenAI-shaped error (JSON or, mid-stream, an SSE error event)
@@ -128,6 +134,10 @@ int supervisor_start(struct master *m);
 void supervisor_wake(struct master *m);
 void supervisor_reap(struct master *m);
 int supervisor_scale(struct master *m, int target);
+/* Replaces every worker: the running ones finish their calls and exit,
+ * new ones (forked now, on the current configuration) take the queue.
+ * 0, or -1 when no new worker could be started. */
+int supervisor_renew(struct master *m);
 void supervisor_shutdown_workers(struct master *m);
 int supervisor_alive(const struct master *m);
 /* Stopping: ends the event loop once no worker process is left. */

@@ -31,6 +31,7 @@ static void ctl_usage(FILE *out)
     fprintf(out,
             "usage: pipelinectl [-s SOCKET] [-c CONFIG] [--json] COMMAND ...\n"
             "commands: stats | workers | scale N|+N|-N | breaker reset NAME"
+            " | reload"
             " | help\n"
             "  -s SOCKET  control socket (default %s)\n"
             "  -c CONFIG  take the socket path from this configuration\n"

@@ -156,18 +156,25 @@ static int supervisor_spawn(struct master *m, int slot)
     return 0;
 }
 
-/* Forks a worker into every empty slot below the target. */
+/* Forks workers into free slots until worker_target of them are not
+ * retiring. Retiring ones keep their slots until they exit, so a reload
+ * or a scale-down can overlap old and new workers. */
 static void supervisor_fill(struct master *m)
 {
-    for (int i = 0; i < m->worker_target; i++) {
-        if (m->workers[i].pid == 0 && supervisor_spawn(m, i) < 0) {
+    int alive = supervisor_alive(m);
+
+    for (int i = 0; i < CFG_MAX_WORKERS && alive < m->worker_target; i++) {
+        if (m->workers[i].pid != 0)
+            continue;
+        if (supervisor_spawn(m, i) < 0) {
             log_msg(&m->log, LOG_ERROR, NULL, "cannot start worker %d: %s",
                     i, strerror(errno));
             break;
         }
+        alive++;
     }
     /* Jobs may have queued while no worker was there to take them. */
-    for (int i = 0; i < m->worker_target; i++)
+    for (int i = 0; i < alive; i++)
         supervisor_wake(m);
 }
 
@@ -308,18 +315,28 @@ void supervisor_reap(struct master *m)
     supervisor_fill(m);
 }
 
+/* Tells worker slot i to finish what it runs, take nothing new, exit. */
+static void supervisor_retire(struct master *m, int i)
+{
+    m->workers[i].retiring = true;
+    supervisor_send(m, i, FRAME_SHUTDOWN, 0, 0);
+}
+
 int supervisor_scale(struct master *m, int target)
 {
+    int alive;
+
     if (target < 1)
         target = 1;
     if (target > CFG_MAX_WORKERS)
         target = CFG_MAX_WORKERS;
     m->worker_target = target;
-    for (int i = target; i < CFG_MAX_WORKERS; i++) {
+    alive = supervisor_alive(m);
+    /* The newest (highest) slots go first. */
+    for (int i = CFG_MAX_WORKERS - 1; i >= 0 && alive > target; i--) {
         if (m->workers[i].pid > 0 && !m->workers[i].retiring) {
-            /* It finishes what it runs, takes nothing new, exits. */
-            m->workers[i].retiring = true;
-            supervisor_send(m, i, FRAME_SHUTDOWN, 0, 0);
+            supervisor_retire(m, i);
+            alive--;
         }
     }
     if (!m->stopping)
@@ -328,13 +345,23 @@ int supervisor_scale(struct master *m, int target)
     return target;
 }
 
+int supervisor_renew(struct master *m)
+{
+    int started = 0;
+
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        if (m->workers[i].pid > 0 && !m->workers[i].retiring)
+            supervisor_retire(m, i);
+    supervisor_fill(m);
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        started += m->workers[i].pid > 0 && !m->workers[i].retiring;
+    return started > 0 ? 0 : -1;
+}
+
 void supervisor_shutdown_workers(struct master *m)
 {
     m->stopping = true;
-    for (int i = 0; i < CFG_MAX_WORKERS; i++) {
-        if (m->workers[i].pid > 0) {
-            m->workers[i].retiring = true;
-            supervisor_send(m, i, FRAME_SHUTDOWN, 0, 0);
-        }
-    }
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        if (m->workers[i].pid > 0)
+            supervisor_retire(m, i);
 }

@@ -708,12 +708,16 @@ static void worker_teardown(struct worker *w)
     if (w->term_ev)
         event_free(w->term_ev);
     if (w->master) {
-        /* Hand the last frames over before closing. */
+        /* Hand the last frames over before closing: the loop stopped
+         * right after the last call queued its END. The bufferevent
+         * freezes its output's front (only it may drain it); thaw it to
+         * write the rest ourselves, blocking. */
+        struct evbuffer *out = bufferevent_get_output(w->master);
         int fd = bufferevent_getfd(w->master);
 
+        evbuffer_unfreeze(out, 1);
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-        while (evbuffer_get_length(bufferevent_get_output(w->master)) > 0 &&
-               evbuffer_write(bufferevent_get_output(w->master), fd) > 0)
+        while (evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0)
             ;
         bufferevent_free(w->master);
     }
