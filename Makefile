@@ -30,6 +30,7 @@ UNIT_SRC   = $(wildcard tests/unit/*.c)
 MOCK_SRC   = tests/mock/mock_upstream.c
 SLOW_SRC   = tests/mock/slow_client.c
 SINK_SRC   = tests/mock/notify_sink.c
+QBENCH_SRC = bench/queue_bench.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -40,9 +41,10 @@ UNIT_OBJ   = $(call obj,$(UNIT_SRC)) $(COMMON_OBJ)
 MOCK_OBJ   = $(call obj,$(MOCK_SRC))
 SLOW_OBJ   = $(call obj,$(SLOW_SRC))
 SINK_OBJ   = $(call obj,$(SINK_SRC))
+QBENCH_OBJ = $(call obj,$(QBENCH_SRC)) $(COMMON_OBJ)
 
 PROGS = $(BINDIR)/pipelined $(BINDIR)/pipelinectl $(BINDIR)/mock_upstream \
-        $(BINDIR)/slow_client $(BINDIR)/notify_sink \
+        $(BINDIR)/slow_client $(BINDIR)/notify_sink $(BINDIR)/queue_bench \
         $(if $(UNIT_SRC),$(BINDIR)/unit_tests)
 
 .PHONY: all build deps test check run asan bench fuzz lint install clean
@@ -76,6 +78,10 @@ $(BINDIR)/slow_client: $(SLOW_OBJ)
 $(BINDIR)/notify_sink: $(SINK_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BINDIR)/queue_bench: $(QBENCH_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BINDIR)/unit_tests: $(UNIT_OBJ)
 	@mkdir -p $(@D)
@@ -130,6 +136,10 @@ asan: deps
 bench: deps
 	@$(MAKE) --no-print-directory build
 	bench/run.sh
+	@echo
+	@echo "### Scheduler microbenchmarks (bin/queue_bench)"
+	@echo
+	@$(BINDIR)/queue_bench
 
 # libFuzzer targets, FUZZ_SECONDS (60) each; see tests/fuzz/README.md.
 fuzz: deps
