@@ -779,6 +779,7 @@ static int cfg_load_clients(struct cfg_loader *ld,
 
 static const char *const cfg_root_keys[] = {
     "listen", "control_socket", "workers", "max_concurrent_requests",
+    "max_concurrent_per_worker",
     "queue_capacity", "max_body_bytes", "body_arena_bytes",
     "request_timeout_ms", "connect_timeout_ms", "upstream_idle_timeout_ms",
     "shutdown_timeout_ms",
@@ -805,6 +806,9 @@ static int cfg_load_root(struct cfg_loader *ld, const config_setting_t *root,
         cfg_get_i(ld, root, "max_concurrent_requests", 1,
                   CFG_MAX_CONCURRENT_LIMIT, CFG_DEFAULT_MAX_CONCURRENT,
                   &cfg->max_concurrent_requests) < 0 ||
+        cfg_get_i(ld, root, "max_concurrent_per_worker", 1,
+                  CFG_MAX_CONCURRENT_LIMIT, cfg->max_concurrent_requests,
+                  &cfg->max_concurrent_per_worker) < 0 ||
         cfg_get_i(ld, root, "queue_capacity", 1, CFG_MAX_QUEUE_CAPACITY,
                   CFG_DEFAULT_QUEUE_CAPACITY, &cfg->queue_capacity) < 0 ||
         cfg_get_int(ld, root, "max_body_bytes", CFG_MIN_MAX_BODY,

@@ -98,6 +98,7 @@ struct cfg {
     char *control_socket;
     int workers;
     int max_concurrent_requests;
+    int max_concurrent_per_worker;   /* one worker's share of the above */
     int queue_capacity;
     long long max_body_bytes;
     long long body_arena_bytes;

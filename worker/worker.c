@@ -666,7 +666,7 @@ static int worker_setup(struct worker *w, const struct worker_args *a)
     w->self = &w->shm.hdr->workers[a->slot];
     w->log = a->log;
     w->wake_fd = a->wake_fd;
-    w->max_active = a->cfg->max_concurrent_requests;
+    w->max_active = a->cfg->max_concurrent_per_worker;
     if (util_random_bytes(&seed, sizeof(seed)) < 0 || seed == 0)
         seed = (uint64_t)getpid() * 0x9E3779B97F4A7C15ULL + 1;
     w->rng = seed;

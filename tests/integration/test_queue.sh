@@ -57,6 +57,15 @@ done
 order=$(grep -o 'req=[a-z-]* model=[a-z]*' "$DLOG" | cut -d' ' -f1 | cut -d= -f2 | tr '\n' ' ')
 check "completion order" "first high mid low-a low-b " "$order"
 
+echo "a waiting request whose deadline passes: 504, upstream never called"
+curl -s "http://127.0.0.1:$UP_PORT/stats/reset" -X POST >/dev/null
+send blocker2 0 blocker
+wait_until 10 one_running
+code=$(post "$(msg slow)" -H 'X-Request-Id: expirer' -H 'X-Request-Timeout-Ms: 300')
+check "expired in the queue: 504" 504 "$code"
+wait_clients
+check "the upstream saw only the blocker" '{"requests":1}' "$(curl -s "http://127.0.0.1:$UP_PORT/stats")"
+
 echo "a waiting request whose client leaves never reaches the upstream"
 curl -s "http://127.0.0.1:$UP_PORT/stats/reset" -X POST >/dev/null
 send blocker 0 blocker
