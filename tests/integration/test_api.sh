@@ -42,6 +42,10 @@ virtual_models = (
   { name = "drip"; targets = ( { provider = "up"; model = "drip-400"; } ); },
   { name = "big"; targets = ( { provider = "up"; model = "big-4096"; } ); },
   { name = "stall"; targets = ( { provider = "up"; model = "slow-20000"; } ); },
+  { name = "flaky"; targets = ( { provider = "up"; model = "fail2-503"; } ); },
+  { name = "limited"; targets = ( { provider = "up"; model = "fail1-429"; } ); },
+  { name = "slow4"; targets = ( { provider = "up"; model = "slow-4000"; } ); },
+  { name = "dripstream"; targets = ( { provider = "up"; model = "drip-300"; } ); },
   { name = "failover"; targets = ( { provider = "dead"; model = "y"; }, { provider = "up"; model = "fast"; } ); }
 );
 CONF
@@ -197,6 +201,25 @@ check_match "the upstream transfer was paused" 'upstream paused: the client is s
 active_zero() { [ "$(stats_field active)" = 0 ]; }
 if wait_until 10 active_zero; then ok "the slow client's job ended when it left"; else fail "slow client's job still active"; fi
 code=$(post "$(msg default)"); check "serving after the slow client" 200 "$code"
+
+echo "retries, Retry-After, deadlines, a streaming client leaving"
+code=$(post "$(msg flaky)"); check "two 503s then success: 200" 200 "$code"
+check "after 3 attempts" 3 "$(header X-Pipeline-Attempts)"
+start=$(date +%s%N)
+code=$(post "$(msg limited)"); check "429 with Retry-After: 1, then 200" 200 "$code"
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+if [ "$ms" -ge 1000 ]; then ok "the retry waited for Retry-After (${ms} ms)"
+else fail "the retry came after ${ms} ms, before Retry-After: 1"; fi
+start=$(date +%s%N)
+code=$(post "$(msg slow4)" -H 'X-Request-Timeout-Ms: 800'); check "800 ms deadline vs a 4 s upstream: 504" 504 "$code"
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+if [ "$ms" -lt 1500 ]; then ok "504 within about a second (${ms} ms)"; else fail "504 after ${ms} ms"; fi
+curl -s -X POST "http://127.0.0.1:$UP_PORT/stats/reset" >/dev/null
+curl -s -N -m 1 -o /dev/null --data-binary "$(msg dripstream "a b c d e f g h" ',"stream":true')" \
+    "http://127.0.0.1:$DPORT/v1/chat/completions"
+aborted() { curl -s "http://127.0.0.1:$UP_PORT/stats/aborted" | grep -q '"aborted":1'; }
+if wait_until 1 aborted; then ok "a streaming client leaving closes the upstream call within a second"
+else fail "the upstream still streams after its client left"; fi
 
 echo "client going away cancels its job"
 curl -s -m 0.3 --data-binary "$(msg slow)" "http://127.0.0.1:$DPORT/v1/chat/completions" >/dev/null

@@ -103,6 +103,13 @@
 #define MOCK_PREFIX_SLOW        "slow-"
 #define MOCK_PREFIX_DRIP        "drip-"
 #define MOCK_PREFIX_BIG         "big-"   /* big-KB: a stream of KB KiB */
+/* failN-SSS: the first N calls naming this model answer status SSS
+ * (with Retry-After: 1 for 429 and 503), later ones succeed. Counted per
+ * model string until POST /stats/reset. */
+#define MOCK_PREFIX_FAIL        "fail"
+#define MOCK_FAIL_SLOTS         32
+#define MOCK_FAIL_MODEL_MAX     64
+#define MOCK_FAIL_MAX_N         1000
 #define MOCK_BIG_MAX_KB         (256 * 1024)
 #define MOCK_BIG_WORD           "0123456789abcdef0123456789abcdef"
 #define MOCK_ECHO_PREFIX        "echo: "
@@ -165,7 +172,8 @@ enum mock_mode {
     MOCK_MODE_STREAM_NODONE,
     MOCK_MODE_ECHO_AUTH,
     MOCK_MODE_DRIP,
-    MOCK_MODE_BIG
+    MOCK_MODE_BIG,
+    MOCK_MODE_FAIL
 };
 
 /* Fixed-name models (the parameterised ones are handled separately). */
@@ -248,6 +256,11 @@ struct mock_ctx {
     struct evbuffer *chunk;     /* scratch for one SSE event */
     struct mock_job *jobs;
     unsigned long requests;
+    unsigned long aborted;      /* clients that left before their answer */
+    struct {
+        char model[MOCK_FAIL_MODEL_MAX];
+        long seen;
+    } fails[MOCK_FAIL_SLOTS];
     unsigned long next_id;
 };
 
@@ -799,6 +812,7 @@ mock_job_closecb(struct evhttp_connection *evcon, void *arg)
     struct mock_job *job = arg;
 
     (void)evcon;
+    job->ctx->aborted++;
     if (!job->ctx->quiet)
         fprintf(stderr, "%s: connection closed, pending answer dropped\n",
                 MOCK_NAME);
@@ -1234,6 +1248,25 @@ mock_parse_mode(const char *model, long *arg)
         if (mock_parse_number(model + MOCK_LIT_LEN(MOCK_PREFIX_DRIP), 0,
                               MOCK_MAX_DELAY_MS, arg) == 0)
             return MOCK_MODE_DRIP;
+    } else if (strncmp(model, MOCK_PREFIX_FAIL,
+                       MOCK_LIT_LEN(MOCK_PREFIX_FAIL)) == 0) {
+        const char *dash = strchr(model, '-');
+        char num[16];
+        long n, status;
+        size_t nl;
+
+        if (dash != NULL && strlen(dash + 1) == MOCK_STATUS_DIGITS &&
+            (nl = (size_t)(dash - model) - MOCK_LIT_LEN(MOCK_PREFIX_FAIL)) >
+                0 && nl < sizeof(num)) {
+            memcpy(num, model + MOCK_LIT_LEN(MOCK_PREFIX_FAIL), nl);
+            num[nl] = '\0';
+            if (mock_parse_number(num, 1, MOCK_FAIL_MAX_N, &n) == 0 &&
+                mock_parse_number(dash + 1, MOCK_STATUS_MIN, MOCK_STATUS_MAX,
+                                  &status) == 0) {
+                *arg = n * 1000 + status;
+                return MOCK_MODE_FAIL;
+            }
+        }
     } else if (strncmp(model, MOCK_PREFIX_BIG,
                        MOCK_LIT_LEN(MOCK_PREFIX_BIG)) == 0) {
         if (mock_parse_number(model + MOCK_LIT_LEN(MOCK_PREFIX_BIG), 1,
@@ -1241,6 +1274,23 @@ mock_parse_mode(const char *model, long *arg)
             return MOCK_MODE_BIG;
     }
     return MOCK_MODE_DEFAULT;
+}
+
+/* Calls seen so far for this fail-mode model, this one included. */
+static long
+mock_fail_count(struct mock_ctx *ctx, const char *model)
+{
+    for (size_t i = 0; i < MOCK_FAIL_SLOTS; i++) {
+        if (ctx->fails[i].model[0] == '\0') {
+            snprintf(ctx->fails[i].model, sizeof(ctx->fails[i].model), "%s",
+                     model);
+            ctx->fails[i].seen = 1;
+            return 1;
+        }
+        if (strcmp(ctx->fails[i].model, model) == 0)
+            return ++ctx->fails[i].seen;
+    }
+    return MOCK_FAIL_MAX_N + 1;   /* table full: stop failing */
 }
 
 /* Parse the request body; NULL unless it is exactly one JSON object. */
@@ -1430,6 +1480,13 @@ mock_chat_cb(struct evhttp_request *req, void *arg)
     case MOCK_MODE_STATUS:
         mock_send_status(req, (int)mode_arg);
         goto out;
+    case MOCK_MODE_FAIL:
+        if (mock_fail_count(ctx, model) <= mode_arg / 1000) {
+            mock_send_status(req, (int)(mode_arg % 1000));
+            goto out;
+        }
+        mode = MOCK_MODE_DEFAULT;
+        break;
     case MOCK_MODE_GARBAGE:
         mock_reply_static(req, HTTP_OK, MOCK_CT_JSON, mock_garbage_body,
                           MOCK_LIT_LEN(mock_garbage_body));
@@ -1517,9 +1574,14 @@ mock_stats_cb(struct evhttp_request *req, void *arg)
         mock_send_bad_method(req);
         return;
     }
-    rc = evbuffer_add_printf(evhttp_request_get_output_buffer(req),
-                             "{\"requests\":%lu}", ctx->requests) < 0
-         ? -1 : 0;
+    if (strcmp(evhttp_request_get_uri(req), "/stats/aborted") == 0)
+        rc = evbuffer_add_printf(evhttp_request_get_output_buffer(req),
+                                 "{\"aborted\":%lu}", ctx->aborted) < 0
+             ? -1 : 0;
+    else
+        rc = evbuffer_add_printf(evhttp_request_get_output_buffer(req),
+                                 "{\"requests\":%lu}", ctx->requests) < 0
+             ? -1 : 0;
     mock_reply_built(req, HTTP_OK, rc);
 }
 
@@ -1534,6 +1596,8 @@ mock_stats_reset_cb(struct evhttp_request *req, void *arg)
         return;
     }
     ctx->requests = 0;
+    ctx->aborted = 0;
+    memset(ctx->fails, 0, sizeof(ctx->fails));
     mock_reply_static(req, HTTP_OK, MOCK_CT_JSON, mock_reset_body,
                       MOCK_LIT_LEN(mock_reset_body));
 }
@@ -1711,6 +1775,7 @@ mock_setup(struct mock_ctx *ctx)
                       ctx) != 0
         || evhttp_set_cb(ctx->http, "/v1/models", mock_models_cb, ctx) != 0
         || evhttp_set_cb(ctx->http, "/stats", mock_stats_cb, ctx) != 0
+        || evhttp_set_cb(ctx->http, "/stats/aborted", mock_stats_cb, ctx) != 0
         || evhttp_set_cb(ctx->http, "/stats/reset", mock_stats_reset_cb,
                          ctx) != 0)
         goto fail;
