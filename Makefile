@@ -31,6 +31,7 @@ MOCK_SRC   = tests/mock/mock_upstream.c
 SLOW_SRC   = tests/mock/slow_client.c
 SINK_SRC   = tests/mock/notify_sink.c
 QBENCH_SRC = bench/queue_bench.c
+SBENCH_SRC = bench/stream_bench.c
 
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
@@ -42,9 +43,11 @@ MOCK_OBJ   = $(call obj,$(MOCK_SRC))
 SLOW_OBJ   = $(call obj,$(SLOW_SRC))
 SINK_OBJ   = $(call obj,$(SINK_SRC))
 QBENCH_OBJ = $(call obj,$(QBENCH_SRC)) $(COMMON_OBJ)
+SBENCH_OBJ = $(call obj,$(SBENCH_SRC))
 
 PROGS = $(BINDIR)/pipelined $(BINDIR)/pipelinectl $(BINDIR)/mock_upstream \
         $(BINDIR)/slow_client $(BINDIR)/notify_sink $(BINDIR)/queue_bench \
+        $(BINDIR)/stream_bench \
         $(if $(UNIT_SRC),$(BINDIR)/unit_tests)
 
 .PHONY: all build deps test check run asan bench fuzz lint install clean
@@ -82,6 +85,10 @@ $(BINDIR)/notify_sink: $(SINK_OBJ)
 $(BINDIR)/queue_bench: $(QBENCH_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/stream_bench: $(SBENCH_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BINDIR)/unit_tests: $(UNIT_OBJ)
 	@mkdir -p $(@D)

@@ -621,6 +621,50 @@ ttfb_diff=""
 [[ -n ${TTFB[rcc]} && -n ${TTFB[direct]} ]] && ttfb_diff=$(awk -v a="${TTFB[rcc]}" -v b="${TTFB[direct]}" 'BEGIN { print a - b }')
 echo "| difference (rcc - direct) | $(fmt "$ttfb_diff") | |"
 
+# Concurrent streams: bin/stream_bench opens them all at once; each asks
+# for an answer of STREAM_WORDS words, one SSE chunk per word.
+STREAMS=${BENCH_STREAMS:-200}
+STREAM_WORDS=${BENCH_STREAM_WORDS:-199}
+rcc_rss_kb() {  # master + workers, RssAnon + RssFile
+    local total=0 pid
+    for pid in "$RCC_PID" $(pgrep -P "$RCC_PID" || true); do
+        total=$(( total + $(awk '/^RssAnon|^RssFile/ { s += $2 } END { print s + 0 }' "/proc/$pid/status" 2>/dev/null || echo 0) ))
+    done
+    echo "$total"
+}
+declare -A SB_P50 SB_P99
+peak=0
+for r in 1 2 3; do
+    for s in direct rcc; do
+        if [[ $s == direct ]]; then port=$MOCK_PORT model=fast; else port=$RCC_PORT model=default; fi
+        if [[ $s == rcc ]]; then
+            ( while :; do rcc_rss_kb; sleep 0.02; done ) >"$WORK/rss.samples" &
+            sampler=$!
+        fi
+        out=$(bin/stream_bench "$port" "$model" "$STREAMS" "$STREAM_WORDS" || true)
+        if [[ $s == rcc ]]; then
+            kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
+            p=$(sort -n "$WORK/rss.samples" | tail -1)
+            (( ${p:-0} > peak )) && peak=$p
+        fi
+        log "streams $s run $r: $out"
+        SB_P50[$s]+="$(sed -n 's/.*ttfb_p50_ms=\([0-9.]*\).*/\1/p' <<<"$out") "
+        SB_P99[$s]+="$(sed -n 's/.*ttfb_p99_ms=\([0-9.]*\).*/\1/p' <<<"$out") "
+    done
+done
+idle_kb=$(rcc_rss_kb)
+echo
+echo "### $STREAMS concurrent streams of $((STREAM_WORDS + 2)) chunks, opened at once (bin/stream_bench; medians of 3 runs)"
+echo
+echo "| path | first chunk p50 ms | first chunk p99 ms |"
+echo "|---|---:|---:|"
+for s in direct rcc; do
+    printf '| %s | %s | %s |\n' "$([[ $s == direct ]] && echo "upstream direct" || echo "via rcc-pipeline")" \
+        "$(fmt "$(printf '%s\n' ${SB_P50[$s]} | median)")" "$(fmt "$(printf '%s\n' ${SB_P99[$s]} | median)")"
+done
+echo
+echo "Peak RSS of master + workers while the streams ran: $(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }') MB (after: $(awk -v k="$idle_kb" 'BEGIN { printf "%.1f", k / 1024 }') MB)."
+
 total_non2xx=0
 for s in "${SYSTEMS[@]}"; do total_non2xx=$(( total_non2xx + ${NON2XX[$s]:-0} )); done
 if (( total_non2xx > 0 )) && [[ $ALLOW_ERRORS != 1 ]]; then

@@ -107,6 +107,10 @@ void frontend_release(struct mreq *mr)
     shm_unlock(&m->shm);
     mr->active = false;
     m->active_reqs--;
+    /* A slot freed: if work waits, make sure a worker that can take it
+     * looks (a retiring worker that freed it will not). */
+    if (pq_size(&m->shm.pq) > 0)
+        supervisor_wake(m);
     if (m->draining && m->active_reqs == 0)
         master_begin_stop(m);
 }

@@ -53,6 +53,7 @@ struct http_conn {
     bool in_dispatch;          /* inside on_request */
     bool doomed;               /* to be freed from the loop, not here */
     bool drain_watch;          /* call on_drain at drain_low */
+    bool req_started;          /* a byte of the next request arrived */
     size_t drain_low;
     size_t head_len;
     int requests;
@@ -208,7 +209,10 @@ static void http_flush(struct http_conn *c)
 /* The answer is complete: close, or go on with the next request. */
 static void http_finish(struct http_conn *c)
 {
+    if (c->doomed)
+        return;            /* being freed from the loop already */
     c->requests++;
+    c->req_started = false;
     c->req.streaming = false;
     c->req.user = NULL;
     c->drain_watch = false;
@@ -217,7 +221,8 @@ static void http_finish(struct http_conn *c)
          c->requests >= c->srv->limits.max_requests)) {
         c->state = HTTP_CLOSING;
         http_read_on(c, false);
-        evtimer_del(c->timer);
+        /* A client that never reads its answer does not keep the slot. */
+        http_arm(c, c->srv->limits.idle_timeout_ms);
         http_flush(c);
         return;
     }
@@ -484,6 +489,12 @@ static void http_conn_process(struct http_conn *c)
 
         if (avail == 0)
             return;
+        if (!c->head_done) {
+            /* Nothing of the previous request carries over. */
+            c->head_only = false;
+            c->http10 = false;
+            c->keep_alive = true;
+        }
         buf = (const char *)evbuffer_pullup(c->in, -1);
         r = hp_parse_head(buf, avail, &c->srv->limits.head, &hp);
         if (r == HP_NEED_MORE)
@@ -640,8 +651,12 @@ static void http_read_cb(evutil_socket_t fd, short what, void *arg)
     }
     evbuffer_commit_space(c->in, vec, nvec);
     if (c->state == HTTP_READING) {
-        if (!c->head_done)
+        /* The head must arrive within header_timeout_ms of its first
+         * byte, however it trickles in; then the body may take as long as
+         * it keeps making progress, each read restarting the clock. */
+        if (c->head_done || !c->req_started)
             http_arm(c, c->srv->limits.header_timeout_ms);
+        c->req_started = true;
         http_conn_process(c);
     }
 }
@@ -662,7 +677,8 @@ static void http_timeout_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (c->doomed)
         http_conn_free(c, c->state == HTTP_BUSY);
-    else if (c->state == HTTP_READING || c->state == HTTP_LINGERING)
+    else if (c->state == HTTP_READING || c->state == HTTP_LINGERING ||
+             c->state == HTTP_CLOSING)
         http_conn_free(c, false);   /* silent or too slow: a slowloris */
 }
 

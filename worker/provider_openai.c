@@ -89,11 +89,34 @@ static size_t openai_header_cb(char *buf, size_t size, size_t n, void *arg)
 
 /* An upstream SSE event: check it, note [DONE] / finish_reason / usage,
  * and relay it to the client. -1 aborts the transfer (proto_error). */
+/* Does the event say a choice finished? A non-null finish_reason written
+ * as a string. The pattern cannot match inside a JSON string, where every
+ * quote is escaped. */
+static bool openai_finished(const char *data, size_t len)
+{
+    return memmem(data, len, "\"finish_reason\":\"", 17) != NULL ||
+           memmem(data, len, "\"finish_reason\": \"", 18) != NULL;
+}
+
+/* The value of member key of the object at s[start, end), as an int. */
+static uint32_t openai_usage_field(const char *s, size_t start, size_t end,
+                                   const char *key)
+{
+    size_t vs, ve;
+
+    if (js_find_member(s + start, end - start, key, &vs, &ve) != 1)
+        return 0;
+    return (uint32_t)js_int(s + start + vs, ve - vs, 0);
+}
+
+/* An upstream SSE event: check it, note [DONE] / finish_reason / usage,
+ * and relay it to the client. -1 aborts the transfer (proto_error). The
+ * strict scanner does the checking: one pass, no tree, per event. */
 static int openai_sse_event(void *arg, const char *event, const char *data,
                             size_t len)
 {
     struct call *c = arg;
-    json_object *o, *choices, *err, *usage;
+    size_t start, end;
 
     if (c->sse_done)
         return 0;     /* nothing may follow [DONE] */
@@ -103,37 +126,27 @@ static int openai_sse_event(void *arg, const char *event, const char *data,
         call_send_chunk(c, sse_done_event, sizeof(sse_done_event) - 1);
         return 0;
     }
-    o = json_tokener_parse(data);
-    if (o == NULL || !json_object_is_type(o, json_type_object)) {
-        json_object_put(o);
-        c->proto_error = "upstream sent a stream event that is not JSON";
+    start = strspn(data, " \t\r\n");
+    if (js_validate(data, len, JS_MAX_DEPTH) < 0 || data[start] != '{') {
+        c->proto_error = "upstream sent a stream event that is not a JSON "
+                         "object";
         return -1;
     }
     if (strcmp(event, "error") == 0 ||
-        (json_object_object_get_ex(o, "error", &err) && err != NULL)) {
-        json_object_put(o);
+        (js_find_member(data, len, "error", &start, &end) == 1 &&
+         !(end - start == 4 && memcmp(data + start, "null", 4) == 0))) {
         c->proto_error = "upstream sent an error event in the stream";
         return -1;
     }
-    if (json_object_object_get_ex(o, "choices", &choices) &&
-        json_object_is_type(choices, json_type_array)) {
-        for (size_t i = 0; i < json_object_array_length(choices); i++) {
-            json_object *ch = json_object_array_get_idx(choices, i), *fr;
-
-            if (json_object_object_get_ex(ch, "finish_reason", &fr) &&
-                fr != NULL)
-                c->sse_finished = true;
-        }
+    if (openai_finished(data, len))
+        c->sse_finished = true;
+    if (js_find_member(data, len, "usage", &start, &end) == 1 &&
+        data[start] == '{') {
+        c->prompt_tokens = openai_usage_field(data, start, end,
+                                              "prompt_tokens");
+        c->completion_tokens = openai_usage_field(data, start, end,
+                                                  "completion_tokens");
     }
-    if (json_object_object_get_ex(o, "usage", &usage) && usage != NULL) {
-        json_object *t;
-
-        if (json_object_object_get_ex(usage, "prompt_tokens", &t))
-            c->prompt_tokens = (uint32_t)json_object_get_int(t);
-        if (json_object_object_get_ex(usage, "completion_tokens", &t))
-            c->completion_tokens = (uint32_t)json_object_get_int(t);
-    }
-    json_object_put(o);
     call_send_head(c);
     call_send_chunk(c, "data: ", 6);
     call_send_chunk(c, data, len);
@@ -346,17 +359,6 @@ static void openai_http_failed(struct call *c, long status)
         call_attempt_failed(c, 502, "upstream_error", msg, true, true);
     else
         call_attempt_failed(c, 502, "upstream_error", msg, false, true);
-}
-
-/* The value of member key of the object at s[start, end), as an int. */
-static uint32_t openai_usage_field(const char *s, size_t start, size_t end,
-                                   const char *key)
-{
-    size_t vs, ve;
-
-    if (js_find_member(s + start, end - start, key, &vs, &ve) != 1)
-        return 0;
-    return (uint32_t)js_int(s + start + vs, ve - vs, 0);
 }
 
 static void openai_plain_done(struct call *c)

@@ -267,6 +267,9 @@ void upstream_abort(struct worker *w, struct call *c)
 
 void upstream_attempt_clear(struct call *c)
 {
+    /* No idle clock between attempts: a backoff is not the upstream's. */
+    if (c->idle_timer != NULL)
+        evtimer_del(c->idle_timer);
     free(c->req_body);
     c->req_body = NULL;
     c->req_len = 0;

@@ -230,11 +230,14 @@ static void call_free(struct call *c)
 {
     struct worker *w = c->w;
 
-    /* A pooled handle must not carry a pause into its next transfer. */
+    /* A handle that was paused is not pooled: once out of the multi,
+     * curl may not let it unpause, and the pause would carry over. */
     if (c->paused_local)
         w->paused_local--;
-    if ((c->paused || c->paused_local) && c->easy != NULL)
-        curl_easy_pause(c->easy, CURLPAUSE_CONT);
+    if ((c->paused || c->paused_local) && c->easy != NULL) {
+        curl_easy_cleanup(c->easy);
+        c->easy = NULL;
+    }
 
     upstream_attempt_clear(c);
     upstream_easy_put(w, &c->easy);
@@ -429,7 +432,9 @@ static void call_begin(struct worker *w, uint32_t j)
     struct call *c = calloc(1, sizeof(*c));
 
     if (c == NULL) {
-        /* Put it back: another worker (or we, later) will run it. */
+        /* Put it back: another worker (or we, later) will run it; stop
+         * pulling so we do not pop it again at once. */
+        w->blocked = true;
         shm_lock(&w->shm);
         w->shm.hdr->running--;
         if (shm_job_enqueue(&w->shm, j) < 0)

@@ -71,6 +71,22 @@ code=$(curl -s -o "$WORK/last.body" -w '%{http_code}' "http://127.0.0.1:$DPORT/$
 check "a 1100-byte request line: 414" 414 "$code"
 check_match "414 in OpenAI shape" '"type":"invalid_request_error"' "$(body)"
 
+echo "a slow body that keeps coming is read to the end"
+b=$(msg default)
+exec {fd}<>"/dev/tcp/127.0.0.1/$DPORT"
+printf 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n' "${#b}" >&"$fd"
+for ((i = 0; i < ${#b}; i += 12)); do printf '%s' "${b:i:12}" >&"$fd"; sleep 0.4; done
+out=$(timeout 5 head -c 12 <&"$fd")
+exec {fd}>&-
+check "answered after 2 s of a trickling body (header_timeout_ms 1.5 s)" "HTTP/1.1 200" "$out"
+
+echo "an error after a HEAD still has its body"
+exec {fd}<>"/dev/tcp/127.0.0.1/$DPORT"
+printf 'HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nBLAH\r\n\r\n' >&"$fd"
+out=$(timeout 5 cat <&"$fd")
+exec {fd}>&-
+check_match "the 400's JSON body is sent" '"type":"invalid_request_error"' "$out"
+
 echo "garbage"
 head -c 4000 /dev/urandom >"$WORK/garbage"
 exec {fd}<>"/dev/tcp/127.0.0.1/$DPORT"

@@ -107,6 +107,7 @@
  * (with Retry-After: 1 for 429 and 503), later ones succeed. Counted per
  * model string until POST /stats/reset. */
 #define MOCK_PREFIX_FAIL        "fail"
+#define MOCK_BACKLOG            1024
 #define MOCK_FAIL_SLOTS         32
 #define MOCK_FAIL_MODEL_MAX     64
 #define MOCK_FAIL_MAX_N         1000
@@ -1789,6 +1790,11 @@ mock_setup(struct mock_ctx *ctx)
         goto fail;
     }
     fd = evhttp_bound_socket_get_fd(sock);
+    /* libevent listens with a backlog of 128; hundreds of connections
+     * opened at once (the streaming benchmark) need more. Linux takes a
+     * second listen() as a new backlog. */
+    if (listen(fd, MOCK_BACKLOG) != 0)
+        fprintf(stderr, "%s: listen: %s\n", MOCK_NAME, strerror(errno));
     /* Accepted sockets inherit this (Linux): no Nagle stalls on SSE. */
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
         fprintf(stderr, "%s: TCP_NODELAY: %s\n", MOCK_NAME,
