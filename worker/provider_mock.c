@@ -101,9 +101,7 @@ static void mock_send_event(struct call *c, json_object *o)
     const char *s = json_object_to_json_string_length(
         o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 
-    call_send_chunk(c, "data: ", 6);
-    call_send_chunk(c, s, len);
-    call_send_chunk(c, "\n\n", 2);
+    call_send_event(c, s, len);
     json_object_put(o);
 }
 

@@ -148,9 +148,7 @@ static int openai_sse_event(void *arg, const char *event, const char *data,
                                                   "completion_tokens");
     }
     call_send_head(c);
-    call_send_chunk(c, "data: ", 6);
-    call_send_chunk(c, data, len);
-    call_send_chunk(c, "\n\n", 2);
+    call_send_event(c, data, len);
     return 0;
 }
 

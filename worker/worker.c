@@ -114,6 +114,31 @@ void call_send_chunk(struct call *c, const void *data, size_t len)
     }
 }
 
+void call_send_event(struct call *c, const char *data, size_t len)
+{
+    static const char prefix[] = "data: ", suffix[] = "\n\n";
+    size_t total = sizeof(prefix) - 1 + len + sizeof(suffix) - 1;
+    struct evbuffer *out = bufferevent_get_output(c->w->master);
+    struct frame f = { (uint32_t)total, FRAME_CHUNK, 0, 0, c->job, c->gen,
+                       NULL };
+    uint8_t hdr[FRAME_HDR_SIZE];
+
+    if (total > FRAME_MAX_PAYLOAD) {
+        /* Rare: an event over a frame's size goes in pieces. */
+        call_send_chunk(c, prefix, sizeof(prefix) - 1);
+        call_send_chunk(c, data, len);
+        call_send_chunk(c, suffix, sizeof(suffix) - 1);
+        return;
+    }
+    /* One frame, so the client gets the event as one HTTP chunk. */
+    c->bytes += total;
+    frame_encode_hdr(hdr, &f);
+    evbuffer_add(out, hdr, sizeof(hdr));
+    evbuffer_add(out, prefix, sizeof(prefix) - 1);
+    evbuffer_add(out, data, len);
+    evbuffer_add(out, suffix, sizeof(suffix) - 1);
+}
+
 /* ---- targets ---- */
 
 static bool call_tried(const struct call *c, int t)

@@ -131,6 +131,8 @@ void call_touch(struct call *c);
 void call_send_head(struct call *c);
 /* Sends answer bytes (after call_send_head). */
 void call_send_chunk(struct call *c, const void *data, size_t len);
+/* Sends one SSE event, "data: " data "\n\n", as one frame. */
+void call_send_event(struct call *c, const char *data, size_t len);
 /* The attempt succeeded and the answer is complete. */
 void call_succeeded(struct call *c);
 /* The attempt failed. status/code/message describe it for the client
