@@ -95,6 +95,14 @@ static int cfg_fail(struct cfg_loader *ld, const config_setting_t *at,
     return -1;
 }
 
+/* A group's member; an absent group (NULL) has none, so every key of it
+ * takes its default. */
+static const config_setting_t *cfg_member(const config_setting_t *grp,
+                                          const char *key)
+{
+    return grp ? config_setting_get_member(grp, key) : NULL;
+}
+
 static const char *cfg_type_name(int type)
 {
     switch (type) {
@@ -135,7 +143,7 @@ static int cfg_get_int(struct cfg_loader *ld, const config_setting_t *grp,
                        const char *key, long long min, long long max,
                        long long def, long long *out)
 {
-    const config_setting_t *s = config_setting_get_member(grp, key);
+    const config_setting_t *s = cfg_member(grp, key);
     long long v;
 
     if (s == NULL) {
@@ -173,7 +181,7 @@ static int cfg_get_float(struct cfg_loader *ld, const config_setting_t *grp,
                          const char *key, double min, double max, double def,
                          double *out)
 {
-    const config_setting_t *s = config_setting_get_member(grp, key);
+    const config_setting_t *s = cfg_member(grp, key);
     double v;
 
     if (s == NULL) {
@@ -198,7 +206,7 @@ static int cfg_get_float(struct cfg_loader *ld, const config_setting_t *grp,
 static int cfg_get_bool(struct cfg_loader *ld, const config_setting_t *grp,
                         const char *key, bool def, bool *out)
 {
-    const config_setting_t *s = config_setting_get_member(grp, key);
+    const config_setting_t *s = cfg_member(grp, key);
 
     if (s == NULL) {
         *out = def;
@@ -217,7 +225,7 @@ static int cfg_get_str(struct cfg_loader *ld, const config_setting_t *grp,
                        const char *key, bool required, const char *def,
                        char **out)
 {
-    const config_setting_t *s = config_setting_get_member(grp, key);
+    const config_setting_t *s = cfg_member(grp, key);
     const char *v;
 
     if (s == NULL) {
@@ -247,7 +255,7 @@ static int cfg_get_enum(struct cfg_loader *ld, const config_setting_t *grp,
                         const char *key, const char *const *names, int def,
                         int *out)
 {
-    const config_setting_t *s = config_setting_get_member(grp, key);
+    const config_setting_t *s = cfg_member(grp, key);
     const char *v;
     char choices[CFG_ERR_MAX / 2] = "";
 
@@ -629,14 +637,6 @@ static int cfg_load_retry(struct cfg_loader *ld, const config_setting_t *root,
 
     if (cfg_get_group(ld, root, "retry", cfg_retry_keys, &g) < 0)
         return -1;
-    if (g == NULL) {
-        r->max_retries = CFG_DEFAULT_MAX_RETRIES;
-        r->base_delay_ms = CFG_DEFAULT_BASE_DELAY;
-        r->max_delay_ms = CFG_DEFAULT_MAX_DELAY;
-        r->multiplier = CFG_DEFAULT_MULTIPLIER;
-        r->jitter = CFG_JITTER_FULL;
-        return 0;
-    }
     if (cfg_get_i(ld, g, "max_retries", 0, CFG_MAX_RETRIES_LIMIT,
                   CFG_DEFAULT_MAX_RETRIES, &r->max_retries) < 0 ||
         cfg_get_i(ld, g, "base_delay_ms", 0, CFG_MAX_TIMEOUT_MS,
@@ -650,8 +650,8 @@ static int cfg_load_retry(struct cfg_loader *ld, const config_setting_t *root,
         return -1;
     r->jitter = (enum cfg_jitter)jitter;
     if (r->max_delay_ms < r->base_delay_ms)
-        return cfg_fail(ld, config_setting_get_member(g, "max_delay_ms") ?
-                        config_setting_get_member(g, "max_delay_ms") : g,
+        return cfg_fail(ld, cfg_member(g, "max_delay_ms") ?
+                        cfg_member(g, "max_delay_ms") : g,
                         "'max_delay_ms' must not be below 'base_delay_ms'");
     return 0;
 }
@@ -664,16 +664,6 @@ static int cfg_load_breaker(struct cfg_loader *ld,
 
     if (cfg_get_group(ld, root, "circuit_breaker", cfg_breaker_keys, &g) < 0)
         return -1;
-    if (g == NULL) {
-        b->enabled = true;
-        b->failure_threshold = CFG_DEFAULT_FAIL_THRESHOLD;
-        b->recovery_timeout_ms = CFG_DEFAULT_RECOVERY;
-        b->half_open_max_requests = CFG_DEFAULT_HALF_OPEN;
-        b->failure_rate_threshold = 0;
-        b->window_size = CFG_DEFAULT_WINDOW;
-        b->minimum_calls = CFG_DEFAULT_MIN_CALLS;
-        return 0;
-    }
     if (cfg_get_bool(ld, g, "enabled", true, &b->enabled) < 0)
         return -1;
     if (cfg_get_i(ld, g, "failure_threshold", 1, CFG_MAX_FAIL_THRESHOLD,
@@ -692,7 +682,7 @@ static int cfg_load_breaker(struct cfg_loader *ld,
                   &b->minimum_calls) < 0)
         return -1;
     if (b->minimum_calls > b->window_size)
-        return cfg_fail(ld, config_setting_get_member(g, "minimum_calls"),
+        return cfg_fail(ld, cfg_member(g, "minimum_calls"),
                         "'minimum_calls' must not exceed 'window_size'");
     return 0;
 }
@@ -700,7 +690,6 @@ static int cfg_load_breaker(struct cfg_loader *ld,
 static int cfg_load_limits(struct cfg_loader *ld, const config_setting_t *g,
                            struct cfg_limits *l)
 {
-
     if (cfg_get_i(ld, g, "max_connections", 1, CFG_MAX_CONNECTIONS,
                   CFG_DEFAULT_MAX_CONNECTIONS, &l->max_connections) < 0 ||
         cfg_get_i(ld, g, "max_request_line", 64, CFG_MAX_HEADER_BYTES,
@@ -717,8 +706,7 @@ static int cfg_load_limits(struct cfg_loader *ld, const config_setting_t *g,
                   0, &l->keepalive_requests) < 0)
         return -1;
     if (l->max_request_line > l->max_header_bytes) {
-        const config_setting_t *at =
-            config_setting_get_member(g, "max_request_line");
+        const config_setting_t *at = cfg_member(g, "max_request_line");
 
         return cfg_fail(ld, at ? at : g, "'max_request_line' must not "
                         "exceed 'max_header_bytes'");
@@ -734,20 +722,9 @@ static int cfg_load_clients(struct cfg_loader *ld,
 
     if (cfg_get_group(ld, root, "clients", cfg_clients_keys, &g) < 0)
         return -1;
-    if (g == NULL) {
-        /* Every limit at its default: a group with no members. */
-        static const struct cfg_limits defaults = {
-            CFG_DEFAULT_MAX_CONNECTIONS, CFG_DEFAULT_REQUEST_LINE,
-            CFG_DEFAULT_HEADER_BYTES, CFG_DEFAULT_HEADERS,
-            CFG_DEFAULT_HEADER_TIMEOUT, CFG_DEFAULT_KEEPALIVE, 0
-        };
-
-        cfg->limits = defaults;
-        return 0;
-    }
     if (cfg_load_limits(ld, g, &cfg->limits) < 0)
         return -1;
-    keys = config_setting_get_member(g, "api_keys");
+    keys = cfg_member(g, "api_keys");
     if (keys == NULL)
         return 0;      /* limits only: no client authentication */
     if (config_setting_type(keys) != CONFIG_TYPE_LIST &&
