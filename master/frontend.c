@@ -25,6 +25,8 @@
 #define FRONTEND_SSE_ERR_MAX   (APIERR_BODY_MAX + 32)
 #define FRONTEND_INT_MAX       32      /* bytes of an integer header */
 #define FRONTEND_MAX_TIMEOUT_MS 86400000
+#define FRONTEND_HIST_FOLD     4       /* histogram buckets per le label */
+#define FRONTEND_MS_PER_S      1000.0
 
 
 /* ---- small helpers ---- */
@@ -572,6 +574,62 @@ static void frontend_metrics_targets(struct master *m, struct evbuffer *buf)
     }
 }
 
+/* Request latency per target as a Prometheus histogram: the log-linear
+ * buckets folded to one per power of two (cumulative, in seconds). */
+static void frontend_metrics_latency(struct master *m, struct evbuffer *buf)
+{
+    static const char name[] = "pipeline_request_duration_seconds";
+
+    evbuffer_add_printf(buf, "# HELP %s Time from request to the end of "
+                        "its answer, by target.\n# TYPE %s histogram\n",
+                        name, name);
+    for (int t = 0; t < m->cfg->target_count; t++) {
+        const struct histogram *h = &m->latency[t];
+        char tn[2 * CFG_TARGET_NAME_MAX];
+        uint64_t cum = 0;
+
+        /* One target name may serve several virtual models. */
+        snprintf(tn, sizeof(tn), "%s\",virtual_model=\"%s",
+                 m->cfg->targets[t].name,
+                 m->cfg->vmodels[m->cfg->targets[t].vmodel].name);
+
+        for (int i = 0; i < HIST_BUCKETS; i++) {
+            cum += h->counts[i];
+            if ((i + 1) % FRONTEND_HIST_FOLD != 0)
+                continue;
+            evbuffer_add_printf(buf, "%s_bucket{target=\"%s\",le=\"%g\"} "
+                                "%llu\n", name, tn,
+                                hist_bucket_bound(i) / FRONTEND_MS_PER_S,
+                                (unsigned long long)cum);
+        }
+        evbuffer_add_printf(buf, "%s_bucket{target=\"%s\",le=\"+Inf\"} "
+                            "%llu\n%s_sum{target=\"%s\"} %.3f\n"
+                            "%s_count{target=\"%s\"} %llu\n", name, tn,
+                            (unsigned long long)h->total, name, tn,
+                            (double)h->sum_ms / FRONTEND_MS_PER_S, name, tn,
+                            (unsigned long long)h->total);
+    }
+    evbuffer_add_printf(buf, "# HELP pipeline_breaker_state Circuit breaker: "
+                        "0 closed, 1 open, 2 half-open.\n"
+                        "# TYPE pipeline_breaker_state gauge\n");
+    for (int t = 0; t < m->cfg->target_count; t++)
+        evbuffer_add_printf(buf, "pipeline_breaker_state{target=\"%s\","
+                            "virtual_model=\"%s\"} %u\n",
+                            m->cfg->targets[t].name,
+                            m->cfg->vmodels[m->cfg->targets[t].vmodel].name,
+                            atomic_load(&m->shm.targets[t].state));
+    evbuffer_add_printf(buf, "# HELP pipeline_breaker_transitions_total "
+                        "Breaker state changes.\n"
+                        "# TYPE pipeline_breaker_transitions_total counter\n");
+    for (int t = 0; t < m->cfg->target_count; t++)
+        evbuffer_add_printf(buf, "pipeline_breaker_transitions_total{target="
+                            "\"%s\",virtual_model=\"%s\"} %llu\n",
+                            m->cfg->targets[t].name,
+                            m->cfg->vmodels[m->cfg->targets[t].vmodel].name,
+                            (unsigned long long)atomic_load(
+                                &m->shm.targets[t].transitions));
+}
+
 static void frontend_metrics(struct master *m, struct http_req *req)
 {
     struct evbuffer *buf = evbuffer_new();
@@ -613,6 +671,7 @@ static void frontend_metrics(struct master *m, struct http_req *req)
         pq_size(&m->shm.pq), m->shm.hdr->running, supervisor_alive(m),
         http_server_connections(&m->http));
     frontend_metrics_targets(m, buf);
+    frontend_metrics_latency(m, buf);
     http_send_buffer(req, 200, "text/plain; version=0.0.4", NULL, 0, buf);
     evbuffer_free(buf);
 }
