@@ -194,11 +194,16 @@ static void supervisor_recover_job(struct master *m, uint32_t j)
     bool requeued = false;
 
     shm_lock(&m->shm);
-    if (sj->state == SHM_JOB_RUNNING && mr->active && mr->req != NULL &&
-        !mr->head_sent && !mr->answered && !atomic_load(&sj->cancel)) {
-        shm_job_release_target(&m->shm, sj);
-        if (m->shm.hdr->running > 0)
-            m->shm.hdr->running--;
+    /* DONE too: the worker may have finished the call and died before its
+     * frames left it; the client has seen nothing, so it runs again. */
+    if ((sj->state == SHM_JOB_RUNNING || sj->state == SHM_JOB_DONE) &&
+        mr->active && mr->req != NULL && !mr->head_sent && !mr->answered &&
+        !atomic_load(&sj->cancel)) {
+        if (sj->state == SHM_JOB_RUNNING) {
+            shm_job_release_target(&m->shm, sj);
+            if (m->shm.hdr->running > 0)
+                m->shm.hdr->running--;
+        }
         /* It keeps its sequence number: back to its place in line. */
         requeued = shm_job_enqueue(&m->shm, j) == 0;
         if (!requeued)
