@@ -217,12 +217,15 @@ else fail "the retry came after ${ms} ms, before Retry-After: 1"; fi
 start=$(date +%s%N)
 code=$(post "$(msg slow4)" -H 'X-Request-Timeout-Ms: 800'); check "800 ms deadline vs a 4 s upstream: 504" 504 "$code"
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
-if [ "$ms" -lt 1500 ]; then ok "504 within about a second (${ms} ms)"; else fail "504 after ${ms} ms"; fi
+# valgrind slows the daemon itself, not the rule being checked.
+slack=1500; [ -n "${VALGRIND:-}" ] && slack=4000
+if [ "$ms" -lt "$slack" ]; then ok "504 within about a second (${ms} ms)"; else fail "504 after ${ms} ms"; fi
 curl -s -X POST "http://127.0.0.1:$UP_PORT/stats/reset" >/dev/null
 curl -s -N -m 1 -o /dev/null --data-binary "$(msg dripstream "a b c d e f g h" ',"stream":true')" \
     "http://127.0.0.1:$DPORT/v1/chat/completions"
 aborted() { curl -s "http://127.0.0.1:$UP_PORT/stats/aborted" | grep -q '"aborted":1'; }
-if wait_until 1 aborted; then ok "a streaming client leaving closes the upstream call within a second"
+within=1; [ -n "${VALGRIND:-}" ] && within=5
+if wait_until "$within" aborted; then ok "a streaming client leaving closes the upstream call within a second"
 else fail "the upstream still streams after its client left"; fi
 
 echo "client going away cancels its job"
