@@ -69,6 +69,7 @@
 #define CFG_QWEN_TOKENS   "~/.qwen/oauth_creds.json"
 #define CFG_IFLOW_TOKENS  "~/.iflow/oauth_creds.json"
 #define CFG_IFLOW_OAUTH   "https://iflow.cn"
+#define CFG_IFLOW_SETTINGS "~/.iflow/settings.json"
 
 /* State of one load: the file name for messages and the error buffer. */
 struct cfg_loader {
@@ -345,7 +346,8 @@ static int cfg_parse_listen(struct cfg_loader *ld, const config_setting_t *at,
 
 static const char *const cfg_provider_keys[] = {
     "name", "type", "auth", "base_url", "api_key", "api_key_env",
-    "token_file", "oauth_base_url", "client_id", "latency_ms", NULL
+    "token_file", "oauth_base_url", "client_id", "client_secret",
+    "settings_file", "latency_ms", NULL
 };
 
 /* Drops trailing slashes so paths can be appended with one '/'. */
@@ -355,6 +357,28 @@ static void cfg_trim_url(char *url)
 
     while (n > 0 && url[n - 1] == '/')
         url[--n] = '\0';
+}
+
+/* A path starting with "~/" is taken from $HOME (the daemon's user's
+ * home, as the Qwen and iFlow CLIs write there). */
+static int cfg_expand_home(struct cfg_loader *ld, const config_setting_t *grp,
+                           const char *key, char **path)
+{
+    const char *home;
+    char *full;
+
+    if (*path == NULL || strncmp(*path, "~/", 2) != 0)
+        return 0;
+    home = getenv("HOME");
+    if (home == NULL || home[0] != '/')
+        return cfg_fail(ld, cfg_member(grp, key) ? cfg_member(grp, key) : grp,
+                        "'%s' starts with '~' but HOME is not set to an "
+                        "absolute path", key);
+    if (asprintf(&full, "%s%s", home, *path + 1) < 0)
+        return cfg_fail(ld, grp, "out of memory");
+    free(*path);
+    *path = full;
+    return 0;
 }
 
 static int cfg_load_provider(struct cfg_loader *ld, const config_setting_t *s,
@@ -420,6 +444,7 @@ static int cfg_load_provider(struct cfg_loader *ld, const config_setting_t *s,
     if (p->type != CFG_PROVIDER_MOCK && p->auth == CFG_AUTH_NONE)
         return cfg_fail(ld, s, "provider \"%s\": auth must be \"api_key\" "
                         "or \"oauth\"", p->name);
+    p->base_url_set = config_setting_get_member(s, "base_url") != NULL;
     if (cfg_get_str(ld, s, "base_url", false, def_url, &p->base_url) < 0)
         return -1;
     cfg_trim_url(p->base_url);
@@ -440,10 +465,30 @@ static int cfg_load_provider(struct cfg_loader *ld, const config_setting_t *s,
             cfg_get_str(ld, s, "client_id", false,
                         qwen ? CFG_QWEN_CLIENT : NULL, &p->client_id) < 0)
             return -1;
+        if (cfg_get_str(ld, s, "client_secret", false, NULL,
+                        &p->client_secret) < 0 ||
+            cfg_get_str(ld, s, "settings_file", false,
+                        qwen ? NULL : CFG_IFLOW_SETTINGS,
+                        &p->settings_file) < 0)
+            return -1;
+        if (qwen && config_setting_get_member(s, "settings_file") != NULL)
+            return cfg_fail(ld, config_setting_get_member(s, "settings_file"),
+                            "provider \"%s\": 'settings_file' is for type "
+                            "\"iflow\" only", p->name);
         cfg_trim_url(p->oauth_base_url);
+        if (cfg_expand_home(ld, s, "token_file", &p->token_file) < 0 ||
+            cfg_expand_home(ld, s, "settings_file", &p->settings_file) < 0)
+            return -1;
+        if (strncmp(p->oauth_base_url, "http://", 7) != 0 &&
+            strncmp(p->oauth_base_url, "https://", 8) != 0)
+            return cfg_fail(ld, config_setting_get_member(s,
+                            "oauth_base_url"), "provider \"%s\": "
+                            "'oauth_base_url' must start with http:// or "
+                            "https://", p->name);
     } else {
         const char *const oauth_only[] = {
-            "token_file", "oauth_base_url", "client_id"
+            "token_file", "oauth_base_url", "client_id", "client_secret",
+            "settings_file"
         };
 
         for (size_t i = 0; i < sizeof(oauth_only) / sizeof(*oauth_only); i++)
@@ -924,6 +969,10 @@ void cfg_free(struct cfg **cfgp)
         free(p->token_file);
         free(p->oauth_base_url);
         free(p->client_id);
+        if (p->client_secret != NULL)
+            explicit_bzero(p->client_secret, strlen(p->client_secret));
+        free(p->client_secret);
+        free(p->settings_file);
     }
     for (int i = 0; i < cfg->target_count; i++)
         free(cfg->targets[i].model);

@@ -52,6 +52,9 @@ struct cfg_provider {
     char *token_file;
     char *oauth_base_url;
     char *client_id;
+    char *client_secret;     /* iFlow's token refresh; secret */
+    char *settings_file;     /* iFlow: the CLI's settings.json */
+    bool base_url_set;       /* base_url was written, not defaulted */
     int latency_ms;          /* mock only */
     int line;
 };

@@ -262,7 +262,16 @@ static void check_full_providers(const struct cfg *cfg)
     CU_ASSERT_EQUAL(p[3].auth, CFG_AUTH_OAUTH);
     CU_ASSERT_PTR_NULL(p[3].base_url);
     CU_ASSERT_PTR_NULL(p[3].api_key);
-    CU_ASSERT_STRING_EQUAL(p[3].token_file, "~/.qwen/oauth_creds.json");
+    {
+        /* "~/" is expanded from $HOME */
+        char want[512];
+
+        snprintf(want, sizeof(want), "%s/.qwen/oauth_creds.json",
+                 getenv("HOME"));
+        CU_ASSERT_STRING_EQUAL(p[3].token_file, want);
+    }
+    CU_ASSERT_PTR_NULL(p[3].settings_file);
+    CU_ASSERT_FALSE(p[3].base_url_set);
     CU_ASSERT_STRING_EQUAL(p[3].oauth_base_url, "https://chat.qwen.ai");
     CU_ASSERT_PTR_NOT_NULL(p[3].client_id);
 
@@ -276,6 +285,9 @@ static void check_full_providers(const struct cfg *cfg)
     CU_ASSERT_STRING_EQUAL(p[5].token_file, "/tmp/t.json");
     CU_ASSERT_STRING_EQUAL(p[5].oauth_base_url, "https://auth.example.com");
     CU_ASSERT_STRING_EQUAL(p[5].client_id, "cid");
+    CU_ASSERT_PTR_NOT_NULL(p[5].settings_file);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p[5].settings_file, "/.iflow/settings.json"));
+    CU_ASSERT_FALSE(p[5].settings_file[0] == '~');
 }
 
 static void check_full_vmodels(const struct cfg *cfg)
@@ -842,6 +854,21 @@ static void test_err_provider_rules(void)
         "  { name = \"local\"; type = \"iflow\"; api_key = \"k\";\n"
         "    token_file = \"/tmp/x\"; " CFG_TEST_MARK "\n"
         "  } );\n" V_LOCAL, "'token_file' goes with auth = \"oauth\" only");
+    cfg_test_refused(
+        "providers = (\n"
+        "  { name = \"local\"; type = \"qwen\"; api_key = \"k\";\n"
+        "    client_secret = \"s\"; " CFG_TEST_MARK "\n"
+        "  } );\n" V_LOCAL, "'client_secret' goes with auth = \"oauth\"");
+    cfg_test_refused(
+        "providers = (\n"
+        "  { name = \"local\"; type = \"qwen\"; auth = \"oauth\";\n"
+        "    settings_file = \"/tmp/s\"; " CFG_TEST_MARK "\n"
+        "  } );\n" V_LOCAL, "'settings_file' is for type \"iflow\" only");
+    cfg_test_refused(
+        "providers = (\n"
+        "  { name = \"local\"; type = \"qwen\"; auth = \"oauth\";\n"
+        "    oauth_base_url = \"ftp://x\"; " CFG_TEST_MARK "\n"
+        "  } );\n" V_LOCAL, "'oauth_base_url' must start with http://");
 }
 
 static void test_err_vmodel_rules(void)
