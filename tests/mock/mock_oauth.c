@@ -15,7 +15,23 @@
  * Tokens are deterministic: every mint takes the next number n and names
  * its values "at-<n>", "rt-<n>", "ik-<n>"; the server starts with at-0,
  * rt-0 and ik-0.  Delays (refresh_delay_ms, chat_delay_ms) are evtimers,
- * so the server keeps answering other clients meanwhile.
+ * so the server keeps answering other clients meanwhile; a client that
+ * leaves during one cancels it (nothing is minted, "aborted" counts it).
+ *
+ *   POST /api/v1/oauth2/device/code   Qwen device authorization
+ *   POST /api/v1/oauth2/token         Qwen device_code / refresh_token
+ *   POST /oauth/token                 iFlow refresh_token (+ Basic auth)
+ *   GET  /api/oauth/getUserInfo       iFlow: ?accessToken= -> apiKey
+ *   POST /v1/chat/completions         Bearer access token or API key
+ *   POST /control?k=v&...             (or a form body) script the state
+ *   GET  /stats, POST /stats/reset    counters, tokens, poll gaps
+ *   GET  /authorize                   the verification_uri's page
+ *
+ * OAuth endpoints want an application/x-www-form-urlencoded body.  The
+ * counters count requests that reached their endpoint with the right
+ * method, whatever the answer: device_code, polls (device_code grant),
+ * refresh (Qwen refresh_token grant), iflow_refresh, userinfo; chat
+ * counts those with an accepted token, chat_401 the others.
  */
 
 #include <ctype.h>
