@@ -28,6 +28,7 @@ WORKER_SRC = $(wildcard worker/*.c)
 CTL_SRC    = master/pipelinectl.c
 UNIT_SRC   = $(wildcard tests/unit/*.c)
 MOCK_SRC   = tests/mock/mock_upstream.c
+MOCK_OAUTH_SRC = tests/mock/mock_oauth.c
 SLOW_SRC   = tests/mock/slow_client.c
 SINK_SRC   = tests/mock/notify_sink.c
 QBENCH_SRC = bench/queue_bench.c
@@ -40,12 +41,14 @@ DAEMON_OBJ = $(call obj,$(MASTER_SRC) $(WORKER_SRC)) $(COMMON_OBJ)
 CTL_OBJ    = $(call obj,$(CTL_SRC)) $(COMMON_OBJ)
 UNIT_OBJ   = $(call obj,$(UNIT_SRC)) $(COMMON_OBJ)
 MOCK_OBJ   = $(call obj,$(MOCK_SRC))
+MOCK_OAUTH_OBJ = $(call obj,$(MOCK_OAUTH_SRC))
 SLOW_OBJ   = $(call obj,$(SLOW_SRC))
 SINK_OBJ   = $(call obj,$(SINK_SRC))
 QBENCH_OBJ = $(call obj,$(QBENCH_SRC)) $(COMMON_OBJ)
 SBENCH_OBJ = $(call obj,$(SBENCH_SRC))
 
 PROGS = $(BINDIR)/pipelined $(BINDIR)/pipelinectl $(BINDIR)/mock_upstream \
+        $(BINDIR)/mock_oauth \
         $(BINDIR)/slow_client $(BINDIR)/notify_sink $(BINDIR)/queue_bench \
         $(BINDIR)/stream_bench \
         $(if $(UNIT_SRC),$(BINDIR)/unit_tests)
@@ -71,6 +74,10 @@ $(BINDIR)/pipelinectl: $(CTL_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BINDIR)/mock_upstream: $(MOCK_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/mock_oauth: $(MOCK_OAUTH_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -69,6 +69,35 @@ start_upstream() {
     printf -v "${name}_PORT" '%s' "$(cat "$pf")"
 }
 
+# start_oauth_mock NAME: a mock OAuth server + token-checking chat API
+# (tests/mock/mock_oauth.c); its port in ${NAME}_PORT, its pid in
+# ${NAME}_PID.
+start_oauth_mock() {
+    local name=$1 pf="$WORK/$1.port"
+    "$BIN/mock_oauth" -q -P "$pf" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    PIDS+=($!)
+    printf -v "${name}_PID" '%s' "$!"
+    wait_until 10 test -s "$pf" || { echo "mock oauth did not start"; exit 1; }
+    printf -v "${name}_PORT" '%s' "$(cat "$pf")"
+}
+
+# oauth_control NAME 'key=value&key=value': POST /control; prints the
+# HTTP status (200 when applied).
+oauth_control() {
+    local port_var="${1}_PORT"
+    curl -s -o /dev/null -w '%{http_code}' -X POST \
+        "http://127.0.0.1:${!port_var}/control?$2"
+}
+
+# oauth_stat NAME KEY: one member of the mock's GET /stats (a number or
+# a string, without quotes).
+oauth_stat() {
+    local port_var="${1}_PORT" re
+    re='"'"$2"'":("[^"]*"|-?[0-9]+|true|false)'
+    curl -s "http://127.0.0.1:${!port_var}/stats" |
+        grep -Eo "$re" | head -1 | cut -d: -f2- | tr -d '"'
+}
+
 # start_daemon CONF: runs pipelined; sets DPID, waits for /health.
 start_daemon() {
     DLOG="$WORK/daemon.log"
