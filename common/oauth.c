@@ -409,8 +409,9 @@ static json_object *oauth_json_get(json_object *o, const char *key)
     return v;
 }
 
-/* *out = a malloc'd copy of the string member key, NULL when it is absent
- * or null. -1 with err when it is another type or holds a NUL. */
+/* *out = a malloc'd copy of the string member key (the caller frees it),
+ * NULL when it is absent or null. -1 with err when it is another type or
+ * holds a NUL. */
 static int oauth_json_str(json_object *o, const char *key, char **out,
                           char *err, size_t errlen)
 {

@@ -88,9 +88,10 @@ int oauth_pkce_challenge(const char *verifier,
                          char out[OAUTH_CHALLENGE_LEN + 1]);
 
 /* The API base for a resource_url: surrounding blanks and trailing '/'
- * dropped, "https://" put in front when it names no scheme, "/v1"
- * appended unless the path already ends in it. 0, or -1 when it is empty
- * or does not fit in outlen. */
+ * dropped, "https://" put in front when it names no scheme (a scheme is
+ * letters and "://"), "/v1" appended unless the path already ends in it.
+ * 0, or -1 when it is empty, has no host, holds a blank or a control
+ * character inside, or does not fit in outlen. */
 int oauth_api_base(const char *resource_url, char *out, size_t outlen);
 
 /* Parses token file text (JSON object; unknown members ignored; strings
