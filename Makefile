@@ -25,7 +25,7 @@ MASTER_SRC = master/main.c master/master.c master/frontend.c \
              master/http.c master/relay.c master/supervisor.c \
              master/control.c master/notify.c
 WORKER_SRC = $(wildcard worker/*.c)
-CTL_SRC    = master/pipelinectl.c
+CTL_SRC    = master/pipelinectl.c master/login.c
 UNIT_SRC   = $(wildcard tests/unit/*.c)
 MOCK_SRC   = tests/mock/mock_upstream.c
 MOCK_OAUTH_SRC = tests/mock/mock_oauth.c

@@ -1,7 +1,8 @@
 /* pipelinectl.c - the control client: sends one command line to the
  * daemon's control socket and prints the JSON answer as a table, or as
  * received with --json. Exit 0 on success, 1 when the daemon reports an
- * error, 2 when it cannot be reached. */
+ * error, 2 when it cannot be reached. `login` runs without the daemon
+ * (login.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -16,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "login.h"
 #include "util.h"
 
 #define CTL_DEFAULT_SOCKET "/run/pipelined/control.sock"
@@ -30,12 +32,15 @@ static void ctl_usage(FILE *out)
 {
     fprintf(out,
             "usage: pipelinectl [-s SOCKET] [-c CONFIG] [--json] COMMAND ...\n"
+            "       pipelinectl -c CONFIG login PROVIDER\n"
             "commands: stats | workers | scale N|+N|-N | breaker reset NAME"
             " | reload"
             " | help\n"
             "  -s SOCKET  control socket (default %s)\n"
             "  -c CONFIG  take the socket path from this configuration\n"
-            "  --json     print the answer as received\n",
+            "  --json     print the answer as received\n"
+            "login runs the OAuth device flow for PROVIDER of CONFIG without"
+            " the daemon\nand writes the provider's token file.\n",
             CTL_DEFAULT_SOCKET);
 }
 
@@ -228,9 +233,11 @@ int main(int argc, char **argv)
         return CTL_NO_DAEMON;
     }
     if (strcmp(argv[optind], "login") == 0) {
-        fprintf(stderr, "pipelinectl: login (OAuth device flow) is not "
-                "available in this build\n");
-        return CTL_DAEMON_ERROR;
+        if (config == NULL || argc - optind != 2) {
+            fprintf(stderr, "usage: pipelinectl -c CONFIG login PROVIDER\n");
+            return LOGIN_EXIT_FAILED;
+        }
+        return login_run(config, argv[optind + 1]);
     }
     if (config != NULL) {
         char err[CFG_ERR_MAX];
