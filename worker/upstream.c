@@ -31,6 +31,8 @@ static void upstream_check_done(struct worker *w)
         /* Take it out of the multi before the call reacts: the reaction
          * may start a new attempt with this very handle. */
         curl_multi_remove_handle(w->multi, msg->easy_handle);
+        if (auth_transfer_done(w, msg->easy_handle, msg->data.result))
+            continue;
         if (c != NULL)
             openai_transfer_done(c, msg->data.result);
     }
@@ -198,11 +200,12 @@ int upstream_init(struct worker *w)
     curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
     curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS,
                       (long)UPSTREAM_MAX_CONNECTS);
-    return 0;
+    return auth_init(w);
 }
 
 void upstream_free(struct worker *w)
 {
+    auth_free(w);      /* its calls leave the multi before it goes */
     if (w->headers != NULL) {
         for (int i = 0; i < 2 * w->cfg->provider_count; i++)
             curl_slist_free_all(w->headers[i]);
@@ -257,6 +260,7 @@ void upstream_abort(struct worker *w, struct call *c)
 {
     if (c->easy != NULL)
         curl_multi_remove_handle(w->multi, c->easy);
+    auth_forget(c);
     if (c->timer != NULL)
         evtimer_del(c->timer);
     if (c->adapter_timer != NULL)
@@ -270,6 +274,9 @@ void upstream_attempt_clear(struct call *c)
     /* No idle clock between attempts: a backoff is not the upstream's. */
     if (c->idle_timer != NULL)
         evtimer_del(c->idle_timer);
+    auth_forget(c);
+    curl_slist_free_all(c->auth_headers);
+    c->auth_headers = NULL;
     free(c->req_body);
     c->req_body = NULL;
     c->req_len = 0;
