@@ -353,7 +353,7 @@ static void auth_load(struct auth_provider *ap, bool force)
     char err[OAUTH_ERR_MAX];
     int64_t now = util_now_ms();
 
-    if (!force && ap->loaded && now < ap->next_stat_ms)
+    if (!force && (ap->loaded || ap->dead) && now < ap->next_stat_ms)
         return;
     ap->next_stat_ms = now + AUTH_STAT_INTERVAL_MS;
     if (ap->loaded && oauth_file_stat(p->token_file, &id) == 0 &&
