@@ -68,6 +68,8 @@ struct worker {
     struct curl_slist **headers;
     CURLU **urls;                  /* per provider: its chat URL, parsed */
     struct auth_provider *auth;    /* per provider: OAuth state (auth.c) */
+    struct evbuffer *sse_batch;    /* events parsed from one upstream read,
+                                      waiting to go as one frame */
     struct call **calls;           /* by job index */
     int active;
     int max_active;
