@@ -22,6 +22,7 @@
 #define OAUTH_REFRESH_MARGIN_MS 30000  /* refresh this long before expiry */
 #define OAUTH_ERR_MAX          256
 #define OAUTH_DEFAULT_INTERVAL_S 5     /* RFC 8628 when the server says none */
+#define OAUTH_DEFAULT_EXPIRES_S 600    /* a device code's life if unsaid */
 #define OAUTH_MAX_INTERVAL_MS  10000   /* slow_down never waits longer */
 #define OAUTH_QWEN_SCOPE       "openid profile email model.completion"
 #define OAUTH_GRANT_DEVICE     "urn:ietf:params:oauth:grant-type:device_code"
@@ -66,11 +67,16 @@ enum oauth_result {
     OAUTH_FAILED         /* anything else: malformed, 5xx, other 4xx */
 };
 
+/* Wipes (explicit_bzero) and frees the members of t, leaving it empty;
+ * NULL-safe. */
 void oauth_tokens_free(struct oauth_tokens *t);
 /* Deep copy; dst is overwritten (not freed first). 0, or -1 (ENOMEM, dst
  * left empty). */
 int oauth_tokens_copy(struct oauth_tokens *dst, const struct oauth_tokens *src);
 void oauth_device_free(struct oauth_device *d);
+/* Wipes and frees the string *s holds (a secret: a token, a form body
+ * carrying one, a file text) and nulls *s; NULL-safe at both levels. */
+void oauth_secret_free(char **s);
 
 /* base64url of in[0..n) without padding into out, which must hold
  * (n * 4 + 2) / 3 + 1 bytes; returns the length written (NUL added). */
@@ -89,7 +95,10 @@ int oauth_api_base(const char *resource_url, char *out, size_t outlen);
 
 /* Parses token file text (JSON object; unknown members ignored; strings
  * where strings are due, expiry_date a number). -1 with a reason in err
- * (never containing a token) on anything else or a missing access_token. */
+ * (never containing a token) on anything else or a missing access_token.
+ * *t is overwritten (not freed first); on -1 it is left empty. Every JSON
+ * text read here (files and answers) must be strict RFC 8259, one object
+ * with only whitespace after it, at most OAUTH_FILE_MAX bytes. */
 int oauth_tokens_parse(const char *text, size_t len, struct oauth_tokens *t,
                        char *err, size_t errlen);
 /* The file text for t (a JSON object, newline-terminated); malloc'd, the
@@ -101,8 +110,9 @@ int oauth_tokens_load(const char *path, struct oauth_tokens *t,
                       struct oauth_file_id *id, char *err, size_t errlen);
 /* Writes t to path atomically: a temporary file in the same directory
  * created with mode 0600, written, fsync'd, renamed over path, and the
- * directory fsync'd. The directory is created (0700) when missing. -1
- * with err; no temporary file is left behind. */
+ * directory fsync'd. The directory is created when missing, with every
+ * missing parent (like mkdir -p), each component made 0700. -1 with err;
+ * no temporary file is left behind. */
 int oauth_tokens_save(const char *path, const struct oauth_tokens *t,
                       char *err, size_t errlen);
 /* 0 and *id, or -1 (errno set) when path cannot be stat'd. */
@@ -111,12 +121,16 @@ bool oauth_file_same(const struct oauth_file_id *a,
                      const struct oauth_file_id *b);
 
 /* iFlow's settings.json: "apiKey" and "baseUrl", either may be absent
- * (NULL). -1 with err when unreadable or not a JSON object. */
+ * or empty (NULL); both malloc'd, the caller frees (*api_key with
+ * oauth_secret_free). -1 with err (both NULL) when unreadable, not a JSON
+ * object, or one of them is not a string. */
 int oauth_iflow_settings_load(const char *path, char **api_key,
                               char **base_url, char *err, size_t errlen);
 
 /* Form bodies (application/x-www-form-urlencoded, every value
- * percent-encoded); malloc'd, the caller frees. NULL on ENOMEM. */
+ * percent-encoded; RFC 3986 unreserved bytes kept, the rest %XX);
+ * malloc'd, the caller frees (oauth_secret_free: they carry codes and
+ * tokens). NULL on ENOMEM. */
 char *oauth_form_device_code(const char *client_id, const char *scope,
                              const char *challenge);
 char *oauth_form_device_poll(const char *client_id, const char *device_code,
@@ -129,7 +143,9 @@ char *oauth_form_refresh(const char *client_id, const char *client_secret,
 char *oauth_urlencode(const char *s);
 
 /* Parses the device authorization answer (HTTP status, body). -1 with err
- * when it is not a 200 with device_code, user_code and verification_uri. */
+ * when it is not a 200 with device_code, user_code and verification_uri
+ * (those shown to the user must be printable ASCII); expires_in_s is
+ * OAUTH_DEFAULT_EXPIRES_S when absent. *d is overwritten; empty on -1. */
 int oauth_parse_device(long status, const char *body, size_t len,
                        struct oauth_device *d, char *err, size_t errlen);
 /* Classifies a device-code poll answer by its "error" member whatever the
@@ -142,7 +158,9 @@ enum oauth_result oauth_parse_poll(long status, const char *body, size_t len,
                                    char *err, size_t errlen);
 /* A refresh answer. On OAUTH_OK *t holds the new tokens, with old's
  * refresh_token, resource_url, scope and api_key kept where the answer
- * has none. 400 and 401 give OAUTH_REVOKED; other failures OAUTH_FAILED. */
+ * has none (old may be NULL), token_type "Bearer" when absent. 400 and
+ * 401 give OAUTH_REVOKED; other failures OAUTH_FAILED. Parsers fill *t
+ * only on OAUTH_OK (the caller frees it); it is left empty otherwise. */
 enum oauth_result oauth_parse_refresh(long status, const char *body,
                                       size_t len, int64_t now_ms,
                                       const struct oauth_tokens *old,

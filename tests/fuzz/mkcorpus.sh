@@ -27,7 +27,7 @@ repeat() {
     printf '%s' "$out"
 }
 
-for t in request sse frame config jsonscan apierror httpparse; do
+for t in request sse frame config jsonscan apierror httpparse oauth; do
     rm -rf "${CORPUS:?}/$t"
     mkdir -p "$CORPUS/$t"
 done
@@ -238,3 +238,32 @@ f='4;ext\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n'
 seed_http chunked_only '\010\002' "${f}0\\r\\nT: x\\r\\n\\r\\n"
 seed_http chunked_lf '\010\001' 'a\nabcdefghij\n0\n\n'
 seed_http encode '\014\005' '{"model":"default","messages":[]}'
+
+# --- OAuth token files and authorization server answers -------------------
+# byte 0: bits 0-3 the answers' status, bits 4-7 the refresh answer's, as
+# indices into fuzz_oauth.c's table (0: 200, 4: 400, 5: 401, 8: 429,
+# 9: 500).
+seed oauth qwen_file '\000{\n  "access_token": "qa",\n  "token_type": '\
+'"Bearer",\n  "refresh_token": "qr",\n  "resource_url": "portal.qwen.ai",'\
+'\n  "expiry_date": 1760000000000\n}\n'
+seed oauth iflow_file '\000{"access_token":"ia","refresh_token":"ir",'\
+'"expiry_date":1760000000000.5,"token_type":"bearer","scope":"read",'\
+'"apiKey":"sk-1","userId":"u","extra":{"a":[1,null,true]}}'
+seed oauth poll_pending '\104{"error":"authorization_pending",'\
+'"error_description":"The authorization request is still pending"}'
+seed oauth poll_slow_down '\010{"error":"slow_down"}'
+seed oauth poll_ok '\000{"access_token":"a","refresh_token":"r",'\
+'"token_type":"Bearer","expires_in":21600,"resource_url":"portal.qwen.ai",'\
+'"scope":"openid"}'
+seed oauth refresh_partial '\000{"access_token":"a","expires_in":"3600"}'
+seed oauth refresh_revoked '\124{"error":"invalid_grant",'\
+'"error_description":"bad \\u001b[0m token\\n"}'
+seed oauth device '\000{"device_code":"dc","user_code":"ABCD-1234",'\
+'"verification_uri":"https://chat.qwen.ai/authorize","verification_uri_'\
+'complete":"https://chat.qwen.ai/authorize?user_code=ABCD-1234",'\
+'"expires_in":900,"interval":0}'
+seed oauth userinfo '\000{"success":true,"message":"ok",'\
+'"data":{"apiKey":"sk-abc","userName":"n"}}'
+seed oauth userinfo_refused '\000{"success":false,"message":"expired"}'
+seed oauth not_json '\231<html>502 Bad Gateway</html>'
+seed oauth resource_url '\000  https://dashscope.aliyuncs.com/compatible-mode/ '
