@@ -909,8 +909,9 @@ static void cfg_check_secret_mode(struct cfg_loader *ld, const struct cfg *cfg)
     for (int i = 0; i < cfg->client_key_count; i++)
         secrets |= strncmp(cfg->client_keys[i], "sha256:", 7) != 0;
     for (int i = 0; i < cfg->provider_count; i++)
-        secrets |= cfg->providers[i].api_key != NULL &&
-                   cfg->providers[i].api_key_env == NULL;
+        secrets |= (cfg->providers[i].api_key != NULL &&
+                    cfg->providers[i].api_key_env == NULL) ||
+                   cfg->providers[i].client_secret != NULL;
     if (!secrets || ld->warn_log == NULL || stat(ld->path, &st) < 0)
         return;
     if (st.st_mode & (S_IRGRP | S_IROTH))

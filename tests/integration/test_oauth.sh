@@ -85,6 +85,11 @@ CONF
 chmod 600 "$CONF"
 out=$("$BIN/pipelined" -t -c "$CONF" 2>&1); check "-t accepts OAuth providers" 0 $?
 check_nomatch "-t shows no secret" 'iflow-test-secret' "$out"
+chmod 644 "$CONF"
+out=$("$BIN/pipelined" -t -c "$CONF" 2>&1)
+check_match "a client_secret in a world-readable file: warned" 'readable by everyone' "$out"
+check_nomatch "the warning shows no secret" 'iflow-test-secret' "$out"
+chmod 600 "$CONF"
 start_daemon "$CONF"
 
 echo "# Qwen: tokens from the file"
