@@ -169,10 +169,11 @@ static void auth_expire_waiters(struct auth_provider *ap)
  * does, -1 when there is no lock to take (then we refresh alone). */
 static int auth_lock(struct auth_provider *ap)
 {
-    char path[OAUTH_URL_MAX];
     const char *tf = auth_cfg(ap)->token_file;
 
     if (ap->lock_fd < 0) {
+        char path[OAUTH_URL_MAX];
+
         if (snprintf(path, sizeof(path), "%s%s", tf, AUTH_LOCK_SUFFIX) >=
             (int)sizeof(path))
             return -1;
@@ -584,7 +585,7 @@ static void auth_refresh_done(struct auth_provider *ap, CURLcode result)
     auth_refreshed(ap, &t);
 }
 
-bool auth_transfer_done(struct worker *w, CURL *easy, CURLcode result)
+bool auth_transfer_done(struct worker *w, const CURL *easy, CURLcode result)
 {
     for (int p = 0; w->auth != NULL && p < w->cfg->provider_count; p++) {
         struct auth_provider *ap = &w->auth[p];

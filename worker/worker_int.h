@@ -186,7 +186,8 @@ void auth_rejected(struct call *c);
 /* Takes c off the parked list, if it is there. */
 void auth_forget(struct call *c);
 /* True when easy was an auth call, which has now been handled. */
-bool auth_transfer_done(struct worker *w, CURL *easy, CURLcode result);
+bool auth_transfer_done(struct worker *w, const CURL *easy,
+                        CURLcode result);
 
 /* provider_openai.c: entry point when a transfer ends. */
 void openai_transfer_done(struct call *c, CURLcode result);
