@@ -91,18 +91,36 @@ static size_t openai_header_cb(char *buf, size_t size, size_t n, void *arg)
  * quote is escaped. */
 static bool openai_finished(const char *data, size_t len)
 {
-    return memmem(data, len, "\"finish_reason\":\"", 17) != NULL ||
-           memmem(data, len, "\"finish_reason\": \"", 18) != NULL;
+    static const char key[] = "\"finish_reason\":";
+    const char *p = data, *end = data + len;
+
+    while ((p = memmem(p, (size_t)(end - p), key, sizeof(key) - 1)) != NULL) {
+        p += sizeof(key) - 1;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' ||
+                           *p == '\n'))
+            p++;
+        if (p < end && *p == '"')
+            return true;
+    }
+    return false;
 }
+
+/* The top-level members of a stream event the adapter looks at. */
+enum { OPENAI_EV_ERROR, OPENAI_EV_USAGE, OPENAI_EV_KEYS };
+static const char *const openai_event_keys[OPENAI_EV_KEYS] = {
+    "error", "usage"
+};
 
 /* An upstream SSE event: check it, note [DONE] / finish_reason / usage,
  * and relay it to the client. -1 aborts the transfer (proto_error). The
- * strict scanner does the checking: one pass, no tree, per event. */
+ * strict scanner does the checking and finds the members in one pass, no
+ * tree, per event. */
 static int openai_sse_event(void *arg, const char *event, const char *data,
                             size_t len)
 {
     struct call *c = arg;
-    size_t start, end;
+    size_t st[OPENAI_EV_KEYS], en[OPENAI_EV_KEYS], e;
+    int rc;
 
     if (c->sse_done)
         return 0;     /* nothing may follow [DONE] */
@@ -113,25 +131,34 @@ static int openai_sse_event(void *arg, const char *event, const char *data,
                      sizeof(sse_done_event) - 1);
         return 0;
     }
-    start = strspn(data, " \t\r\n");
-    if (js_validate(data, len, JS_MAX_DEPTH) < 0 || data[start] != '{') {
-        c->proto_error = "upstream sent a stream event that is not a JSON "
-                         "object";
-        return -1;
+    rc = js_find_members(data, len, openai_event_keys, OPENAI_EV_KEYS, st,
+                         en);
+    if (rc < 0) {
+        /* Not an object, or a key with an escape: then the members we
+         * look for are taken as absent if it is a valid object. */
+        size_t start = strspn(data, " \t\r\n");
+
+        if (js_validate(data, len, JS_MAX_DEPTH) < 0 || data[start] != '{') {
+            c->proto_error = "upstream sent a stream event that is not a "
+                             "JSON object";
+            return -1;
+        }
+        en[OPENAI_EV_ERROR] = en[OPENAI_EV_USAGE] = 0;
     }
+    e = OPENAI_EV_ERROR;
     if (strcmp(event, "error") == 0 ||
-        (js_find_member(data, len, "error", &start, &end) == 1 &&
-         !(end - start == 4 && memcmp(data + start, "null", 4) == 0))) {
+        (en[e] != 0 && !(en[e] - st[e] == 4 &&
+                         memcmp(data + st[e], "null", 4) == 0))) {
         c->proto_error = "upstream sent an error event in the stream";
         return -1;
     }
-    if (openai_finished(data, len))
+    if (!c->sse_finished && openai_finished(data, len))
         c->sse_finished = true;
-    if (js_find_member(data, len, "usage", &start, &end) == 1 &&
-        data[start] == '{') {
+    e = OPENAI_EV_USAGE;
+    if (en[e] != 0 && data[st[e]] == '{') {
         struct compat_usage u;
 
-        compat_usage(data + start, end - start, &u);
+        compat_usage(data + st[e], en[e] - st[e], &u);
         c->prompt_tokens = u.prompt_tokens;
         c->completion_tokens = u.completion_tokens;
     }
