@@ -62,7 +62,6 @@
 #define CFG_MAX_CLIENT_KEYS          1024
 #define CFG_MAX_PORT                 65535
 
-#define CFG_DASHSCOPE_URL "https://dashscope.aliyuncs.com/compatible-mode/v1"
 #define CFG_IFLOW_URL     "https://apis.iflow.cn/v1"
 #define CFG_QWEN_OAUTH    "https://chat.qwen.ai"
 #define CFG_QWEN_CLIENT   "f0304373b74a44d2b584a3fb70ca9e56"
@@ -455,6 +454,11 @@ static int cfg_load_provider(struct cfg_loader *ld, const config_setting_t *s,
                         "http:// or https://", p->name);
     if (p->auth == CFG_AUTH_OAUTH) {
         bool qwen = p->type == CFG_PROVIDER_QWEN;
+
+        if (p->api_key != NULL || p->api_key_env != NULL)
+            return cfg_fail(ld, s, "provider \"%s\": 'api_key' and "
+                            "'api_key_env' go with auth = \"api_key\"; "
+                            "OAuth takes its key from 'token_file'", p->name);
 
         if (cfg_get_str(ld, s, "token_file", false,
                         qwen ? CFG_QWEN_TOKENS : CFG_IFLOW_TOKENS,
@@ -905,8 +909,9 @@ static void cfg_check_secret_mode(struct cfg_loader *ld, const struct cfg *cfg)
     for (int i = 0; i < cfg->client_key_count; i++)
         secrets |= strncmp(cfg->client_keys[i], "sha256:", 7) != 0;
     for (int i = 0; i < cfg->provider_count; i++)
-        secrets |= cfg->providers[i].api_key != NULL &&
-                   cfg->providers[i].api_key_env == NULL;
+        secrets |= (cfg->providers[i].api_key != NULL &&
+                    cfg->providers[i].api_key_env == NULL) ||
+                   cfg->providers[i].client_secret != NULL;
     if (!secrets || ld->warn_log == NULL || stat(ld->path, &st) < 0)
         return;
     if (st.st_mode & (S_IRGRP | S_IROTH))

@@ -2,6 +2,7 @@
  * depth-limited) and a top-level member finder built on it. */
 #include "jsonscan.h"
 
+#include <stdint.h>
 #include <string.h>
 
 struct js {
@@ -24,17 +25,45 @@ static int js_hex(char c)
            (c >= 'A' && c <= 'F');
 }
 
-/* A string at j->i (the opening quote); *escaped says if it held '\'. */
+/* Eight bytes at a time: does v hold a '"', a '\\' or a control byte
+ * (< 0x20)? The classic exact tests for a zero byte and for a byte below
+ * n (n <= 128), from "Bit Twiddling Hacks". */
+#define JS_ONES  0x0101010101010101ULL
+#define JS_HIGHS 0x8080808080808080ULL
+#define JS_HAS_ZERO(x)    (((x) - JS_ONES) & ~(x) & JS_HIGHS)
+#define JS_HAS_LESS(x, n) (((x) - JS_ONES * (n)) & ~(x) & JS_HIGHS)
+
+static int js_plain8(uint64_t v)
+{
+    return !(JS_HAS_ZERO(v ^ (JS_ONES * '"')) |
+             JS_HAS_ZERO(v ^ (JS_ONES * '\\')) | JS_HAS_LESS(v, 0x20));
+}
+
+/* A string at j->i (the opening quote); *escaped says if it held '\'.
+ * Long runs of plain bytes (most of a chat answer) go eight at a time. */
 static int js_string(struct js *j, bool *escaped)
 {
-    if (j->i >= j->len || j->s[j->i] != '"')
-        return -1;
-    j->i++;
-    while (j->i < j->len) {
-        unsigned char c = (unsigned char)j->s[j->i];
+    const unsigned char *s = (const unsigned char *)j->s;
+    size_t i = j->i, len = j->len;
 
+    if (i >= len || s[i] != '"')
+        return -1;
+    i++;
+    while (i < len) {
+        unsigned char c;
+        uint64_t v;
+
+        while (i + sizeof(v) <= len) {
+            memcpy(&v, s + i, sizeof(v));
+            if (!js_plain8(v))
+                break;
+            i += sizeof(v);
+        }
+        if (i >= len)
+            break;
+        c = s[i];
         if (c == '"') {
-            j->i++;
+            j->i = i + 1;
             return 0;
         }
         if (c < 0x20)
@@ -42,20 +71,20 @@ static int js_string(struct js *j, bool *escaped)
         if (c == '\\') {
             if (escaped != NULL)
                 *escaped = true;
-            if (++j->i >= j->len)
+            if (++i >= len)
                 return -1;
-            c = (unsigned char)j->s[j->i];
+            c = s[i];
             if (c == 'u') {
-                if (j->i + 4 >= j->len || !js_hex(j->s[j->i + 1]) ||
-                    !js_hex(j->s[j->i + 2]) || !js_hex(j->s[j->i + 3]) ||
-                    !js_hex(j->s[j->i + 4]))
+                if (i + 4 >= len || !js_hex((char)s[i + 1]) ||
+                    !js_hex((char)s[i + 2]) || !js_hex((char)s[i + 3]) ||
+                    !js_hex((char)s[i + 4]))
                     return -1;
-                j->i += 4;
-            } else if (strchr("\"\\/bfnrt", c) == NULL || c == '\0') {
+                i += 4;
+            } else if (c == '\0' || strchr("\"\\/bfnrt", c) == NULL) {
                 return -1;
             }
         }
-        j->i++;
+        i++;
     }
     return -1;
 }
@@ -228,6 +257,65 @@ int js_find_member(const char *s, size_t len, const char *key,
             return -1;
         j.i++;
     }
+}
+
+int js_find_members(const char *s, size_t len, const char *const *keys,
+                    size_t nkeys, size_t *starts, size_t *ends)
+{
+    struct js j = { s, len, 0, JS_MAX_DEPTH };
+    int found = 0;
+
+    for (size_t k = 0; k < nkeys; k++)
+        starts[k] = ends[k] = 0;
+    js_ws(&j);
+    if (j.i >= len || s[j.i] != '{')
+        return -1;
+    j.i++;
+    js_ws(&j);
+    if (j.i < len && s[j.i] == '}') {
+        j.i++;
+        goto tail;
+    }
+    for (;;) {
+        size_t kstart, klen_here, vstart;
+        bool escaped = false;
+
+        js_ws(&j);
+        kstart = j.i + 1;
+        if (js_string(&j, &escaped) < 0 || escaped)
+            return -1;
+        klen_here = j.i - 1 - kstart;
+        js_ws(&j);
+        if (j.i >= len || s[j.i] != ':')
+            return -1;
+        j.i++;
+        js_ws(&j);
+        vstart = j.i;
+        if (js_value(&j, 2) < 0)
+            return -1;
+        for (size_t k = 0; k < nkeys; k++) {
+            if (strlen(keys[k]) == klen_here &&
+                memcmp(s + kstart, keys[k], klen_here) == 0) {
+                if (ends[k] == 0)
+                    found++;
+                starts[k] = vstart;
+                ends[k] = j.i;
+            }
+        }
+        js_ws(&j);
+        if (j.i >= len)
+            return -1;
+        if (s[j.i] == '}') {
+            j.i++;
+            break;
+        }
+        if (s[j.i] != ',')
+            return -1;
+        j.i++;
+    }
+tail:
+    js_ws(&j);
+    return j.i == len ? found : -1;
 }
 
 long long js_int(const char *s, size_t len, long long def)

@@ -64,10 +64,10 @@ static int sse_dispatch(struct sse_parser *p)
     return rc;
 }
 
-static int sse_line(struct sse_parser *p)
+/* One whole line (without its end), from the caller's buffer when it came
+ * in one piece, else from p->line. */
+static int sse_line(struct sse_parser *p, const char *line, size_t len)
 {
-    const char *line = p->line ? p->line : "";
-    size_t len = p->line_len;
     const char *colon, *value;
     size_t name_len, value_len;
 
@@ -111,8 +111,9 @@ int sse_feed(struct sse_parser *p, const char *buf, size_t len)
     size_t i = 0;
 
     while (i < len) {
-        const char *start = buf + i;
-        size_t n = 0;
+        const char *start = buf + i, *nl, *cr;
+        size_t avail = len - i, n;
+        int rc;
 
         if (p->skip_lf) {
             p->skip_lf = false;
@@ -121,22 +122,36 @@ int sse_feed(struct sse_parser *p, const char *buf, size_t len)
                 continue;
             }
         }
-        while (i + n < len && start[n] != '\n' && start[n] != '\r')
-            n++;
-        if (n > 0) {
+        /* The line ends at the first CR or LF (memchr runs wide). */
+        nl = memchr(start, '\n', avail);
+        n = nl ? (size_t)(nl - start) : avail;
+        cr = memchr(start, '\r', n);
+        if (cr != NULL)
+            n = (size_t)(cr - start);
+        if (p->line_len + n > p->max_event)
+            return -1;
+        if (nl == NULL && cr == NULL) {
+            /* Unfinished: keep it for the next feed. */
             if (sse_reserve(&p->line, &p->line_cap, p->line_len + n,
                             p->max_event) < 0)
                 return -1;
             memcpy(p->line + p->line_len, start, n);
             p->line_len += n;
-            i += n;
+            return 0;
         }
-        if (i < len) {
-            p->skip_lf = buf[i] == '\r';
-            i++;
-            if (sse_line(p) < 0)
+        if (p->line_len == 0) {
+            rc = sse_line(p, start, n);   /* whole here: no copy */
+        } else {
+            if (sse_reserve(&p->line, &p->line_cap, p->line_len + n,
+                            p->max_event) < 0)
                 return -1;
+            memcpy(p->line + p->line_len, start, n);
+            rc = sse_line(p, p->line, p->line_len + n);
         }
+        p->skip_lf = start[n] == '\r';
+        i += n + 1;
+        if (rc < 0)
+            return -1;
     }
     return 0;
 }

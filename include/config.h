@@ -18,6 +18,9 @@
 #define CFG_NAME_MAX         128     /* provider, model, virtual model */
 #define CFG_TARGET_NAME_MAX  (2 * CFG_NAME_MAX)
 #define CFG_DEFAULT_PATH     "/etc/pipelined/pipelined.conf"
+/* Qwen's API-key service, also the base for OAuth tokens without a
+ * resource_url (as the Qwen CLI does). */
+#define CFG_DASHSCOPE_URL    "https://dashscope.aliyuncs.com/compatible-mode/v1"
 
 enum cfg_provider_type {
     CFG_PROVIDER_MOCK,

@@ -27,6 +27,15 @@ int js_validate_at(const char *s, size_t len, int max_depth,
 int js_find_member(const char *s, size_t len, const char *key,
                    size_t *start, size_t *end);
 
+/* One pass that both validates s as exactly one JSON object (whitespace
+ * around it allowed, nested at most JS_MAX_DEPTH) and finds the values
+ * of several top-level members: for keys[k], [starts[k], ends[k]) of its
+ * last occurrence, or ends[k] == 0 when absent. Returns how many keys
+ * were found, or -1 when s is not such an object or a top-level key
+ * holds an escape (then validate with js_validate to tell which). */
+int js_find_members(const char *s, size_t len, const char *const *keys,
+                    size_t nkeys, size_t *starts, size_t *ends);
+
 /* The integer at s[0..len) (a JSON number without fraction), or def. */
 long long js_int(const char *s, size_t len, long long def);
 

@@ -1,5 +1,5 @@
 /* provider.c - maps a configured provider onto its adapter. Qwen and
- * iFlow with API keys speak the OpenAI-compatible protocol. */
+ * iFlow speak the OpenAI-compatible protocol, with API keys or OAuth. */
 #include "worker_int.h"
 
 const struct provider_ops *provider_for(const struct cfg_provider *p)

@@ -1,22 +1,19 @@
-/* provider_openai.c - the OpenAI-compatible adapter (also Qwen DashScope
- * and iFlow with API keys): builds the upstream request, reads the answer
- * plain or as SSE, and classifies every outcome in one place. */
+/* provider_openai.c - the OpenAI-compatible adapter, for type "openai",
+ * "qwen" and "iflow" (API key or OAuth; auth.c owns OAuth tokens, compat.c
+ * what differs between providers): builds the upstream request, reads
+ * the answer plain or as SSE, and classifies every outcome in one place. */
 #include "worker_int.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-#include <json-c/json.h>
-
-#include "apierror.h"
+#include "compat.h"
 #include "jsonscan.h"
 
 #define OPENAI_MSG_MAX        300
-#define OPENAI_SNIPPET_MAX    120
 #define OPENAI_MS_PER_S       1000
 #define OPENAI_RETRY_AFTER_MAX (3600 * 1000)
 
@@ -94,62 +91,98 @@ static size_t openai_header_cb(char *buf, size_t size, size_t n, void *arg)
  * quote is escaped. */
 static bool openai_finished(const char *data, size_t len)
 {
-    return memmem(data, len, "\"finish_reason\":\"", 17) != NULL ||
-           memmem(data, len, "\"finish_reason\": \"", 18) != NULL;
+    static const char key[] = "\"finish_reason\":";
+    const char *p = data, *end = data + len;
+
+    while ((p = memmem(p, (size_t)(end - p), key, sizeof(key) - 1)) != NULL) {
+        p += sizeof(key) - 1;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' ||
+                           *p == '\n'))
+            p++;
+        if (p < end && *p == '"')
+            return true;
+    }
+    return false;
 }
 
-/* The value of member key of the object at s[start, end), as an int. */
-static uint32_t openai_usage_field(const char *s, size_t start, size_t end,
-                                   const char *key)
-{
-    size_t vs, ve;
-
-    if (js_find_member(s + start, end - start, key, &vs, &ve) != 1)
-        return 0;
-    return (uint32_t)js_int(s + start + vs, ve - vs, 0);
-}
+/* The top-level members of a stream event the adapter looks at. */
+enum { OPENAI_EV_ERROR, OPENAI_EV_USAGE, OPENAI_EV_KEYS };
+static const char *const openai_event_keys[OPENAI_EV_KEYS] = {
+    "error", "usage"
+};
 
 /* An upstream SSE event: check it, note [DONE] / finish_reason / usage,
  * and relay it to the client. -1 aborts the transfer (proto_error). The
- * strict scanner does the checking: one pass, no tree, per event. */
+ * strict scanner does the checking and finds the members in one pass, no
+ * tree, per event. */
 static int openai_sse_event(void *arg, const char *event, const char *data,
                             size_t len)
 {
     struct call *c = arg;
-    size_t start, end;
+    size_t st[OPENAI_EV_KEYS], en[OPENAI_EV_KEYS], e;
+    int rc;
 
     if (c->sse_done)
         return 0;     /* nothing may follow [DONE] */
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
         c->sse_done = true;
         call_send_head(c);
-        call_send_chunk(c, sse_done_event, sizeof(sse_done_event) - 1);
+        evbuffer_add(c->w->sse_batch, sse_done_event,
+                     sizeof(sse_done_event) - 1);
         return 0;
     }
-    start = strspn(data, " \t\r\n");
-    if (js_validate(data, len, JS_MAX_DEPTH) < 0 || data[start] != '{') {
-        c->proto_error = "upstream sent a stream event that is not a JSON "
-                         "object";
-        return -1;
+    rc = js_find_members(data, len, openai_event_keys, OPENAI_EV_KEYS, st,
+                         en);
+    if (rc < 0) {
+        /* Not an object, or a key with an escape: then the members we
+         * look for are taken as absent if it is a valid object. */
+        size_t start = strspn(data, " \t\r\n");
+
+        if (js_validate(data, len, JS_MAX_DEPTH) < 0 || data[start] != '{') {
+            c->proto_error = "upstream sent a stream event that is not a "
+                             "JSON object";
+            return -1;
+        }
+        en[OPENAI_EV_ERROR] = en[OPENAI_EV_USAGE] = 0;
     }
+    e = OPENAI_EV_ERROR;
     if (strcmp(event, "error") == 0 ||
-        (js_find_member(data, len, "error", &start, &end) == 1 &&
-         !(end - start == 4 && memcmp(data + start, "null", 4) == 0))) {
+        (en[e] != 0 && !(en[e] - st[e] == 4 &&
+                         memcmp(data + st[e], "null", 4) == 0))) {
         c->proto_error = "upstream sent an error event in the stream";
         return -1;
     }
-    if (openai_finished(data, len))
+    if (!c->sse_finished && openai_finished(data, len))
         c->sse_finished = true;
-    if (js_find_member(data, len, "usage", &start, &end) == 1 &&
-        data[start] == '{') {
-        c->prompt_tokens = openai_usage_field(data, start, end,
-                                              "prompt_tokens");
-        c->completion_tokens = openai_usage_field(data, start, end,
-                                                  "completion_tokens");
+    e = OPENAI_EV_USAGE;
+    if (en[e] != 0 && data[st[e]] == '{') {
+        struct compat_usage u;
+
+        compat_usage(data + st[e], en[e] - st[e], &u);
+        c->prompt_tokens = u.prompt_tokens;
+        c->completion_tokens = u.completion_tokens;
     }
     call_send_head(c);
-    call_send_event(c, data, len);
+    /* Collected, and sent as one frame when this piece of the upstream
+     * answer has been parsed (openai_flush_events). */
+    evbuffer_add(c->w->sse_batch, "data: ", 6);
+    evbuffer_add(c->w->sse_batch, data, len);
+    evbuffer_add(c->w->sse_batch, "\n\n", 2);
     return 0;
+}
+
+/* The events parsed from one piece of the upstream answer go to the
+ * master as one frame (the client gets them as one HTTP chunk): a burst
+ * of small events costs one frame, not one each. */
+static void openai_flush_events(struct call *c)
+{
+    struct evbuffer *b = c->w->sse_batch;
+    size_t n = evbuffer_get_length(b);
+
+    if (n == 0)
+        return;
+    call_send_chunk(c, evbuffer_pullup(b, -1), n);
+    evbuffer_drain(b, n);
 }
 
 static size_t openai_write_cb(char *buf, size_t size, size_t n, void *arg)
@@ -166,7 +199,10 @@ static size_t openai_write_cb(char *buf, size_t size, size_t n, void *arg)
         return CURL_WRITEFUNC_PAUSE;
     }
     if (c->stream && c->http_status == 200) {
-        if (sse_feed(&c->sse, buf, len) < 0) {
+        int rc = sse_feed(&c->sse, buf, len);
+
+        openai_flush_events(c);    /* those before a bad one are good */
+        if (rc < 0) {
             if (c->proto_error == NULL)
                 c->proto_error = "upstream stream event exceeds the size cap";
             return 0;
@@ -183,54 +219,38 @@ static size_t openai_write_cb(char *buf, size_t size, size_t n, void *arg)
 
 /* ---- the request ---- */
 
-/* The client's body with model replaced by the target's model; malloc'd
- * into c->req_body. The common case splices the new name in place of
- * the old value; a body the scanner cannot vouch for goes through json-c. */
+/* The client's body as the target's provider takes it (compat.c), with
+ * the target's model; malloc'd into c->req_body. */
 static int openai_build_body(struct call *c)
 {
-    size_t len, start, end, out_len, name_len;
+    size_t len;
     const char *body = (const char *)call_body(c, &len);
-    char name[6 * CFG_NAME_MAX + 3];   /* \u00XX per byte at worst */
-    json_tokener *tok;
-    json_object *root;
-    int rc = -1;
 
-    name[0] = '"';
-    name_len = 1 + apierr_escape(name + 1, sizeof(name) - 2, call_model(c),
-                                 strlen(call_model(c)));
-    name[name_len++] = '"';
-    if (js_find_member(body, len, "model", &start, &end) == 1) {
-        c->req_len = start + name_len + (len - end);
-        c->req_body = malloc(c->req_len + 1);
-        if (c->req_body == NULL)
-            return -1;
-        memcpy(c->req_body, body, start);
-        memcpy(c->req_body + start, name, name_len);
-        memcpy(c->req_body + start + name_len, body + end, len - end);
-        c->req_body[c->req_len] = '\0';
-        return 0;
-    }
-    tok = json_tokener_new();
-    if (tok == NULL)
-        return -1;
-    root = json_tokener_parse_ex(tok, body, (int)len);
-    if (root != NULL && json_object_is_type(root, json_type_object)) {
-        const char *s;
+    return compat_request(call_provider(c)->type, body, len, call_model(c),
+                          &c->req_body, &c->req_len);
+}
 
-        json_object_object_add(root, "model",
-                               json_object_new_string(call_model(c)));
-        s = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-                                              &out_len);
-        c->req_body = malloc(out_len + 1);
-        if (c->req_body != NULL) {
-            memcpy(c->req_body, s, out_len + 1);
-            c->req_len = out_len;
-            rc = 0;
-        }
+/* This attempt's header list: the provider's fixed lines and the
+ * Authorization line of the current tokens. Freed with the attempt. */
+static int openai_auth_headers(struct call *c)
+{
+    struct curl_slist *h = NULL, *n;
+
+    for (const struct curl_slist *l = upstream_headers(c); l; l = l->next) {
+        n = curl_slist_append(h, l->data);
+        if (n == NULL)
+            goto fail;
+        h = n;
     }
-    json_object_put(root);
-    json_tokener_free(tok);
-    return rc;
+    n = curl_slist_append(h, auth_header(c));
+    if (n == NULL)
+        goto fail;
+    curl_slist_free_all(c->auth_headers);
+    c->auth_headers = n;
+    return 0;
+fail:
+    curl_slist_free_all(h);
+    return -1;
 }
 
 static int openai_start(struct call *c)
@@ -240,12 +260,11 @@ static int openai_start(struct call *c)
     int64_t left = c->deadline_ms - util_now_ms();
 
     if (p->auth == CFG_AUTH_OAUTH) {
-        call_attempt_failed(c, 502, "provider_unavailable", "OAuth "
-                            "providers are not supported by this build yet",
-                            true, true);
-        return -1;
-    }
-    if (p->api_key == NULL) {
+        int rc = auth_prepare(c);
+
+        if (rc <= 0)
+            return rc;     /* parked (started again later), or failed */
+    } else if (p->api_key == NULL) {
         char msg[OPENAI_MSG_MAX];
 
         snprintf(msg, sizeof(msg), "provider %s has no API key (%s is not "
@@ -268,8 +287,17 @@ static int openai_start(struct call *c)
     if (c->stream)
         sse_init(&c->sse, WORKER_MAX_SSE_EVENT, openai_sse_event, c);
     c->curl_err[0] = '\0';
-    curl_easy_setopt(c->easy, CURLOPT_CURLU, upstream_url(c));
-    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, upstream_headers(c));
+    if (p->auth == CFG_AUTH_OAUTH) {
+        /* The URL and key come with the tokens, which may change. */
+        if (openai_auth_headers(c) < 0)
+            goto fail;
+        curl_easy_setopt(c->easy, CURLOPT_CURLU, (CURLU *)NULL);
+        curl_easy_setopt(c->easy, CURLOPT_URL, auth_chat_url(c));
+        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->auth_headers);
+    } else {
+        curl_easy_setopt(c->easy, CURLOPT_CURLU, upstream_url(c));
+        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, upstream_headers(c));
+    }
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->req_body);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)c->req_len);
     curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, openai_write_cb);
@@ -304,30 +332,13 @@ static void openai_upstream_message(struct call *c, char *out, size_t cap)
 {
     size_t len = c->resp ? evbuffer_get_length(c->resp) : 0;
     const char *body = len ? (const char *)evbuffer_pullup(c->resp, -1) : "";
-    json_tokener *tok = len ? json_tokener_new() : NULL;
-    json_object *root = tok ? json_tokener_parse_ex(tok, body, (int)len)
-                            : NULL;
-    json_object *err, *msg;
-    size_t n = 0;
 
-    if (tok != NULL)
-        json_tokener_free(tok);
-    if (root != NULL && json_object_object_get_ex(root, "error", &err) &&
-        err != NULL) {
-        if (json_object_is_type(err, json_type_string))
-            snprintf(out, cap, "%s", json_object_get_string(err));
-        else if (json_object_object_get_ex(err, "message", &msg))
-            snprintf(out, cap, "%s", json_object_get_string(msg));
-        else
-            snprintf(out, cap, "%s", json_object_get_string(err));
-        json_object_put(root);
-        return;
-    }
-    json_object_put(root);
-    for (size_t i = 0; i < len && n + 1 < cap && n < OPENAI_SNIPPET_MAX;
-         i++)
-        out[n++] = isprint((unsigned char)body[i]) ? body[i] : ' ';
-    out[n] = '\0';
+    compat_error_message(body, len, out, cap);
+    /* An upstream may quote the key it refused; it goes no further. */
+    if (call_provider(c)->auth == CFG_AUTH_OAUTH)
+        compat_redact(out, auth_secret(c));
+    else
+        compat_redact(out, call_provider(c)->api_key);
 }
 
 static void openai_http_failed(struct call *c, long status)
@@ -344,6 +355,16 @@ static void openai_http_failed(struct call *c, long status)
                             false, false);
         return;
     case 401: case 403:
+        if (call_provider(c)->auth == CFG_AUTH_OAUTH &&
+            c->auth_retries < WORKER_AUTH_RETRIES) {
+            /* New tokens, and once more on this target. */
+            c->auth_retries++;
+            auth_rejected(c);
+            upstream_attempt_clear(c);
+            c->attempts++;
+            openai_start(c);
+            return;
+        }
         snprintf(msg, sizeof(msg), "%s rejected the gateway's credentials "
                  "(HTTP %ld): %.200s", name, status, up);
         call_attempt_failed(c, 502, "upstream_auth_failed", msg, true, true);
@@ -361,29 +382,19 @@ static void openai_http_failed(struct call *c, long status)
 
 static void openai_plain_done(struct call *c)
 {
-    size_t len = evbuffer_get_length(c->resp), start = 0, end = 0;
+    size_t len = evbuffer_get_length(c->resp);
     const char *body = (const char *)evbuffer_pullup(c->resp, -1);
-    const char *why = NULL;
-    int rc;
+    struct compat_usage u = { 0, 0 };
+    const char *why;
 
-    if (!c->json_type)
-        why = "upstream answered with a non-JSON content type";
-    else if (len == 0 || js_validate(body, len, JS_MAX_DEPTH) < 0)
-        why = "upstream answered with invalid JSON";
-    else if ((rc = js_find_member(body, len, "choices", &start, &end)) ==
-                 0 || (rc == 1 && body[start] != '['))
-        why = "upstream answer has no choices";
+    why = c->json_type ? compat_check_answer(body, len, &u)
+                       : "upstream answered with a non-JSON content type";
     if (why != NULL) {
         call_attempt_failed(c, 502, "bad_upstream_response", why, true, true);
         return;
     }
-    if (js_find_member(body, len, "usage", &start, &end) == 1 &&
-        body[start] == '{') {
-        c->prompt_tokens = openai_usage_field(body, start, end,
-                                              "prompt_tokens");
-        c->completion_tokens = openai_usage_field(body, start, end,
-                                                  "completion_tokens");
-    }
+    c->prompt_tokens = u.prompt_tokens;
+    c->completion_tokens = u.completion_tokens;
     call_send_head(c);
     call_send_chunk(c, body, len);
     call_succeeded(c);

@@ -31,6 +31,8 @@ static void upstream_check_done(struct worker *w)
         /* Take it out of the multi before the call reacts: the reaction
          * may start a new attempt with this very handle. */
         curl_multi_remove_handle(w->multi, msg->easy_handle);
+        if (auth_transfer_done(w, msg->easy_handle, msg->data.result))
+            continue;
         if (c != NULL)
             openai_transfer_done(c, msg->data.result);
     }
@@ -190,7 +192,8 @@ int upstream_init(struct worker *w)
         return -1;
     w->multi = curl_multi_init();
     w->curl_timer = evtimer_new(w->base, upstream_timer_cb, w);
-    if (w->multi == NULL || w->curl_timer == NULL)
+    w->sse_batch = evbuffer_new();
+    if (w->multi == NULL || w->curl_timer == NULL || w->sse_batch == NULL)
         return -1;
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, upstream_sock_cb);
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
@@ -198,11 +201,12 @@ int upstream_init(struct worker *w)
     curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
     curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS,
                       (long)UPSTREAM_MAX_CONNECTS);
-    return 0;
+    return auth_init(w);
 }
 
 void upstream_free(struct worker *w)
 {
+    auth_free(w);      /* its calls leave the multi before it goes */
     if (w->headers != NULL) {
         for (int i = 0; i < 2 * w->cfg->provider_count; i++)
             curl_slist_free_all(w->headers[i]);
@@ -224,6 +228,10 @@ void upstream_free(struct worker *w)
     if (w->curl_timer != NULL) {
         event_free(w->curl_timer);
         w->curl_timer = NULL;
+    }
+    if (w->sse_batch != NULL) {
+        evbuffer_free(w->sse_batch);
+        w->sse_batch = NULL;
     }
 }
 
@@ -257,6 +265,7 @@ void upstream_abort(struct worker *w, struct call *c)
 {
     if (c->easy != NULL)
         curl_multi_remove_handle(w->multi, c->easy);
+    auth_forget(c);
     if (c->timer != NULL)
         evtimer_del(c->timer);
     if (c->adapter_timer != NULL)
@@ -270,6 +279,9 @@ void upstream_attempt_clear(struct call *c)
     /* No idle clock between attempts: a backoff is not the upstream's. */
     if (c->idle_timer != NULL)
         evtimer_del(c->idle_timer);
+    auth_forget(c);
+    curl_slist_free_all(c->auth_headers);
+    c->auth_headers = NULL;
     free(c->req_body);
     c->req_body = NULL;
     c->req_len = 0;

@@ -23,12 +23,16 @@
 #define WORKER_MAX_SSE_EVENT   (1u * 1024 * 1024)
 #define WORKER_EASY_POOL       64
 #define WORKER_BUSY_WAIT_MS    5   /* re-check when every target is full */
+/* An OAuth call refused with 401/403 tries again with new tokens: first
+ * those another process may have written meanwhile, then a refresh. */
+#define WORKER_AUTH_RETRIES    2
 /* Frames waiting for the master beyond the high mark pause the streams
  * that produce them, until the backlog is down to the low mark. */
 #define WORKER_OUT_HIGH_WATER  (1024 * 1024)
 #define WORKER_OUT_LOW_WATER   (256 * 1024)
 
 struct call;
+struct auth_provider;
 
 /* A provider adapter: how one kind of upstream is called. */
 struct provider_ops {
@@ -63,6 +67,9 @@ struct worker {
      * built once (they hold the provider's key). */
     struct curl_slist **headers;
     CURLU **urls;                  /* per provider: its chat URL, parsed */
+    struct auth_provider *auth;    /* per provider: OAuth state (auth.c) */
+    struct evbuffer *sse_batch;    /* events parsed from one upstream read,
+                                      waiting to go as one frame */
     struct call **calls;           /* by job index */
     int active;
     int max_active;
@@ -110,6 +117,12 @@ struct call {
     bool sse_finished;             /* saw a finish_reason */
     bool too_large;
     char curl_err[CURL_ERROR_SIZE];
+    /* OAuth (auth.c) */
+    struct call *auth_next;        /* parked: waiting for tokens */
+    bool auth_parked;
+    int auth_retries;              /* retries after a 401/403 */
+    uint32_t auth_gen;             /* the tokens this attempt was signed with */
+    struct curl_slist *auth_headers; /* this attempt's, with its token */
     /* metrics */
     uint64_t bytes;
     uint32_t prompt_tokens;
@@ -154,6 +167,27 @@ void upstream_attempt_clear(struct call *c);
 struct curl_slist *upstream_headers(const struct call *c);
 /* The provider's chat-completions URL, parsed once (NULL for mock). */
 CURLU *upstream_url(const struct call *c);
+
+/* auth.c: OAuth providers' tokens. */
+int auth_init(struct worker *w);
+void auth_free(struct worker *w);
+/* Before an attempt to an OAuth provider: 1 when its tokens are ready
+ * (auth_header / auth_chat_url give them), 0 when the call is parked
+ * until a refresh ends (its attempt is then started again), -1 when the
+ * attempt failed (reported with call_attempt_failed). */
+int auth_prepare(struct call *c);
+const char *auth_header(const struct call *c);
+const char *auth_chat_url(const struct call *c);
+/* The Bearer token the header carries (to keep it out of messages). */
+const char *auth_secret(const struct call *c);
+/* The API refused the tokens c was signed with: the next auth_prepare
+ * refreshes them (unless newer ones were read meanwhile). */
+void auth_rejected(struct call *c);
+/* Takes c off the parked list, if it is there. */
+void auth_forget(struct call *c);
+/* True when easy was an auth call, which has now been handled. */
+bool auth_transfer_done(struct worker *w, const CURL *easy,
+                        CURLcode result);
 
 /* provider_openai.c: entry point when a transfer ends. */
 void openai_transfer_done(struct call *c, CURLcode result);

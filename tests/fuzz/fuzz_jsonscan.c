@@ -21,6 +21,8 @@
 #include <string.h>
 
 #include "fuzz.h"
+
+#define FUZZ_JS_MULTI_MAX 16
 #include "jsonscan.h"
 
 #define FUZZ_JS_DEPTH        64
@@ -131,6 +133,46 @@ static void fuzz_js_int(const char *s, size_t len)
     FUZZ_CHECK(v == strtoll(buf, NULL, 10), "js_int(%s) = %lld", buf, v);
 }
 
+/* js_find_members() is js_validate() of an object plus js_find_member()
+ * of each key, in one pass: it must agree with both. */
+static void fuzz_js_multi(const char *s, size_t size, int valid)
+{
+    size_t nk = 0, st[FUZZ_JS_MULTI_MAX], en[FUZZ_JS_MULTI_MAX];
+    int rc, want = 0;
+    bool escaped_key = false;
+
+    while (nk < FUZZ_JS_MULTI_MAX && fuzz_js_keys[nk] != NULL)
+        nk++;
+    rc = js_find_members(s, size, fuzz_js_keys, nk, st, en);
+    for (size_t k = 0; k < nk; k++) {
+        size_t a, b;
+        int one = js_find_member(s, size, fuzz_js_keys[k], &a, &b);
+
+        if (one < 0)
+            escaped_key = true;
+        if (rc < 0)
+            continue;
+        FUZZ_CHECK(one >= 0, "js_find_members accepted what js_find_member "
+                   "refused");
+        if (one == 1) {
+            want++;
+            FUZZ_CHECK(st[k] == a && en[k] == b, "key %s: [%zu,%zu) vs "
+                       "[%zu,%zu)", fuzz_js_keys[k], st[k], en[k], a, b);
+        } else {
+            FUZZ_CHECK(en[k] == 0, "key %s found only by js_find_members",
+                       fuzz_js_keys[k]);
+        }
+    }
+    if (rc >= 0) {
+        FUZZ_CHECK(valid == 0, "js_find_members accepted an invalid text");
+        FUZZ_CHECK(rc == want, "found %d, js_find_member %d", rc, want);
+    } else if (valid == 0 && !escaped_key) {
+        size_t i = strspn(s, " \t\r\n");
+
+        FUZZ_CHECK(i >= size || s[i] != '{', "a valid object refused");
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *s = (const char *)data;
@@ -161,6 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FUZZ_CHECK(start < end && end <= size, "span [%zu, %zu)",
                            start, end);
         }
+    fuzz_js_multi(s, size, valid);
     fuzz_js_int(s, size);
     json_object_put(root);
     return 0;

@@ -18,7 +18,8 @@ control_socket = "$SOCK";
 log_level = "debug";
 clients = { api_keys = ( "sk-client-one", "sha256:$KEY2_SHA" ); };
 providers = ( { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1"; api_key = "sk-upstream-secret"; } );
-virtual_models = ( { name = "default"; targets = ( { provider = "up"; model = "fast"; } ); } );
+virtual_models = ( { name = "default"; targets = ( { provider = "up"; model = "fast"; } ); },
+                   { name = "reject"; targets = ( { provider = "up"; model = "status-401"; } ); } );
 CONF
 chmod 600 "$CONF"
 start_daemon "$CONF"
@@ -37,6 +38,9 @@ code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$DPORT/metrics")
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'x-api-key: sk-client-one' "http://127.0.0.1:$DPORT/metrics"); check "/metrics with a key" 200 "$code"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$DPORT/v1/models"); check "/v1/models closed" 401 "$code"
 
+code=$(post "$(msg reject)" -H 'Authorization: Bearer sk-client-one'); check "upstream 401: 502" 502 "$code"
+check_match "the upstream's message is relayed" 'Incorrect API key provided' "$(body)"
+check_nomatch "but not the key it quotes" 'sk-upstream' "$(body)"
 out=$("$BIN/pipelined" -t -c "$CONF" 2>&1)
 check_nomatch "-t shows no secret" 'sk-client|sk-upstream' "$out"
 check_nomatch "mode 600: no warning" 'readable by' "$out"

@@ -71,6 +71,16 @@ code=$(curl -s -o "$WORK/last.body" -w '%{http_code}' "http://127.0.0.1:$DPORT/$
 check "a 1100-byte request line: 414" 414 "$code"
 check_match "414 in OpenAI shape" '"type":"invalid_request_error"' "$(body)"
 
+# A 70 KB request line, sent raw in one go: refused, and the daemon reads
+# no further than its limit.
+exec {fd}<>"/dev/tcp/127.0.0.1/$DPORT"
+{ printf 'GET /'; head -c 71680 /dev/zero | tr '\0' b; printf ' HTTP/1.1\r\nHost: x\r\n\r\n'; } >&"$fd" 2>/dev/null
+out=$(timeout 5 cat <&"$fd" | head -c 200)
+exec {fd}>&-
+check_match "a 70 KB request line: 414 or closed" '^(HTTP/1.1 414|)' "$out"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$DPORT/health")
+check "alive after the 70 KB request line" 200 "$code"
+
 echo "a slow body that keeps coming is read to the end"
 b=$(msg default)
 exec {fd}<>"/dev/tcp/127.0.0.1/$DPORT"

@@ -83,7 +83,7 @@
 #define MOCK_SCAN_MAX_NUMBER    32
 
 /* Room for the error messages built with snprintf(). */
-#define MOCK_MSG_BUF            96
+#define MOCK_MSG_BUF            320
 
 /* Characters below this must be \u-escaped inside JSON strings. */
 #define MOCK_JSON_CTRL_LIMIT    0x20
@@ -536,6 +536,16 @@ mock_send_status(struct evhttp_request *req, int code)
                           "Retry-After", "1");
     snprintf(message, sizeof(message),
              "Mock upstream forced HTTP status %d.", code);
+    if (code == MOCK_HTTP_UNAUTHORIZED) {
+        /* As OpenAI does: quote the key refused (a gateway must not pass
+         * it on). */
+        const char *auth = evhttp_find_header(
+            evhttp_request_get_input_headers(req), "Authorization");
+
+        if (auth != NULL && strncmp(auth, "Bearer ", 7) == 0)
+            snprintf(message, sizeof(message), "Incorrect API key "
+                     "provided: %.200s.", auth + 7);
+    }
     mock_send_error(req, code, type, errcode, message);
 }
 

@@ -100,12 +100,36 @@ static void test_int(void)
     CU_ASSERT_EQUAL(js_int("99999999999999999999", 20, 1), 1);
 }
 
+static void test_find_members(void)
+{
+    static const char *const keys[] = { "error", "usage", "x" };
+    const char *ev = " {\"id\":\"a\",\"usage\":{\"n\":1},\"error\":null,"
+                     "\"usage\":{\"n\":2},\"s\":\"long plain text run\"} \n";
+    size_t st[3], en[3];
+
+    CU_ASSERT_EQUAL(js_find_members(ev, strlen(ev), keys, 3, st, en), 2);
+    CU_ASSERT_EQUAL(en[0] - st[0], 4);
+    CU_ASSERT_NSTRING_EQUAL(ev + st[0], "null", 4);
+    CU_ASSERT_NSTRING_EQUAL(ev + st[1], "{\"n\":2}", en[1] - st[1]);
+    CU_ASSERT_EQUAL(en[2], 0);
+    CU_ASSERT_EQUAL(js_find_members("{}", 2, keys, 3, st, en), 0);
+    CU_ASSERT_EQUAL(js_find_members("{} x", 4, keys, 3, st, en), -1);
+    CU_ASSERT_EQUAL(js_find_members("[1]", 3, keys, 3, st, en), -1);
+    CU_ASSERT_EQUAL(js_find_members("{\"a\":\"\x01\"}", 9, keys, 3, st, en),
+                    -1);
+    CU_ASSERT_EQUAL(js_find_members("{\"e\\u0072ror\":1}", 16, keys, 3, st,
+                                    en), -1);
+    CU_ASSERT_EQUAL(js_find_members("{\"a\":\"12345678\\\"9\"}", 19, keys,
+                                    3, st, en), 0);
+}
+
 static const CU_TestInfo jsonscan_tests[] = {
     { "valid documents (and json-c agrees)", test_valid_documents },
     { "invalid documents", test_invalid_documents },
     { "depth limit", test_depth_limit },
     { "find a top-level member", test_find_member },
     { "integers", test_int },
+    { "several members in one pass", test_find_members },
     CU_TEST_INFO_NULL
 };
 

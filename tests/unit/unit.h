@@ -34,6 +34,7 @@ int register_jsonscan_tests(void);
 int register_httpparse_tests(void);
 int register_balancer_tests(void);
 int register_breaker_tests(void);
+int register_compat_tests(void);
 int register_oauth_tests(void);
 
 /* xorshift64: a deterministic generator for randomized tests, kept

@@ -1,0 +1,254 @@
+/* compat.c - per-provider request rules and the reading of OpenAI-shaped
+ * answers; see compat.h. Pure: no I/O, no global state. */
+#include "compat.h"
+
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "apierror.h"
+#include "jsonscan.h"
+
+#define COMPAT_SNIPPET_MAX 120
+#define COMPAT_NAME_MAX    (6 * CFG_NAME_MAX + 3)   /* \u00XX per byte */
+#define COMPAT_REDACTED    "***"
+#define COMPAT_SECRET_MIN  4
+
+/* A request parameter a provider does not take: dropped, or renamed to
+ * what it takes instead (dropped too when the client also sent that). */
+struct compat_rule {
+    enum cfg_provider_type type;
+    const char *key;
+    const char *rename_to;     /* NULL: drop */
+};
+
+/* OpenAI-platform parameters that Qwen (DashScope and the Qwen OAuth
+ * API) and iFlow refuse or do not know. Documented in the README. */
+static const struct compat_rule compat_rules[] = {
+    { CFG_PROVIDER_QWEN, "max_completion_tokens", "max_tokens" },
+    { CFG_PROVIDER_QWEN, "store", NULL },
+    { CFG_PROVIDER_QWEN, "metadata", NULL },
+    { CFG_PROVIDER_QWEN, "service_tier", NULL },
+    { CFG_PROVIDER_QWEN, "prediction", NULL },
+    { CFG_PROVIDER_QWEN, "reasoning_effort", NULL },
+    { CFG_PROVIDER_IFLOW, "max_completion_tokens", "max_tokens" },
+    { CFG_PROVIDER_IFLOW, "store", NULL },
+    { CFG_PROVIDER_IFLOW, "metadata", NULL },
+    { CFG_PROVIDER_IFLOW, "service_tier", NULL },
+    { CFG_PROVIDER_IFLOW, "prediction", NULL },
+};
+
+#define COMPAT_RULE_COUNT (sizeof(compat_rules) / sizeof(compat_rules[0]))
+
+/* Does any rule of type apply to body? -1 when the scanner cannot tell. */
+static int compat_rules_apply(enum cfg_provider_type type, const char *body,
+                              size_t len)
+{
+    size_t s, e;
+
+    for (size_t i = 0; i < COMPAT_RULE_COUNT; i++) {
+        int rc;
+
+        if (compat_rules[i].type != type)
+            continue;
+        rc = js_find_member(body, len, compat_rules[i].key, &s, &e);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* The slow path: a json-c tree, the rules applied, model set. */
+static int compat_request_tree(enum cfg_provider_type type, const char *body,
+                               size_t len, const char *model, char **out,
+                               size_t *out_len)
+{
+    json_tokener *tok = json_tokener_new();
+    json_object *root = NULL, *v;
+    const char *s;
+    size_t n;
+    int rc = -1;
+
+    if (tok == NULL)
+        return -1;
+    root = json_tokener_parse_ex(tok, body, (int)len);
+    if (root == NULL || !json_object_is_type(root, json_type_object))
+        goto out;
+    for (size_t i = 0; i < COMPAT_RULE_COUNT; i++) {
+        const struct compat_rule *r = &compat_rules[i];
+
+        if (r->type != type || !json_object_object_get_ex(root, r->key, &v))
+            continue;
+        if (r->rename_to != NULL &&
+            !json_object_object_get_ex(root, r->rename_to, NULL))
+            json_object_object_add(root, r->rename_to, json_object_get(v));
+        json_object_object_del(root, r->key);
+    }
+    json_object_object_add(root, "model", json_object_new_string(model));
+    s = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN |
+                                          JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    if (s == NULL)
+        goto out;
+    *out = malloc(n + 1);
+    if (*out == NULL)
+        goto out;
+    memcpy(*out, s, n + 1);
+    *out_len = n;
+    rc = 0;
+out:
+    json_object_put(root);
+    json_tokener_free(tok);
+    return rc;
+}
+
+int compat_request(enum cfg_provider_type type, const char *body, size_t len,
+                   const char *model, char **out, size_t *out_len)
+{
+    char name[COMPAT_NAME_MAX];
+    size_t start, end, name_len, n;
+
+    *out = NULL;
+    /* The common case: no rule applies and the body names a model;
+     * splice the target's name in place of the client's. */
+    if (compat_rules_apply(type, body, len) != 0 ||
+        js_find_member(body, len, "model", &start, &end) != 1)
+        return compat_request_tree(type, body, len, model, out, out_len);
+    name[0] = '"';
+    name_len = 1 + apierr_escape(name + 1, sizeof(name) - 2, model,
+                                 strlen(model));
+    name[name_len++] = '"';
+    n = start + name_len + (len - end);
+    *out = malloc(n + 1);
+    if (*out == NULL)
+        return -1;
+    memcpy(*out, body, start);
+    memcpy(*out + start, name, name_len);
+    memcpy(*out + start + name_len, body + end, len - end);
+    (*out)[n] = '\0';
+    *out_len = n;
+    return 0;
+}
+
+/* The value of member key of obj[0..len) as an unsigned count. */
+static uint32_t compat_count(const char *obj, size_t len, const char *key,
+                             bool *found)
+{
+    size_t s, e;
+    long long v;
+
+    if (js_find_member(obj, len, key, &s, &e) != 1)
+        return 0;
+    v = js_int(obj + s, e - s, -1);
+    if (v < 0)
+        return 0;
+    *found = true;
+    return v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+}
+
+void compat_usage(const char *obj, size_t len, struct compat_usage *u)
+{
+    bool p = false, c = false;
+
+    u->prompt_tokens = compat_count(obj, len, "prompt_tokens", &p);
+    u->completion_tokens = compat_count(obj, len, "completion_tokens", &c);
+    if (!p)
+        u->prompt_tokens = compat_count(obj, len, "input_tokens", &p);
+    if (!c)
+        u->completion_tokens = compat_count(obj, len, "output_tokens", &c);
+}
+
+const char *compat_check_answer(const char *body, size_t len,
+                                struct compat_usage *u)
+{
+    size_t start = 0, end = 0;
+    int rc;
+
+    if (len == 0 || js_validate(body, len, JS_MAX_DEPTH) < 0)
+        return "upstream answered with invalid JSON";
+    rc = js_find_member(body, len, "choices", &start, &end);
+    if (rc == 0 || (rc == 1 && body[start] != '['))
+        return "upstream answer has no choices";
+    if (rc < 0)
+        return "upstream answer is not a JSON object";
+    if (js_find_member(body, len, "usage", &start, &end) == 1 &&
+        body[start] == '{')
+        compat_usage(body + start, end - start, u);
+    return NULL;
+}
+
+/* A string member of obj, or NULL. */
+static const char *compat_str(json_object *obj, const char *key)
+{
+    json_object *v;
+
+    if (!json_object_is_type(obj, json_type_object) ||
+        !json_object_object_get_ex(obj, key, &v) ||
+        !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+/* Copies s into out, printable bytes only. */
+static void compat_printable(const char *s, size_t len, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    if (cap == 0)
+        return;
+    for (size_t i = 0; i < len && n + 1 < cap; i++)
+        out[n++] = isprint((unsigned char)s[i]) ? s[i] : ' ';
+    out[n] = '\0';
+}
+
+void compat_error_message(const char *body, size_t len, char *out,
+                          size_t cap)
+{
+    json_tokener *tok = len ? json_tokener_new() : NULL;
+    json_object *root = NULL, *err = NULL;
+    const char *m = NULL;
+
+    if (cap == 0)
+        return;
+    if (tok != NULL) {
+        root = json_tokener_parse_ex(tok, body, (int)len);
+        json_tokener_free(tok);
+    }
+    if (root != NULL && json_object_is_type(root, json_type_object)) {
+        if (json_object_object_get_ex(root, "error", &err) && err != NULL) {
+            m = json_object_is_type(err, json_type_string)
+                    ? json_object_get_string(err) : compat_str(err, "message");
+            if (m == NULL)
+                m = json_object_get_string(err);
+        } else {
+            m = compat_str(root, "message");     /* DashScope, bare */
+        }
+    }
+    if (m != NULL)
+        compat_printable(m, strlen(m), out, cap);
+    else
+        compat_printable(body, len < COMPAT_SNIPPET_MAX ? len
+                                                        : COMPAT_SNIPPET_MAX,
+                         out, cap);
+    json_object_put(root);
+}
+
+void compat_redact(char *s, const char *secret)
+{
+    size_t n, r = strlen(COMPAT_REDACTED);
+    char *p;
+
+    if (s == NULL || secret == NULL)
+        return;
+    n = strlen(secret);
+    if (n < COMPAT_SECRET_MIN)
+        return;
+    while ((p = strstr(s, secret)) != NULL) {
+        memcpy(p, COMPAT_REDACTED, r);
+        memmove(p + r, p + n, strlen(p + n) + 1);
+        s = p + r;
+    }
+}

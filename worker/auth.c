@@ -1,0 +1,804 @@
+/* auth.c - OAuth credentials in the worker. Owns, per OAuth provider, the
+ * tokens read from its token file (read again when the file changes on
+ * disk, e.g. after `pipelinectl login`), the Authorization header and
+ * chat URL they give, and their refresh: shortly before expiry or after
+ * the API refused them. One refresh at a time across every process: the
+ * refresher holds an flock on "<token_file>.lock" (released by the kernel
+ * if it dies), re-reads the file under it (another process may have just
+ * refreshed) and only then calls the authorization server, on the
+ * worker's curl multi. Calls that need the new tokens wait parked here,
+ * their deadlines still watched; the new tokens go to the token file
+ * (atomically, 0600), where every other worker finds them. */
+#include "worker_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "oauth.h"
+
+#define AUTH_STAT_INTERVAL_MS   1000   /* look at the token file this often */
+#define AUTH_POLL_MS            50     /* parked calls: deadline checks, and
+                                          the lock held by another process */
+#define AUTH_REFRESH_TIMEOUT_MS 15000  /* one authorization server call */
+#define AUTH_WAIT_MAX_MS        (2 * AUTH_REFRESH_TIMEOUT_MS)
+#define AUTH_RETRY_MS           2000   /* no new refresh after a failed one */
+#define AUTH_REASON_MAX         512
+#define AUTH_ANSWER_MAX         (64 * 1024)
+#define AUTH_LOCK_SUFFIX        ".lock"
+#define AUTH_MARK_MAX           128
+#define AUTH_QWEN_TOKEN_PATH    "/api/v1/oauth2/token"
+#define AUTH_IFLOW_TOKEN_PATH   "/oauth/token"
+#define AUTH_IFLOW_USER_PATH    "/api/oauth/getUserInfo?accessToken="
+#define AUTH_CHAT_PATH          "/chat/completions"
+#define AUTH_HEADER_PREFIX      "Authorization: Bearer "
+
+enum auth_phase {
+    AUTH_IDLE,
+    AUTH_REFRESHING,        /* our refresh call is in flight */
+    AUTH_USERINFO,          /* iFlow: fetching the API key of new tokens */
+    AUTH_WAITING            /* another process holds the lock */
+};
+
+struct auth_provider {
+    struct worker *w;
+    int provider;
+    bool oauth;
+    struct oauth_tokens tok;
+    struct oauth_file_id id;
+    bool loaded;
+    uint32_t gen;              /* bumped whenever the tokens change */
+    char *header;              /* "Authorization: Bearer ..."; secret */
+    char *chat_url;
+    int64_t next_stat_ms;      /* monotonic */
+    int64_t next_refresh_ms;   /* monotonic; after a failed refresh */
+    bool stale;                /* the API refused the current tokens */
+    bool dead;                 /* unusable until the file changes */
+    char reason[AUTH_REASON_MAX];
+    enum auth_phase phase;
+    int64_t phase_start_ms;
+    int lock_fd;
+    /* the refresh call in flight */
+    CURL *easy;
+    struct curl_slist *hdrs;
+    char *form;                /* secret */
+    char *url;                 /* secret (iFlow puts the token in it) */
+    struct evbuffer *resp;
+    bool resp_too_large;
+    struct oauth_tokens fresh; /* iFlow: new tokens awaiting their key */
+    struct event *timer;
+    struct call *waiters;      /* parked, linked by auth_next */
+};
+
+static void auth_timer_arm(struct auth_provider *ap, int ms);
+
+static const struct cfg_provider *auth_cfg(const struct auth_provider *ap)
+{
+    return &ap->w->cfg->providers[ap->provider];
+}
+
+static bool auth_is_qwen(const struct auth_provider *ap)
+{
+    return auth_cfg(ap)->type == CFG_PROVIDER_QWEN;
+}
+
+static void auth_free_str(char **s)
+{
+    if (*s != NULL) {
+        explicit_bzero(*s, strlen(*s));
+        free(*s);
+        *s = NULL;
+    }
+}
+
+/* ---- parking calls ---- */
+
+static void auth_park(struct auth_provider *ap, struct call *c)
+{
+    c->auth_next = ap->waiters;
+    ap->waiters = c;
+    c->auth_parked = true;
+    auth_timer_arm(ap, AUTH_POLL_MS);
+}
+
+void auth_forget(struct call *c)
+{
+    struct auth_provider *ap;
+    struct call **pp;
+
+    if (!c->auth_parked)
+        return;
+    ap = &c->w->auth[c->w->cfg->targets[c->target].provider];
+    for (pp = &ap->waiters; *pp != NULL; pp = &(*pp)->auth_next) {
+        if (*pp == c) {
+            *pp = c->auth_next;
+            break;
+        }
+    }
+    c->auth_next = NULL;
+    c->auth_parked = false;
+}
+
+/* Takes every parked call off the list and starts its attempt again
+ * (the adapter asks auth_prepare once more, which now answers). */
+static void auth_resume_all(struct auth_provider *ap)
+{
+    struct call *c = ap->waiters, *next;
+
+    ap->waiters = NULL;
+    for (; c != NULL; c = next) {
+        next = c->auth_next;
+        c->auth_next = NULL;
+        c->auth_parked = false;
+        provider_for(call_provider(c))->start(c);
+    }
+}
+
+/* Parked calls whose deadline passed fail with 504. */
+static void auth_expire_waiters(struct auth_provider *ap)
+{
+    int64_t now = util_now_ms();
+    struct call **pp = &ap->waiters;
+
+    while (*pp != NULL) {
+        struct call *c = *pp;
+
+        if (now < c->deadline_ms) {
+            pp = &c->auth_next;
+            continue;
+        }
+        *pp = c->auth_next;
+        c->auth_next = NULL;
+        c->auth_parked = false;
+        call_attempt_failed(c, 504, "timeout", "request timed out waiting "
+                            "for the provider's credentials", false, false);
+        /* The list may have changed under us (the failure pulled new
+         * work); start over. */
+        pp = &ap->waiters;
+    }
+}
+
+/* ---- the lock ---- */
+
+/* 1 when this process now holds the refresh lock, 0 when another one
+ * does, -1 when there is no lock to take (then we refresh alone). */
+static int auth_lock(struct auth_provider *ap)
+{
+    const char *tf = auth_cfg(ap)->token_file;
+
+    if (ap->lock_fd < 0) {
+        char path[OAUTH_URL_MAX];
+
+        if (snprintf(path, sizeof(path), "%s%s", tf, AUTH_LOCK_SUFFIX) >=
+            (int)sizeof(path))
+            return -1;
+        ap->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (ap->lock_fd < 0) {
+            log_msg(&ap->w->log, LOG_WARN, NULL, "provider %s: cannot open "
+                    "%s (%s); refreshing without a lock",
+                    auth_cfg(ap)->name, path, strerror(errno));
+            return -1;
+        }
+    }
+    if (flock(ap->lock_fd, LOCK_EX | LOCK_NB) == 0)
+        return 1;
+    if (errno == EWOULDBLOCK)
+        return 0;
+    return -1;
+}
+
+/* Closing drops the flock. */
+static void auth_unlock(struct auth_provider *ap)
+{
+    if (ap->lock_fd >= 0) {
+        close(ap->lock_fd);
+        ap->lock_fd = -1;
+    }
+}
+
+/* The lock file also remembers which version of the token file the
+ * authorization server refused, so that every other process sees it is
+ * dead without asking again. Both need the lock held. */
+static int auth_dead_mark(const struct auth_provider *ap, char *buf,
+                          size_t cap)
+{
+    return snprintf(buf, cap, "dead %ju %ju %jd %jd\n",
+                    (uintmax_t)ap->id.dev, (uintmax_t)ap->id.ino,
+                    (intmax_t)ap->id.mtime_ns, (intmax_t)ap->id.size);
+}
+
+static void auth_note_dead(struct auth_provider *ap, bool dead)
+{
+    char buf[AUTH_MARK_MAX];
+    int n = auth_dead_mark(ap, buf, sizeof(buf));
+
+    if (ap->lock_fd < 0 || ftruncate(ap->lock_fd, 0) < 0 || !dead)
+        return;
+    if (pwrite(ap->lock_fd, buf, (size_t)n, 0) != n)
+        log_msg(&ap->w->log, LOG_DEBUG, NULL, "provider %s: lock file "
+                "not written", auth_cfg(ap)->name);
+}
+
+static bool auth_known_dead(const struct auth_provider *ap)
+{
+    char want[AUTH_MARK_MAX], have[AUTH_MARK_MAX];
+    int n = auth_dead_mark(ap, want, sizeof(want));
+    ssize_t got;
+
+    if (ap->lock_fd < 0)
+        return false;
+    got = pread(ap->lock_fd, have, sizeof(have) - 1, 0);
+    return got == n && memcmp(have, want, (size_t)n) == 0;
+}
+
+/* ---- the tokens ---- */
+
+static void auth_set_reason(struct auth_provider *ap, enum log_level level,
+                            const char *fmt, const char *detail)
+{
+    char buf[AUTH_REASON_MAX];
+
+    snprintf(buf, sizeof(buf), fmt, auth_cfg(ap)->name, detail,
+             ap->w->cfg->path, auth_cfg(ap)->name);
+    /* Once per distinct reason, not once per call. */
+    if (strcmp(buf, ap->reason) != 0)
+        log_msg(&ap->w->log, level, NULL, "%s", buf);
+    memcpy(ap->reason, buf, sizeof(buf));
+}
+
+#define AUTH_LOGIN_HINT "; run `pipelinectl -c %s login %s`"
+
+static void auth_mark_dead(struct auth_provider *ap, const char *why)
+{
+    ap->dead = true;
+    auth_set_reason(ap, LOG_ERROR, "provider %s: %s" AUTH_LOGIN_HINT, why);
+}
+
+/* The API base for tokens t: a base_url written in the config wins;
+ * else Qwen's resource_url (or DashScope when it has none), iFlow's
+ * settings file baseUrl, or the default. *settings_key gets the settings
+ * file's apiKey (iFlow; malloc'd, the caller frees). 0 or -1. */
+static int auth_base_url(struct auth_provider *ap,
+                         const struct oauth_tokens *t, char *out, size_t cap,
+                         char **settings_key)
+{
+    const struct cfg_provider *p = auth_cfg(ap);
+    char *base = NULL, err[OAUTH_ERR_MAX];
+    int rc = 0;
+
+    *settings_key = NULL;
+    if (!auth_is_qwen(ap) && p->settings_file != NULL &&
+        oauth_iflow_settings_load(p->settings_file, settings_key, &base,
+                                  err, sizeof(err)) < 0 && errno != ENOENT)
+        log_msg(&ap->w->log, LOG_DEBUG, NULL, "provider %s: %s", p->name,
+                err);
+    if (p->base_url_set || (!auth_is_qwen(ap) && base == NULL))
+        rc = util_strlcpy(out, p->base_url, cap);
+    else if (!auth_is_qwen(ap))
+        rc = util_strlcpy(out, base, cap);
+    else if (t->resource_url != NULL)
+        rc = oauth_api_base(t->resource_url, out, cap);
+    else
+        rc = util_strlcpy(out, CFG_DASHSCOPE_URL, cap);
+    free(base);
+    /* Trailing slashes would double up before the path. */
+    for (size_t n = strlen(out); rc == 0 && n > 0 && out[n - 1] == '/'; n--)
+        out[n - 1] = '\0';
+    return rc;
+}
+
+/* Takes t (moved: *t is left empty) as the provider's tokens, read from
+ * the file version id. */
+static void auth_adopt(struct auth_provider *ap, struct oauth_tokens *t,
+                       const struct oauth_file_id *id)
+{
+    char base[OAUTH_URL_MAX], *key = NULL, *header = NULL, *url = NULL;
+    const char *bearer;
+
+    if (auth_base_url(ap, t, base, sizeof(base), &key) < 0) {
+        auth_mark_dead(ap, "the API base URL of its tokens is not usable");
+        goto out;
+    }
+    if (!auth_is_qwen(ap) && t->api_key == NULL && key != NULL) {
+        t->api_key = key;
+        key = NULL;
+    }
+    bearer = auth_is_qwen(ap) ? t->access_token : t->api_key;
+    if (bearer == NULL) {
+        /* iFlow tokens without an API key: fetching one is a refresh. */
+        bearer = t->access_token;
+        ap->stale = true;
+    } else {
+        ap->stale = false;
+    }
+    if (asprintf(&header, AUTH_HEADER_PREFIX "%s", bearer) < 0 ||
+        asprintf(&url, "%s%s", base, AUTH_CHAT_PATH) < 0) {
+        header = NULL;
+        url = NULL;
+        auth_mark_dead(ap, "out of memory");
+        goto out;
+    }
+    oauth_tokens_free(&ap->tok);
+    ap->tok = *t;
+    memset(t, 0, sizeof(*t));
+    ap->id = *id;
+    ap->loaded = true;
+    ap->dead = false;
+    ap->reason[0] = '\0';
+    ap->gen++;
+    auth_free_str(&ap->header);
+    free(ap->chat_url);
+    ap->header = header;
+    ap->chat_url = url;
+    header = NULL;
+    url = NULL;
+out:
+    auth_free_str(&key);
+    auth_free_str(&header);
+    free(url);
+    oauth_tokens_free(t);
+}
+
+/* Reads the token file when it changed since we last read it (looked at
+ * once per AUTH_STAT_INTERVAL_MS unless force). */
+static void auth_load(struct auth_provider *ap, bool force)
+{
+    const struct cfg_provider *p = auth_cfg(ap);
+    struct oauth_tokens t;
+    struct oauth_file_id id;
+    char err[OAUTH_ERR_MAX];
+    int64_t now = util_now_ms();
+
+    if (!force && (ap->loaded || ap->dead) && now < ap->next_stat_ms)
+        return;
+    ap->next_stat_ms = now + AUTH_STAT_INTERVAL_MS;
+    if (ap->loaded && oauth_file_stat(p->token_file, &id) == 0 &&
+        oauth_file_same(&id, &ap->id))
+        return;
+    if (!ap->loaded && ap->dead && oauth_file_stat(p->token_file, &id) == 0 &&
+        oauth_file_same(&id, &ap->id))
+        return;           /* still the file we could not use */
+    memset(&t, 0, sizeof(t));
+    if (oauth_tokens_load(p->token_file, &t, &id, err, sizeof(err)) < 0) {
+        if (ap->loaded) {
+            /* Keep what we have: the file may be in the middle of being
+             * rewritten by a tool that does not rename. */
+            log_msg(&ap->w->log, LOG_WARN, NULL, "provider %s: %s; keeping "
+                    "the tokens read before", p->name, err);
+            return;
+        }
+        if (oauth_file_stat(p->token_file, &ap->id) < 0)
+            memset(&ap->id, 0, sizeof(ap->id));
+        auth_mark_dead(ap, err);
+        return;
+    }
+    auth_adopt(ap, &t, &id);
+}
+
+static bool auth_expiring(const struct auth_provider *ap, int64_t margin_ms)
+{
+    return ap->tok.expiry_ms != 0 &&
+           util_wall_ms() + margin_ms >= ap->tok.expiry_ms;
+}
+
+/* Can these tokens be refreshed at all? */
+static bool auth_refreshable(const struct auth_provider *ap)
+{
+    const struct cfg_provider *p = auth_cfg(ap);
+
+    if (ap->tok.refresh_token == NULL || p->client_id == NULL)
+        return false;
+    return auth_is_qwen(ap) || p->client_secret != NULL;
+}
+
+/* ---- the refresh call ---- */
+
+static void auth_call_clear(struct auth_provider *ap)
+{
+    if (ap->easy != NULL) {
+        curl_multi_remove_handle(ap->w->multi, ap->easy);
+        curl_easy_cleanup(ap->easy);
+        ap->easy = NULL;
+    }
+    curl_slist_free_all(ap->hdrs);
+    ap->hdrs = NULL;
+    auth_free_str(&ap->form);
+    auth_free_str(&ap->url);
+    if (ap->resp != NULL) {
+        evbuffer_free(ap->resp);
+        ap->resp = NULL;
+    }
+    ap->resp_too_large = false;
+}
+
+static size_t auth_write_cb(char *buf, size_t size, size_t n, void *arg)
+{
+    struct auth_provider *ap = arg;
+    size_t len = size * n;
+
+    if (evbuffer_get_length(ap->resp) + len > AUTH_ANSWER_MAX) {
+        ap->resp_too_large = true;
+        return 0;
+    }
+    return evbuffer_add(ap->resp, buf, len) == 0 ? len : 0;
+}
+
+/* Starts a call to the authorization server: a POST of ap->form, or a
+ * GET when there is none. 0 or -1. */
+static int auth_call_start(struct auth_provider *ap)
+{
+    const struct cfg_provider *p = auth_cfg(ap);
+
+    ap->easy = curl_easy_init();
+    ap->resp = evbuffer_new();
+    if (ap->easy == NULL || ap->resp == NULL)
+        return -1;
+    ap->hdrs = curl_slist_append(NULL, "Accept: application/json");
+    if (ap->hdrs == NULL)
+        return -1;
+    curl_easy_setopt(ap->easy, CURLOPT_URL, ap->url);
+    curl_easy_setopt(ap->easy, CURLOPT_HTTPHEADER, ap->hdrs);
+    if (ap->form != NULL) {
+        curl_easy_setopt(ap->easy, CURLOPT_POSTFIELDS, ap->form);
+        curl_easy_setopt(ap->easy, CURLOPT_POSTFIELDSIZE,
+                         (long)strlen(ap->form));
+    }
+    if (ap->phase == AUTH_REFRESHING && !auth_is_qwen(ap)) {
+        /* iFlow wants the client credentials as Basic auth too. */
+        curl_easy_setopt(ap->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(ap->easy, CURLOPT_USERNAME, p->client_id);
+        curl_easy_setopt(ap->easy, CURLOPT_PASSWORD, p->client_secret);
+    }
+    curl_easy_setopt(ap->easy, CURLOPT_WRITEFUNCTION, auth_write_cb);
+    curl_easy_setopt(ap->easy, CURLOPT_WRITEDATA, ap);
+    curl_easy_setopt(ap->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(ap->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)ap->w->cfg->connect_timeout_ms);
+    curl_easy_setopt(ap->easy, CURLOPT_TIMEOUT_MS,
+                     (long)AUTH_REFRESH_TIMEOUT_MS);
+    curl_easy_setopt(ap->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    return curl_multi_add_handle(ap->w->multi, ap->easy) == CURLM_OK ? 0 : -1;
+}
+
+/* The refresh is over (whatever its outcome): drop the lock and let the
+ * parked calls go on; they see the outcome in ap's state. */
+static void auth_settle(struct auth_provider *ap)
+{
+    auth_call_clear(ap);
+    oauth_tokens_free(&ap->fresh);
+    auth_unlock(ap);
+    ap->phase = AUTH_IDLE;
+    auth_timer_arm(ap, 0);
+}
+
+static void auth_refresh_failed(struct auth_provider *ap, const char *why)
+{
+    ap->next_refresh_ms = util_now_ms() + AUTH_RETRY_MS;
+    auth_set_reason(ap, LOG_WARN, "provider %s: token refresh failed: %s"
+                    " (if it persists" AUTH_LOGIN_HINT ")", why);
+    auth_settle(ap);
+}
+
+/* New tokens: to the file for every other process, then ours. */
+static void auth_refreshed(struct auth_provider *ap, struct oauth_tokens *t)
+{
+    const struct cfg_provider *p = auth_cfg(ap);
+    struct oauth_file_id id;
+    char err[OAUTH_ERR_MAX];
+
+    auth_note_dead(ap, false);
+    if (oauth_tokens_save(p->token_file, t, err, sizeof(err)) < 0) {
+        log_msg(&ap->w->log, LOG_ERROR, NULL, "provider %s: new tokens not "
+                "saved: %s", p->name, err);
+        memset(&id, 0, sizeof(id));
+    } else if (oauth_file_stat(p->token_file, &id) < 0) {
+        memset(&id, 0, sizeof(id));
+    }
+    log_msg(&ap->w->log, LOG_INFO, NULL, "provider %s: tokens refreshed%s",
+            p->name, t->expiry_ms ? "" : " (no expiry given)");
+    ap->next_refresh_ms = 0;
+    auth_adopt(ap, t, &id);
+    ap->next_stat_ms = util_now_ms() + AUTH_STAT_INTERVAL_MS;
+    auth_settle(ap);
+}
+
+static void auth_start_userinfo(struct auth_provider *ap)
+{
+    const struct cfg_provider *p = auth_cfg(ap);
+    char *tok = oauth_urlencode(ap->fresh.access_token);
+
+    auth_call_clear(ap);
+    ap->phase = AUTH_USERINFO;
+    if (tok == NULL || asprintf(&ap->url, "%s%s%s", p->oauth_base_url,
+                                AUTH_IFLOW_USER_PATH, tok) < 0) {
+        ap->url = NULL;
+        auth_free_str(&tok);
+        auth_refresh_failed(ap, "out of memory");
+        return;
+    }
+    auth_free_str(&tok);
+    if (auth_call_start(ap) < 0)
+        auth_refresh_failed(ap, "cannot start the getUserInfo call");
+}
+
+static void auth_refresh_done(struct auth_provider *ap, CURLcode result)
+{
+    char err[OAUTH_ERR_MAX], why[AUTH_REASON_MAX];
+    long status = 0;
+    size_t len = evbuffer_get_length(ap->resp);
+    const char *body = len ? (const char *)evbuffer_pullup(ap->resp, -1) : "";
+    struct oauth_tokens t;
+    enum oauth_result r;
+
+    curl_easy_getinfo(ap->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (result != CURLE_OK) {
+        snprintf(why, sizeof(why), "%s: %s", ap->phase == AUTH_USERINFO ?
+                 "getUserInfo" : "token endpoint",
+                 ap->resp_too_large ? "answer too large"
+                                    : curl_easy_strerror(result));
+        auth_refresh_failed(ap, why);
+        return;
+    }
+    if (ap->phase == AUTH_USERINFO) {
+        char *key = NULL;
+
+        if (oauth_parse_iflow_userinfo(status, body, len, &key, err,
+                                       sizeof(err)) < 0) {
+            snprintf(why, sizeof(why), "getUserInfo: %s", err);
+            auth_refresh_failed(ap, why);
+            return;
+        }
+        auth_free_str(&ap->fresh.api_key);
+        ap->fresh.api_key = key;
+        t = ap->fresh;
+        memset(&ap->fresh, 0, sizeof(ap->fresh));
+        auth_refreshed(ap, &t);
+        return;
+    }
+    memset(&t, 0, sizeof(t));
+    r = oauth_parse_refresh(status, body, len, util_wall_ms(), &ap->tok, &t,
+                            err, sizeof(err));
+    if (r == OAUTH_REVOKED) {
+        snprintf(why, sizeof(why), "the authorization server refused the "
+                 "refresh token (%s)", err);
+        auth_mark_dead(ap, why);
+        auth_note_dead(ap, true);
+        auth_settle(ap);
+        return;
+    }
+    if (r != OAUTH_OK) {
+        auth_refresh_failed(ap, err);
+        return;
+    }
+    if (!auth_is_qwen(ap)) {
+        /* iFlow's Bearer key comes with the new access token. */
+        oauth_tokens_free(&ap->fresh);
+        ap->fresh = t;
+        auth_start_userinfo(ap);
+        return;
+    }
+    auth_refreshed(ap, &t);
+}
+
+bool auth_transfer_done(struct worker *w, const CURL *easy, CURLcode result)
+{
+    for (int p = 0; w->auth != NULL && p < w->cfg->provider_count; p++) {
+        struct auth_provider *ap = &w->auth[p];
+
+        if (ap->easy == easy && easy != NULL) {
+            auth_refresh_done(ap, result);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* With the lock held: someone else may have refreshed already (the file
+ * changed); else call the authorization server. */
+static void auth_refresh_locked(struct auth_provider *ap)
+{
+    const struct cfg_provider *p = auth_cfg(ap);
+    const char *path = auth_is_qwen(ap) ? AUTH_QWEN_TOKEN_PATH
+                                        : AUTH_IFLOW_TOKEN_PATH;
+
+    auth_load(ap, true);
+    if (ap->dead || (!ap->stale && !auth_expiring(ap,
+                                                  OAUTH_REFRESH_MARGIN_MS))) {
+        auth_settle(ap);
+        return;
+    }
+    if (!auth_refreshable(ap)) {
+        auth_settle(ap);   /* auth_prepare explains it to each call */
+        return;
+    }
+    if (auth_known_dead(ap)) {
+        auth_mark_dead(ap, "the authorization server refused the refresh "
+                       "token of this token file");
+        auth_settle(ap);
+        return;
+    }
+    ap->phase = AUTH_REFRESHING;
+    ap->phase_start_ms = util_now_ms();
+    ap->form = oauth_form_refresh(p->client_id,
+                                  auth_is_qwen(ap) ? NULL : p->client_secret,
+                                  ap->tok.refresh_token);
+    if (ap->form == NULL ||
+        asprintf(&ap->url, "%s%s", p->oauth_base_url, path) < 0) {
+        ap->url = NULL;
+        auth_refresh_failed(ap, "out of memory");
+        return;
+    }
+    log_msg(&ap->w->log, LOG_INFO, NULL, "provider %s: refreshing its "
+            "tokens (%s)", p->name, ap->stale ? "the API refused them"
+                                              : "they expire soon");
+    if (auth_call_start(ap) < 0)
+        auth_refresh_failed(ap, "cannot start the token endpoint call");
+}
+
+static void auth_refresh_begin(struct auth_provider *ap)
+{
+    int rc = auth_lock(ap);
+
+    if (rc == 0) {
+        ap->phase = AUTH_WAITING;
+        ap->phase_start_ms = util_now_ms();
+        auth_timer_arm(ap, AUTH_POLL_MS);
+        return;
+    }
+    auth_refresh_locked(ap);
+}
+
+static void auth_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct auth_provider *ap = arg;
+
+    (void)fd;
+    (void)what;
+    auth_expire_waiters(ap);
+    switch (ap->phase) {
+    case AUTH_IDLE:
+        auth_resume_all(ap);
+        return;
+    case AUTH_WAITING:
+        if (auth_lock(ap) != 0) {
+            auth_refresh_locked(ap);
+        } else if (util_now_ms() - ap->phase_start_ms > AUTH_WAIT_MAX_MS) {
+            ap->phase = AUTH_IDLE;
+            auth_refresh_failed(ap, "another process has held the refresh "
+                                "lock for too long");
+        } else {
+            auth_timer_arm(ap, AUTH_POLL_MS);
+        }
+        return;
+    case AUTH_REFRESHING:
+    case AUTH_USERINFO:
+        if (ap->waiters != NULL)
+            auth_timer_arm(ap, AUTH_POLL_MS);
+        return;
+    }
+}
+
+static void auth_timer_arm(struct auth_provider *ap, int ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+    evtimer_add(ap->timer, &tv);
+}
+
+/* ---- what the adapter asks ---- */
+
+int auth_prepare(struct call *c)
+{
+    struct worker *w = c->w;
+    struct auth_provider *ap = &w->auth[w->cfg->targets[c->target].provider];
+    char msg[AUTH_REASON_MAX];
+
+    if (ap->phase != AUTH_IDLE) {
+        auth_park(ap, c);
+        return 0;
+    }
+    auth_load(ap, false);
+    if (ap->dead)
+        goto fail;
+    if (!ap->stale && !auth_expiring(ap, OAUTH_REFRESH_MARGIN_MS))
+        goto ready;
+    if (util_now_ms() < ap->next_refresh_ms || !auth_refreshable(ap)) {
+        /* No refresh now: use the tokens while they last. */
+        if (!ap->stale && !auth_expiring(ap, 0))
+            goto ready;
+        if (!auth_refreshable(ap))
+            auth_set_reason(ap, LOG_ERROR, "provider %s: %s" AUTH_LOGIN_HINT,
+                            ap->stale ? "its tokens were refused and cannot "
+                            "be refreshed" : "its tokens expired and cannot "
+                            "be refreshed");
+        goto fail;
+    }
+    auth_park(ap, c);
+    auth_refresh_begin(ap);
+    return 0;
+ready:
+    c->auth_gen = ap->gen;
+    return 1;
+fail:
+    snprintf(msg, sizeof(msg), "%s", ap->reason[0] ? ap->reason
+             : "the provider's OAuth credentials are not usable");
+    call_attempt_failed(c, 502, "upstream_auth_failed", msg, true, true);
+    return -1;
+}
+
+const char *auth_header(const struct call *c)
+{
+    return c->w->auth[c->w->cfg->targets[c->target].provider].header;
+}
+
+const char *auth_secret(const struct call *c)
+{
+    const char *h = auth_header(c);
+
+    return h != NULL ? h + strlen(AUTH_HEADER_PREFIX) : NULL;
+}
+
+const char *auth_chat_url(const struct call *c)
+{
+    return c->w->auth[c->w->cfg->targets[c->target].provider].chat_url;
+}
+
+void auth_rejected(struct call *c)
+{
+    struct auth_provider *ap =
+        &c->w->auth[c->w->cfg->targets[c->target].provider];
+
+    /* Tokens read since this call was signed deserve their own try. */
+    if (c->auth_gen == ap->gen)
+        ap->stale = true;
+}
+
+/* ---- life ---- */
+
+int auth_init(struct worker *w)
+{
+    const struct cfg *cfg = w->cfg;
+
+    w->auth = calloc((size_t)cfg->provider_count, sizeof(*w->auth));
+    if (w->auth == NULL)
+        return -1;
+    for (int p = 0; p < cfg->provider_count; p++) {
+        struct auth_provider *ap = &w->auth[p];
+
+        ap->w = w;
+        ap->provider = p;
+        ap->lock_fd = -1;
+        ap->oauth = cfg->providers[p].auth == CFG_AUTH_OAUTH;
+        if (!ap->oauth)
+            continue;
+        ap->timer = evtimer_new(w->base, auth_timer_cb, ap);
+        if (ap->timer == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+void auth_free(struct worker *w)
+{
+    if (w->auth == NULL)
+        return;
+    for (int p = 0; p < w->cfg->provider_count; p++) {
+        struct auth_provider *ap = &w->auth[p];
+
+        auth_call_clear(ap);
+        auth_unlock(ap);
+        oauth_tokens_free(&ap->tok);
+        oauth_tokens_free(&ap->fresh);
+        auth_free_str(&ap->header);
+        free(ap->chat_url);
+        if (ap->timer != NULL)
+            event_free(ap->timer);
+    }
+    free(w->auth);
+    w->auth = NULL;
+}
