@@ -447,6 +447,42 @@ static void test_slots_run_out(void)
     free(c3);
 }
 
+/* With slots, a reload may change the targets and virtual models; what
+ * sizes the segment or binds the sockets still needs a restart. */
+static void test_reload_check(void)
+{
+    struct slt_cfg *c1 = slt_build("a:p/x,p/y;b:q/z");
+    struct slt_cfg *c2 = slt_build("c:q/z;a:p/y");
+    char err[CFG_ERR_MAX];
+    struct cfg *o = &c1->cfg, *n = &c2->cfg;
+    char host[] = "127.0.0.1", sock[] = "/tmp/ctl.sock";
+
+    o->listen_host = n->listen_host = host;
+    o->control_socket = n->control_socket = sock;
+    o->listen_port = n->listen_port = SLT_NOW_MS;
+    o->queue_capacity = n->queue_capacity = SLT_QUEUE;
+    o->max_concurrent_requests = n->max_concurrent_requests = SLT_RUNNING;
+    o->body_arena_bytes = n->body_arena_bytes = SLT_ARENA;
+    CU_ASSERT_EQUAL(cfg_reload_check(o, n, err, sizeof(err)), 0);
+    n->queue_capacity++;
+    CU_ASSERT_EQUAL(cfg_reload_check(o, n, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "'queue_capacity'"));
+    n->queue_capacity--;
+    n->body_arena_bytes++;
+    CU_ASSERT_EQUAL(cfg_reload_check(o, n, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "'body_arena_bytes'"));
+    n->body_arena_bytes--;
+    n->max_concurrent_requests++;
+    CU_ASSERT_EQUAL(cfg_reload_check(o, n, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "'max_concurrent_requests'"));
+    n->max_concurrent_requests--;
+    n->listen_port++;
+    CU_ASSERT_EQUAL(cfg_reload_check(o, n, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "'listen'"));
+    free(c1);
+    free(c2);
+}
+
 static CU_TestInfo slots_tests[] = {
     { "first placement", test_first_placement },
     { "same names keep slots and state", test_same_names_keep_state },
@@ -457,6 +493,7 @@ static CU_TestInfo slots_tests[] = {
     { "returning name revives its slot", test_returning_name_revives },
     { "moved and shared targets", test_moved_and_shared_targets },
     { "slots run out: refused, unchanged", test_slots_run_out },
+    { "reload check allows new targets", test_reload_check },
     CU_TEST_INFO_NULL
 };
 
