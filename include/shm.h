@@ -28,7 +28,6 @@
 #define SHM_JOB_SLACK      64              /* slots for jobs being retired */
 #define SHM_NO_WORKER      (-1)
 #define SHM_NO_TARGET      (-1)
-#define SHM_NO_VMODEL      (-1)
 /* Twice what one configuration may hold: a reload can replace every
  * target and virtual model at once while workers of the old
  * configuration still use theirs. */
