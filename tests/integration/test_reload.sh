@@ -121,7 +121,7 @@ wait_until 30 at_least 20
 reset_count "$B_PORT"
 VM_TWO='{ name = "default"; targets = ( { provider = "up"; model = "fast"; },
                                         { provider = "up2"; model = "fast"; } ); },
-        { name = "gone"; targets = ( { provider = "up2"; model = "slow-5000"; max_concurrent = 1; } ); }'
+        { name = "gone"; targets = ( { provider = "up2"; model = "slow-8000"; max_concurrent = 1; } ); }'
 write_conf "$A_PORT" "" "$VM_TWO"
 requests() { target_stats "$1" | grep -o '"requests":[0-9]*' | cut -d: -f2; }
 kept=$(requests up/fast)
@@ -146,11 +146,12 @@ if [ "$(requests up/fast)" -ge "$kept" ]; then ok "the old one kept its counters
 else fail "up/fast requests went from $kept to $(requests up/fast)"; fi
 
 echo "SIGHUP removing a target and a virtual model, adding a virtual model"
-# A call in flight holds "gone"'s only slot; a second request waits in the
+# A call in flight holds "gone"'s only slot (for 8 s: room for the reload
+# to land first, even under valgrind); a second request waits in the
 # queue when the model disappears.
 post "$(msg gone)" >"$WORK/held.code" &
 h1=$!
-gone_busy() { target_stats up2/slow-5000 | grep -q '"active":1'; }
+gone_busy() { target_stats up2/slow-8000 | grep -q '"active":1'; }
 wait_until 30 gone_busy
 curl -s -o "$WORK/queued.body" -w '%{http_code}' -H 'Content-Type: application/json' \
     --data-binary "$(msg gone)" "http://127.0.0.1:$DPORT/v1/chat/completions" \
@@ -176,7 +177,7 @@ check "the removed target's name: 404" 404 "$(post "$(msg up2/fast)")"
 check_match "model_not_found" '"code":"model_not_found"' "$(body)"
 check "the removed virtual model: 404" 404 "$(post "$(msg gone)")"
 check "the kept model still serves" 200 "$(post "$(msg default)")"
-check_nomatch "stats no longer list the removed targets" 'up2/fast|slow-5000' "$(stats)"
+check_nomatch "stats no longer list the removed targets" 'up2/fast|slow-8000' "$(stats)"
 models=$(curl -s "http://127.0.0.1:$DPORT/v1/models")
 check_match "/v1/models lists the new model" '"id":"fresh"' "$models"
 check_nomatch "and not the removed one" '"id":"gone"' "$models"
