@@ -65,13 +65,13 @@ int shm_create(struct shm_view *shm, const struct cfg *cfg)
     layout.off_pos = off;
     off = shm_align(off + (size_t)jobs * sizeof(uint32_t));
     layout.off_targets = off;
-    off = shm_align(off + (size_t)cfg->target_count *
+    off = shm_align(off + (size_t)SHM_TARGET_SLOTS *
                     sizeof(struct shm_target));
     layout.off_vmodels = off;
-    off = shm_align(off + (size_t)cfg->vmodel_count *
+    off = shm_align(off + (size_t)SHM_VMODEL_SLOTS *
                     sizeof(struct shm_vmodel));
     layout.off_lb = off;
-    off = shm_align(off + (size_t)cfg->target_count *
+    off = shm_align(off + (size_t)SHM_TARGET_SLOTS *
                     sizeof(struct lb_target));
     layout.off_bitmap = off;
     off = shm_align(off + arena_bitmap_bytes(blocks));
@@ -90,8 +90,8 @@ int shm_create(struct shm_view *shm, const struct cfg *cfg)
     hdr->magic = SHM_MAGIC;
     hdr->layout_version = SHM_LAYOUT_VERSION;
     hdr->job_count = jobs;
-    hdr->target_count = (uint32_t)cfg->target_count;
-    hdr->vmodel_count = (uint32_t)cfg->vmodel_count;
+    hdr->target_slots = SHM_TARGET_SLOTS;
+    hdr->vmodel_slots = SHM_VMODEL_SLOTS;
     hdr->max_running = (uint32_t)cfg->max_concurrent_requests;
     hdr->next_seq = 1;
 
@@ -111,10 +111,8 @@ int shm_create(struct shm_view *shm, const struct cfg *cfg)
         shm->jobs[j].target = SHM_NO_TARGET;
         shm->jobs[j].slot_target = SHM_NO_TARGET;
     }
-    for (int t = 0; t < cfg->target_count; t++) {
-        lb_init(&shm->lb[t], cfg->targets[t].weight);
-        cb_init(&shm->targets[t].cb);
-    }
+    /* Target and virtual model slots stay zero (FREE) until slots_apply
+     * takes them and resets their state: untouched pages cost nothing. */
     shm_rebuild_free_list(shm);
     pq_init(&shm->pq, (uint32_t)cfg->queue_capacity);
     arena_init(&shm->arena, blocks);
@@ -170,7 +168,7 @@ void shm_repair(struct shm_view *shm)
     pq_init(&shm->pq, hdr->pq.capacity);
     arena_init(&shm->arena, blocks);
     hdr->running = 0;
-    for (uint32_t t = 0; t < hdr->target_count; t++) {
+    for (uint32_t t = 0; t < hdr->target_slots; t++) {
         atomic_store(&shm->targets[t].active, 0);
         cb_repair(&shm->targets[t].cb);
         atomic_store(&shm->targets[t].state, shm->targets[t].cb.state);
@@ -187,7 +185,7 @@ void shm_repair(struct shm_view *shm)
         if (job->state == SHM_JOB_RUNNING)
             hdr->running++;
         if (job->slot_target >= 0 &&
-            (uint32_t)job->slot_target < hdr->target_count)
+            (uint32_t)job->slot_target < hdr->target_slots)
             atomic_fetch_add(&shm->targets[job->slot_target].active, 1);
     }
     shm_rebuild_free_list(shm);

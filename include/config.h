@@ -144,10 +144,11 @@ struct cfg *cfg_load(const char *path, char *err, size_t errlen,
 /* Frees cfg and nulls the caller's pointer; NULL-safe. */
 void cfg_free(struct cfg **cfg);
 
-/* Whether new can replace old without a restart: the shared segment's
- * layout (queue, concurrency, arena, the targets and virtual models and
- * their order), the listen address and the control socket must stay.
- * 0, or -1 with the first difference in err. */
+/* Whether new can replace old without a restart: what sizes the shared
+ * segment (queue_capacity, max_concurrent_requests, body_arena_bytes),
+ * the listen address and the control socket must stay; targets and
+ * virtual models may change freely. 0, or -1 with the first difference
+ * in err. */
 int cfg_reload_check(const struct cfg *old, const struct cfg *new_cfg,
                      char *err, size_t errlen);
 

@@ -3,7 +3,9 @@
  * worker slots and counters. The master maps it before forking, so every
  * process sees it at the same address; inside it there are only offsets
  * and indices. One robust process-shared mutex guards the scheduler
- * state; counters are C11 atomics read without it. */
+ * state; counters are C11 atomics read without it. Targets and virtual
+ * models live in slots that keep their place across reloads (slots.h
+ * says which configuration entry is in which slot). */
 #ifndef RCC_SHM_H
 #define RCC_SHM_H
 
@@ -22,10 +24,15 @@
 #include "util.h"
 
 #define SHM_MAGIC          0x52434350u     /* "RCCP" */
-#define SHM_LAYOUT_VERSION 1u
+#define SHM_LAYOUT_VERSION 2u
 #define SHM_JOB_SLACK      64              /* slots for jobs being retired */
 #define SHM_NO_WORKER      (-1)
 #define SHM_NO_TARGET      (-1)
+/* Twice what one configuration may hold: a reload can replace every
+ * target and virtual model at once while workers of the old
+ * configuration still use theirs. */
+#define SHM_TARGET_SLOTS   (2 * CFG_MAX_TARGETS)
+#define SHM_VMODEL_SLOTS   (2 * CFG_MAX_VMODELS)
 
 enum shm_job_state {
     SHM_JOB_FREE = 0,
@@ -47,9 +54,10 @@ struct shm_job {
     uint32_t next_free;        /* free list link while FREE */
     int32_t priority;
     int32_t owner;             /* worker slot while RUNNING */
-    int32_t vmodel;            /* virtual model index */
-    int32_t target;            /* fixed target (DIRECT) or SHM_NO_TARGET */
-    int32_t slot_target;       /* target whose active count it holds */
+    int32_t vmodel;            /* virtual model slot */
+    int32_t target;            /* fixed target slot (DIRECT) or
+                                  SHM_NO_TARGET */
+    int32_t slot_target;       /* target slot whose active count it holds */
     uint32_t probe;            /* that attempt is a half-open probe */
     uint32_t body_len;
     uint64_t body_off;         /* into the arena */
@@ -66,6 +74,14 @@ enum shm_breaker_state {
     SHM_BREAKER_HALF_OPEN
 };
 
+/* Whose a target or virtual model slot is (slots.c). */
+enum shm_slot_state {
+    SHM_SLOT_FREE = 0,         /* nobody's; its state is reset when taken */
+    SHM_SLOT_LIVE,             /* in the configuration applied last */
+    SHM_SLOT_RETIRED           /* left it; older workers or queued jobs may
+                                  still use it, so it is not reused yet */
+};
+
 struct shm_target {
     _Atomic int32_t active;    /* calls in flight (changed under the lock) */
     _Atomic uint64_t requests;
@@ -73,10 +89,18 @@ struct shm_target {
     _Atomic uint32_t state;    /* copy of cb.state for lock-free readers */
     _Atomic uint64_t transitions;    /* breaker state changes */
     struct cb_state cb;        /* the breaker (under the lock) */
+    /* The slot's owner: written by the master alone, under the lock. */
+    uint32_t slot_state;       /* enum shm_slot_state */
+    uint32_t retired_gen;      /* RETIRED: first generation without it */
+    char vmodel[CFG_NAME_MAX]; /* its virtual model's name */
+    char name[CFG_TARGET_NAME_MAX];  /* "provider/model" */
 };
 
 struct shm_vmodel {
     uint32_t rr_next;          /* round-robin cursor */
+    uint32_t slot_state;       /* enum shm_slot_state */
+    uint32_t retired_gen;      /* RETIRED: first generation without it */
+    char name[CFG_NAME_MAX];
 };
 
 struct shm_worker {
@@ -100,8 +124,11 @@ struct shm_hdr {
     pthread_mutex_t lock;
     uint32_t dirty;            /* 1 while a holder mutates; repair if died */
     uint32_t job_count;
-    uint32_t target_count;
-    uint32_t vmodel_count;
+    uint32_t target_slots;     /* SHM_TARGET_SLOTS */
+    uint32_t vmodel_slots;     /* SHM_VMODEL_SLOTS */
+    uint32_t config_gen;       /* generation of the configuration applied
+                                  last (slots.c); workers of an older one
+                                  take no new job */
     uint32_t free_head;        /* first FREE job or PQ_NONE */
     uint32_t running;          /* RUNNING jobs */
     uint32_t max_running;      /* max_concurrent_requests */
@@ -122,14 +149,15 @@ struct shm_view {
     struct shm_job *jobs;
     struct shm_target *targets;
     struct shm_vmodel *vmodels;
-    struct lb_target *lb;      /* balancer state, one per target, in
-                                  target order (a virtual model's are
-                                  contiguous) */
+    struct lb_target *lb;      /* balancer state, one per target slot */
     struct pq_view pq;
     struct arena_view arena;
 };
 
-/* Maps and lays out a segment sized for cfg. 0, or -1 with errno. */
+/* Maps and lays out a segment sized for cfg's queue, concurrency and
+ * arena, with SHM_TARGET_SLOTS and SHM_VMODEL_SLOTS free slots (the
+ * master then places cfg's targets with slots_apply). 0, or -1 with
+ * errno. */
 int shm_create(struct shm_view *shm, const struct cfg *cfg);
 /* Destroys the lock and unmaps the segment (its creator, at the end);
  * NULL-safe on an unmapped view. */

@@ -7,9 +7,11 @@
 #include "config.h"
 #include "log.h"
 #include "shm.h"
+#include "slots.h"
 
 struct worker_args {
     const struct cfg *cfg;
+    const struct slots_map *slots;  /* where cfg's targets live */
     struct shm_view shm;
     int slot;                  /* index into shm workers[] */
     int sock_fd;               /* our end of the socketpair */

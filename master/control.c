@@ -103,7 +103,7 @@ char *control_stats_json(struct master *m)
     json_object_object_add(root, "requests", reqs);
     for (int t = 0; t < m->cfg->target_count; t++) {
         const struct cfg_target *ct = &m->cfg->targets[t];
-        const struct shm_target *st = &m->shm.targets[t];
+        const struct shm_target *st = master_target(m, t);
         json_object *o = json_object_new_object();
         uint32_t state;
 
@@ -127,7 +127,8 @@ char *control_stats_json(struct master *m)
         json_object_object_add(o, "failures", json_object_new_int64(
             (int64_t)atomic_load(&st->failures)));
         json_object_object_add(o, "latency_ms",
-                               control_latency(&m->latency[t]));
+                               control_latency(
+                                   &m->latency[m->slots.target_slot[t]]));
         json_object_array_add(targets, o);
     }
     json_object_object_add(root, "targets", targets);
@@ -208,9 +209,11 @@ static char *control_breaker_reset(struct master *m, const char *name)
         return control_error("usage: breaker reset NAME");
     for (int t = 0; t < m->cfg->target_count; t++) {
         if (strcmp(m->cfg->targets[t].name, name) == 0) {
+            struct shm_target *st = master_target(m, t);
+
             shm_lock(&m->shm);
-            cb_reset(&m->shm.targets[t].cb);
-            atomic_store(&m->shm.targets[t].state, SHM_BREAKER_CLOSED);
+            cb_reset(&st->cb);
+            atomic_store(&st->state, SHM_BREAKER_CLOSED);
             shm_unlock(&m->shm);
             found = true;
         }

@@ -84,11 +84,12 @@ void frontend_release(struct mreq *mr)
             (long long)(util_now_ms() - mr->start_ms),
             mr->client_gone ? " client_gone" : "");
     if (mr->target[0] != '\0') {
+        /* A target a reload removed meanwhile counts in the total only. */
         int t = cfg_find_target(m->cfg, mr->target);
         uint64_t ms = (uint64_t)(util_now_ms() - mr->start_ms);
 
         if (t >= 0)
-            hist_record(&m->latency[t], ms);
+            hist_record(&m->latency[m->slots.target_slot[t]], ms);
         hist_record(&m->latency_all, ms);
     }
     if (mr->status >= 200 && mr->status < 300)
@@ -326,8 +327,9 @@ static int frontend_header_int(const struct http_req *req, const char *name,
     return util_parse_int(buf, min, max, out);
 }
 
-/* Puts a validated request into the shared queue. Returns the job, or
- * -1 after answering the client itself. */
+/* Puts a validated request into the shared queue; vmodel and target are
+ * indices of m->cfg, the job gets their slots. Returns the job, or -1
+ * after answering the client itself. */
 static int frontend_enqueue(struct master *m, struct http_req *req,
                             const char *rid, const struct req_info *info,
                             int vmodel, int target, long long priority,
@@ -350,8 +352,8 @@ static int frontend_enqueue(struct master *m, struct http_req *req,
     }
     sj = &m->shm.jobs[j];
     sj->priority = (int32_t)priority;
-    sj->vmodel = vmodel;
-    sj->target = target;
+    sj->vmodel = m->slots.vmodel_slot[vmodel];
+    sj->target = target >= 0 ? m->slots.target_slot[target] : SHM_NO_TARGET;
     sj->flags = (info->stream ? SHM_JOB_STREAM : 0) |
                 (target >= 0 ? SHM_JOB_DIRECT : 0);
     sj->enqueued_ms = now;
@@ -387,7 +389,7 @@ static bool frontend_all_open(struct master *m, struct http_req *req,
 
     shm_lock(&m->shm);
     for (int t = first; t < first + n; t++) {
-        const struct cb_state *cb = &m->shm.targets[t].cb;
+        const struct cb_state *cb = &master_target(m, t)->cb;
         int64_t at;
 
         if (cb_usable(cb, &m->cfg->breaker, now)) {
@@ -527,8 +529,8 @@ static void frontend_health(struct master *m, struct http_req *req)
     int64_t now = util_now_ms();
 
     shm_lock(&m->shm);
-    for (uint32_t t = 0; t < m->shm.hdr->target_count; t++)
-        if (cb_usable(&m->shm.targets[t].cb, &m->cfg->breaker, now))
+    for (int t = 0; t < m->cfg->target_count; t++)
+        if (cb_usable(&master_target(m, t)->cb, &m->cfg->breaker, now))
             usable++;
     shm_unlock(&m->shm);
     ok = alive > 0 && usable > 0 && !m->draining;
@@ -560,7 +562,7 @@ static void frontend_metrics_targets(struct master *m, struct evbuffer *buf)
                             series[k].name, series[k].help, series[k].name,
                             series[k].type);
         for (int t = 0; t < m->cfg->target_count; t++) {
-            const struct shm_target *st = &m->shm.targets[t];
+            const struct shm_target *st = master_target(m, t);
             long long v = k == 0 ? (long long)atomic_load(&st->requests) :
                           k == 1 ? (long long)atomic_load(&st->failures) :
                                    (long long)atomic_load(&st->active);
@@ -584,7 +586,7 @@ static void frontend_metrics_latency(struct master *m, struct evbuffer *buf)
                         "its answer, by target.\n# TYPE %s histogram\n",
                         name, name);
     for (int t = 0; t < m->cfg->target_count; t++) {
-        const struct histogram *h = &m->latency[t];
+        const struct histogram *h = &m->latency[m->slots.target_slot[t]];
         char tn[2 * CFG_TARGET_NAME_MAX];
         uint64_t cum = 0;
 
@@ -617,7 +619,7 @@ static void frontend_metrics_latency(struct master *m, struct evbuffer *buf)
                             "virtual_model=\"%s\"} %u\n",
                             m->cfg->targets[t].name,
                             m->cfg->vmodels[m->cfg->targets[t].vmodel].name,
-                            atomic_load(&m->shm.targets[t].state));
+                            atomic_load(&master_target(m, t)->state));
     evbuffer_add_printf(buf, "# HELP pipeline_breaker_transitions_total "
                         "Breaker state changes.\n"
                         "# TYPE pipeline_breaker_transitions_total counter\n");
@@ -627,7 +629,7 @@ static void frontend_metrics_latency(struct master *m, struct evbuffer *buf)
                             m->cfg->targets[t].name,
                             m->cfg->vmodels[m->cfg->targets[t].vmodel].name,
                             (unsigned long long)atomic_load(
-                                &m->shm.targets[t].transitions));
+                                &master_target(m, t)->transitions));
 }
 
 static void frontend_metrics(struct master *m, struct http_req *req)

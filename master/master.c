@@ -154,13 +154,39 @@ static void master_apply_log(struct master *m, const struct cfg *old)
     }
 }
 
+/* Places next's targets and virtual models in their slots of the
+ * segment (names seen before keep theirs, and their state); the latency
+ * histograms of slots taken afresh start empty. 0, or -1 with err. */
+static int master_apply_slots(struct master *m, const struct cfg *old,
+                              const struct cfg *next, char *err,
+                              size_t errlen)
+{
+    uint64_t fresh[SLOTS_FRESH_WORDS];
+    struct slots_map map;
+    int rc;
+
+    shm_lock(&m->shm);
+    rc = slots_apply(&m->shm, old, old != NULL ? &m->slots : NULL, next,
+                     supervisor_oldest_generation(m), &map, fresh, err,
+                     errlen);
+    shm_unlock(&m->shm);
+    if (rc < 0)
+        return -1;
+    m->slots = map;
+    for (int s = 0; s < SHM_TARGET_SLOTS; s++)
+        if (slots_fresh(fresh, s))
+            memset(&m->latency[s], 0, sizeof(m->latency[s]));
+    return 0;
+}
+
 int master_reload(struct master *m, char *err, size_t errlen)
 {
     struct cfg *next, *old = m->cfg;
 
     notify_send("RELOADING=1");
     next = cfg_load(m->config_path, err, errlen, &m->log);
-    if (next == NULL || cfg_reload_check(old, next, err, errlen) < 0) {
+    if (next == NULL || cfg_reload_check(old, next, err, errlen) < 0 ||
+        master_apply_slots(m, old, next, err, errlen) < 0) {
         cfg_free(&next);
         log_msg(&m->log, LOG_ERROR, NULL, "reload refused, keeping the "
                 "running configuration: %s", err);
@@ -172,11 +198,6 @@ int master_reload(struct master *m, char *err, size_t errlen)
     if (frontend_reconfigure(m) < 0)
         log_msg(&m->log, LOG_ERROR, NULL, "reload: out of memory rebuilding "
                 "the front end");
-    shm_lock(&m->shm);
-    for (int t = 0; t < next->target_count; t++)
-        if (next->targets[t].weight != old->targets[t].weight)
-            lb_init(&m->shm.lb[t], next->targets[t].weight);
-    shm_unlock(&m->shm);
     m->worker_target = next->workers;
     cfg_free(&old);
     /* Old workers finish their calls on the old configuration; new ones,
@@ -218,10 +239,19 @@ int master_init(struct master *m, struct cfg *cfg, const char *config_path)
         return -1;
     }
     m->reqs = calloc(m->shm.hdr->job_count, sizeof(*m->reqs));
-    m->latency = calloc((size_t)cfg->target_count, sizeof(*m->latency));
+    m->latency = calloc(SHM_TARGET_SLOTS, sizeof(*m->latency));
     m->base = util_event_base_new();
     if (m->reqs == NULL || m->latency == NULL || m->base == NULL)
         return -1;
+    {
+        char err[CFG_ERR_MAX];
+
+        /* Cannot fail: every slot is free. */
+        if (master_apply_slots(m, NULL, cfg, err, sizeof(err)) < 0) {
+            log_msg(&m->log, LOG_ERROR, NULL, "%s", err);
+            return -1;
+        }
+    }
     m->stop_timer = evtimer_new(m->base, master_stop_timeout_cb, m);
     if (m->stop_timer == NULL)
         return -1;

@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "shm.h"
+#include "slots.h"
 
 #define MASTER_STOP_GRACE_MS   5000   /* workers get this to exit, then KILL */
 #define MASTER_CRASH_WINDOW_MS 1000   /* dying sooner counts as a crash */
@@ -57,11 +58,14 @@ struct mworker {
     struct bufferevent *bev;       /* our end of its socketpair */
     int wake_fd;                   /* its eventfd */
     int64_t started_ms;
+    uint32_t generation;           /* of the configuration it runs */
     bool retiring;                 /* told to drain and exit */
 };
 
 struct master {
     struct cfg *cfg;
+    struct slots_map slots;        /* where cfg's targets and virtual
+                                      models live in the segment */
     const char *config_path;
     struct log log;
     struct shm_view shm;
@@ -77,7 +81,7 @@ struct master {
     uint32_t next_wake;
     struct mreq *reqs;             /* by job index */
     uint32_t active_reqs;
-    struct histogram *latency;     /* per target: request latency */
+    struct histogram *latency;     /* per target slot: request latency */
     struct histogram latency_all;
     char *models_json;
     size_t models_len;
@@ -96,14 +100,22 @@ struct master {
     int64_t started_ms;
 };
 
+/* The segment state of target t (an index of m->cfg): its slot's. */
+static inline struct shm_target *master_target(const struct master *m,
+                                               int t)
+{
+    return &m->shm.targets[m->slots.target_slot[t]];
+}
+
 /* master.c */
 int master_init(struct master *m, struct cfg *cfg, const char *config_path);
 int master_run(struct master *m);
 void master_free(struct master *m);
 void master_begin_stop(struct master *m);
 /* Re-reads the configuration file; applies it when valid and compatible
- * (new workers on it, old ones finish their calls), else keeps the old
- * one. 0, or -1 with "FILE:LINE: ..." or the incompatibility in err. */
+ * (targets and virtual models placed in their slots, new workers on it,
+ * old ones finish their calls), else keeps the old one. 0, or -1 with
+ * "FILE:LINE: ..." or the incompatibility in err. */
 int master_reload(struct master *m, char *err, size_t errlen);
 /* In a new worker: drops everything of the master's but the
  * configuration, the log and the segment. */
@@ -140,6 +152,9 @@ int supervisor_scale(struct master *m, int target);
 int supervisor_renew(struct master *m);
 void supervisor_shutdown_workers(struct master *m);
 int supervisor_alive(const struct master *m);
+/* The configuration generation of the oldest worker process still
+ * there (retiring ones included); the current one when there is none. */
+uint32_t supervisor_oldest_generation(const struct master *m);
 /* Stopping: ends the event loop once no worker process is left. */
 void supervisor_end_if_none(struct master *m);
 int supervisor_slot_of(const struct master *m, const struct bufferevent *bev);

@@ -29,6 +29,16 @@ int supervisor_alive(const struct master *m)
     return n;
 }
 
+uint32_t supervisor_oldest_generation(const struct master *m)
+{
+    uint32_t oldest = m->slots.generation;
+
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        if (m->workers[i].pid > 0 && m->workers[i].generation < oldest)
+            oldest = m->workers[i].generation;
+    return oldest;
+}
+
 void supervisor_end_if_none(struct master *m)
 {
     for (int i = 0; i < CFG_MAX_WORKERS; i++)
@@ -120,7 +130,8 @@ static int supervisor_spawn(struct master *m, int slot)
     }
     if (pid == 0) {
         struct worker_args a = {
-            .cfg = m->cfg, .shm = m->shm, .slot = slot, .sock_fd = sv[1],
+            .cfg = m->cfg, .slots = &m->slots, .shm = m->shm,
+            .slot = slot, .sock_fd = sv[1],
             .wake_fd = efd, .log = m->log,
         };
         int rc;
@@ -149,6 +160,7 @@ static int supervisor_spawn(struct master *m, int slot)
     mw->pid = pid;
     mw->wake_fd = efd;
     mw->started_ms = util_now_ms();
+    mw->generation = m->slots.generation;
     mw->retiring = false;
     atomic_store(&m->shm.hdr->workers[slot].pid, (int32_t)pid);
     log_msg(&m->log, LOG_INFO, NULL, "worker %d started (pid %ld)", slot,

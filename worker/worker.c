@@ -152,7 +152,7 @@ static bool call_tried(const struct call *c, int t)
 static void call_release_target(struct call *c, enum call_outcome outcome)
 {
     struct worker *w = c->w;
-    int t = c->sj->slot_target;
+    int t = c->sj->slot_target;    /* a slot; c->target is its index */
     enum cb_transition tr = CB_TRANSITION_NONE;
     struct shm_target *st;
 
@@ -178,7 +178,8 @@ static void call_release_target(struct call *c, enum call_outcome outcome)
         atomic_fetch_add(&st->transitions, 1);
         log_msg(&w->log, tr == CB_TRANSITION_CLOSED ? LOG_INFO : LOG_WARN,
                 c->sj->request_id, "circuit breaker of %s %s",
-                w->cfg->targets[t].name, cb_transition_name(tr));
+                c->target >= 0 ? w->cfg->targets[c->target].name : "-",
+                cb_transition_name(tr));
     }
 }
 
@@ -186,35 +187,46 @@ static void call_release_target(struct call *c, enum call_outcome outcome)
  * breaker lets a call through and that are under max_concurrent,
  * preferring ones this call has not tried; a job for one target
  * (provider/model) gets that one or none. Takes a slot on it (and a
- * half-open probe when that is what it is). Returns the target, -1 when
- * every usable target is full, or CALL_ALL_OPEN when every breaker is
- * open (*next_try_ms: when the first will let a call through). */
+ * half-open probe when that is what it is). Returns the target (an index
+ * of w->cfg), -1 when every usable target is full, or CALL_ALL_OPEN when
+ * every breaker is open (*next_try_ms: when the first will let a call
+ * through). The state lives in the targets' slots; the balancer's, for
+ * the strategies that keep one, is gathered into a local array for
+ * lb_pick and written back. */
 static int call_pick_target(struct call *c, int64_t *next_try_ms)
 {
     struct worker *w = c->w;
     const struct cfg *cfg = w->cfg;
     const struct cfg_vmodel *vm = &cfg->vmodels[c->vmodel];
-    bool direct = (c->sj->flags & SHM_JOB_DIRECT) != 0;
-    int first = direct ? c->sj->target : vm->first_target;
+    bool direct = c->direct_target >= 0;
+    int first = direct ? c->direct_target : vm->first_target;
     int n = direct ? 1 : vm->target_count;
     enum cfg_strategy strategy = direct ? CFG_LB_ROUND_ROBIN : vm->strategy;
     struct lb_candidate cand[CFG_MAX_TARGETS];
+    struct lb_target lb[CFG_MAX_TARGETS];
+    const int16_t *slot = &w->slots->target_slot[first];
+    uint32_t *cursor = &w->shm.vmodels[w->slots->vmodel_slot[c->vmodel]]
+                            .rr_next;
     enum cb_transition tr = CB_TRANSITION_NONE;
     int64_t now = util_now_ms(), next = INT64_MAX;
     uint32_t direct_cursor = 0;
+    bool keeps_lb = strategy == CFG_LB_WEIGHTED ||
+                    strategy == CFG_LB_LEAST_CONNECTIONS;
     bool any_usable = false, probe = false;
     int idx, chosen = -1;
 
     shm_lock(&w->shm);
     for (int i = 0; i < n; i++) {
         const struct cfg_target *ct = &cfg->targets[first + i];
-        const struct shm_target *st = &w->shm.targets[first + i];
+        const struct shm_target *st = &w->shm.targets[slot[i]];
 
         cand[i].weight = ct->weight;
         cand[i].active = atomic_load(&st->active);
         cand[i].max_concurrent = ct->max_concurrent;
         cand[i].usable = cb_usable(&st->cb, &cfg->breaker, now);
         cand[i].tried = call_tried(c, first + i);
+        if (keeps_lb)
+            lb[i] = w->shm.lb[slot[i]];
         if (cand[i].usable) {
             any_usable = true;
         } else {
@@ -223,22 +235,23 @@ static int call_pick_target(struct call *c, int64_t *next_try_ms)
             next = at < next ? at : next;
         }
     }
-    idx = lb_pick(strategy, &w->shm.lb[first], cand, n,
-                  direct ? &direct_cursor : &w->shm.vmodels[c->vmodel].rr_next,
-                  &w->rng);
+    idx = lb_pick(strategy, keeps_lb ? lb : NULL, cand, n,
+                  direct ? &direct_cursor : cursor, &w->rng);
+    for (int i = 0; keeps_lb && i < n; i++)
+        w->shm.lb[slot[i]] = lb[i];
     if (idx >= 0) {
-        struct shm_target *st = &w->shm.targets[first + idx];
+        struct shm_target *st = &w->shm.targets[slot[idx]];
 
         chosen = first + idx;
         cb_allow(&st->cb, &cfg->breaker, now, &probe, &tr);
         atomic_store(&st->state, st->cb.state);
         atomic_fetch_add(&st->active, 1);
-        c->sj->slot_target = chosen;
+        c->sj->slot_target = slot[idx];
         c->sj->probe = probe;
     }
     shm_unlock(&w->shm);
     if (tr != CB_TRANSITION_NONE) {
-        atomic_fetch_add(&w->shm.targets[chosen].transitions, 1);
+        atomic_fetch_add(&w->shm.targets[slot[idx]].transitions, 1);
         log_msg(&w->log, LOG_INFO, c->sj->request_id, "circuit breaker of "
                 "%s %s", cfg->targets[chosen].name, cb_transition_name(tr));
     }
@@ -451,10 +464,30 @@ static void call_attempt_start(struct call *c)
         return;    /* the adapter reported the failure */
 }
 
+/* The job's virtual model and, for a job naming one target, that target
+ * in this worker's configuration (*vmodel, *direct: indices, or -1 for
+ * direct when any of the model's targets will do). -1 when a reload
+ * removed them since the job was queued. */
+static int call_resolve(const struct worker *w, const struct shm_job *sj,
+                        int *vmodel, int *direct)
+{
+    *direct = -1;
+    if (sj->flags & SHM_JOB_DIRECT) {
+        *direct = slots_target_index(w->slots, sj->target);
+        if (*direct < 0)
+            return -1;
+        *vmodel = w->cfg->targets[*direct].vmodel;
+        return 0;
+    }
+    *vmodel = slots_vmodel_index(w->slots, sj->vmodel);
+    return *vmodel < 0 ? -1 : 0;
+}
+
 static void call_begin(struct worker *w, uint32_t j)
 {
     struct shm_job *sj = &w->shm.jobs[j];
     struct call *c = calloc(1, sizeof(*c));
+    bool removed;
 
     if (c == NULL) {
         /* Put it back: another worker (or we, later) will run it; stop
@@ -472,7 +505,7 @@ static void call_begin(struct worker *w, uint32_t j)
     c->job = j;
     c->gen = sj->gen;
     c->sj = sj;
-    c->vmodel = sj->vmodel;
+    removed = call_resolve(w, sj, &c->vmodel, &c->direct_target) < 0;
     c->target = -1;
     c->stream = (sj->flags & SHM_JOB_STREAM) != 0;
     c->start_ms = util_now_ms();
@@ -480,6 +513,11 @@ static void call_begin(struct worker *w, uint32_t j)
     w->calls[j] = c;
     w->active++;
     atomic_fetch_add(&w->self->active, 1);
+    if (removed) {
+        call_fail(c, 404, "model_not_found", "the model was removed by a "
+                  "configuration reload");
+        return;
+    }
     call_attempt_start(c);
 }
 
@@ -496,7 +534,10 @@ static void worker_pull(struct worker *w)
         uint32_t j;
 
         shm_lock(&w->shm);
-        if (w->shm.hdr->running >= w->shm.hdr->max_running ||
+        /* After a reload only workers of the new configuration take
+         * jobs: a job may name a target or model this one lacks. */
+        if (w->shm.hdr->config_gen != w->slots->generation ||
+            w->shm.hdr->running >= w->shm.hdr->max_running ||
             pq_pop(&w->shm.pq, &j) < 0) {
             shm_unlock(&w->shm);
             break;
@@ -691,6 +732,7 @@ static int worker_setup(struct worker *w, const struct worker_args *a)
     uint64_t seed;
 
     w->cfg = a->cfg;
+    w->slots = a->slots;
     w->shm = a->shm;
     w->slot = a->slot;
     w->self = &w->shm.hdr->workers[a->slot];

@@ -50,6 +50,7 @@ const struct provider_ops *provider_for(const struct cfg_provider *p);
 
 struct worker {
     const struct cfg *cfg;
+    const struct slots_map *slots; /* where cfg's targets live in shm */
     struct shm_view shm;
     struct shm_worker *self;
     int slot;
@@ -86,7 +87,8 @@ struct call {
     uint32_t job;
     uint32_t gen;
     struct shm_job *sj;
-    int vmodel;
+    int vmodel;                    /* index in w->cfg (not a slot) */
+    int direct_target;             /* the one target it may use, or -1 */
     int target;                    /* current attempt's target, or -1 */
     bool stream;
     int attempts;

@@ -19,6 +19,7 @@ static int (*const unit_registrars[])(void) = {
     register_pqueue_tests,
     register_arena_tests,
     register_shm_tests,
+    register_slots_tests,
     register_frame_tests,
     register_sse_tests,
     register_request_tests,

@@ -120,8 +120,9 @@ static void test_layout(void)
     CU_ASSERT_EQUAL(hdr->layout_version, SHM_LAYOUT_VERSION);
     CU_ASSERT_EQUAL(hdr->job_count,
                     SHMT_QUEUE + SHMT_RUNNING + SHM_JOB_SLACK);
-    CU_ASSERT_EQUAL(hdr->target_count, SHMT_TARGETS);
-    CU_ASSERT_EQUAL(hdr->vmodel_count, 1);
+    CU_ASSERT_EQUAL(hdr->target_slots, SHM_TARGET_SLOTS);
+    CU_ASSERT_EQUAL(hdr->vmodel_slots, SHM_VMODEL_SLOTS);
+    CU_ASSERT_EQUAL(hdr->config_gen, 0);
     CU_ASSERT_EQUAL(hdr->max_running, SHMT_RUNNING);
     CU_ASSERT_EQUAL(hdr->running, 0);
     CU_ASSERT_EQUAL(hdr->repairs, 0);
@@ -165,8 +166,10 @@ static void test_layout(void)
     CU_ASSERT_EQUAL(hdr->free_head, 0);
     CU_ASSERT_EQUAL(shmt_free_list_length(&shm), (int)hdr->job_count);
     CU_ASSERT_TRUE(pq_valid(&shm.pq));
-    for (uint32_t t = 0; t < SHMT_TARGETS; t++)
+    for (uint32_t t = 0; t < SHM_TARGET_SLOTS; t++) {
         CU_ASSERT_EQUAL(atomic_load(&shm.targets[t].active), 0);
+        CU_ASSERT_EQUAL(shm.targets[t].slot_state, SHM_SLOT_FREE);
+    }
     /* The whole data area is mapped and writable. */
     shm.arena.data[hdr->arena.blocks * ARENA_BLOCK - 1] = 1;
 
@@ -457,7 +460,7 @@ static void shmt_wreck(struct shm_view *shm)
     memset(shm->arena.bitmap, 0, arena_bitmap_bytes(hdr->arena.blocks));
     hdr->arena.used = SHMT_SENTINEL;
     hdr->running = SHMT_SENTINEL;
-    for (uint32_t t = 0; t < hdr->target_count; t++)
+    for (uint32_t t = 0; t < hdr->target_slots; t++)
         atomic_store(&shm->targets[t].active, (int32_t)SHMT_SENTINEL);
 }
 

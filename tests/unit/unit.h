@@ -23,6 +23,7 @@ int register_config_tests(void);
 int register_pqueue_tests(void);
 int register_arena_tests(void);
 int register_shm_tests(void);
+int register_slots_tests(void);
 int register_frame_tests(void);
 int register_sse_tests(void);
 int register_request_tests(void);
