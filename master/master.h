@@ -48,6 +48,13 @@ struct mreq {
     uint16_t attempts;
     int status;
     int64_t start_ms;
+    /* its stages, for its log line (monotonic µs; 0: did not happen) */
+    int64_t received_us;
+    int64_t queued_us;
+    int64_t first_byte_us;
+    int64_t gone_us;
+    const char *error;             /* code the master failed it with (a
+                                      string literal) */
     char target[CFG_TARGET_NAME_MAX];
     char model[CFG_TARGET_NAME_MAX];
 };
@@ -123,6 +130,8 @@ void frontend_send_error(struct http_req *req, const char *req_id,
                          int status, const char *code, const char *message);
 /* Releases the job slot and the mreq; logs the request's line. */
 void frontend_release(struct mreq *mr);
+/* The client is about to get the first byte of its answer. */
+void frontend_first_byte(struct mreq *mr);
 /* The client is gone or was answered early: tell whoever holds the job. */
 void frontend_cancel_job(struct mreq *mr);
 

@@ -30,6 +30,7 @@ static int (*const unit_registrars[])(void) = {
     register_httpparse_tests,
     register_balancer_tests,
     register_breaker_tests,
+    register_trace_tests,
 };
 
 int unit_add_suite(const char *name, const CU_TestInfo *tests)
