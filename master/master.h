@@ -81,6 +81,12 @@ struct master {
     struct mworker workers[CFG_MAX_WORKERS];
     int worker_target;             /* how many workers we keep */
     int crash_streak;              /* workers that died right at start */
+    int64_t respawn_delay_ms;      /* the crash back-off now; 0: none */
+    bool respawn_settling;         /* respawn_timer watches the workers
+                                      it started outlive the window */
+    int respawn_owed;              /* crashed workers not replaced yet */
+    uint64_t worker_crashes;       /* died without being told to */
+    uint64_t worker_restarts;      /* forked to replace one of those */
     uint32_t next_wake;
     struct mreq *reqs;             /* by job index */
     uint32_t active_reqs;
