@@ -6,7 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TRACE_US_PER_MS   1000.0
+#define TRACE_US_PER_TENTH 100       /* µs in a tenth of a millisecond */
+#define TRACE_NUM_MAX     24          /* an int64 in ms with a decimal */
 #define TRACE_ELLIPSIS    "..."
 #define TRACE_NONE        "-"
 /* received, queued, two dispatches, the attempts, "+N_more", first
@@ -111,18 +112,11 @@ struct trace_buf {
 static void trace_put(struct trace_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static void trace_put(struct trace_buf *b, const char *fmt, ...)
+/* Accounts for n bytes just printed at the end of b (snprintf's return
+ * value); what did not fit is cut and marked. */
+static void trace_advance(struct trace_buf *b, int n)
 {
-    size_t room = b->cap - b->len;
-    va_list ap;
-    int n;
-
-    if (b->full)
-        return;
-    va_start(ap, fmt);
-    n = vsnprintf(b->p + b->len, room, fmt, ap);
-    va_end(ap);
-    if (n >= 0 && (size_t)n < room) {
+    if (n >= 0 && (size_t)n < b->cap - b->len) {
         b->len += (size_t)n;
         return;
     }
@@ -132,28 +126,60 @@ static void trace_put(struct trace_buf *b, const char *fmt, ...)
     b->len += sizeof(TRACE_ELLIPSIS) - 1;
 }
 
-/* A name as one log word: what could split the line's key=value pairs
- * (a client's unknown model name can hold anything) becomes '?'. */
-static void trace_put_word(struct trace_buf *b, const char *s)
+static void trace_put(struct trace_buf *b, const char *fmt, ...)
 {
-    char word[CFG_TARGET_NAME_MAX];
+    va_list ap;
+    int n;
+
+    if (b->full)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    trace_advance(b, n);
+}
+
+/* A name as one log word into word[size]: what could split the line's
+ * key=value pairs (a client's unknown model name can hold anything)
+ * becomes '?'. Returns word. */
+static const char *trace_word(char *word, size_t size, const char *s)
+{
     size_t n = 0;
 
     if (s == NULL || *s == '\0')
         s = TRACE_NONE;
-    for (; n < sizeof(word) - 1 && s[n] != '\0'; n++) {
+    for (; n < size - 1 && s[n] != '\0'; n++) {
         unsigned char c = (unsigned char)s[n];
 
         word[n] = c > ' ' && c < 0x7f && c != '=' && c != ',' &&
                   c != '"' ? (char)c : '?';
     }
     word[n] = '\0';
-    trace_put(b, "%s", word);
+    return word;
 }
 
-static double trace_ms(int64_t from_us, int64_t to_us)
+/* to_us - from_us in ms with one decimal, cut not rounded, into
+ * buf[TRACE_NUM_MAX]; by hand, not printf's %f, since every request's
+ * line has two. Returns buf. */
+static const char *trace_ms(char *buf, int64_t from_us, int64_t to_us)
 {
-    return (double)(to_us - from_us) / TRACE_US_PER_MS;
+    char rev[TRACE_NUM_MAX];
+    /* Clocks do not go back; a torn record might. */
+    uint64_t v = to_us > from_us ?
+                 (uint64_t)(to_us - from_us) / TRACE_US_PER_TENTH : 0;
+    size_t n = 0, k = 0;
+
+    rev[n++] = (char)('0' + v % 10);
+    rev[n++] = '.';
+    v /= 10;
+    do {
+        rev[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (n > 0)
+        buf[k++] = rev[--n];
+    buf[k] = '\0';
+    return buf;
 }
 
 static const char *trace_target_name(const struct cfg *cfg, int32_t t)
@@ -200,16 +226,19 @@ static void trace_put_attempt(struct trace_buf *b, const struct trace_req *r,
                               const struct trace_attempt *a,
                               const struct cfg *cfg)
 {
-    trace_put(b, "attempt%u:", a->number);
-    trace_put_word(b, trace_target_name(cfg, a->target));
-    trace_put(b, "@%.1f->", trace_ms(r->received_us, a->start_us));
+    char name[CFG_TARGET_NAME_MAX], ms[TRACE_NUM_MAX];
+
+    trace_put(b, "attempt%u:%s@%s->", a->number,
+              trace_word(name, sizeof(name),
+                         trace_target_name(cfg, a->target)),
+              trace_ms(ms, r->received_us, a->start_us));
     if (a->outcome == TRACE_HTTP)
         trace_put(b, "%u", a->status);
     else
         trace_put(b, "%s", a->outcome < TRACE_OUTCOME_COUNT ?
                            trace_outcome_names[a->outcome] : TRACE_NONE);
     if (a->outcome != TRACE_PENDING)
-        trace_put(b, "@%.1f", trace_ms(r->received_us, a->end_us));
+        trace_put(b, "@%s", trace_ms(ms, r->received_us, a->end_us));
 }
 
 /* Gathers every stage that happened, then sorts them by time (stable:
@@ -271,7 +300,9 @@ static void trace_put_stages(struct trace_buf *b, const struct trace_req *r,
     trace_put(b, " stages=");
     for (size_t i = 0; i < n; i++) {
         const struct trace_item *it = &items[i];
-        double ms = trace_ms(r->received_us, it->at_us);
+        char ms[TRACE_NUM_MAX];
+
+        trace_ms(ms, r->received_us, it->at_us);
 
         if (i > 0)
             trace_put(b, ",");
@@ -280,13 +311,13 @@ static void trace_put_stages(struct trace_buf *b, const struct trace_req *r,
             trace_put(b, "received:0");
             break;
         case TRACE_ITEM_QUEUED:
-            trace_put(b, "queued:%.1f", ms);
+            trace_put(b, "queued:%s", ms);
             break;
         case TRACE_ITEM_DISPATCHED:
-            trace_put(b, "dispatched:%.1f", ms);
+            trace_put(b, "dispatched:%s", ms);
             break;
         case TRACE_ITEM_REDISPATCHED:
-            trace_put(b, "dispatched%u:%.1f", t->dispatches, ms);
+            trace_put(b, "dispatched%u:%s", t->dispatches, ms);
             break;
         case TRACE_ITEM_ATTEMPT:
             trace_put_attempt(b, r, it->attempt, cfg);
@@ -295,13 +326,13 @@ static void trace_put_stages(struct trace_buf *b, const struct trace_req *r,
             trace_put(b, "+%u_more", t->attempts - TRACE_MAX_ATTEMPTS);
             break;
         case TRACE_ITEM_FIRST_BYTE:
-            trace_put(b, "first_byte:%.1f", ms);
+            trace_put(b, "first_byte:%s", ms);
             break;
         case TRACE_ITEM_GONE:
-            trace_put(b, "client_gone:%.1f", ms);
+            trace_put(b, "client_gone:%s", ms);
             break;
         case TRACE_ITEM_END:
-            trace_put(b, "%s:%.1f", r->status >= 200 && r->status < 300 ?
+            trace_put(b, "%s:%s", r->status >= 200 && r->status < 300 ?
                                     "done" : "failed", ms);
             break;
         }
@@ -315,27 +346,23 @@ size_t trace_format(char *out, size_t cap, const struct trace_req *r,
     struct trace_buf b = { out, cap, 0, false };
     const struct trace_attempt *last = trace_last(t);
     const char *target = r->target;
+    char model[CFG_TARGET_NAME_MAX], tname[CFG_TARGET_NAME_MAX];
+    char error[CFG_TARGET_NAME_MAX], ms[TRACE_NUM_MAX], fb[TRACE_NUM_MAX];
 
-    out[0] = '\0';
     if ((target == NULL || *target == '\0') && last != NULL)
         target = trace_target_name(cfg, last->target);
-    trace_put(&b, "model=");
-    trace_put_word(&b, r->model);
-    trace_put(&b, " target=");
-    trace_put_word(&b, target);
-    trace_put(&b, " status=%d attempts=%u ms=%.1f first_byte_ms=", r->status,
-              t != NULL ? t->attempts : 0,
-              trace_ms(r->received_us, r->end_us));
-    if (r->first_byte_us != 0)
-        trace_put(&b, "%.1f", trace_ms(r->received_us, r->first_byte_us));
-    else
-        trace_put(&b, TRACE_NONE);
-    if (r->error != NULL) {
-        trace_put(&b, " error=");
-        trace_put_word(&b, r->error);
-    }
-    if (r->client_gone)
-        trace_put(&b, " client_gone=1");
+    /* The part every request has, in one call. */
+    trace_advance(&b, snprintf(out, cap, "model=%s target=%s status=%d "
+                               "attempts=%u ms=%s first_byte_ms=%s%s%s%s",
+        trace_word(model, sizeof(model), r->model),
+        trace_word(tname, sizeof(tname), target), r->status,
+        t != NULL ? t->attempts : 0,
+        trace_ms(ms, r->received_us, r->end_us),
+        r->first_byte_us != 0 ? trace_ms(fb, r->received_us,
+                                         r->first_byte_us) : TRACE_NONE,
+        r->error != NULL ? " error=" : "",
+        r->error != NULL ? trace_word(error, sizeof(error), r->error) : "",
+        r->client_gone ? " client_gone=1" : ""));
     if (stages)
         trace_put_stages(&b, r, t, cfg);
     return b.len;
