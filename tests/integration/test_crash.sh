@@ -114,7 +114,7 @@ if [ -n "$requeued" ]; then ok "jobs that had sent nothing ran again: $(echo $re
 elif [ "$clean_errors" -gt 0 ]; then ok "the dead worker's jobs were all streams under way"
 else fail "the dead worker's jobs neither ran again nor failed"; fi
 for id in $requeued; do
-    check_match "$id: counted with the dead worker's attempt" "req=$id model=slow .*status=200 attempts=2 " \
+    check_match "$id: counted with the dead worker's attempt" "req=$id model=(slow|drip) .*status=200 attempts=2 " \
         "$(grep "req=$id model=" "$DLOG")"
 done
 line=$(grep "req=crash-2 model=" "$DLOG")
