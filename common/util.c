@@ -14,6 +14,8 @@
 
 #define UTIL_MS_PER_S    1000LL
 #define UTIL_NS_PER_MS   1000000LL
+#define UTIL_US_PER_S    1000000LL
+#define UTIL_NS_PER_US   1000LL
 
 static int64_t util_clock_ms(clockid_t id)
 {
@@ -26,6 +28,14 @@ static int64_t util_clock_ms(clockid_t id)
 int64_t util_now_ms(void)
 {
     return util_clock_ms(CLOCK_MONOTONIC);
+}
+
+int64_t util_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * UTIL_US_PER_S + ts.tv_nsec / UTIL_NS_PER_US;
 }
 
 int64_t util_wall_ms(void)

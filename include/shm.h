@@ -21,6 +21,7 @@
 #include "breaker.h"
 #include "config.h"
 #include "pqueue.h"
+#include "trace.h"
 #include "util.h"
 
 #define SHM_MAGIC          0x52434350u     /* "RCCP" */
@@ -66,6 +67,7 @@ struct shm_job {
     int64_t deadline_ms;       /* monotonic */
     _Atomic uint32_t cancel;   /* set by the master: stop working on it */
     char request_id[UTIL_REQUEST_ID_MAX];
+    struct trace trace;        /* its stages, for its log line */
 };
 
 enum shm_breaker_state {

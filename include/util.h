@@ -11,6 +11,8 @@
 
 /* Milliseconds on the monotonic clock (deadlines, latencies). */
 int64_t util_now_ms(void);
+/* Microseconds on the same clock (a request's stages). */
+int64_t util_now_us(void);
 /* Milliseconds since the epoch (timestamps shown to people). */
 int64_t util_wall_ms(void);
 

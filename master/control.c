@@ -84,6 +84,15 @@ char *control_stats_json(struct master *m)
     json_object_object_add(workers, "target",
                            json_object_new_int(m->worker_target));
     json_object_object_add(workers, "pids", pids);
+    /* Beyond the contract: replacements and the crash back-off. */
+    json_object_object_add(workers, "restarts", json_object_new_int64(
+        (int64_t)m->worker_restarts));
+    json_object_object_add(workers, "crashes", json_object_new_int64(
+        (int64_t)m->worker_crashes));
+    json_object_object_add(workers, "crash_streak",
+                           json_object_new_int(m->crash_streak));
+    json_object_object_add(workers, "respawn_backoff_ms",
+                           json_object_new_int64(m->respawn_delay_ms));
     json_object_object_add(root, "workers", workers);
     json_object_object_add(queue, "depth",
                            json_object_new_int64(pq_size(&m->shm.pq)));

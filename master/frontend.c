@@ -18,6 +18,7 @@
 #include "apierror.h"
 #include "frame.h"
 #include "request.h"
+#include "trace.h"
 #include "util.h"
 
 #define FRONTEND_BEARER        "Bearer "
@@ -60,7 +61,7 @@ void frontend_send_error(struct http_req *req, const char *req_id,
     http_send(req, status, "application/json", hdrs, nh, body, n);
 }
 
-/* Refuses a request before it is queued; its one log line. */
+/* Refuses a request that is not a chat completion; its one log line. */
 static void frontend_reject(struct master *m, struct http_req *req,
                             const char *rid, int status, const char *code,
                             const char *message)
@@ -71,18 +72,72 @@ static void frontend_reject(struct master *m, struct http_req *req,
     frontend_send_error(req, rid, status, code, message);
 }
 
+/* A chat request's one line (README, "Logging"): what happened to it,
+ * and at debug level each stage with its time from receipt. t is NULL
+ * for a request answered before it was queued. */
+static void frontend_log_request(struct master *m, enum log_level level,
+                                 const char *rid, const struct trace_req *r,
+                                 const struct trace *t)
+{
+    char line[TRACE_LINE_MAX];
+    struct trace local;
+
+    if (!log_enabled(&m->log, level))
+        return;
+    if (t != NULL) {
+        /* Workers record target slots (their configuration may be older
+         * than ours); name them through our map. A target removed since
+         * shows as "-". */
+        local = *t;
+        for (int i = 0; i < TRACE_MAX_ATTEMPTS; i++)
+            local.attempt[i].target =
+                slots_target_index(&m->slots, local.attempt[i].target);
+        t = &local;
+    }
+    trace_format(line, sizeof(line), r, t, m->cfg,
+                 log_enabled(&m->log, LOG_DEBUG));
+    log_msg(&m->log, level, rid, "%s", line);
+}
+
+/* Refuses a chat request before it is queued (model: NULL while not
+ * known); its one log line. */
+static void frontend_refuse(struct master *m, struct http_req *req,
+                            const char *rid, int64_t received_us,
+                            const char *model, int status, const char *code,
+                            const char *message)
+{
+    struct trace_req r = {
+        .model = model, .error = code, .status = status,
+        .received_us = received_us,
+    };
+
+    frontend_send_error(req, rid, status, code, message);
+    r.first_byte_us = r.end_us = util_now_us();
+    frontend_log_request(m, status >= 500 ? LOG_WARN : LOG_INFO, rid, &r,
+                         NULL);
+}
+
 /* ---- the request's life ---- */
+
+void frontend_first_byte(struct mreq *mr)
+{
+    if (mr->first_byte_us == 0)
+        mr->first_byte_us = util_now_us();
+}
 
 void frontend_release(struct mreq *mr)
 {
     struct master *m = mr->m;
     struct shm_job *sj = &m->shm.jobs[mr->job];
+    struct trace_req r = {
+        .model = mr->model, .target = mr->target, .error = mr->error,
+        .status = mr->status, .client_gone = mr->client_gone,
+        .received_us = mr->received_us, .queued_us = mr->queued_us,
+        .first_byte_us = mr->first_byte_us, .gone_us = mr->gone_us,
+        .end_us = util_now_us(),
+    };
 
-    log_msg(&m->log, LOG_INFO, sj->request_id, "model=%s target=%s "
-            "status=%d attempts=%u ms=%lld%s", mr->model,
-            mr->target[0] ? mr->target : "-", mr->status, mr->attempts,
-            (long long)(util_now_ms() - mr->start_ms),
-            mr->client_gone ? " client_gone" : "");
+    frontend_log_request(m, LOG_INFO, sj->request_id, &r, &sj->trace);
     if (mr->target[0] != '\0') {
         /* A target a reload removed meanwhile counts in the total only. */
         int t = cfg_find_target(m->cfg, mr->target);
@@ -160,7 +215,10 @@ static void frontend_lost_cb(struct http_req *req, void *arg)
             "client went away");
     mr->req = NULL;
     mr->client_gone = true;
-    if (!mr->answered && mr->status == 0)
+    mr->gone_us = util_now_us();
+    /* Even with a status line from a stream's start: it did not get its
+     * whole answer. */
+    if (!mr->answered)
         mr->status = 499;
     frontend_cancel_job(mr);
 }
@@ -196,10 +254,16 @@ void frontend_fail(struct mreq *mr, int status, const char *code,
     const char *rid = mr->m->shm.jobs[mr->job].request_id;
     struct http_req *req;
 
-    mr->status = status;
-    if (mr->req == NULL || mr->answered)
+    /* A client answered already or gone keeps the status it saw. */
+    if (mr->req == NULL || mr->answered) {
+        if (mr->status == 0)
+            mr->status = status;
         return;
+    }
+    mr->status = status;
+    mr->error = code;
     mr->answered = true;
+    frontend_first_byte(mr);
     req = frontend_take(mr);
     if (mr->head_sent) {
         /* Mid-stream: the client already has a 200. An error event and
@@ -333,7 +397,8 @@ static int frontend_header_int(const struct http_req *req, const char *name,
 static int frontend_enqueue(struct master *m, struct http_req *req,
                             const char *rid, const struct req_info *info,
                             int vmodel, int target, long long priority,
-                            long long timeout_ms)
+                            long long timeout_ms, int64_t received_us,
+                            int64_t *queued_us)
 {
     size_t len = req->body_len;
     struct shm_job *sj;
@@ -346,8 +411,9 @@ static int frontend_enqueue(struct master *m, struct http_req *req,
          shm_job_alloc(&m->shm, (uint32_t)len, &j);
     shm_unlock(&m->shm);
     if (rc < 0) {
-        frontend_reject(m, req, rid, 429, "queue_full", "the request "
-                            "queue is full; retry later");
+        frontend_refuse(m, req, rid, received_us, info->model, 429,
+                        "queue_full", "the request queue is full; retry "
+                        "later");
         return -1;
     }
     sj = &m->shm.jobs[j];
@@ -359,15 +425,18 @@ static int frontend_enqueue(struct master *m, struct http_req *req,
     sj->enqueued_ms = now;
     sj->deadline_ms = now + timeout_ms;
     util_strlcpy(sj->request_id, rid, sizeof(sj->request_id));
+    trace_reset(&sj->trace);
     memcpy(shm_job_body(&m->shm, sj), req->body, len);
+    *queued_us = util_now_us();
     shm_lock(&m->shm);
     rc = shm_job_enqueue(&m->shm, j);
     if (rc < 0)
         shm_job_free(&m->shm, j);
     shm_unlock(&m->shm);
     if (rc < 0) {
-        frontend_reject(m, req, rid, 429, "queue_full", "the request "
-                            "queue is full; retry later");
+        frontend_refuse(m, req, rid, received_us, info->model, 429,
+                        "queue_full", "the request queue is full; retry "
+                        "later");
         return -1;
     }
     return (int)j;
@@ -377,7 +446,8 @@ static int frontend_enqueue(struct master *m, struct http_req *req,
  * 503 at once with Retry-After set to the soonest half-open time, instead
  * of queueing a job no worker could run. */
 static bool frontend_all_open(struct master *m, struct http_req *req,
-                              const char *rid, int vmodel, int target)
+                              const char *rid, int64_t received_us,
+                              const char *model, int vmodel, int target)
 {
     const struct cfg_vmodel *vm = &m->cfg->vmodels[vmodel];
     int first = target >= 0 ? target : vm->first_target;
@@ -385,6 +455,7 @@ static bool frontend_all_open(struct master *m, struct http_req *req,
     int64_t now = util_now_ms(), next = INT64_MAX;
     char body[APIERR_BODY_MAX], retry[FRONTEND_INT_MAX];
     struct http_hdr hdrs[2];
+    struct trace_req r = { 0 };
     size_t len;
 
     shm_lock(&m->shm);
@@ -404,13 +475,17 @@ static bool frontend_all_open(struct master *m, struct http_req *req,
     snprintf(retry, sizeof(retry), "%lld",
              (long long)((next - now + 999) / 1000 > 0 ?
                          (next - now + 999) / 1000 : 1));
-    log_msg(&m->log, LOG_INFO, rid, "POST %s status=503 error=every "
-            "target's circuit breaker is open", req->path);
     len = apierr_format(body, sizeof(body), 503, "circuit_open", "every "
                         "target's circuit breaker is open");
     hdrs[0] = (struct http_hdr){ "X-Request-Id", rid };
     hdrs[1] = (struct http_hdr){ "Retry-After", retry };
     http_send(req, 503, "application/json", hdrs, 2, body, len);
+    r.model = model;
+    r.error = "circuit_open";
+    r.status = 503;
+    r.received_us = received_us;
+    r.first_byte_us = r.end_us = util_now_us();
+    frontend_log_request(m, LOG_INFO, rid, &r, NULL);
     return true;
 }
 
@@ -421,6 +496,7 @@ static void frontend_chat(struct master *m, struct http_req *req)
     struct req_info info;
     long long priority, timeout_ms;
     int vmodel, target = -1, j;
+    int64_t received_us = util_now_us(), queued_us = 0;
     struct mreq *mr;
     struct timeval tv;
 
@@ -430,37 +506,45 @@ static void frontend_chat(struct master *m, struct http_req *req)
     else
         util_request_id_make(rid, sizeof(rid), m->id_prefix,
                              ++m->id_counter);
+    if (!frontend_authorized(m, req)) {
+        /* Not counted as a request; logged as one, with its id. */
+        frontend_refuse(m, req, rid, received_us, NULL, 401,
+                        "invalid_api_key", "missing or invalid API key");
+        return;
+    }
     atomic_fetch_add(&m->shm.hdr->counters.total, 1);
     if (m->draining) {
         http_close_after(req);
-        frontend_reject(m, req, rid, 503, "shutting_down", "the server "
-                            "is shutting down");
+        frontend_refuse(m, req, rid, received_us, NULL, 503,
+                        "shutting_down", "the server is shutting down");
         goto rejected;
     }
     if ((long long)req->body_len > m->cfg->max_body_bytes) {
         snprintf(err, sizeof(err), "request body exceeds %lld bytes",
                  m->cfg->max_body_bytes);
-        frontend_reject(m, req, rid, 413, "request_too_large", err);
+        frontend_refuse(m, req, rid, received_us, NULL, 413,
+                        "request_too_large", err);
         goto rejected;
     }
     if (req_validate(req->body, req->body_len, &info, err,
                      sizeof(err)) < 0) {
-        frontend_reject(m, req, rid, 400, "invalid_request", err);
+        frontend_refuse(m, req, rid, received_us, NULL, 400,
+                        "invalid_request", err);
         goto rejected;
     }
     if (frontend_header_int(req, "x-priority", -MASTER_MAX_PRIORITY,
                             MASTER_MAX_PRIORITY, 0, &priority) < 0) {
-        frontend_reject(m, req, rid, 400, "invalid_request", "X-Priority "
-                            "must be an integer between -1000000 and "
-                            "1000000");
+        frontend_refuse(m, req, rid, received_us, info.model, 400,
+                        "invalid_request", "X-Priority must be an integer "
+                        "between -1000000 and 1000000");
         goto rejected;
     }
     if (frontend_header_int(req, "x-request-timeout-ms", 1,
                             FRONTEND_MAX_TIMEOUT_MS,
                             m->cfg->request_timeout_ms, &timeout_ms) < 0) {
-        frontend_reject(m, req, rid, 400, "invalid_request",
-                            "X-Request-Timeout-Ms must be an integer "
-                            "between 1 and 86400000");
+        frontend_refuse(m, req, rid, received_us, info.model, 400,
+                        "invalid_request", "X-Request-Timeout-Ms must be "
+                        "an integer between 1 and 86400000");
         goto rejected;
     }
     vmodel = cfg_find_vmodel(m->cfg, info.model);
@@ -469,20 +553,22 @@ static void frontend_chat(struct master *m, struct http_req *req)
         if (target < 0) {
             snprintf(err, sizeof(err), "the model '%s' does not exist",
                      info.model);
-            frontend_reject(m, req, rid, 404, "model_not_found", err);
+            frontend_refuse(m, req, rid, received_us, info.model, 404,
+                            "model_not_found", err);
             goto rejected;
         }
         vmodel = m->cfg->targets[target].vmodel;
     }
     if (supervisor_alive(m) == 0) {
-        frontend_reject(m, req, rid, 503, "no_worker", "no worker is "
-                        "running");
+        frontend_refuse(m, req, rid, received_us, info.model, 503,
+                        "no_worker", "no worker is running");
         goto rejected;
     }
-    if (frontend_all_open(m, req, rid, vmodel, target))
+    if (frontend_all_open(m, req, rid, received_us, info.model, vmodel,
+                          target))
         goto rejected;
     j = frontend_enqueue(m, req, rid, &info, vmodel, target, priority,
-                         timeout_ms);
+                         timeout_ms, received_us, &queued_us);
     if (j < 0)
         goto rejected;
 
@@ -498,6 +584,10 @@ static void frontend_chat(struct master *m, struct http_req *req)
     mr->attempts = 0;
     mr->status = 0;
     mr->start_ms = util_now_ms();
+    mr->received_us = received_us;
+    mr->queued_us = queued_us;
+    mr->first_byte_us = mr->gone_us = 0;
+    mr->error = NULL;
     mr->target[0] = '\0';
     util_strlcpy(mr->model, info.model, sizeof(mr->model));
     m->active_reqs++;
@@ -707,6 +797,12 @@ static void frontend_cb(struct http_req *req, void *arg)
             frontend_health(m, req);
         return;
     }
+    if (strcmp(path, "/v1/chat/completions") == 0 && method == HP_POST) {
+        /* It checks the client's key itself, so that a refusal is
+         * logged as a request, with its id. */
+        frontend_chat(m, req);
+        return;
+    }
     if ((strcmp(path, "/v1/chat/completions") == 0 ||
          strcmp(path, "/v1/models") == 0 || strcmp(path, "/metrics") == 0) &&
         !frontend_authorized(m, req)) {
@@ -715,10 +811,7 @@ static void frontend_cb(struct http_req *req, void *arg)
         return;
     }
     if (strcmp(path, "/v1/chat/completions") == 0) {
-        if (method != HP_POST)
-            frontend_method_not_allowed(m, req, "POST");
-        else
-            frontend_chat(m, req);
+        frontend_method_not_allowed(m, req, "POST");
     } else if (strcmp(path, "/v1/models") == 0) {
         if (!get)
             frontend_method_not_allowed(m, req, "GET");

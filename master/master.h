@@ -49,6 +49,13 @@ struct mreq {
     uint16_t attempts;
     int status;
     int64_t start_ms;
+    /* its stages, for its log line (monotonic µs; 0: did not happen) */
+    int64_t received_us;
+    int64_t queued_us;
+    int64_t first_byte_us;
+    int64_t gone_us;
+    const char *error;             /* code the master failed it with (a
+                                      string literal) */
     char target[CFG_TARGET_NAME_MAX];
     char model[CFG_TARGET_NAME_MAX];
 };
@@ -78,6 +85,12 @@ struct master {
     struct mworker workers[CFG_MAX_WORKERS];
     int worker_target;             /* how many workers we keep */
     int crash_streak;              /* workers that died right at start */
+    int64_t respawn_delay_ms;      /* the crash back-off now; 0: none */
+    bool respawn_settling;         /* respawn_timer watches the workers
+                                      it started outlive the window */
+    int respawn_owed;              /* crashed workers not replaced yet */
+    uint64_t worker_crashes;       /* died without being told to */
+    uint64_t worker_restarts;      /* forked to replace one of those */
     uint32_t next_wake;
     struct mreq *reqs;             /* by job index */
     uint32_t active_reqs;
@@ -135,6 +148,8 @@ void frontend_send_error(struct http_req *req, const char *req_id,
                          int status, const char *code, const char *message);
 /* Releases the job slot and the mreq; logs the request's line. */
 void frontend_release(struct mreq *mr);
+/* The client is about to get the first byte of its answer. */
+void frontend_first_byte(struct mreq *mr);
 /* The client is gone or was answered early: tell whoever holds the job. */
 void frontend_cancel_job(struct mreq *mr);
 

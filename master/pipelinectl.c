@@ -139,6 +139,9 @@ static void ctl_print_stats(json_object *root)
            ctl_str(root, "uptime_s"));
     printf("workers   %s of %s  pids %s\n", ctl_str(w, "count"),
            ctl_str(w, "target"), ctl_str(w, "pids"));
+    printf("restarts  %s  crashes %s  crash streak %s  respawn back-off "
+           "%s ms\n", ctl_str(w, "restarts"), ctl_str(w, "crashes"),
+           ctl_str(w, "crash_streak"), ctl_str(w, "respawn_backoff_ms"));
     printf("queue     %s waiting, capacity %s\n", ctl_str(q, "depth"),
            ctl_str(q, "capacity"));
     printf("requests  total %s  succeeded %s  failed %s  retried %s  "

@@ -65,9 +65,10 @@ static void relay_head(struct mreq *mr, const struct frame *f,
     size_t n;
 
     relay_meta(mr, meta);
-    mr->status = f->status;
+    /* A client answered already (deadline) or gone keeps its status. */
     if (mr->req == NULL || mr->answered)
         return;
+    mr->status = f->status;
     if (!mr->stream) {
         if (mr->body == NULL)
             mr->body = evbuffer_new();
@@ -75,6 +76,7 @@ static void relay_head(struct mreq *mr, const struct frame *f,
     }
     n = relay_headers(mr, h, attempts, sizeof(attempts));
     h[n++] = (struct http_hdr){ "Cache-Control", "no-cache" };
+    frontend_first_byte(mr);
     http_stream_start(mr->req, f->status, "text/event-stream", h, n);
     mr->head_sent = true;
 }
@@ -139,6 +141,7 @@ static void relay_end(struct mreq *mr, const struct frame *f)
             char attempts[RELAY_NUM_MAX];
             size_t n = relay_headers(mr, h, attempts, sizeof(attempts));
 
+            frontend_first_byte(mr);
             http_send_buffer(relay_take(mr), mr->status ? mr->status : 200,
                              "application/json", h, n, mr->body);
         }
@@ -149,8 +152,10 @@ static void relay_end(struct mreq *mr, const struct frame *f)
 static void relay_error(struct mreq *mr, const struct frame *f,
                         const struct frame_meta *meta)
 {
+    bool ours = mr->req != NULL && !mr->answered;
+
     relay_meta(mr, meta);
-    if (mr->req != NULL && !mr->answered) {
+    if (ours) {
         /* The worker sent a finished OpenAI error body: pass it on. */
         const char *body = (const char *)meta->rest;
         size_t len = meta->rest_len;
@@ -170,11 +175,14 @@ static void relay_error(struct mreq *mr, const struct frame *f,
             if (f->status == 429 || f->status == 503)
                 h[n++] = (struct http_hdr){ "Retry-After",
                                             MASTER_RETRY_AFTER };
+            frontend_first_byte(mr);
             http_send(relay_take(mr), f->status, "application/json", h, n,
                       body, len);
         }
     }
-    mr->status = f->status;
+    /* A client answered already (deadline) or gone keeps its status. */
+    if (ours || mr->status == 0)
+        mr->status = f->status;
     frontend_release(mr);
 }
 

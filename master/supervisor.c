@@ -19,6 +19,10 @@
 #include "frame.h"
 #include "worker.h"
 
+/* The crash back-off doubles up to MASTER_RESPAWN_MAX_MS; the shift is
+ * bounded first so that it cannot overflow. */
+#define SUPERVISOR_MAX_SHIFT 8
+
 int supervisor_alive(const struct master *m)
 {
     int n = 0;
@@ -184,7 +188,14 @@ static void supervisor_fill(struct master *m)
             break;
         }
         alive++;
+        if (m->respawn_owed > 0) {
+            m->respawn_owed--;
+            m->worker_restarts++;
+        }
     }
+    /* A scale-down may have made a replacement unnecessary. */
+    if (alive >= m->worker_target)
+        m->respawn_owed = 0;
     /* Jobs may have queued while no worker was there to take them. */
     for (int i = 0; i < alive; i++)
         supervisor_wake(m);
@@ -229,6 +240,11 @@ static void supervisor_recover_job(struct master *m, uint32_t j)
     }
     shm_unlock(&m->shm);
     if (requeued) {
+        /* It starts over: drop what the dead worker sent of a plain
+         * answer (a HEAD, chunks) before its END could follow. */
+        if (mr->body != NULL)
+            evbuffer_drain(mr->body, evbuffer_get_length(mr->body));
+        mr->status = 0;
         log_msg(&m->log, LOG_WARN, sj->request_id, "worker died; job "
                 "queued again");
         return;
@@ -266,19 +282,86 @@ static void supervisor_lost(struct master *m, int slot)
     atomic_store(&m->shm.hdr->workers[slot].wake_pending, 0);
 }
 
+static void supervisor_respawn_cb(evutil_socket_t fd, short what,
+                                  void *arg);
+
+static void supervisor_arm_respawn(struct master *m, int64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000),
+                          (suseconds_t)((ms % 1000) * 1000) };
+
+    if (m->respawn_timer == NULL)
+        m->respawn_timer = evtimer_new(m->base, supervisor_respawn_cb, m);
+    if (m->respawn_timer == NULL || evtimer_add(m->respawn_timer, &tv) < 0)
+        log_msg(&m->log, LOG_ERROR, NULL, "cannot arm the respawn timer");
+}
+
+/* The back-off is over: replace the dead workers, then watch them for a
+ * crash window. If none of them dies young in it, the streak is over. */
 static void supervisor_respawn_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct master *m = arg;
 
     (void)fd;
     (void)what;
-    if (!m->stopping)
-        supervisor_fill(m);
+    if (m->stopping)
+        return;
+    if (m->respawn_settling) {
+        m->respawn_settling = false;
+        log_msg(&m->log, LOG_INFO, NULL, "workers stay up again; crash "
+                "back-off (%lld ms after %d early deaths) cleared",
+                (long long)m->respawn_delay_ms, m->crash_streak);
+        m->crash_streak = 0;
+        m->respawn_delay_ms = 0;
+        return;
+    }
+    supervisor_fill(m);
+    m->respawn_settling = true;
+    supervisor_arm_respawn(m, MASTER_CRASH_WINDOW_MS);
+}
+
+/* Counts a worker that died without being told to. True when it died
+ * young, which lengthens the crash streak; a worker that had run for a
+ * while ends it. */
+static bool supervisor_crashed(struct master *m, int slot)
+{
+    bool young = util_now_ms() - m->workers[slot].started_ms <
+                 MASTER_CRASH_WINDOW_MS;
+
+    m->worker_crashes++;
+    m->respawn_owed++;
+    if (young) {
+        m->crash_streak++;
+        return true;
+    }
+    m->crash_streak = 0;
+    m->respawn_delay_ms = 0;
+    m->respawn_settling = false;
+    if (m->respawn_timer != NULL)
+        evtimer_del(m->respawn_timer);
+    return false;
+}
+
+/* Workers keep dying at start: the next start waits, twice as long for
+ * each early death in a row. Logged once per decision. */
+static void supervisor_back_off(struct master *m)
+{
+    int shift = m->crash_streak < SUPERVISOR_MAX_SHIFT ? m->crash_streak
+                                                       : SUPERVISOR_MAX_SHIFT;
+    int64_t ms = (int64_t)MASTER_RESPAWN_BASE_MS << shift;
+
+    if (ms > MASTER_RESPAWN_MAX_MS)
+        ms = MASTER_RESPAWN_MAX_MS;
+    m->respawn_delay_ms = ms;
+    m->respawn_settling = false;
+    log_msg(&m->log, LOG_WARN, NULL, "workers keep dying at start (%d in a "
+            "row); next start in %lld ms", m->crash_streak, (long long)ms);
+    supervisor_arm_respawn(m, ms);
 }
 
 void supervisor_reap(struct master *m)
 {
-    bool crashed = false;
+    bool crashed_young = false;
     int status;
     pid_t pid;
 
@@ -297,11 +380,9 @@ void supervisor_reap(struct master *m)
                     WIFSIGNALED(status) ? "killed by signal" : "exited with",
                     WIFSIGNALED(status) ? WTERMSIG(status)
                                         : WEXITSTATUS(status));
-            if (!m->stopping && !m->workers[slot].retiring) {
-                crashed = util_now_ms() - m->workers[slot].started_ms <
-                          MASTER_CRASH_WINDOW_MS;
-                m->crash_streak = crashed ? m->crash_streak + 1 : 0;
-            }
+            if (!m->stopping && !m->workers[slot].retiring &&
+                supervisor_crashed(m, slot))
+                crashed_young = true;
         } else {
             log_msg(&m->log, LOG_INFO, NULL, "worker %d (pid %ld) exited",
                     slot, (long)pid);
@@ -312,23 +393,15 @@ void supervisor_reap(struct master *m)
         supervisor_end_if_none(m);
         return;
     }
-    if (m->crash_streak > 0) {
-        int shift = m->crash_streak < 8 ? m->crash_streak : 8;
-        int64_t ms = (int64_t)MASTER_RESPAWN_BASE_MS << shift;
-        struct timeval tv;
-
-        if (ms > MASTER_RESPAWN_MAX_MS)
-            ms = MASTER_RESPAWN_MAX_MS;
-        tv.tv_sec = (time_t)(ms / 1000);
-        tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-        log_msg(&m->log, LOG_WARN, NULL, "workers keep dying at start; "
-                "next start in %lld ms", (long long)ms);
-        if (m->respawn_timer == NULL)
-            m->respawn_timer = evtimer_new(m->base, supervisor_respawn_cb, m);
-        if (m->respawn_timer != NULL)
-            evtimer_add(m->respawn_timer, &tv);
+    /* (An older worker dying in the same round ends the streak.) */
+    if (crashed_young && m->crash_streak > 0) {
+        supervisor_back_off(m);
         return;
     }
+    /* A start is pending after a back-off: it fills every free slot. */
+    if (m->respawn_timer != NULL && !m->respawn_settling &&
+        evtimer_pending(m->respawn_timer, NULL))
+        return;
     supervisor_fill(m);
 }
 

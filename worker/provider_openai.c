@@ -12,6 +12,7 @@
 
 #include "compat.h"
 #include "jsonscan.h"
+#include "trace.h"
 
 #define OPENAI_MSG_MAX        300
 #define OPENAI_MS_PER_S       1000
@@ -362,6 +363,11 @@ static void openai_http_failed(struct call *c, long status)
             auth_rejected(c);
             upstream_attempt_clear(c);
             c->attempts++;
+            trace_attempt_end(&c->sj->trace, TRACE_HTTP, (int)status,
+                              util_now_us());
+            trace_attempt_begin(&c->sj->trace,
+                                c->w->slots->target_slot[c->target],
+                                util_now_us());
             openai_start(c);
             return;
         }

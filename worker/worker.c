@@ -328,6 +328,7 @@ static void call_fail(struct call *c, int status, const char *code,
 
 void call_succeeded(struct call *c)
 {
+    trace_attempt_end(&c->sj->trace, TRACE_HTTP, 200, util_now_us());
     call_release_target(c, CALL_OK);
     if (!c->head_sent)
         call_send_head(c);
@@ -365,6 +366,9 @@ void call_attempt_failed(struct call *c, int status, const char *code,
     const struct cfg_retry *r = &w->cfg->retry;
     int64_t now = util_now_ms(), delay;
 
+    trace_attempt_end(&c->sj->trace,
+                      trace_outcome_of(code, c->upstream_status),
+                      c->upstream_status, util_now_us());
     upstream_attempt_clear(c);
     /* A refusal of the client's own request says the target is fine;
      * our own trouble says nothing about it. */
@@ -459,6 +463,9 @@ static void call_attempt_start(struct call *c)
     c->tried[t / 64] |= 1ULL << (t % 64);
     c->attempts++;
     c->attempt_start_ms = util_now_ms();
+    /* The slot: the master names it through its own configuration. */
+    trace_attempt_begin(&c->sj->trace, c->w->slots->target_slot[t],
+                        util_now_us());
     c->retry_after_ms = -1;
     if (provider_for(call_provider(c))->start(c) < 0)
         return;    /* the adapter reported the failure */
@@ -510,6 +517,7 @@ static void call_begin(struct worker *w, uint32_t j)
     c->stream = (sj->flags & SHM_JOB_STREAM) != 0;
     c->start_ms = util_now_ms();
     c->deadline_ms = sj->deadline_ms;
+    trace_dispatched(&sj->trace, util_now_us());
     w->calls[j] = c;
     w->active++;
     atomic_fetch_add(&w->self->active, 1);
@@ -560,6 +568,7 @@ static void worker_cancel(struct worker *w, uint32_t job, uint32_t gen)
     if (c == NULL || c->gen != gen || c->finished)
         return;
     log_msg(&w->log, LOG_DEBUG, c->sj->request_id, "cancelled");
+    trace_attempt_end(&c->sj->trace, TRACE_CANCELLED, 0, util_now_us());
     call_send_meta(c, FRAME_END, 0, WORKER_STATUS_CANCELLED, NULL, 0);
     call_finish(c);
 }

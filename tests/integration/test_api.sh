@@ -43,6 +43,7 @@ virtual_models = (
   { name = "big"; targets = ( { provider = "up"; model = "big-4096"; } ); },
   { name = "stall"; targets = ( { provider = "up"; model = "slow-20000"; } ); },
   { name = "flaky"; targets = ( { provider = "up"; model = "fail2-503"; } ); },
+  { name = "flaky500"; targets = ( { provider = "up"; model = "fail2-500"; } ); },
   { name = "limited"; targets = ( { provider = "up"; model = "fail1-429"; } ); },
   { name = "slow4"; targets = ( { provider = "up"; model = "slow-4000"; } ); },
   { name = "dripstream"; targets = ( { provider = "up"; model = "drip-300"; } ); },
@@ -227,6 +228,19 @@ aborted() { curl -s "http://127.0.0.1:$UP_PORT/stats/aborted" | grep -q '"aborte
 within=1; [ -n "${VALGRIND:-}" ] && within=5
 if wait_until "$within" aborted; then ok "a streaming client leaving closes the upstream call within a second"
 else fail "the upstream still streams after its client left"; fi
+
+echo "the request's log line and, at debug level, its stages"
+code=$(post "$(msg flaky500)" -H 'X-Request-Id: tracked-1'); check "two 500s then success: 200" 200 "$code"
+wait_until 10 grep -q 'req=tracked-1 model=' "$DLOG"
+line=$(grep 'req=tracked-1 model=' "$DLOG")
+check_match "one line: id, model, target, status, attempts, times" \
+    'info pid=[0-9]+ req=tracked-1 model=flaky500 target=up/fail2-500 status=200 attempts=3 ms=[0-9.]+ first_byte_ms=[0-9.]+ stages=' "$line"
+check_match "every stage, in order" \
+    'stages=received:0,queued:[0-9.]+,dispatched:[0-9.]+,attempt1:up/fail2-500@[0-9.]+->500@[0-9.]+,attempt2:up/fail2-500@[0-9.]+->500@[0-9.]+,attempt3:up/fail2-500@[0-9.]+->200@[0-9.]+,first_byte:[0-9.]+,done:[0-9.]+$' "$line"
+times=$(printf '%s' "${line#*stages=}" | tr ',' '\n' | sed -E 's/^[a-z0-9_]+:([^@]*@)?([0-9.]+).*/\2/')
+if printf '%s\n' "$times" | sort -g -c 2>/dev/null; then ok "stage times never go back ($(echo $times))"
+else fail "stage times out of order: $(echo $times)"; fi
+check "one line for the request" 1 "$(grep -c 'req=tracked-1 model=' "$DLOG")"
 
 echo "client going away cancels its job"
 curl -s -m 0.3 --data-binary "$(msg slow)" "http://127.0.0.1:$DPORT/v1/chat/completions" >/dev/null

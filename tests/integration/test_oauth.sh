@@ -122,7 +122,11 @@ code=$(post "$(msg q)"); check "401 answered by refresh and retry" 200 "$code"
 # The worker may first try the tokens another worker wrote to the file
 # (refused too), then refreshes: two or three calls.
 check_match "X-Pipeline-Attempts counts the calls" '^[23]$' "$(header X-Pipeline-Attempts)"
+rid=$(header X-Request-Id)
 check "one more refresh" $((r0 + 1)) "$(mstat "$QA_PORT" refresh)"
+line=$(grep "req=$rid " "$DLOG" | grep 'status=' | tail -1)
+check_match "its log line counts the calls" 'attempts=[23] ' "$line"
+check_match "and its stages show the 401" 'attempt1:qwen/qwen3-coder-plus@[0-9.]+->401' "$line"
 check_match "the API saw one or two 401s" '^[12]$' "$(mstat "$QA_PORT" chat_401)"
 
 echo "# Qwen: one refresh for many concurrent requests across workers"

@@ -19,7 +19,8 @@ log_level = "info";
 log_file = "$LOGF";
 providers = ( { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1"; api_key = "k"; } );
 virtual_models = ( { name = "default"; targets = ( { provider = "up"; model = "fast"; } ); },
-                   { name = "slow"; targets = ( { provider = "up"; model = "slow-5000"; } ); } );
+                   { name = "slow"; targets = ( { provider = "up"; model = "slow-5000"; } ); },
+                   { name = "flaky"; targets = ( { provider = "up"; model = "fail2-500"; } ); } );
 CONF
 chmod 600 "$CONF"
 workers() { "$BIN/pipelinectl" -s "$SOCK" --json stats | grep -o '"count":[0-9]*' | cut -d: -f2; }
@@ -68,6 +69,19 @@ reopened() { test -s "$LOGF"; }
 if wait_until 10 reopened; then ok "a new log file after SIGUSR1"; else fail "log not reopened"; fi
 post "$(msg default)" >/dev/null
 check_match "requests log to the new file" 'model=default' "$(cat "$LOGF")"
+
+echo "one line per request at info level"
+code=$(post "$(msg flaky)" -H 'X-Request-Id: ops-tracked'); check "two 500s, then 200" 200 "$code"
+wait_until 10 grep -q 'req=ops-tracked ' "$LOGF"
+check_match "id, model, target, status, attempts, ms, first byte; no stages" \
+    "info pid=$DPID req=ops-tracked model=flaky target=up/fail2-500 status=200 attempts=3 ms=[0-9]+\.[0-9] first_byte_ms=[0-9]+\.[0-9]\$" \
+    "$(grep 'req=ops-tracked ' "$LOGF")"
+check "one line only" 1 "$(grep -c 'req=ops-tracked ' "$LOGF")"
+code=$(post "$(msg nosuch)" -H 'X-Request-Id: ops-404'); check "unknown model 404" 404 "$code"
+wait_until 10 grep -q 'req=ops-404 ' "$LOGF"
+check_match "a request the master answers alone has its line" \
+    "req=ops-404 model=nosuch target=- status=404 attempts=0 ms=[0-9.]+ first_byte_ms=[0-9.]+ error=model_not_found\$" \
+    "$(grep 'req=ops-404 ' "$LOGF")"
 
 echo "SIGTERM under a service manager"
 kill -TERM "$DPID"

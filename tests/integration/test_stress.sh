@@ -29,11 +29,17 @@ chmod 600 "$CONF"
 start_daemon "$CONF"
 
 SECS=${STRESS_SECONDS:-8}
-[ -n "${VALGRIND:-}" ] && SECS=20
-wrk -t2 -c32 -d"${SECS}s" -s tests/integration/stress.lua \
+MIN_ANSWERS=5000
+TIMEOUT=2s                      # wrk's default
+# Under valgrind on a loaded machine the first request of each
+# connection waits for every process to translate its code (over 2 s
+# with a load of 8 on 2 cores), and the rate falls to ~100/s: what is
+# checked here does not depend on the speed.
+[ -n "${VALGRIND:-}" ] && { SECS=20; MIN_ANSWERS=1000; TIMEOUT=30s; }
+wrk -t2 -c32 -d"${SECS}s" --timeout "$TIMEOUT" -s tests/integration/stress.lua \
     "http://127.0.0.1:$DPORT/v1/chat/completions" >"$WORK/wrk.out" 2>&1 &
 wrkpid=$!
-sleep_until_half() { [ "$(stats_field total)" -gt 2000 ] 2>/dev/null; }
+sleep_until_half() { [ "$(stats_field total)" -gt $((MIN_ANSWERS * 2 / 5)) ] 2>/dev/null; }
 wait_until 60 sleep_until_half
 victim=$("$BIN/pipelinectl" -s "$SOCK" --json workers | grep -o '"pid":[0-9]*' | sed -n 2p | cut -d: -f2)
 kill -KILL "$victim"
@@ -42,7 +48,7 @@ cat "$WORK/wrk.out" | grep -E 'requests in|statuses|Non-2xx|Socket errors'
 
 ok200=$(grep -o 'statuses: 200=[0-9]*' "$WORK/wrk.out" | cut -d= -f2)
 other=$(grep -o 'other=[0-9]*' "$WORK/wrk.out" | cut -d= -f2)
-if [ "${ok200:-0}" -ge 5000 ]; then ok "thousands of requests answered (${ok200})"
+if [ "${ok200:-0}" -ge "$MIN_ANSWERS" ]; then ok "thousands of requests answered (${ok200})"
 else fail "only [${ok200}] answers"; fi
 check "no answer but 200" 0 "${other:-x}"
 check_nomatch "no socket errors" 'Socket errors' "$(cat "$WORK/wrk.out")"

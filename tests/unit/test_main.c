@@ -33,6 +33,7 @@ static int (*const unit_registrars[])(void) = {
     register_breaker_tests,
     register_compat_tests,
     register_oauth_tests,
+    register_trace_tests,
 };
 
 int unit_add_suite(const char *name, const CU_TestInfo *tests)
