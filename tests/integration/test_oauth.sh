@@ -129,6 +129,17 @@ check_match "its log line counts the calls" 'attempts=[23] ' "$line"
 check_match "and its stages show the 401" 'attempt1:qwen/qwen3-coder-plus@[0-9.]+->401' "$line"
 check_match "the API saw one or two 401s" '^[12]$' "$(mstat "$QA_PORT" chat_401)"
 
+echo "# Qwen: a refresh answer without a new refresh token keeps the old one"
+mctl "$QA_PORT" rotate=0
+rt=$(mstat "$QA_PORT" refresh_token)
+r0=$(mstat "$QA_PORT" refresh)
+mctl "$QA_PORT" invalidate_access=1
+code=$(post "$(msg q)"); check "refreshed without rotation" 200 "$code"
+check "one more refresh (not rotated)" $((r0 + 1)) "$(mstat "$QA_PORT" refresh)"
+check_match "the token file keeps the refresh token" "\"refresh_token\": *\"$rt\"" "$(cat "$QTOK")"
+check_match "with the new access token" "\"access_token\": *\"$(mstat "$QA_PORT" access)\"" "$(cat "$QTOK")"
+mctl "$QA_PORT" rotate=1
+
 echo "# Qwen: one refresh for many concurrent requests across workers"
 mctl "$QA_PORT" refresh_delay_ms=1500
 r0=$(mstat "$QA_PORT" refresh)
