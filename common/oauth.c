@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,6 +116,40 @@ static bool oauth_all_printable(const char *s)
         if (!oauth_printable((unsigned char)*s))
             return false;
     return true;
+}
+
+/* Credentials go into HTTP headers and URLs: printable ASCII without
+ * blanks (RFC 6750's b64token is a subset). Other text members (a URL, a
+ * scope) may hold blanks but no control byte. */
+static const char *const oauth_credential_keys[] = {
+    "access_token", "refresh_token", "token_type", "apiKey"
+};
+static const char *const oauth_text_keys[] = {
+    "resource_url", "scope", "baseUrl"
+};
+
+static bool oauth_key_in(const char *key, const char *const *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(key, keys[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool oauth_value_ok(const char *key, const char *s)
+{
+    if (oauth_key_in(key, oauth_credential_keys,
+                     sizeof(oauth_credential_keys) /
+                     sizeof(*oauth_credential_keys))) {
+        for (; *s != '\0'; s++)
+            if (!oauth_printable((unsigned char)*s) || *s == ' ')
+                return false;
+        return true;
+    }
+    if (oauth_key_in(key, oauth_text_keys,
+                     sizeof(oauth_text_keys) / sizeof(*oauth_text_keys)))
+        return oauth_all_printable(s);
+    return true;      /* checked where it is used, if it is */
 }
 
 /* Copies at most max bytes of a server's text into out[outlen] with every
@@ -430,6 +466,12 @@ static int oauth_json_str(json_object *o, const char *key, char **out,
         oauth_fail(err, errlen, "'%s' holds a NUL character", key);
         return -1;
     }
+    if (!oauth_value_ok(key, s)) {
+        /* A CR or LF in a token would end up in a request header. */
+        oauth_fail(err, errlen, "'%s' holds a character it may not hold",
+                   key);
+        return -1;
+    }
     *out = strdup(s);
     if (*out == NULL) {
         oauth_fail(err, errlen, "out of memory");
@@ -620,7 +662,8 @@ static char *oauth_read_file(const char *path, size_t *len,
     size_t n = 0;
     int fd;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO put there must not stop the event loop. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
         oauth_fail(err, errlen, "%s: %s", path, strerror(errno));
         return NULL;
@@ -1131,12 +1174,14 @@ enum oauth_result oauth_parse_refresh(long status, const char *body,
 
     memset(t, 0, sizeof(*t));
     root = oauth_json_object(body, len, "answer", NULL, 0);
-    if (status == OAUTH_HTTP_BAD_REQUEST || status == OAUTH_HTTP_UNAUTHORIZED)
-        result = OAUTH_REVOKED;
     if (root == NULL) {
+        /* Not the authorization server's own answer (a proxy's error
+         * page, say): nothing says the credentials are dead. */
         oauth_fail(err, errlen, "HTTP %ld: not JSON", status);
         return result;
     }
+    if (status == OAUTH_HTTP_BAD_REQUEST || status == OAUTH_HTTP_UNAUTHORIZED)
+        result = OAUTH_REVOKED;
     if (!oauth_http_ok(status)) {
         oauth_error_text(status, root, err, errlen);
         goto out;
@@ -1296,4 +1341,52 @@ int oauth_parse_iflow_userinfo(long status, const char *body, size_t len,
 out:
     oauth_json_wipe_put(root);
     return rc;
+}
+
+/* ---- the refresh lock ---------------------------------------------- */
+
+int oauth_lock_open(const char *token_file, char *err, size_t errlen)
+{
+    char path[OAUTH_PATH_MAX];
+    struct stat st;
+    int fd;
+
+    if (snprintf(path, sizeof(path), "%s%s", token_file, OAUTH_LOCK_SUFFIX)
+        >= (int)sizeof(path)) {
+        oauth_fail(err, errlen, "%s: path too long", token_file);
+        return -1;
+    }
+    /* Never through a symlink, and only a plain file of our own: anyone
+     * who can write the directory must not make us truncate another. */
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+                    O_NONBLOCK, OAUTH_FILE_MODE);
+    if (fd < 0) {
+        oauth_fail(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+        st.st_uid != geteuid() || st.st_nlink != 1) {
+        oauth_fail(err, errlen, "%s: not a regular file of ours with one "
+                   "link; refusing to use it", path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int oauth_lock_wait(int fd, int timeout_ms)
+{
+    const struct timespec step = { 0, OAUTH_LOCK_STEP_MS * 1000000L };
+
+    for (int waited = 0;; waited += OAUTH_LOCK_STEP_MS) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return 0;
+        if (errno != EWOULDBLOCK && errno != EINTR)
+            return -1;
+        if (waited >= timeout_ms) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        nanosleep(&step, NULL);
+    }
 }

@@ -26,6 +26,9 @@
 #define OAUTH_MAX_INTERVAL_MS  10000   /* slow_down never waits longer */
 #define OAUTH_QWEN_SCOPE       "openid profile email model.completion"
 #define OAUTH_GRANT_DEVICE     "urn:ietf:params:oauth:grant-type:device_code"
+#define OAUTH_LOCK_SUFFIX      ".lock"
+#define OAUTH_PATH_MAX         4096
+#define OAUTH_LOCK_STEP_MS     50
 
 /* The token file's contents. NULL members are absent from the file. */
 struct oauth_tokens {
@@ -160,7 +163,9 @@ enum oauth_result oauth_parse_poll(long status, const char *body, size_t len,
 /* A refresh answer. On OAUTH_OK *t holds the new tokens, with old's
  * refresh_token, resource_url, scope and api_key kept where the answer
  * has none (old may be NULL), token_type "Bearer" when absent. 400 and
- * 401 give OAUTH_REVOKED; other failures OAUTH_FAILED. Parsers fill *t
+ * 401 with a JSON answer give OAUTH_REVOKED (as the Qwen CLI takes them);
+ * other failures, and a 400/401 whose body is not JSON (a proxy's page,
+ * not the server's word), OAUTH_FAILED. Parsers fill *t
  * only on OAUTH_OK (the caller frees it); it is left empty otherwise. */
 enum oauth_result oauth_parse_refresh(long status, const char *body,
                                       size_t len, int64_t now_ms,
@@ -171,5 +176,14 @@ enum oauth_result oauth_parse_refresh(long status, const char *body,
  * 0 and a malloc'd *api_key, or -1 with err. */
 int oauth_parse_iflow_userinfo(long status, const char *body, size_t len,
                                char **api_key, char *err, size_t errlen);
+
+/* The refresh lock: "<token_file>.lock", held with flock by whoever
+ * refreshes or rewrites the token file. Opens (creating it 0600) and
+ * returns its descriptor, refusing a symlink, anything but a regular file
+ * owned by us with one link. -1 with err. */
+int oauth_lock_open(const char *token_file, char *err, size_t errlen);
+/* Takes the lock on fd, waiting at most timeout_ms (polling; for tools,
+ * not for an event loop). 0, or -1 with errno (ETIMEDOUT). */
+int oauth_lock_wait(int fd, int timeout_ms);
 
 #endif

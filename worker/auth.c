@@ -28,9 +28,10 @@
 #define AUTH_REFRESH_TIMEOUT_MS 15000  /* one authorization server call */
 #define AUTH_WAIT_MAX_MS        (2 * AUTH_REFRESH_TIMEOUT_MS)
 #define AUTH_RETRY_MS           2000   /* no new refresh after a failed one */
+#define AUTH_FRESH_MS           10000  /* a refusal of tokens younger than
+                                          this does not refresh them */
 #define AUTH_REASON_MAX         512
 #define AUTH_ANSWER_MAX         (64 * 1024)
-#define AUTH_LOCK_SUFFIX        ".lock"
 #define AUTH_MARK_MAX           128
 #define AUTH_QWEN_TOKEN_PATH    "/api/v1/oauth2/token"
 #define AUTH_IFLOW_TOKEN_PATH   "/oauth/token"
@@ -57,9 +58,18 @@ struct auth_provider {
     char *chat_url;
     int64_t next_stat_ms;      /* monotonic */
     int64_t next_refresh_ms;   /* monotonic; after a failed refresh */
+    int64_t next_ahead_ms;     /* monotonic; no refresh ahead of expiry
+                                  before this (after a good one) */
     bool stale;                /* the API refused the current tokens */
     bool dead;                 /* unusable until the file changes */
     char reason[AUTH_REASON_MAX];
+    char last_warn[AUTH_REASON_MAX];
+    int64_t adopted_ms;        /* monotonic: when the tokens were taken */
+    bool proven;               /* the API has taken these tokens */
+    bool for_refusal;          /* the refresh under way is for a refusal */
+    bool from_refusal;         /* the tokens came from such a refresh */
+    int64_t refusal_quiet_ms;  /* monotonic: refusals refresh nothing
+                                  before this */
     enum auth_phase phase;
     int64_t phase_start_ms;
     int lock_fd;
@@ -103,7 +113,9 @@ static void auth_park(struct auth_provider *ap, struct call *c)
     c->auth_next = ap->waiters;
     ap->waiters = c;
     c->auth_parked = true;
-    auth_timer_arm(ap, AUTH_POLL_MS);
+    /* One tick for all: re-arming per call would keep pushing it out. */
+    if (!evtimer_pending(ap->timer, NULL))
+        auth_timer_arm(ap, AUTH_POLL_MS);
 }
 
 void auth_forget(struct call *c)
@@ -163,25 +175,32 @@ static void auth_expire_waiters(struct auth_provider *ap)
     }
 }
 
+/* A warning logged once until a different one comes. */
+static void auth_warn_once(struct auth_provider *ap, const char *fmt,
+                           const char *detail)
+{
+    char buf[AUTH_REASON_MAX];
+
+    snprintf(buf, sizeof(buf), fmt, detail);
+    if (strcmp(buf, ap->last_warn) != 0)
+        log_msg(&ap->w->log, LOG_WARN, NULL, "provider %s: %s",
+                auth_cfg(ap)->name, buf);
+    memcpy(ap->last_warn, buf, sizeof(buf));
+}
+
 /* ---- the lock ---- */
 
 /* 1 when this process now holds the refresh lock, 0 when another one
  * does, -1 when there is no lock to take (then we refresh alone). */
 static int auth_lock(struct auth_provider *ap)
 {
-    const char *tf = auth_cfg(ap)->token_file;
-
     if (ap->lock_fd < 0) {
-        char path[OAUTH_URL_MAX];
+        char err[OAUTH_ERR_MAX];
 
-        if (snprintf(path, sizeof(path), "%s%s", tf, AUTH_LOCK_SUFFIX) >=
-            (int)sizeof(path))
-            return -1;
-        ap->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        ap->lock_fd = oauth_lock_open(auth_cfg(ap)->token_file, err,
+                                      sizeof(err));
         if (ap->lock_fd < 0) {
-            log_msg(&ap->w->log, LOG_WARN, NULL, "provider %s: cannot open "
-                    "%s (%s); refreshing without a lock",
-                    auth_cfg(ap)->name, path, strerror(errno));
+            auth_warn_once(ap, "%s; refreshing without a lock", err);
             return -1;
         }
     }
@@ -330,6 +349,10 @@ static void auth_adopt(struct auth_provider *ap, struct oauth_tokens *t,
     ap->loaded = true;
     ap->dead = false;
     ap->reason[0] = '\0';
+    ap->last_warn[0] = '\0';
+    ap->adopted_ms = util_now_ms();
+    ap->proven = false;
+    ap->from_refusal = false;
     ap->gen++;
     auth_free_str(&ap->header);
     free(ap->chat_url);
@@ -368,8 +391,7 @@ static void auth_load(struct auth_provider *ap, bool force)
         if (ap->loaded) {
             /* Keep what we have: the file may be in the middle of being
              * rewritten by a tool that does not rename. */
-            log_msg(&ap->w->log, LOG_WARN, NULL, "provider %s: %s; keeping "
-                    "the tokens read before", p->name, err);
+            auth_warn_once(ap, "%s; keeping the tokens read before", err);
             return;
         }
         if (oauth_file_stat(p->token_file, &ap->id) < 0)
@@ -492,17 +514,23 @@ static void auth_refreshed(struct auth_provider *ap, struct oauth_tokens *t)
     char err[OAUTH_ERR_MAX];
 
     auth_note_dead(ap, false);
-    if (oauth_tokens_save(p->token_file, t, err, sizeof(err)) < 0) {
+    if (oauth_tokens_save(p->token_file, t, err, sizeof(err)) < 0)
         log_msg(&ap->w->log, LOG_ERROR, NULL, "provider %s: new tokens not "
-                "saved: %s", p->name, err);
+                "saved: %s; this worker keeps them, but other processes "
+                "will not see them: make the token file's directory "
+                "writable", p->name, err);
+    /* The version on disk now, ours or (when the save failed) the old
+     * one: either way it is not read back over the new tokens. */
+    if (oauth_file_stat(p->token_file, &id) < 0)
         memset(&id, 0, sizeof(id));
-    } else if (oauth_file_stat(p->token_file, &id) < 0) {
-        memset(&id, 0, sizeof(id));
-    }
     log_msg(&ap->w->log, LOG_INFO, NULL, "provider %s: tokens refreshed%s",
             p->name, t->expiry_ms ? "" : " (no expiry given)");
+    /* Tokens that come already close to expiry (a short life, or a clock
+     * ahead of the server's) are not refreshed again at once for that. */
     ap->next_refresh_ms = 0;
+    ap->next_ahead_ms = util_now_ms() + AUTH_RETRY_MS;
     auth_adopt(ap, t, &id);
+    ap->from_refusal = ap->for_refusal;
     ap->next_stat_ms = util_now_ms() + AUTH_STAT_INTERVAL_MS;
     auth_settle(ap);
 }
@@ -536,28 +564,35 @@ static void auth_refresh_done(struct auth_provider *ap, CURLcode result)
     enum oauth_result r;
 
     curl_easy_getinfo(ap->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (result != CURLE_OK) {
-        snprintf(why, sizeof(why), "%s: %s", ap->phase == AUTH_USERINFO ?
-                 "getUserInfo" : "token endpoint",
-                 ap->resp_too_large ? "answer too large"
-                                    : curl_easy_strerror(result));
-        auth_refresh_failed(ap, why);
-        return;
-    }
     if (ap->phase == AUTH_USERINFO) {
         char *key = NULL;
 
-        if (oauth_parse_iflow_userinfo(status, body, len, &key, err,
-                                       sizeof(err)) < 0) {
-            snprintf(why, sizeof(why), "getUserInfo: %s", err);
-            auth_refresh_failed(ap, why);
-            return;
+        why[0] = '\0';
+        if (result != CURLE_OK)
+            snprintf(why, sizeof(why), "%s", ap->resp_too_large ?
+                     "answer too large" : curl_easy_strerror(result));
+        else if (oauth_parse_iflow_userinfo(status, body, len, &key, err,
+                                            sizeof(err)) < 0)
+            snprintf(why, sizeof(why), "%s", err);
+        if (why[0] != '\0') {
+            /* The new tokens are saved already; they stay, with the key
+             * we had (the next refresh asks for a new one again). */
+            auth_warn_once(ap, "getUserInfo failed after a refresh (%s); "
+                           "keeping the previous API key", why);
+        } else {
+            auth_free_str(&ap->fresh.api_key);
+            ap->fresh.api_key = key;
         }
-        auth_free_str(&ap->fresh.api_key);
-        ap->fresh.api_key = key;
         t = ap->fresh;
         memset(&ap->fresh, 0, sizeof(ap->fresh));
         auth_refreshed(ap, &t);
+        return;
+    }
+    if (result != CURLE_OK) {
+        snprintf(why, sizeof(why), "token endpoint: %s",
+                 ap->resp_too_large ? "answer too large"
+                                    : curl_easy_strerror(result));
+        auth_refresh_failed(ap, why);
         return;
     }
     memset(&t, 0, sizeof(t));
@@ -576,7 +611,14 @@ static void auth_refresh_done(struct auth_provider *ap, CURLcode result)
         return;
     }
     if (!auth_is_qwen(ap)) {
-        /* iFlow's Bearer key comes with the new access token. */
+        /* iFlow's Bearer key comes with the new access token. Save the
+         * tokens first: the old refresh token may be dead already, and a
+         * failed getUserInfo must not lose the new one. */
+        auth_note_dead(ap, false);
+        if (oauth_tokens_save(auth_cfg(ap)->token_file, &t, err,
+                              sizeof(err)) < 0)
+            log_msg(&ap->w->log, LOG_ERROR, NULL, "provider %s: new tokens "
+                    "not saved: %s", auth_cfg(ap)->name, err);
         oauth_tokens_free(&ap->fresh);
         ap->fresh = t;
         auth_start_userinfo(ap);
@@ -636,6 +678,7 @@ static void auth_refresh_locked(struct auth_provider *ap)
     log_msg(&ap->w->log, LOG_INFO, NULL, "provider %s: refreshing its "
             "tokens (%s)", p->name, ap->stale ? "the API refused them"
                                               : "they expire soon");
+    ap->for_refusal = ap->stale;
     if (auth_call_start(ap) < 0)
         auth_refresh_failed(ap, "cannot start the token endpoint call");
 }
@@ -695,22 +738,31 @@ static void auth_timer_arm(struct auth_provider *ap, int ms)
 int auth_prepare(struct call *c)
 {
     struct worker *w = c->w;
+    const char *name = w->cfg->providers[w->cfg->targets[c->target].provider]
+                           .name;
     struct auth_provider *ap = &w->auth[w->cfg->targets[c->target].provider];
     char msg[AUTH_REASON_MAX];
 
+    if (ap->phase == AUTH_IDLE) {
+        auth_load(ap, false);
+        if (ap->dead)
+            goto fail;
+    }
+    if (ap->loaded && !ap->dead && !ap->stale && !auth_expiring(ap, 0)) {
+        /* Usable. Close to expiry, it is refreshed in the background
+         * while calls go on with it. */
+        if (ap->phase == AUTH_IDLE &&
+            auth_expiring(ap, OAUTH_REFRESH_MARGIN_MS) &&
+            util_now_ms() >= ap->next_refresh_ms &&
+            util_now_ms() >= ap->next_ahead_ms && auth_refreshable(ap))
+            auth_refresh_begin(ap);
+        goto ready;
+    }
     if (ap->phase != AUTH_IDLE) {
-        auth_park(ap, c);
+        auth_park(ap, c);           /* the refresh under way serves it */
         return 0;
     }
-    auth_load(ap, false);
-    if (ap->dead)
-        goto fail;
-    if (!ap->stale && !auth_expiring(ap, OAUTH_REFRESH_MARGIN_MS))
-        goto ready;
     if (util_now_ms() < ap->next_refresh_ms || !auth_refreshable(ap)) {
-        /* No refresh now: use the tokens while they last. */
-        if (!ap->stale && !auth_expiring(ap, 0))
-            goto ready;
         if (!auth_refreshable(ap))
             auth_set_reason(ap, LOG_ERROR, "provider %s: %s" AUTH_LOGIN_HINT,
                             ap->stale ? "its tokens were refused and cannot "
@@ -725,9 +777,13 @@ ready:
     c->auth_gen = ap->gen;
     return 1;
 fail:
-    snprintf(msg, sizeof(msg), "%s", ap->reason[0] ? ap->reason
-             : "the provider's OAuth credentials are not usable");
-    call_attempt_failed(c, 502, "upstream_auth_failed", msg, true, true);
+    /* The client learns what to do, not our paths (they are logged). */
+    snprintf(msg, sizeof(msg), "the OAuth credentials of provider %s are "
+             "not usable (expired, refused or unreadable); the operator "
+             "must run `pipelinectl login %s`", name, name);
+    /* Not the upstream's fault: its breaker stays as it is, and the call
+     * may still fail over to another target. */
+    call_attempt_failed(c, 502, "upstream_auth_failed", msg, true, false);
     return -1;
 }
 
@@ -748,14 +804,33 @@ const char *auth_chat_url(const struct call *c)
     return c->w->auth[c->w->cfg->targets[c->target].provider].chat_url;
 }
 
-void auth_rejected(struct call *c)
+bool auth_rejected(struct call *c)
 {
     struct auth_provider *ap =
         &c->w->auth[c->w->cfg->targets[c->target].provider];
 
-    /* Tokens read since this call was signed deserve their own try. */
+    if (c->auth_gen != ap->gen)
+        return true;       /* newer tokens were read since: try those */
+    /* Tokens from a refresh made because the API refused the previous
+     * ones, refused in turn before it took them even once: refreshing did
+     * not help (the 401/403 is about something else). For a while no
+     * refusal refreshes again, or every such call would hammer the
+     * authorization server. */
+    if (ap->from_refusal && !ap->proven)
+        ap->refusal_quiet_ms = util_now_ms() + AUTH_FRESH_MS;
+    if (util_now_ms() < ap->refusal_quiet_ms)
+        return false;
+    ap->stale = true;
+    return true;
+}
+
+void auth_accepted(const struct call *c)
+{
+    struct auth_provider *ap =
+        &c->w->auth[c->w->cfg->targets[c->target].provider];
+
     if (c->auth_gen == ap->gen)
-        ap->stale = true;
+        ap->proven = true;
 }
 
 /* ---- life ---- */

@@ -357,10 +357,9 @@ static void openai_http_failed(struct call *c, long status)
         return;
     case 401: case 403:
         if (call_provider(c)->auth == CFG_AUTH_OAUTH &&
-            c->auth_retries < WORKER_AUTH_RETRIES) {
+            c->auth_retries < WORKER_AUTH_RETRIES && auth_rejected(c)) {
             /* New tokens, and once more on this target. */
             c->auth_retries++;
-            auth_rejected(c);
             upstream_attempt_clear(c);
             c->attempts++;
             trace_attempt_end(&c->sj->trace, TRACE_HTTP, (int)status,
@@ -453,6 +452,8 @@ void openai_transfer_done(struct call *c, CURLcode result)
         openai_http_failed(c, status);
         return;
     }
+    if (call_provider(c)->auth == CFG_AUTH_OAUTH)
+        auth_accepted(c);
     if (c->stream)
         openai_stream_done(c);
     else

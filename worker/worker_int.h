@@ -182,9 +182,12 @@ const char *auth_header(const struct call *c);
 const char *auth_chat_url(const struct call *c);
 /* The Bearer token the header carries (to keep it out of messages). */
 const char *auth_secret(const struct call *c);
-/* The API refused the tokens c was signed with: the next auth_prepare
- * refreshes them (unless newer ones were read meanwhile). */
-void auth_rejected(struct call *c);
+/* The API refused the tokens c was signed with: true when another try
+ * may help (newer tokens were read meanwhile, or these are marked for a
+ * refresh), false when they are fresh and a refresh would not help. */
+bool auth_rejected(struct call *c);
+/* The API took the tokens c was signed with. */
+void auth_accepted(const struct call *c);
 /* Takes c off the parked list, if it is there. */
 void auth_forget(struct call *c);
 /* True when easy was an auth call, which has now been handled. */

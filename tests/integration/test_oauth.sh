@@ -14,6 +14,7 @@ cd "$(dirname "$0")/../.."
 
 start_oauth_mock QA       # Qwen's authorization server and API
 start_oauth_mock IA       # iFlow's
+start_upstream UP         # an API that refuses everything with 403
 DPORT=$(free_port)
 SOCK="$WORK/control.sock"
 CONF="$WORK/pipelined.conf"
@@ -75,11 +76,15 @@ providers = (
     settings_file = "$IDIR/settings.json";
     base_url = "http://127.0.0.1:$IA_PORT/v1";
     oauth_base_url = "http://127.0.0.1:$IA_PORT";
-    client_id = "iflow-test-client"; client_secret = "iflow-test-secret"; }
+    client_id = "iflow-test-client"; client_secret = "iflow-test-secret"; },
+  { name = "q403"; type = "qwen"; auth = "oauth"; token_file = "$WORK/q403/creds.json";
+    oauth_base_url = "http://127.0.0.1:$QA_PORT";
+    base_url = "http://127.0.0.1:$UP_PORT/v1"; }
 );
 virtual_models = (
   { name = "q"; targets = ( { provider = "qwen"; model = "qwen3-coder-plus"; } ); },
-  { name = "i"; targets = ( { provider = "iflow"; model = "qwen3-max"; } ); }
+  { name = "i"; targets = ( { provider = "iflow"; model = "qwen3-max"; } ); },
+  { name = "deny"; targets = ( { provider = "q403"; model = "status-403"; } ); }
 );
 CONF
 chmod 600 "$CONF"
@@ -117,6 +122,7 @@ check "no temporary file left" "oauth_creds.json oauth_creds.json.lock" "$(ls "$
 
 echo "# Qwen: the API refuses the token: refresh, then one retry"
 r0=$(mstat "$QA_PORT" refresh)
+c0=$(mstat "$QA_PORT" chat_401)
 mctl "$QA_PORT" invalidate_access=1
 code=$(post "$(msg q)"); check "401 answered by refresh and retry" 200 "$code"
 # The worker may first try the tokens another worker wrote to the file
@@ -127,7 +133,7 @@ check "one more refresh" $((r0 + 1)) "$(mstat "$QA_PORT" refresh)"
 line=$(grep "req=$rid " "$DLOG" | grep 'status=' | tail -1)
 check_match "its log line counts the calls" 'attempts=[23] ' "$line"
 check_match "and its stages show the 401" 'attempt1:qwen/qwen3-coder-plus@[0-9.]+->401' "$line"
-check_match "the API saw one or two 401s" '^[12]$' "$(mstat "$QA_PORT" chat_401)"
+check_match "the API saw one or two 401s" '^[12]$' "$(( $(mstat "$QA_PORT" chat_401) - c0 ))"
 
 echo "# Qwen: a refresh answer without a new refresh token keeps the old one"
 mctl "$QA_PORT" rotate=0
@@ -174,7 +180,7 @@ check "no refresh for it" "$r0" "$(mstat "$QA_PORT" refresh)"
 echo "# Qwen: a revoked refresh token"
 mctl "$QA_PORT" 'revoked=1&invalidate_access=1'
 code=$(post "$(msg q)"); check "502 when the refresh token is dead" 502 "$code"
-check_match "the error names pipelinectl login" 'pipelinectl -c [^ ]+ login qwen' "$(body)"
+check_match "the error names pipelinectl login" 'pipelinectl login qwen' "$(body)"
 check_match "and the log too" 'refused the refresh token.*pipelinectl -c .* login qwen' "$(cat "$DLOG")"
 r0=$(mstat "$QA_PORT" refresh)
 code=$(post "$(msg q)"); check "still 502 while the file is unchanged" 502 "$code"
@@ -198,6 +204,19 @@ check "one getUserInfo" 1 "$(mstat "$IA_PORT" userinfo)"
 code=$(post "$(msg i)"); check "iFlow request with the new key" 200 "$code"
 check_match "iFlow token file holds the new apiKey" "\"apiKey\": *\"$(mstat "$IA_PORT" apikey)\"" "$(cat "$ITOK")"
 check "iFlow token file mode 0600" 600 "$(stat -c %a "$ITOK")"
+
+echo "# A 403 that refreshing does not cure: one refresh, not one per call"
+mkdir -p "$WORK/q403"
+printf '{"access_token":"%s","refresh_token":"%s","token_type":"Bearer","expiry_date":%s}\n' \
+    "$(mstat "$QA_PORT" access)" "$(mstat "$QA_PORT" refresh_token)" "$FAR" >"$WORK/q403/creds.json"
+chmod 600 "$WORK/q403/creds.json"
+r0=$(mstat "$QA_PORT" refresh)
+for n in 1 2 3 4 5 6; do
+    # 502, then 503 once the target's breaker has opened
+    code=$(post "$(msg deny)"); check_match "403 $n: 502 or 503" '^50[23]$' "$code"
+done
+check_match "at most one refresh per worker for them" "^[0-4]\$" "$(( $(mstat "$QA_PORT" refresh) - r0 ))"
+check_match "and at least one" "^[1-9]" "$(( $(mstat "$QA_PORT" refresh) - r0 ))"
 
 stats=$("$BIN/pipelinectl" -s "$SOCK" --json stats)
 stop_daemon
