@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -27,6 +28,7 @@
 #define LOGIN_REQUEST_TIMEOUT_MS 30000L
 #define LOGIN_MIN_POLL_MS      200       /* a server interval of 0 */
 #define LOGIN_POLL_TRIES       3         /* network errors in a row */
+#define LOGIN_LOCK_WAIT_MS     30000     /* for a refresh in flight */
 #define LOGIN_SLOW_DOWN_NUM    3         /* slow_down: interval x 3/2 */
 #define LOGIN_SLOW_DOWN_DEN    2
 #define LOGIN_MS_PER_S         1000LL
@@ -261,14 +263,29 @@ static int64_t login_slow_down(int64_t interval_ms)
 static int login_save(struct login *l, const struct oauth_tokens *t)
 {
     char err[OAUTH_ERR_MAX];
+    int lock, rc = LOGIN_EXIT_OK;
 
+    /* Under the daemon's refresh lock: a refresh in flight must not write
+     * its (older) tokens over ours after we saved. No file yet (a first
+     * login): nobody refreshes it either. */
+    lock = oauth_lock_open(l->provider->token_file, err, sizeof(err));
+    if (lock < 0 && errno != ENOENT)
+        fprintf(stderr, "pipelinectl: warning: %s; saving without it\n",
+                err);
+    if (lock >= 0 && oauth_lock_wait(lock, LOGIN_LOCK_WAIT_MS) < 0)
+        fprintf(stderr, "pipelinectl: warning: the token file's lock is "
+                "still held after %d s; saving anyway\n",
+                (int)(LOGIN_LOCK_WAIT_MS / LOGIN_MS_PER_S));
     if (oauth_tokens_save(l->provider->token_file, t, err, sizeof(err)) < 0) {
         fprintf(stderr, "pipelinectl: logged in, but the token file cannot "
                 "be written: %s\n", err);
-        return LOGIN_EXIT_FAILED;
+        rc = LOGIN_EXIT_FAILED;
+    } else {
+        printf("logged in: tokens written to %s\n", l->provider->token_file);
     }
-    printf("logged in: tokens written to %s\n", l->provider->token_file);
-    return LOGIN_EXIT_OK;
+    if (lock >= 0)
+        close(lock);            /* drops the lock */
+    return rc;
 }
 
 /* Polls the token endpoint until the user confirms, refuses, or the code

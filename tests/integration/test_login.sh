@@ -84,10 +84,23 @@ now_ms=$(( $(date +%s) * 1000 ))
 if [ -n "$expiry" ] && [ "$expiry" -gt "$now_ms" ]; then ok "expiry_date in the future"
 else fail "expiry_date [$expiry] not after $now_ms"; fi
 check "mode 0600 (was 0644)" 600 "$(stat -c %a "$TOKENS")"
-check "no temporary file left" "" "$(ls "$WORK/qwen" | grep -v '^creds.json$')"
+check "no temporary file left (the refresh lock stays)" "" "$(ls "$WORK/qwen" | grep -v '^creds.json$' | grep -v '^creds.json.lock$')"
+
 check_nomatch "no access token printed" "$ACCESS" "$OUT"
 check_nomatch "no refresh token printed" "$REFRESH" "$OUT"
 if all_at_least 1000; then ok "polls 1 s apart"; else fail "poll gaps: $(gaps | tr '\n' ' ')"; fi
+echo "a login waits for a refresh that holds the token file's lock"
+reset_stats
+check "control accepted" 200 "$(oauth_control OA 'pending=0&device=ok&interval=1')"
+flock -x "$TOKENS.lock" sleep 3 &
+holder=$!
+wait_until 5 sh -c "! flock -n '$TOKENS.lock' true"
+t0=$(date +%s%N)
+login qwen
+t1=$(date +%s%N)
+wait "$holder"
+check "exit 0" 0 "$RC"
+check_match "it waited for the lock (ms)" '^([3-9][0-9]{3}|[1-9][0-9]{4,})$' "$(( (t1 - t0) / 1000000 + 500 ))"
 
 echo "a new directory for the token file"
 rm -rf "$WORK/qwen"
