@@ -12,8 +12,11 @@
 
 #include "apierror.h"
 #include "jsonscan.h"
+#include "request.h"
 
 #define COMPAT_SNIPPET_MAX 120
+#define COMPAT_SNIPPET_SCAN (COMPAT_SNIPPET_MAX + 8192)  /* what a secret
+                                        straddling the snippet's end spans */
 #define COMPAT_NAME_MAX    (6 * CFG_NAME_MAX + 3)   /* \u00XX per byte */
 #define COMPAT_REDACTED    "***"
 #define COMPAT_SECRET_MIN  4
@@ -44,22 +47,33 @@ static const struct compat_rule compat_rules[] = {
 
 #define COMPAT_RULE_COUNT (sizeof(compat_rules) / sizeof(compat_rules[0]))
 
-/* Does any rule of type apply to body? -1 when the scanner cannot tell. */
-static int compat_rules_apply(enum cfg_provider_type type, const char *body,
-                              size_t len)
+/* Can the fast path take body as it is, with only its model's value
+ * replaced? Not when a rule of type applies, when "model" is absent or
+ * written more than once, or "stream" more than once (an upstream that
+ * reads the first of duplicates would see the client's model or stream
+ * flag, not ours), or when the scanner cannot tell (an escaped key).
+ * *start, *end: the model's value. One pass over the body. */
+static bool compat_splice_ok(enum cfg_provider_type type, const char *body,
+                             size_t len, size_t *start, size_t *end)
 {
-    size_t s, e;
+    const char *keys[COMPAT_RULE_COUNT + 2];
+    size_t st[COMPAT_RULE_COUNT + 2], en[COMPAT_RULE_COUNT + 2], n = 2;
+    unsigned counts[COMPAT_RULE_COUNT + 2];
 
-    for (size_t i = 0; i < COMPAT_RULE_COUNT; i++) {
-        int rc;
-
-        if (compat_rules[i].type != type)
-            continue;
-        rc = js_find_member(body, len, compat_rules[i].key, &s, &e);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    keys[0] = "model";
+    keys[1] = "stream";
+    for (size_t i = 0; i < COMPAT_RULE_COUNT; i++)
+        if (compat_rules[i].type == type)
+            keys[n++] = compat_rules[i].key;
+    if (js_count_members(body, len, keys, n, st, en, counts) < 0 ||
+        counts[0] != 1 || counts[1] > 1)
+        return false;
+    for (size_t k = 2; k < n; k++)
+        if (counts[k] != 0)
+            return false;
+    *start = st[0];
+    *end = en[0];
+    return true;
 }
 
 /* The slow path: a json-c tree, the rules applied, model set. */
@@ -67,7 +81,8 @@ static int compat_request_tree(enum cfg_provider_type type, const char *body,
                                size_t len, const char *model, char **out,
                                size_t *out_len)
 {
-    json_tokener *tok = json_tokener_new();
+    /* As deep as the front end lets a body be. */
+    json_tokener *tok = json_tokener_new_ex(REQ_MAX_DEPTH);
     json_object *root = NULL, *v;
     const char *s;
     size_t n;
@@ -114,8 +129,7 @@ int compat_request(enum cfg_provider_type type, const char *body, size_t len,
     *out = NULL;
     /* The common case: no rule applies and the body names a model;
      * splice the target's name in place of the client's. */
-    if (compat_rules_apply(type, body, len) != 0 ||
-        js_find_member(body, len, "model", &start, &end) != 1)
+    if (!compat_splice_ok(type, body, len, &start, &end))
         return compat_request_tree(type, body, len, model, out, out_len);
     name[0] = '"';
     name_len = 1 + apierr_escape(name + 1, sizeof(name) - 2, model,
@@ -204,10 +218,34 @@ static void compat_printable(const char *s, size_t len, char *out, size_t cap)
     out[n] = '\0';
 }
 
-void compat_error_message(const char *body, size_t len, char *out,
-                          size_t cap)
+/* Redacts secrets in a copy of s[0..n), then copies its printable bytes
+ * into out[cap], cut to at most max bytes. Redacting before cutting: a
+ * secret that straddles the cut would otherwise leave its first half. */
+static void compat_shown(const char *s, size_t n, size_t max,
+                         const char *const *secrets, size_t nsecrets,
+                         char *out, size_t cap)
 {
-    json_tokener *tok = len ? json_tokener_new() : NULL;
+    char *copy = malloc(n + 1);
+
+    if (copy == NULL) {
+        out[0] = '\0';
+        return;
+    }
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    for (size_t i = 0; i < nsecrets; i++)
+        compat_redact(copy, secrets[i]);
+    n = strlen(copy);                /* a NUL in s ends the text */
+    compat_printable(copy, n < max ? n : max, out, cap);
+    explicit_bzero(copy, n);
+    free(copy);
+}
+
+void compat_error_message(const char *body, size_t len,
+                          const char *const *secrets, size_t nsecrets,
+                          char *out, size_t cap)
+{
+    json_tokener *tok = len ? json_tokener_new_ex(REQ_MAX_DEPTH) : NULL;
     json_object *root = NULL, *err = NULL;
     const char *m = NULL;
 
@@ -228,11 +266,11 @@ void compat_error_message(const char *body, size_t len, char *out,
         }
     }
     if (m != NULL)
-        compat_printable(m, strlen(m), out, cap);
+        compat_shown(m, strlen(m), cap - 1, secrets, nsecrets, out, cap);
     else
-        compat_printable(body, len < COMPAT_SNIPPET_MAX ? len
-                                                        : COMPAT_SNIPPET_MAX,
-                         out, cap);
+        compat_shown(body, len < COMPAT_SNIPPET_SCAN ? len
+                                                     : COMPAT_SNIPPET_SCAN,
+                     COMPAT_SNIPPET_MAX, secrets, nsecrets, out, cap);
     json_object_put(root);
 }
 

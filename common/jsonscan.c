@@ -262,11 +262,21 @@ int js_find_member(const char *s, size_t len, const char *key,
 int js_find_members(const char *s, size_t len, const char *const *keys,
                     size_t nkeys, size_t *starts, size_t *ends)
 {
+    return js_count_members(s, len, keys, nkeys, starts, ends, NULL);
+}
+
+int js_count_members(const char *s, size_t len, const char *const *keys,
+                     size_t nkeys, size_t *starts, size_t *ends,
+                     unsigned *counts)
+{
     struct js j = { s, len, 0, JS_MAX_DEPTH };
     int found = 0;
 
-    for (size_t k = 0; k < nkeys; k++)
+    for (size_t k = 0; k < nkeys; k++) {
         starts[k] = ends[k] = 0;
+        if (counts != NULL)
+            counts[k] = 0;
+    }
     js_ws(&j);
     if (j.i >= len || s[j.i] != '{')
         return -1;
@@ -300,6 +310,8 @@ int js_find_members(const char *s, size_t len, const char *const *keys,
                     found++;
                 starts[k] = vstart;
                 ends[k] = j.i;
+                if (counts != NULL)
+                    counts[k]++;
             }
         }
         js_ws(&j);

@@ -35,9 +35,12 @@ void compat_usage(const char *obj, size_t len, struct compat_usage *u);
 
 /* The message of an error answer into out: OpenAI's {"error":{"message"}}
  * or {"error":"..."}, DashScope's {"code","message"}, a bare {"message"};
- * else a printable snippet of the body. Always NUL-terminated. */
-void compat_error_message(const char *body, size_t len, char *out,
-                          size_t cap);
+ * else a printable snippet of the body. Every one of secrets[0..n) (NULL
+ * entries skipped) is replaced by "***" before the text is cut to fit.
+ * Always NUL-terminated. */
+void compat_error_message(const char *body, size_t len,
+                          const char *const *secrets, size_t nsecrets,
+                          char *out, size_t cap);
 
 /* Replaces every occurrence of secret in the NUL-terminated s with "***"
  * (in place; s never grows). Secrets shorter than 4 bytes are left: too

@@ -36,6 +36,12 @@ int js_find_member(const char *s, size_t len, const char *key,
 int js_find_members(const char *s, size_t len, const char *const *keys,
                     size_t nkeys, size_t *starts, size_t *ends);
 
+/* As js_find_members, and counts[k] says how many times keys[k] occurs
+ * (counts may be NULL). */
+int js_count_members(const char *s, size_t len, const char *const *keys,
+                     size_t nkeys, size_t *starts, size_t *ends,
+                     unsigned *counts);
+
 /* The integer at s[0..len) (a JSON number without fraction), or def. */
 long long js_int(const char *s, size_t len, long long def);
 

@@ -15,6 +15,8 @@
 #include "trace.h"
 
 #define OPENAI_MSG_MAX        300
+#define OPENAI_SECRETS        3
+#define OPENAI_BEARER         "Authorization: Bearer "
 #define OPENAI_MS_PER_S       1000
 #define OPENAI_RETRY_AFTER_MAX (3600 * 1000)
 
@@ -334,12 +336,23 @@ static void openai_upstream_message(struct call *c, char *out, size_t cap)
     size_t len = c->resp ? evbuffer_get_length(c->resp) : 0;
     const char *body = len ? (const char *)evbuffer_pullup(c->resp, -1) : "";
 
-    compat_error_message(body, len, out, cap);
-    /* An upstream may quote the key it refused; it goes no further. */
-    if (call_provider(c)->auth == CFG_AUTH_OAUTH)
-        compat_redact(out, auth_secret(c));
-    else
-        compat_redact(out, call_provider(c)->api_key);
+    const char *secrets[OPENAI_SECRETS] = { call_provider(c)->api_key, NULL,
+                                            NULL };
+
+    /* An upstream may quote the key it refused; it goes no further: the
+     * key, the current OAuth token and the one this attempt was signed
+     * with (the last line of its header list). */
+    if (call_provider(c)->auth == CFG_AUTH_OAUTH) {
+        const struct curl_slist *h = c->auth_headers;
+
+        secrets[1] = auth_secret(c);
+        while (h != NULL && h->next != NULL)
+            h = h->next;
+        if (h != NULL && strncmp(h->data, OPENAI_BEARER,
+                                 sizeof(OPENAI_BEARER) - 1) == 0)
+            secrets[2] = h->data + sizeof(OPENAI_BEARER) - 1;
+    }
+    compat_error_message(body, len, secrets, OPENAI_SECRETS, out, cap);
 }
 
 static void openai_http_failed(struct call *c, long status)

@@ -97,7 +97,7 @@ static void fuzz_cp_error(const char *body, size_t len)
     size_t n;
 
     memset(out, 'x', sizeof(out));
-    compat_error_message(body, len, out, FUZZ_CP_MSG_CAP);
+    compat_error_message(body, len, NULL, 0, out, FUZZ_CP_MSG_CAP);
     n = strnlen(out, FUZZ_CP_MSG_CAP);
     FUZZ_CHECK(n < FUZZ_CP_MSG_CAP, "not NUL-terminated");
     FUZZ_CHECK(out[FUZZ_CP_MSG_CAP] == 'x', "wrote past the capacity");

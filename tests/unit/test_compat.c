@@ -12,6 +12,8 @@
 #include "compat.h"
 #include "unit.h"
 
+#define CT_PARSE_DEPTH 128
+
 /* compat_request on body, parsed back; the caller puts it. */
 static json_object *compat_test_req(enum cfg_provider_type type,
                                     const char *body, const char *model)
@@ -24,7 +26,13 @@ static json_object *compat_test_req(enum cfg_provider_type type,
                                          &out, &n), 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(out);
     CU_ASSERT_EQUAL(strlen(out), n);
-    root = json_tokener_parse(out);
+    {
+        json_tokener *tok = json_tokener_new_ex(CT_PARSE_DEPTH);
+
+        CU_ASSERT_PTR_NOT_NULL_FATAL(tok);
+        root = json_tokener_parse_ex(tok, out, (int)n);
+        json_tokener_free(tok);
+    }
     CU_ASSERT_PTR_NOT_NULL(root);
     free(out);
     return root;
@@ -216,11 +224,12 @@ static void test_error_messages(void)
     char out[64];
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
-        compat_error_message(cases[i].body, strlen(cases[i].body), out,
+        compat_error_message(cases[i].body, strlen(cases[i].body), NULL, 0,
+                             out,
                              sizeof(out));
         CU_ASSERT_STRING_EQUAL(out, cases[i].want);
     }
-    compat_error_message("{\"message\":\"0123456789\"}", 24, out, 5);
+    compat_error_message("{\"message\":\"0123456789\"}", 24, NULL, 0, out, 5);
     CU_ASSERT_STRING_EQUAL(out, "0123");
 }
 
@@ -240,6 +249,54 @@ static void test_redact(void)
     CU_ASSERT_STRING_EQUAL(c, "***");
 }
 
+/* A secret is redacted before the message is cut to fit, so one that
+ * straddles the cut leaves nothing of itself; NULL secrets are skipped. */
+static void test_error_message_redacted(void)
+{
+    const char *secrets[] = { NULL, "sk-live-0123456789abcdef" };
+    const char *body = "{\"error\":{\"message\":\"Incorrect API key "
+                       "provided: sk-live-0123456789abcdef\"}}";
+    const char *raw = "oops sk-live-0123456789abcdef oops";
+    char out[40];
+
+    compat_error_message(body, strlen(body), secrets, 2, out, sizeof(out));
+    CU_ASSERT_STRING_EQUAL(out, "Incorrect API key provided: ***");
+    compat_error_message(raw, strlen(raw), secrets, 2, out, 12);
+    CU_ASSERT_STRING_EQUAL(out, "oops *** oo");
+    CU_ASSERT_PTR_NULL(strstr(out, "sk-"));
+}
+
+/* Duplicate "model" or "stream" members leave one (ours, the last
+ * stream); a body as deep as the front end allows is rewritten too. */
+static void test_duplicates_and_depth(void)
+{
+    json_object *root, *v;
+    char deep[512];
+    size_t n = 0;
+
+    root = compat_test_req(CFG_PROVIDER_OPENAI, "{\"model\":\"gpt-4-32k\","
+                           "\"stream\":true,\"model\":\"cheap\","
+                           "\"stream\":false}", "target");
+    CU_ASSERT_STRING_EQUAL(compat_test_str(root, "model"), "target");
+    CU_ASSERT_TRUE(json_object_object_get_ex(root, "stream", &v));
+    CU_ASSERT_FALSE(json_object_get_boolean(v));
+    CU_ASSERT_EQUAL(json_object_object_length(root), 2);
+    json_object_put(root);
+
+    n += (size_t)snprintf(deep + n, sizeof(deep) - n,
+                          "{\"model\":\"m\",\"max_completion_tokens\":1,"
+                          "\"x\":");
+    for (int i = 0; i < 60; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < 60; i++)
+        deep[n++] = ']';
+    deep[n++] = '}';
+    deep[n] = '\0';
+    root = compat_test_req(CFG_PROVIDER_QWEN, deep, "q");
+    CU_ASSERT_TRUE(json_object_object_get_ex(root, "max_tokens", NULL));
+    json_object_put(root);
+}
+
 static CU_TestInfo compat_tests[] = {
     { "model spliced, rest byte for byte", test_model_spliced },
     { "model with quotes escaped", test_model_escaped },
@@ -254,6 +311,8 @@ static CU_TestInfo compat_tests[] = {
     { "usage spellings", test_usage_spellings },
     { "error messages per shape", test_error_messages },
     { "secrets redacted from messages", test_redact },
+    { "redacted before the cut", test_error_message_redacted },
+    { "duplicate keys, deep bodies", test_duplicates_and_depth },
     CU_TEST_INFO_NULL
 };
 
