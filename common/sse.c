@@ -109,6 +109,8 @@ static int sse_line(struct sse_parser *p, const char *line, size_t len)
 int sse_feed(struct sse_parser *p, const char *buf, size_t len)
 {
     size_t i = 0;
+    const char *next_lf = NULL;     /* found ahead, still ahead of us */
+    bool no_lf = false;             /* none in the rest of buf */
 
     while (i < len) {
         const char *start = buf + i, *nl, *cr;
@@ -122,8 +124,18 @@ int sse_feed(struct sse_parser *p, const char *buf, size_t len)
                 continue;
             }
         }
-        /* The line ends at the first CR or LF (memchr runs wide). */
-        nl = memchr(start, '\n', avail);
+        /* The line ends at the first CR or LF (memchr runs wide). An LF
+         * found for an earlier CR-ended line is kept, so lines ended by CR
+         * alone do not rescan the rest each time. */
+        if (no_lf) {
+            nl = NULL;
+        } else if (next_lf != NULL && next_lf >= start) {
+            nl = next_lf;
+        } else {
+            nl = memchr(start, '\n', avail);
+            next_lf = nl;
+            no_lf = nl == NULL;
+        }
         n = nl ? (size_t)(nl - start) : avail;
         cr = memchr(start, '\r', n);
         if (cr != NULL)
