@@ -139,12 +139,26 @@ void frontend_release(struct mreq *mr)
 
     frontend_log_request(m, LOG_INFO, sj->request_id, &r, &sj->trace);
     if (mr->target[0] != '\0') {
-        /* A target a reload removed meanwhile counts in the total only. */
-        int t = cfg_find_target(m->cfg, mr->target);
+        /* The slot of the attempt that answered (one provider/model may
+         * serve several virtual models, each its own slot); else by name.
+         * A target a reload removed meanwhile counts in the total only. */
+        const struct trace *tr = &sj->trace;
         uint64_t ms = (uint64_t)(util_now_ms() - mr->start_ms);
+        int32_t slot = -1;
 
-        if (t >= 0)
-            hist_record(&m->latency[m->slots.target_slot[t]], ms);
+        if (tr->attempts > 0)
+            slot = tr->attempt[tr->attempts <= TRACE_MAX_ATTEMPTS ?
+                               tr->attempts - 1 :
+                               TRACE_MAX_ATTEMPTS - 1].target;
+        if (slot < 0 || slot >= SHM_TARGET_SLOTS ||
+            slots_target_index(&m->slots, slot) == SLOTS_NONE ||
+            strcmp(m->shm.targets[slot].name, mr->target) != 0) {
+            int t = cfg_find_target(m->cfg, mr->target);
+
+            slot = t >= 0 ? m->slots.target_slot[t] : -1;
+        }
+        if (slot >= 0)
+            hist_record(&m->latency[slot], ms);
         hist_record(&m->latency_all, ms);
     }
     if (mr->status >= 200 && mr->status < 300)
