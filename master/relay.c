@@ -186,10 +186,10 @@ static void relay_error(struct mreq *mr, const struct frame *f,
     frontend_release(mr);
 }
 
-void relay_read_cb(struct bufferevent *bev, void *arg)
+void relay_read_cb(struct chan *ch, void *arg)
 {
     struct master *m = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *in = ch->in;
 
     for (;;) {
         size_t avail = evbuffer_get_length(in);
@@ -205,14 +205,14 @@ void relay_read_cb(struct bufferevent *bev, void *arg)
         n = frame_decode(p, FRAME_HDR_SIZE, &f);
         if (n < 0 || (n == 0 && f.len > FRAME_MAX_PAYLOAD) ||
             f.type >= FRAME_CANCEL) {
-            int slot = supervisor_slot_of(m, bev);
+            int slot = supervisor_slot_of(m, ch);
 
             /* Nothing after a bad frame can be trusted: replace the
              * worker; the supervisor re-queues or fails its jobs. */
             log_msg(&m->log, LOG_ERROR, NULL, "malformed frame from worker "
                     "slot %d; killing it", slot);
             evbuffer_drain(in, avail);
-            bufferevent_disable(bev, EV_READ);
+            chan_stop(ch);
             if (slot >= 0 && m->workers[slot].pid > 0)
                 kill(m->workers[slot].pid, SIGKILL);
             return;
