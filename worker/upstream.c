@@ -192,8 +192,7 @@ int upstream_init(struct worker *w)
         return -1;
     w->multi = curl_multi_init();
     w->curl_timer = evtimer_new(w->base, upstream_timer_cb, w);
-    w->sse_batch = evbuffer_new();
-    if (w->multi == NULL || w->curl_timer == NULL || w->sse_batch == NULL)
+    if (w->multi == NULL || w->curl_timer == NULL)
         return -1;
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, upstream_sock_cb);
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
@@ -228,10 +227,6 @@ void upstream_free(struct worker *w)
     if (w->curl_timer != NULL) {
         event_free(w->curl_timer);
         w->curl_timer = NULL;
-    }
-    if (w->sse_batch != NULL) {
-        evbuffer_free(w->sse_batch);
-        w->sse_batch = NULL;
     }
 }
 

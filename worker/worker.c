@@ -29,18 +29,81 @@ static void call_attempt_start(struct call *c);
 
 /* ---- frames to the master ---- */
 
+/* Frames are written when the callbacks of this loop turn are done (the
+ * flush event runs after those already active), in one writev, and not a
+ * turn later when the socket reports writable again. */
+static void worker_kick(struct worker *w)
+{
+    if (w->flush_pending)
+        return;
+    w->flush_pending = true;
+    event_active(w->flush_ev, EV_TIMEOUT, 0);
+}
+
+/* Answer bytes of one call are gathered into one open CHUNK frame (the
+ * stage) until another call's bytes, any other frame or the flush seal
+ * it: the small SSE events of one upstream read cost one frame, one
+ * header and one HTTP chunk to the client, not one each. Sealing moves
+ * the bytes to the output without copying them. */
+static void worker_seal(struct worker *w)
+{
+    size_t len = evbuffer_get_length(w->stage);
+    struct frame f = { (uint32_t)len, FRAME_CHUNK, 0, 0, w->stage_job,
+                       w->stage_gen, NULL };
+    uint8_t hdr[FRAME_HDR_SIZE];
+
+    w->stage_open = false;
+    if (len == 0)
+        return;
+    frame_encode_hdr(hdr, &f);
+    evbuffer_add(w->master.out, hdr, sizeof(hdr));
+    evbuffer_add_buffer(w->master.out, w->stage);
+}
+
+/* Makes the open CHUNK frame c's, with room for len more bytes (len is
+ * at most FRAME_MAX_PAYLOAD); returns the stage to append them to. */
+static struct evbuffer *call_stage(struct call *c, size_t len)
+{
+    struct worker *w = c->w;
+
+    if (w->stage_open &&
+        (w->stage_job != c->job || w->stage_gen != c->gen ||
+         evbuffer_get_length(w->stage) + len > FRAME_MAX_PAYLOAD))
+        worker_seal(w);
+    if (!w->stage_open) {
+        w->stage_open = true;
+        w->stage_job = c->job;
+        w->stage_gen = c->gen;
+    }
+    worker_kick(w);
+    return w->stage;
+}
+
+static void worker_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    w->flush_pending = false;
+    worker_seal(w);
+    chan_flush(&w->master);
+}
+
 static void worker_send(struct worker *w, uint8_t type, uint8_t flags,
                         uint16_t status, uint32_t job, uint32_t gen,
                         const void *payload, size_t len)
 {
-    struct evbuffer *out = bufferevent_get_output(w->master);
+    struct evbuffer *out = w->master.out;
     struct frame f = { (uint32_t)len, type, flags, status, job, gen, NULL };
     uint8_t hdr[FRAME_HDR_SIZE];
 
+    worker_seal(w);        /* after the answer bytes queued before it */
     frame_encode_hdr(hdr, &f);
     evbuffer_add(out, hdr, sizeof(hdr));
     if (len > 0)
         evbuffer_add(out, payload, len);
+    worker_kick(w);
 }
 
 static void call_send_meta(struct call *c, uint8_t type, uint8_t flags,
@@ -108,7 +171,7 @@ void call_send_chunk(struct call *c, const void *data, size_t len)
     while (len > 0) {
         size_t n = len < FRAME_MAX_PAYLOAD ? len : FRAME_MAX_PAYLOAD;
 
-        worker_send(c->w, FRAME_CHUNK, 0, 0, c->job, c->gen, p, n);
+        evbuffer_add(call_stage(c, n), p, n);
         p += n;
         len -= n;
     }
@@ -118,10 +181,7 @@ void call_send_event(struct call *c, const char *data, size_t len)
 {
     static const char prefix[] = "data: ", suffix[] = "\n\n";
     size_t total = sizeof(prefix) - 1 + len + sizeof(suffix) - 1;
-    struct evbuffer *out = bufferevent_get_output(c->w->master);
-    struct frame f = { (uint32_t)total, FRAME_CHUNK, 0, 0, c->job, c->gen,
-                       NULL };
-    uint8_t hdr[FRAME_HDR_SIZE];
+    struct evbuffer *stage;
 
     if (total > FRAME_MAX_PAYLOAD) {
         /* Rare: an event over a frame's size goes in pieces. */
@@ -130,13 +190,13 @@ void call_send_event(struct call *c, const char *data, size_t len)
         call_send_chunk(c, suffix, sizeof(suffix) - 1);
         return;
     }
-    /* One frame, so the client gets the event as one HTTP chunk. */
+    /* Whole in one frame, so the client gets the event in one HTTP
+     * chunk (with the events gathered before it). */
     c->bytes += total;
-    frame_encode_hdr(hdr, &f);
-    evbuffer_add(out, hdr, sizeof(hdr));
-    evbuffer_add(out, prefix, sizeof(prefix) - 1);
-    evbuffer_add(out, data, len);
-    evbuffer_add(out, suffix, sizeof(suffix) - 1);
+    stage = call_stage(c, total);
+    evbuffer_add(stage, prefix, sizeof(prefix) - 1);
+    evbuffer_add(stage, data, len);
+    evbuffer_add(stage, suffix, sizeof(suffix) - 1);
 }
 
 /* ---- targets ---- */
@@ -625,7 +685,7 @@ bool call_output_full(struct call *c)
 {
     struct worker *w = c->w;
 
-    if (evbuffer_get_length(bufferevent_get_output(w->master)) <=
+    if (chan_pending(&w->master) + evbuffer_get_length(w->stage) <=
         WORKER_OUT_HIGH_WATER)
         return false;
     if (!c->paused_local) {
@@ -637,11 +697,11 @@ bool call_output_full(struct call *c)
 
 /* The backlog to the master is down to the low mark: resume the streams
  * it held up (those the master paused stay paused). */
-static void worker_write_cb(struct bufferevent *bev, void *arg)
+static void worker_drain_cb(struct chan *ch, void *arg)
 {
     struct worker *w = arg;
 
-    (void)bev;
+    (void)ch;
     if (w->paused_local == 0)
         return;
     for (uint32_t j = 0; j < w->shm.hdr->job_count && w->paused_local > 0;
@@ -659,10 +719,10 @@ static void worker_write_cb(struct bufferevent *bev, void *arg)
     }
 }
 
-static void worker_read_cb(struct bufferevent *bev, void *arg)
+static void worker_read_cb(struct chan *ch, void *arg)
 {
     struct worker *w = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *in = ch->in;
 
     for (;;) {
         size_t avail = evbuffer_get_length(in);
@@ -696,17 +756,15 @@ static void worker_read_cb(struct bufferevent *bev, void *arg)
     }
 }
 
-static void worker_event_cb(struct bufferevent *bev, short what, void *arg)
+static void worker_close_cb(struct chan *ch, void *arg)
 {
     struct worker *w = arg;
 
-    (void)bev;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        /* The master is gone: nobody can receive our answers. */
-        log_msg(&w->log, LOG_WARN, NULL, "lost the master; exiting");
-        w->stopping = true;
-        event_base_loopbreak(w->base);
-    }
+    (void)ch;
+    /* The master is gone: nobody can receive our answers. */
+    log_msg(&w->log, LOG_WARN, NULL, "lost the master; exiting");
+    w->stopping = true;
+    event_base_loopbreak(w->base);
 }
 
 static void worker_wake_cb(evutil_socket_t fd, short what, void *arg)
@@ -755,14 +813,16 @@ static int worker_setup(struct worker *w, const struct worker_args *a)
     w->base = util_event_base_new();
     if (w->calls == NULL || w->base == NULL)
         return -1;
-    w->master = bufferevent_socket_new(w->base, a->sock_fd,
-                                       BEV_OPT_CLOSE_ON_FREE);
-    if (w->master == NULL)
+    if (chan_init(&w->master, w->base, a->sock_fd, WORKER_READ_MAX,
+                  worker_read_cb, worker_close_cb, w) < 0) {
+        close(a->sock_fd);
         return -1;
-    bufferevent_setcb(w->master, worker_read_cb, worker_write_cb,
-                      worker_event_cb, w);
-    bufferevent_setwatermark(w->master, EV_WRITE, WORKER_OUT_LOW_WATER, 0);
-    if (bufferevent_enable(w->master, EV_READ | EV_WRITE) < 0)
+    }
+    w->master_ok = true;
+    chan_set_drain(&w->master, WORKER_OUT_LOW_WATER, worker_drain_cb);
+    w->flush_ev = event_new(w->base, -1, 0, worker_flush_cb, w);
+    w->stage = evbuffer_new();
+    if (w->flush_ev == NULL || w->stage == NULL)
         return -1;
     w->wake_ev = event_new(w->base, a->wake_fd, EV_READ | EV_PERSIST,
                            worker_wake_cb, w);
@@ -788,20 +848,24 @@ static void worker_teardown(struct worker *w)
         event_free(w->wake_ev);
     if (w->term_ev)
         event_free(w->term_ev);
-    if (w->master) {
+    if (w->flush_ev)
+        event_free(w->flush_ev);
+    if (w->master_ok) {
         /* Hand the last frames over before closing: the loop stopped
-         * right after the last call queued its END. The bufferevent
-         * freezes its output's front (only it may drain it); thaw it to
-         * write the rest ourselves, blocking. */
-        struct evbuffer *out = bufferevent_get_output(w->master);
-        int fd = bufferevent_getfd(w->master);
+         * right after the last call queued its END. Blocking now. */
+        struct evbuffer *out = w->master.out;
+        int fd = w->master.fd;
 
-        evbuffer_unfreeze(out, 1);
+        if (w->stage != NULL)
+            worker_seal(w);
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-        while (evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0)
+        while (!w->master.closed && evbuffer_get_length(out) > 0 &&
+               evbuffer_write(out, fd) > 0)
             ;
-        bufferevent_free(w->master);
+        chan_free(&w->master);
     }
+    if (w->stage != NULL)
+        evbuffer_free(w->stage);
     if (w->base)
         event_base_free(w->base);
     free(w->calls);

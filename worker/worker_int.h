@@ -9,9 +9,9 @@
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "chan.h"
 #include "config.h"
 #include "log.h"
 #include "shm.h"
@@ -30,6 +30,8 @@
  * that produce them, until the backlog is down to the low mark. */
 #define WORKER_OUT_HIGH_WATER  (1024 * 1024)
 #define WORKER_OUT_LOW_WATER   (256 * 1024)
+/* Frames from the master are a few control frames at a time. */
+#define WORKER_READ_MAX        (16 * 1024)
 
 struct call;
 struct auth_provider;
@@ -56,7 +58,14 @@ struct worker {
     int slot;
     struct log log;
     struct event_base *base;
-    struct bufferevent *master;    /* socketpair to the master */
+    struct chan master;            /* socketpair to the master */
+    struct event *flush_ev;        /* writes the frames a loop turn made */
+    bool flush_pending;            /* flush_ev is active */
+    bool master_ok;                /* master is set up (chan_free it) */
+    /* The open CHUNK frame: answer bytes of one call not framed yet */
+    struct evbuffer *stage;
+    uint32_t stage_job, stage_gen;
+    bool stage_open;
     struct event *wake_ev;
     struct event *term_ev;
     int wake_fd;
@@ -69,8 +78,6 @@ struct worker {
     struct curl_slist **headers;
     CURLU **urls;                  /* per provider: its chat URL, parsed */
     struct auth_provider *auth;    /* per provider: OAuth state (auth.c) */
-    struct evbuffer *sse_batch;    /* events parsed from one upstream read,
-                                      waiting to go as one frame */
     struct call **calls;           /* by job index */
     int active;
     int max_active;
@@ -144,9 +151,11 @@ bool call_output_full(struct call *c);
 void call_touch(struct call *c);
 /* Sends the HEAD frame once (status 200). */
 void call_send_head(struct call *c);
-/* Sends answer bytes (after call_send_head). */
+/* Sends answer bytes (after call_send_head). Bytes sent together go to
+ * the master in one frame: they are gathered until the loop turn ends or
+ * another frame is sent. */
 void call_send_chunk(struct call *c, const void *data, size_t len);
-/* Sends one SSE event, "data: " data "\n\n", as one frame. */
+/* Sends one SSE event, "data: " data "\n\n", whole in one frame. */
 void call_send_event(struct call *c, const char *data, size_t len);
 /* The attempt succeeded and the answer is complete. */
 void call_succeeded(struct call *c);
