@@ -685,6 +685,11 @@ bool call_output_full(struct call *c)
 {
     struct worker *w = c->w;
 
+    /* The first bytes of an answer are never held back: they are what its
+     * client is waiting for, and a call has one such piece (a curl write,
+     * at most CURL_MAX_WRITE_SIZE), so the backlog stays bounded. */
+    if (c->bytes == 0)
+        return false;
     if (chan_pending(&w->master) + evbuffer_get_length(w->stage) <=
         WORKER_OUT_HIGH_WATER)
         return false;

@@ -27,9 +27,11 @@
  * those another process may have written meanwhile, then a refresh. */
 #define WORKER_AUTH_RETRIES    2
 /* Frames waiting for the master beyond the high mark pause the streams
- * that produce them, until the backlog is down to the low mark. */
-#define WORKER_OUT_HIGH_WATER  (1024 * 1024)
-#define WORKER_OUT_LOW_WATER   (256 * 1024)
+ * that produce them, until the backlog is down to the low mark. A new
+ * stream's first bytes queue behind this backlog (they are never paused),
+ * so it is kept to what the master relays in a few milliseconds. */
+#define WORKER_OUT_HIGH_WATER  (256 * 1024)
+#define WORKER_OUT_LOW_WATER   (64 * 1024)
 /* Frames from the master are a few control frames at a time. */
 #define WORKER_READ_MAX        (16 * 1024)
 
@@ -143,8 +145,9 @@ struct call {
 const char *call_model(const struct call *c);
 const struct cfg_provider *call_provider(const struct call *c);
 const uint8_t *call_body(const struct call *c, size_t *len);
-/* True when the frames waiting for the master are over the high mark;
- * the call is then marked to be resumed when they drain. */
+/* True when the frames waiting for the master are over the high mark
+ * and the call has sent answer bytes before; the call is then marked to
+ * be resumed when they drain. */
 bool call_output_full(struct call *c);
 /* Upstream bytes arrived (or the attempt started): restarts the idle
  * clock of the attempt. */
