@@ -79,6 +79,18 @@ static struct evbuffer *call_stage(struct call *c, size_t len)
     return w->stage;
 }
 
+/* Seals the open frame and writes everything out now. */
+static void worker_flush(struct worker *w)
+{
+    if (w->flush_pending) {
+        event_del(w->flush_ev);
+        w->flush_pending = false;
+    }
+    w->urgent = false;
+    worker_seal(w);
+    chan_flush(&w->master);
+}
+
 static void worker_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct worker *w = arg;
@@ -86,8 +98,22 @@ static void worker_flush_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     w->flush_pending = false;
-    worker_seal(w);
-    chan_flush(&w->master);
+    worker_flush(w);
+}
+
+void worker_flush_urgent(struct worker *w)
+{
+    if (w->urgent)
+        worker_flush(w);
+}
+
+/* A stream's first bytes are what its client waits for: they leave when
+ * the upstream read that brought them is done (worker_flush_urgent), not
+ * after every other upstream read of the loop turn. */
+static void call_mark_first(struct call *c)
+{
+    if (c->stream && c->bytes == 0)
+        c->w->urgent = true;
 }
 
 static void worker_send(struct worker *w, uint8_t type, uint8_t flags,
@@ -167,6 +193,7 @@ void call_send_chunk(struct call *c, const void *data, size_t len)
 {
     const uint8_t *p = data;
 
+    call_mark_first(c);
     c->bytes += len;
     while (len > 0) {
         size_t n = len < FRAME_MAX_PAYLOAD ? len : FRAME_MAX_PAYLOAD;
@@ -192,6 +219,7 @@ void call_send_event(struct call *c, const char *data, size_t len)
     }
     /* Whole in one frame, so the client gets the event in one HTTP
      * chunk (with the events gathered before it). */
+    call_mark_first(c);
     c->bytes += total;
     stage = call_stage(c, total);
     evbuffer_add(stage, prefix, sizeof(prefix) - 1);

@@ -68,6 +68,7 @@ struct worker {
     struct evbuffer *stage;
     uint32_t stage_job, stage_gen;
     bool stage_open;
+    bool urgent;                   /* a stream's first bytes are staged */
     struct event *wake_ev;
     struct event *term_ev;
     int wake_fd;
@@ -160,6 +161,9 @@ void call_send_head(struct call *c);
 void call_send_chunk(struct call *c, const void *data, size_t len);
 /* Sends one SSE event, "data: " data "\n\n", whole in one frame. */
 void call_send_event(struct call *c, const char *data, size_t len);
+/* Writes the frames made so far at once if they hold a stream's first
+ * bytes (upstream.c calls it after each upstream read). */
+void worker_flush_urgent(struct worker *w);
 /* The attempt succeeded and the answer is complete. */
 void call_succeeded(struct call *c);
 /* The attempt failed. status/code/message describe it for the client
