@@ -48,6 +48,7 @@ struct mreq {
     bool active;
     bool stream;
     bool head_sent;                /* the client has our status line */
+    bool chunk_sent;               /* ... and the first stream chunk */
     bool answered;                 /* the client has its whole answer */
     bool client_gone;
     bool paused;                   /* its upstream transfer is paused */

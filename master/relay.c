@@ -91,6 +91,12 @@ static void relay_stream(struct mreq *mr, struct evbuffer *in, size_t len)
     /* http_* calls never free the request under us (a broken connection
      * is closed from the loop later), so req stays valid here. */
     http_stream_move(req, in, len);
+    if (!mr->chunk_sent) {
+        /* The first chunk (with the head) is what the client waits for:
+         * out now, not with the rest of this burst on the next turn. */
+        mr->chunk_sent = true;
+        http_stream_flush(req);
+    }
     if (!mr->paused &&
         http_pending_output(req) > MASTER_STREAM_HIGH_WATER) {
         mr->paused = true;
