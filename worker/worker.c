@@ -683,30 +683,45 @@ static void worker_pause(struct worker *w, uint32_t job, uint32_t gen,
     }
 }
 
+static void call_idle_arm(struct call *c, int64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000),
+                          (suseconds_t)((ms % 1000) * 1000) };
+
+    evtimer_add(c->idle_timer, &tv);
+}
+
 static void call_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct call *c = arg;
     char msg[WORKER_MSG_MAX];
+    int64_t quiet = util_now_ms() - c->touch_ms;
 
     (void)fd;
     (void)what;
     if (c->paused || c->paused_local || c->easy == NULL)
         return;         /* we stopped reading, not the upstream */
+    if (quiet < c->w->cfg->idle_timeout_ms) {
+        /* Bytes came since it was armed: wait for the rest. */
+        call_idle_arm(c, c->w->cfg->idle_timeout_ms - quiet);
+        return;
+    }
     snprintf(msg, sizeof(msg), "upstream %.100s sent nothing for %d ms",
              c->w->cfg->targets[c->target].name, c->w->cfg->idle_timeout_ms);
     upstream_abort(c->w, c);
     call_attempt_failed(c, 502, "upstream_idle", msg, true, true);
 }
 
+/* Upstream bytes come a few hundred at a time: moving a timer for each
+ * piece costs a heap update, so the time of the last one is kept and the
+ * timer, armed once, re-arms itself for what is left when it fires. */
 void call_touch(struct call *c)
 {
-    int ms = c->w->cfg->idle_timeout_ms;
-    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
+    c->touch_ms = util_now_ms();
     if (c->idle_timer == NULL)
         c->idle_timer = evtimer_new(c->w->base, call_idle_cb, c);
-    if (c->idle_timer != NULL)
-        evtimer_add(c->idle_timer, &tv);
+    if (c->idle_timer != NULL && !evtimer_pending(c->idle_timer, NULL))
+        call_idle_arm(c, c->w->cfg->idle_timeout_ms);
 }
 
 bool call_output_full(struct call *c)

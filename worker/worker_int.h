@@ -115,6 +115,7 @@ struct call {
     struct event *timer;           /* backoff before the next attempt */
     struct event *adapter_timer;   /* owned by the adapter (mock latency) */
     struct event *idle_timer;      /* no upstream bytes for too long */
+    int64_t touch_ms;              /* when the last upstream bytes came */
     const char *proto_error;       /* why a transfer was aborted by us */
     /* the attempt in flight */
     CURL *easy;
