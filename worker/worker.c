@@ -3,6 +3,7 @@
  * failover, and reporting every job to the master as frames. */
 #include "worker_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -40,24 +41,65 @@ static void worker_kick(struct worker *w)
     event_active(w->flush_ev, EV_TIMEOUT, 0);
 }
 
+/* Whole frames wait in two queues. The channel's output (the window)
+ * holds what is being written: at most WORKER_OUT_WINDOW bytes beyond the
+ * frame a short write left at its front. The rest wait in w->bulk and
+ * move over, whole frames in order, as the window empties. A stream's
+ * HEAD and first chunk skip w->bulk: they go straight to the window, so a
+ * new stream's first chunk is behind one window of other streams' chunks
+ * (and the socket buffer), never behind the whole backlog. Only a call's
+ * first frames skip the queue, so every call's frames stay in order. */
+static struct evbuffer *worker_queue(struct worker *w, bool first)
+{
+    return first ? w->master.out : w->bulk;
+}
+
+/* Moves whole frames from w->bulk to the window while it has room. */
+static void worker_feed(struct worker *w)
+{
+    while (evbuffer_get_length(w->bulk) >= FRAME_HDR_SIZE &&
+           chan_pending(&w->master) < WORKER_OUT_WINDOW) {
+        uint8_t hdr[FRAME_HDR_SIZE];
+        struct frame f;
+        int rc;
+
+        evbuffer_copyout(w->bulk, hdr, sizeof(hdr));
+        /* Our own frames: the header decodes; its payload follows it. */
+        rc = frame_decode(hdr, sizeof(hdr), &f);
+        assert(rc >= 0);
+        (void)rc;
+        evbuffer_remove_buffer(w->bulk, w->master.out,
+                               FRAME_HDR_SIZE + f.len);
+    }
+}
+
+/* Bytes made for the master and not written yet. */
+static size_t worker_backlog(const struct worker *w)
+{
+    return chan_pending(&w->master) + evbuffer_get_length(w->bulk) +
+           evbuffer_get_length(w->stage);
+}
+
 /* Answer bytes of one call are gathered into one open CHUNK frame (the
  * stage) until another call's bytes, any other frame or the flush seal
  * it: the small SSE events of one upstream read cost one frame, one
  * header and one HTTP chunk to the client, not one each. Sealing moves
- * the bytes to the output without copying them. */
+ * the bytes to their queue without copying them. */
 static void worker_seal(struct worker *w)
 {
     size_t len = evbuffer_get_length(w->stage);
     struct frame f = { (uint32_t)len, FRAME_CHUNK, 0, 0, w->stage_job,
                        w->stage_gen, NULL };
+    struct evbuffer *q = worker_queue(w, w->stage_first);
     uint8_t hdr[FRAME_HDR_SIZE];
 
     w->stage_open = false;
+    w->stage_first = false;
     if (len == 0)
         return;
     frame_encode_hdr(hdr, &f);
-    evbuffer_add(w->master.out, hdr, sizeof(hdr));
-    evbuffer_add_buffer(w->master.out, w->stage);
+    evbuffer_add(q, hdr, sizeof(hdr));
+    evbuffer_add_buffer(q, w->stage);
 }
 
 /* Makes the open CHUNK frame c's, with room for len more bytes (len is
@@ -79,7 +121,10 @@ static struct evbuffer *call_stage(struct call *c, size_t len)
     return w->stage;
 }
 
-/* Seals the open frame and writes everything out now. */
+static void worker_resume_local(struct worker *w);
+
+/* Seals the open frame and writes what the socket takes now, feeding
+ * the window from w->bulk as it empties. */
 static void worker_flush(struct worker *w)
 {
     if (w->flush_pending) {
@@ -88,7 +133,14 @@ static void worker_flush(struct worker *w)
     }
     w->urgent = false;
     worker_seal(w);
-    chan_flush(&w->master);
+    do {
+        worker_feed(w);
+        if (chan_flush(&w->master) < 0)
+            return;
+    } while (chan_pending(&w->master) == 0 &&
+             evbuffer_get_length(w->bulk) > 0);
+    if (w->paused_local > 0 && worker_backlog(w) <= WORKER_OUT_LOW_WATER)
+        worker_resume_local(w);
 }
 
 static void worker_flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -107,20 +159,24 @@ void worker_flush_urgent(struct worker *w)
         worker_flush(w);
 }
 
-/* A stream's first bytes are what its client waits for: they leave when
- * the upstream read that brought them is done (worker_flush_urgent), not
- * after every other upstream read of the loop turn. */
-static void call_mark_first(struct call *c)
+/* A stream's first bytes are what its client waits for: they skip the
+ * queue (worker_queue) and leave when the upstream read that brought them
+ * is done (worker_flush_urgent), not after every other upstream read of
+ * the loop turn. True when these are the call's first bytes. */
+static bool call_mark_first(struct call *c)
 {
-    if (c->stream && c->bytes == 0)
-        c->w->urgent = true;
+    if (!c->stream || c->bytes != 0)
+        return false;
+    c->w->urgent = true;
+    return true;
 }
 
+/* Queues a whole frame; first: a stream's HEAD, which skips the queue. */
 static void worker_send(struct worker *w, uint8_t type, uint8_t flags,
                         uint16_t status, uint32_t job, uint32_t gen,
-                        const void *payload, size_t len)
+                        const void *payload, size_t len, bool first)
 {
-    struct evbuffer *out = w->master.out;
+    struct evbuffer *out = worker_queue(w, first);
     struct frame f = { (uint32_t)len, type, flags, status, job, gen, NULL };
     uint8_t hdr[FRAME_HDR_SIZE];
 
@@ -158,7 +214,8 @@ static void call_send_meta(struct call *c, uint8_t type, uint8_t flags,
         m.rest_len = 0;
         n = frame_meta_encode(buf, sizeof(buf), &m);
     }
-    worker_send(c->w, type, flags, status, c->job, c->gen, buf, (size_t)n);
+    worker_send(c->w, type, flags, status, c->job, c->gen, buf, (size_t)n,
+                type == FRAME_HEAD && c->stream);
 }
 
 /* ---- accessors for adapters ---- */
@@ -192,8 +249,8 @@ void call_send_head(struct call *c)
 void call_send_chunk(struct call *c, const void *data, size_t len)
 {
     const uint8_t *p = data;
+    bool first = call_mark_first(c);
 
-    call_mark_first(c);
     c->bytes += len;
     while (len > 0) {
         size_t n = len < FRAME_MAX_PAYLOAD ? len : FRAME_MAX_PAYLOAD;
@@ -201,6 +258,12 @@ void call_send_chunk(struct call *c, const void *data, size_t len)
         evbuffer_add(call_stage(c, n), p, n);
         p += n;
         len -= n;
+        if (first) {
+            /* Its own frame, ahead of the queue (worker_queue). */
+            c->w->stage_first = true;
+            worker_seal(c->w);
+            first = false;
+        }
     }
 }
 
@@ -209,6 +272,7 @@ void call_send_event(struct call *c, const char *data, size_t len)
     static const char prefix[] = "data: ", suffix[] = "\n\n";
     size_t total = sizeof(prefix) - 1 + len + sizeof(suffix) - 1;
     struct evbuffer *stage;
+    bool first;
 
     if (total > FRAME_MAX_PAYLOAD) {
         /* Rare: an event over a frame's size goes in pieces. */
@@ -219,12 +283,17 @@ void call_send_event(struct call *c, const char *data, size_t len)
     }
     /* Whole in one frame, so the client gets the event in one HTTP
      * chunk (with the events gathered before it). */
-    call_mark_first(c);
+    first = call_mark_first(c);
     c->bytes += total;
     stage = call_stage(c, total);
     evbuffer_add(stage, prefix, sizeof(prefix) - 1);
     evbuffer_add(stage, data, len);
     evbuffer_add(stage, suffix, sizeof(suffix) - 1);
+    if (first) {
+        /* Its own frame, ahead of the queue (worker_queue). */
+        c->w->stage_first = true;
+        worker_seal(c->w);
+    }
 }
 
 /* ---- targets ---- */
@@ -733,8 +802,7 @@ bool call_output_full(struct call *c)
      * at most CURL_MAX_WRITE_SIZE), so the backlog stays bounded. */
     if (c->bytes == 0)
         return false;
-    if (chan_pending(&w->master) + evbuffer_get_length(w->stage) <=
-        WORKER_OUT_HIGH_WATER)
+    if (worker_backlog(w) <= WORKER_OUT_HIGH_WATER)
         return false;
     if (!c->paused_local) {
         c->paused_local = true;
@@ -745,13 +813,8 @@ bool call_output_full(struct call *c)
 
 /* The backlog to the master is down to the low mark: resume the streams
  * it held up (those the master paused stay paused). */
-static void worker_drain_cb(struct chan *ch, void *arg)
+static void worker_resume_local(struct worker *w)
 {
-    struct worker *w = arg;
-
-    (void)ch;
-    if (w->paused_local == 0)
-        return;
     for (uint32_t j = 0; j < w->shm.hdr->job_count && w->paused_local > 0;
          j++) {
         struct call *c = w->calls[j];
@@ -765,6 +828,19 @@ static void worker_drain_cb(struct chan *ch, void *arg)
             curl_easy_pause(c->easy, CURLPAUSE_CONT);
         }
     }
+}
+
+/* A write from the write event emptied the window: feed it from the
+ * queue, or resume the streams the backlog held up, later in this turn
+ * (worker_flush; not from inside the channel's write). */
+static void worker_drain_cb(struct chan *ch, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)ch;
+    if (evbuffer_get_length(w->bulk) > 0 ||
+        (w->paused_local > 0 && worker_backlog(w) <= WORKER_OUT_LOW_WATER))
+        worker_kick(w);
 }
 
 static void worker_read_cb(struct chan *ch, void *arg)
@@ -867,10 +943,11 @@ static int worker_setup(struct worker *w, const struct worker_args *a)
         return -1;
     }
     w->master_ok = true;
-    chan_set_drain(&w->master, WORKER_OUT_LOW_WATER, worker_drain_cb);
+    chan_set_drain(&w->master, WORKER_OUT_WINDOW / 2, worker_drain_cb);
     w->flush_ev = event_new(w->base, -1, 0, worker_flush_cb, w);
     w->stage = evbuffer_new();
-    if (w->flush_ev == NULL || w->stage == NULL)
+    w->bulk = evbuffer_new();
+    if (w->flush_ev == NULL || w->stage == NULL || w->bulk == NULL)
         return -1;
     w->wake_ev = event_new(w->base, a->wake_fd, EV_READ | EV_PERSIST,
                            worker_wake_cb, w);
@@ -904,8 +981,10 @@ static void worker_teardown(struct worker *w)
         struct evbuffer *out = w->master.out;
         int fd = w->master.fd;
 
-        if (w->stage != NULL)
+        if (w->stage != NULL && w->bulk != NULL) {
             worker_seal(w);
+            evbuffer_add_buffer(out, w->bulk);
+        }
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
         while (!w->master.closed && evbuffer_get_length(out) > 0 &&
                evbuffer_write(out, fd) > 0)
@@ -914,6 +993,8 @@ static void worker_teardown(struct worker *w)
     }
     if (w->stage != NULL)
         evbuffer_free(w->stage);
+    if (w->bulk != NULL)
+        evbuffer_free(w->bulk);
     if (w->base)
         event_base_free(w->base);
     free(w->calls);

@@ -28,10 +28,13 @@
 #define WORKER_AUTH_RETRIES    2
 /* Frames waiting for the master beyond the high mark pause the streams
  * that produce them, until the backlog is down to the low mark. A new
- * stream's first bytes queue behind this backlog (they are never paused),
- * so it is kept to what the master relays in a few milliseconds. */
-#define WORKER_OUT_HIGH_WATER  (256 * 1024)
-#define WORKER_OUT_LOW_WATER   (64 * 1024)
+ * stream's first bytes are never paused and skip this backlog (they wait
+ * behind one WORKER_OUT_WINDOW at most), so it only bounds memory. */
+#define WORKER_OUT_HIGH_WATER  (1024 * 1024)
+#define WORKER_OUT_LOW_WATER   (256 * 1024)
+/* Frames written to the master at a time; a stream's first chunk skips
+ * the backlog beyond this window (worker_queue). */
+#define WORKER_OUT_WINDOW      (64 * 1024)
 /* Frames from the master are a few control frames at a time. */
 #define WORKER_READ_MAX        (16 * 1024)
 
@@ -68,6 +71,8 @@ struct worker {
     struct evbuffer *stage;
     uint32_t stage_job, stage_gen;
     bool stage_open;
+    bool stage_first;              /* it holds a stream's first bytes */
+    struct evbuffer *bulk;         /* whole frames behind the window */
     bool urgent;                   /* a stream's first bytes are staged */
     struct event *wake_ev;
     struct event *term_ev;
