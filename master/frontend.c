@@ -594,7 +594,8 @@ static void frontend_chat(struct master *m, struct http_req *req)
     mr->gen = m->shm.jobs[j].gen;
     mr->active = true;
     mr->stream = info.stream;
-    mr->head_sent = mr->answered = mr->client_gone = mr->paused = false;
+    mr->head_sent = mr->chunk_sent = mr->answered = mr->client_gone =
+        mr->paused = false;
     mr->attempts = 0;
     mr->status = 0;
     mr->start_ms = util_now_ms();

@@ -360,7 +360,14 @@ void http_stream_start(struct http_req *req, int status,
     if (c->http10)
         c->close_after = true;     /* the end of the stream is the close */
     http_head(c, status, content_type, hdrs, nhdrs, -1);
-    http_flush(c);
+    /* The worker sends the head with the first chunk: they usually go
+     * out together, in one write (http_stream_flush). */
+    http_flush_soon(c);
+}
+
+void http_stream_flush(struct http_req *req)
+{
+    http_flush(req->conn);
 }
 
 

@@ -100,10 +100,15 @@ void http_send(struct http_req *req, int status, const char *content_type,
 void http_send_buffer(struct http_req *req, int status,
                       const char *content_type, const struct http_hdr *hdrs,
                       size_t nhdrs, struct evbuffer *buf);
-/* A streamed answer: the head now, chunks as they come, then the end. */
+/* A streamed answer: the head, chunks as they come, then the end. What
+ * is queued goes out on the next loop turn, in one write per connection,
+ * unless http_stream_flush writes it sooner. */
 void http_stream_start(struct http_req *req, int status,
                        const char *content_type, const struct http_hdr *hdrs,
                        size_t nhdrs);
+/* Writes what the stream has queued now (its first chunk, which its
+ * client is waiting for). */
+void http_stream_flush(struct http_req *req);
 void http_stream_chunk(struct http_req *req, const void *data, size_t len);
 /* Moves len bytes from src into the stream without copying them. */
 void http_stream_move(struct http_req *req, struct evbuffer *src, size_t len);

@@ -313,11 +313,9 @@ static void master_free_loop(struct master *m)
     control_free(m);
     frontend_free(m);
     for (int i = 0; i < CFG_MAX_WORKERS; i++) {
-        if (m->workers[i].bev != NULL)
-            bufferevent_free(m->workers[i].bev);
+        supervisor_chan_free(&m->workers[i]);
         if (m->workers[i].wake_fd >= 0)
             close(m->workers[i].wake_fd);
-        m->workers[i].bev = NULL;
         m->workers[i].wake_fd = -1;
     }
     for (size_t i = 0; i < nsig; i++)

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "chan.h"
 #include "config.h"
 #include "histogram.h"
 #include "http.h"
@@ -31,6 +32,10 @@
  * pauses its upstream transfer until the buffer is back at the low mark. */
 #define MASTER_STREAM_HIGH_WATER (256 * 1024)
 #define MASTER_STREAM_LOW_WATER  (64 * 1024)
+/* Bytes of a worker's frames taken in one read callback: a burst of
+ * stream chunks from 200 calls is megabytes, which libevent's own reads
+ * (4 KiB each) spread over hundreds of loop turns. */
+#define MASTER_WORKER_READ_MAX   (64 * 1024)
 
 /* A client request in flight, indexed by its job. */
 struct mreq {
@@ -43,6 +48,7 @@ struct mreq {
     bool active;
     bool stream;
     bool head_sent;                /* the client has our status line */
+    bool chunk_sent;               /* ... and the first stream chunk */
     bool answered;                 /* the client has its whole answer */
     bool client_gone;
     bool paused;                   /* its upstream transfer is paused */
@@ -62,7 +68,7 @@ struct mreq {
 
 struct mworker {
     pid_t pid;                     /* 0: slot unused */
-    struct bufferevent *bev;       /* our end of its socketpair */
+    struct chan *chan;             /* our end of its socketpair; owned */
     int wake_fd;                   /* its eventfd */
     int64_t started_ms;
     uint32_t generation;           /* of the configuration it runs */
@@ -154,7 +160,7 @@ void frontend_first_byte(struct mreq *mr);
 void frontend_cancel_job(struct mreq *mr);
 
 /* relay.c */
-void relay_read_cb(struct bufferevent *bev, void *arg);
+void relay_read_cb(struct chan *ch, void *arg);
 
 /* supervisor.c */
 int supervisor_start(struct master *m);
@@ -172,7 +178,9 @@ int supervisor_alive(const struct master *m);
 uint32_t supervisor_oldest_generation(const struct master *m);
 /* Stopping: ends the event loop once no worker process is left. */
 void supervisor_end_if_none(struct master *m);
-int supervisor_slot_of(const struct master *m, const struct bufferevent *bev);
+int supervisor_slot_of(const struct master *m, const struct chan *ch);
+/* Frees a worker's channel (closing its socket); NULL-safe, nulls it. */
+void supervisor_chan_free(struct mworker *mw);
 void supervisor_send(struct master *m, int slot, uint8_t type, uint32_t job,
                      uint32_t gen);
 

@@ -91,6 +91,12 @@ static void relay_stream(struct mreq *mr, struct evbuffer *in, size_t len)
     /* http_* calls never free the request under us (a broken connection
      * is closed from the loop later), so req stays valid here. */
     http_stream_move(req, in, len);
+    if (!mr->chunk_sent) {
+        /* The first chunk (with the head) is what the client waits for:
+         * out now, not with the rest of this burst on the next turn. */
+        mr->chunk_sent = true;
+        http_stream_flush(req);
+    }
     if (!mr->paused &&
         http_pending_output(req) > MASTER_STREAM_HIGH_WATER) {
         mr->paused = true;
@@ -186,10 +192,10 @@ static void relay_error(struct mreq *mr, const struct frame *f,
     frontend_release(mr);
 }
 
-void relay_read_cb(struct bufferevent *bev, void *arg)
+void relay_read_cb(struct chan *ch, void *arg)
 {
     struct master *m = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *in = ch->in;
 
     for (;;) {
         size_t avail = evbuffer_get_length(in);
@@ -205,14 +211,14 @@ void relay_read_cb(struct bufferevent *bev, void *arg)
         n = frame_decode(p, FRAME_HDR_SIZE, &f);
         if (n < 0 || (n == 0 && f.len > FRAME_MAX_PAYLOAD) ||
             f.type >= FRAME_CANCEL) {
-            int slot = supervisor_slot_of(m, bev);
+            int slot = supervisor_slot_of(m, ch);
 
             /* Nothing after a bad frame can be trusted: replace the
              * worker; the supervisor re-queues or fails its jobs. */
             log_msg(&m->log, LOG_ERROR, NULL, "malformed frame from worker "
                     "slot %d; killing it", slot);
             evbuffer_drain(in, avail);
-            bufferevent_disable(bev, EV_READ);
+            chan_stop(ch);
             if (slot >= 0 && m->workers[slot].pid > 0)
                 kill(m->workers[slot].pid, SIGKILL);
             return;

@@ -51,12 +51,21 @@ void supervisor_end_if_none(struct master *m)
     event_base_loopbreak(m->base);
 }
 
-int supervisor_slot_of(const struct master *m, const struct bufferevent *bev)
+int supervisor_slot_of(const struct master *m, const struct chan *ch)
 {
     for (int i = 0; i < CFG_MAX_WORKERS; i++)
-        if (m->workers[i].bev == bev)
+        if (m->workers[i].chan == ch)
             return i;
     return -1;
+}
+
+void supervisor_chan_free(struct mworker *mw)
+{
+    if (mw->chan == NULL)
+        return;
+    chan_free(mw->chan);
+    free(mw->chan);
+    mw->chan = NULL;
 }
 
 void supervisor_send(struct master *m, int slot, uint8_t type, uint32_t job,
@@ -65,10 +74,12 @@ void supervisor_send(struct master *m, int slot, uint8_t type, uint32_t job,
     struct frame f = { 0, type, 0, 0, job, gen, NULL };
     uint8_t hdr[FRAME_HDR_SIZE];
 
-    if (slot < 0 || slot >= CFG_MAX_WORKERS || m->workers[slot].bev == NULL)
+    if (slot < 0 || slot >= CFG_MAX_WORKERS || m->workers[slot].chan == NULL)
         return;
     frame_encode_hdr(hdr, &f);
-    bufferevent_write(m->workers[slot].bev, hdr, sizeof(hdr));
+    /* Control frames are rare and a PAUSE should act soon: out at once. */
+    if (evbuffer_add(m->workers[slot].chan->out, hdr, sizeof(hdr)) == 0)
+        chan_flush(m->workers[slot].chan);
 }
 
 void supervisor_wake(struct master *m)
@@ -100,15 +111,6 @@ void supervisor_wake(struct master *m)
         errno != EAGAIN)
         log_msg(&m->log, LOG_WARN, NULL, "waking worker %d: %s", best,
                 strerror(errno));
-}
-
-static void supervisor_event_cb(struct bufferevent *bev, short what,
-                                void *arg)
-{
-    (void)arg;
-    /* EOF: the worker exited or died; SIGCHLD does the rest. */
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        bufferevent_disable(bev, EV_READ | EV_WRITE);
 }
 
 static int supervisor_spawn(struct master *m, int slot)
@@ -152,15 +154,19 @@ static int supervisor_spawn(struct master *m, int slot)
     }
     close(sv[1]);
     evutil_make_socket_nonblocking(sv[0]);
-    mw->bev = bufferevent_socket_new(m->base, sv[0], BEV_OPT_CLOSE_ON_FREE);
-    if (mw->bev == NULL) {
+    /* EOF on it means the worker exited or died: the channel stops by
+     * itself and SIGCHLD does the rest, so no close callback. */
+    mw->chan = calloc(1, sizeof(*mw->chan));
+    if (mw->chan == NULL ||
+        chan_init(mw->chan, m->base, sv[0], MASTER_WORKER_READ_MAX,
+                  relay_read_cb, NULL, m) < 0) {
+        free(mw->chan);
+        mw->chan = NULL;
         close(sv[0]);
         close(efd);
         kill(pid, SIGKILL);
         return -1;
     }
-    bufferevent_setcb(mw->bev, relay_read_cb, NULL, supervisor_event_cb, m);
-    bufferevent_enable(mw->bev, EV_READ | EV_WRITE);
     mw->pid = pid;
     mw->wake_fd = efd;
     mw->started_ms = util_now_ms();
@@ -258,14 +264,11 @@ static void supervisor_lost(struct master *m, int slot)
 {
     struct mworker *mw = &m->workers[slot];
 
-    if (mw->bev != NULL) {
+    if (mw->chan != NULL) {
         /* Frames it sent before dying are still worth relaying. */
-        while (evbuffer_read(bufferevent_get_input(mw->bev),
-                             bufferevent_getfd(mw->bev), -1) > 0)
-            ;
-        relay_read_cb(mw->bev, m);
-        bufferevent_free(mw->bev);
-        mw->bev = NULL;
+        while (chan_read_once(mw->chan) > 0)
+            relay_read_cb(mw->chan, m);
+        supervisor_chan_free(mw);
     }
     for (uint32_t j = 0; j < m->shm.hdr->job_count; j++) {
         const struct shm_job *sj = &m->shm.jobs[j];

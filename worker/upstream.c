@@ -49,6 +49,7 @@ static void upstream_event_cb(evutil_socket_t fd, short what, void *arg)
         flags |= CURL_CSELECT_OUT;
     curl_multi_socket_action(w->multi, fd, flags, &running);
     upstream_check_done(w);
+    worker_flush_urgent(w);
 }
 
 static void upstream_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -60,6 +61,7 @@ static void upstream_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     upstream_check_done(w);
+    worker_flush_urgent(w);
 }
 
 static int upstream_sock_cb(CURL *easy, curl_socket_t s, int what,
@@ -192,8 +194,7 @@ int upstream_init(struct worker *w)
         return -1;
     w->multi = curl_multi_init();
     w->curl_timer = evtimer_new(w->base, upstream_timer_cb, w);
-    w->sse_batch = evbuffer_new();
-    if (w->multi == NULL || w->curl_timer == NULL || w->sse_batch == NULL)
+    if (w->multi == NULL || w->curl_timer == NULL)
         return -1;
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, upstream_sock_cb);
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
@@ -228,10 +229,6 @@ void upstream_free(struct worker *w)
     if (w->curl_timer != NULL) {
         event_free(w->curl_timer);
         w->curl_timer = NULL;
-    }
-    if (w->sse_batch != NULL) {
-        evbuffer_free(w->sse_batch);
-        w->sse_batch = NULL;
     }
 }
 

@@ -3,6 +3,7 @@
  * failover, and reporting every job to the master as frames. */
 #include "worker_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -29,18 +30,162 @@ static void call_attempt_start(struct call *c);
 
 /* ---- frames to the master ---- */
 
+/* Frames are written when the callbacks of this loop turn are done (the
+ * flush event runs after those already active), in one writev, and not a
+ * turn later when the socket reports writable again. */
+static void worker_kick(struct worker *w)
+{
+    if (w->flush_pending)
+        return;
+    w->flush_pending = true;
+    event_active(w->flush_ev, EV_TIMEOUT, 0);
+}
+
+/* Whole frames wait in two queues. The channel's output (the window)
+ * holds what is being written: at most WORKER_OUT_WINDOW bytes beyond the
+ * frame a short write left at its front. The rest wait in w->bulk and
+ * move over, whole frames in order, as the window empties. A stream's
+ * HEAD and first chunk skip w->bulk: they go straight to the window, so a
+ * new stream's first chunk is behind one window of other streams' chunks
+ * (and the socket buffer), never behind the whole backlog. Only a call's
+ * first frames skip the queue, so every call's frames stay in order. */
+static struct evbuffer *worker_queue(struct worker *w, bool first)
+{
+    return first ? w->master.out : w->bulk;
+}
+
+/* Moves whole frames from w->bulk to the window while it has room. */
+static void worker_feed(struct worker *w)
+{
+    while (evbuffer_get_length(w->bulk) >= FRAME_HDR_SIZE &&
+           chan_pending(&w->master) < WORKER_OUT_WINDOW) {
+        uint8_t hdr[FRAME_HDR_SIZE];
+        struct frame f;
+        int rc;
+
+        evbuffer_copyout(w->bulk, hdr, sizeof(hdr));
+        /* Our own frames: the header decodes; its payload follows it. */
+        rc = frame_decode(hdr, sizeof(hdr), &f);
+        assert(rc >= 0);
+        (void)rc;
+        evbuffer_remove_buffer(w->bulk, w->master.out,
+                               FRAME_HDR_SIZE + f.len);
+    }
+}
+
+/* Bytes made for the master and not written yet. */
+static size_t worker_backlog(const struct worker *w)
+{
+    return chan_pending(&w->master) + evbuffer_get_length(w->bulk) +
+           evbuffer_get_length(w->stage);
+}
+
+/* Answer bytes of one call are gathered into one open CHUNK frame (the
+ * stage) until another call's bytes, any other frame or the flush seal
+ * it: the small SSE events of one upstream read cost one frame, one
+ * header and one HTTP chunk to the client, not one each. Sealing moves
+ * the bytes to their queue without copying them. */
+static void worker_seal(struct worker *w)
+{
+    size_t len = evbuffer_get_length(w->stage);
+    struct frame f = { (uint32_t)len, FRAME_CHUNK, 0, 0, w->stage_job,
+                       w->stage_gen, NULL };
+    struct evbuffer *q = worker_queue(w, w->stage_first);
+    uint8_t hdr[FRAME_HDR_SIZE];
+
+    w->stage_open = false;
+    w->stage_first = false;
+    if (len == 0)
+        return;
+    frame_encode_hdr(hdr, &f);
+    evbuffer_add(q, hdr, sizeof(hdr));
+    evbuffer_add_buffer(q, w->stage);
+}
+
+/* Makes the open CHUNK frame c's, with room for len more bytes (len is
+ * at most FRAME_MAX_PAYLOAD); returns the stage to append them to. */
+static struct evbuffer *call_stage(struct call *c, size_t len)
+{
+    struct worker *w = c->w;
+
+    if (w->stage_open &&
+        (w->stage_job != c->job || w->stage_gen != c->gen ||
+         evbuffer_get_length(w->stage) + len > FRAME_MAX_PAYLOAD))
+        worker_seal(w);
+    if (!w->stage_open) {
+        w->stage_open = true;
+        w->stage_job = c->job;
+        w->stage_gen = c->gen;
+    }
+    worker_kick(w);
+    return w->stage;
+}
+
+static void worker_resume_local(struct worker *w);
+
+/* Seals the open frame and writes what the socket takes now, feeding
+ * the window from w->bulk as it empties. */
+static void worker_flush(struct worker *w)
+{
+    if (w->flush_pending) {
+        event_del(w->flush_ev);
+        w->flush_pending = false;
+    }
+    w->urgent = false;
+    worker_seal(w);
+    do {
+        worker_feed(w);
+        if (chan_flush(&w->master) < 0)
+            return;
+    } while (chan_pending(&w->master) == 0 &&
+             evbuffer_get_length(w->bulk) > 0);
+    if (w->paused_local > 0 && worker_backlog(w) <= WORKER_OUT_LOW_WATER)
+        worker_resume_local(w);
+}
+
+static void worker_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    w->flush_pending = false;
+    worker_flush(w);
+}
+
+void worker_flush_urgent(struct worker *w)
+{
+    if (w->urgent)
+        worker_flush(w);
+}
+
+/* A stream's first bytes are what its client waits for: they skip the
+ * queue (worker_queue) and leave when the upstream read that brought them
+ * is done (worker_flush_urgent), not after every other upstream read of
+ * the loop turn. True when these are the call's first bytes. */
+static bool call_mark_first(struct call *c)
+{
+    if (!c->stream || c->bytes != 0)
+        return false;
+    c->w->urgent = true;
+    return true;
+}
+
+/* Queues a whole frame; first: a stream's HEAD, which skips the queue. */
 static void worker_send(struct worker *w, uint8_t type, uint8_t flags,
                         uint16_t status, uint32_t job, uint32_t gen,
-                        const void *payload, size_t len)
+                        const void *payload, size_t len, bool first)
 {
-    struct evbuffer *out = bufferevent_get_output(w->master);
+    struct evbuffer *out = worker_queue(w, first);
     struct frame f = { (uint32_t)len, type, flags, status, job, gen, NULL };
     uint8_t hdr[FRAME_HDR_SIZE];
 
+    worker_seal(w);        /* after the answer bytes queued before it */
     frame_encode_hdr(hdr, &f);
     evbuffer_add(out, hdr, sizeof(hdr));
     if (len > 0)
         evbuffer_add(out, payload, len);
+    worker_kick(w);
 }
 
 static void call_send_meta(struct call *c, uint8_t type, uint8_t flags,
@@ -69,7 +214,8 @@ static void call_send_meta(struct call *c, uint8_t type, uint8_t flags,
         m.rest_len = 0;
         n = frame_meta_encode(buf, sizeof(buf), &m);
     }
-    worker_send(c->w, type, flags, status, c->job, c->gen, buf, (size_t)n);
+    worker_send(c->w, type, flags, status, c->job, c->gen, buf, (size_t)n,
+                type == FRAME_HEAD && c->stream);
 }
 
 /* ---- accessors for adapters ---- */
@@ -103,14 +249,21 @@ void call_send_head(struct call *c)
 void call_send_chunk(struct call *c, const void *data, size_t len)
 {
     const uint8_t *p = data;
+    bool first = call_mark_first(c);
 
     c->bytes += len;
     while (len > 0) {
         size_t n = len < FRAME_MAX_PAYLOAD ? len : FRAME_MAX_PAYLOAD;
 
-        worker_send(c->w, FRAME_CHUNK, 0, 0, c->job, c->gen, p, n);
+        evbuffer_add(call_stage(c, n), p, n);
         p += n;
         len -= n;
+        if (first) {
+            /* Its own frame, ahead of the queue (worker_queue). */
+            c->w->stage_first = true;
+            worker_seal(c->w);
+            first = false;
+        }
     }
 }
 
@@ -118,10 +271,8 @@ void call_send_event(struct call *c, const char *data, size_t len)
 {
     static const char prefix[] = "data: ", suffix[] = "\n\n";
     size_t total = sizeof(prefix) - 1 + len + sizeof(suffix) - 1;
-    struct evbuffer *out = bufferevent_get_output(c->w->master);
-    struct frame f = { (uint32_t)total, FRAME_CHUNK, 0, 0, c->job, c->gen,
-                       NULL };
-    uint8_t hdr[FRAME_HDR_SIZE];
+    struct evbuffer *stage;
+    bool first;
 
     if (total > FRAME_MAX_PAYLOAD) {
         /* Rare: an event over a frame's size goes in pieces. */
@@ -130,13 +281,19 @@ void call_send_event(struct call *c, const char *data, size_t len)
         call_send_chunk(c, suffix, sizeof(suffix) - 1);
         return;
     }
-    /* One frame, so the client gets the event as one HTTP chunk. */
+    /* Whole in one frame, so the client gets the event in one HTTP
+     * chunk (with the events gathered before it). */
+    first = call_mark_first(c);
     c->bytes += total;
-    frame_encode_hdr(hdr, &f);
-    evbuffer_add(out, hdr, sizeof(hdr));
-    evbuffer_add(out, prefix, sizeof(prefix) - 1);
-    evbuffer_add(out, data, len);
-    evbuffer_add(out, suffix, sizeof(suffix) - 1);
+    stage = call_stage(c, total);
+    evbuffer_add(stage, prefix, sizeof(prefix) - 1);
+    evbuffer_add(stage, data, len);
+    evbuffer_add(stage, suffix, sizeof(suffix) - 1);
+    if (first) {
+        /* Its own frame, ahead of the queue (worker_queue). */
+        c->w->stage_first = true;
+        worker_seal(c->w);
+    }
 }
 
 /* ---- targets ---- */
@@ -595,38 +752,57 @@ static void worker_pause(struct worker *w, uint32_t job, uint32_t gen,
     }
 }
 
+static void call_idle_arm(struct call *c, int64_t ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000),
+                          (suseconds_t)((ms % 1000) * 1000) };
+
+    evtimer_add(c->idle_timer, &tv);
+}
+
 static void call_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct call *c = arg;
     char msg[WORKER_MSG_MAX];
+    int64_t quiet = util_now_ms() - c->touch_ms;
 
     (void)fd;
     (void)what;
     if (c->paused || c->paused_local || c->easy == NULL)
         return;         /* we stopped reading, not the upstream */
+    if (quiet < c->w->cfg->idle_timeout_ms) {
+        /* Bytes came since it was armed: wait for the rest. */
+        call_idle_arm(c, c->w->cfg->idle_timeout_ms - quiet);
+        return;
+    }
     snprintf(msg, sizeof(msg), "upstream %.100s sent nothing for %d ms",
              c->w->cfg->targets[c->target].name, c->w->cfg->idle_timeout_ms);
     upstream_abort(c->w, c);
     call_attempt_failed(c, 502, "upstream_idle", msg, true, true);
 }
 
+/* Upstream bytes come a few hundred at a time: moving a timer for each
+ * piece costs a heap update, so the time of the last one is kept and the
+ * timer, armed once, re-arms itself for what is left when it fires. */
 void call_touch(struct call *c)
 {
-    int ms = c->w->cfg->idle_timeout_ms;
-    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
+    c->touch_ms = util_now_ms();
     if (c->idle_timer == NULL)
         c->idle_timer = evtimer_new(c->w->base, call_idle_cb, c);
-    if (c->idle_timer != NULL)
-        evtimer_add(c->idle_timer, &tv);
+    if (c->idle_timer != NULL && !evtimer_pending(c->idle_timer, NULL))
+        call_idle_arm(c, c->w->cfg->idle_timeout_ms);
 }
 
 bool call_output_full(struct call *c)
 {
     struct worker *w = c->w;
 
-    if (evbuffer_get_length(bufferevent_get_output(w->master)) <=
-        WORKER_OUT_HIGH_WATER)
+    /* The first bytes of an answer are never held back: they are what its
+     * client is waiting for, and a call has one such piece (a curl write,
+     * at most CURL_MAX_WRITE_SIZE), so the backlog stays bounded. */
+    if (c->bytes == 0)
+        return false;
+    if (worker_backlog(w) <= WORKER_OUT_HIGH_WATER)
         return false;
     if (!c->paused_local) {
         c->paused_local = true;
@@ -637,13 +813,8 @@ bool call_output_full(struct call *c)
 
 /* The backlog to the master is down to the low mark: resume the streams
  * it held up (those the master paused stay paused). */
-static void worker_write_cb(struct bufferevent *bev, void *arg)
+static void worker_resume_local(struct worker *w)
 {
-    struct worker *w = arg;
-
-    (void)bev;
-    if (w->paused_local == 0)
-        return;
     for (uint32_t j = 0; j < w->shm.hdr->job_count && w->paused_local > 0;
          j++) {
         struct call *c = w->calls[j];
@@ -659,10 +830,23 @@ static void worker_write_cb(struct bufferevent *bev, void *arg)
     }
 }
 
-static void worker_read_cb(struct bufferevent *bev, void *arg)
+/* A write from the write event emptied the window: feed it from the
+ * queue, or resume the streams the backlog held up, later in this turn
+ * (worker_flush; not from inside the channel's write). */
+static void worker_drain_cb(struct chan *ch, void *arg)
 {
     struct worker *w = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+
+    (void)ch;
+    if (evbuffer_get_length(w->bulk) > 0 ||
+        (w->paused_local > 0 && worker_backlog(w) <= WORKER_OUT_LOW_WATER))
+        worker_kick(w);
+}
+
+static void worker_read_cb(struct chan *ch, void *arg)
+{
+    struct worker *w = arg;
+    struct evbuffer *in = ch->in;
 
     for (;;) {
         size_t avail = evbuffer_get_length(in);
@@ -696,17 +880,15 @@ static void worker_read_cb(struct bufferevent *bev, void *arg)
     }
 }
 
-static void worker_event_cb(struct bufferevent *bev, short what, void *arg)
+static void worker_close_cb(struct chan *ch, void *arg)
 {
     struct worker *w = arg;
 
-    (void)bev;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        /* The master is gone: nobody can receive our answers. */
-        log_msg(&w->log, LOG_WARN, NULL, "lost the master; exiting");
-        w->stopping = true;
-        event_base_loopbreak(w->base);
-    }
+    (void)ch;
+    /* The master is gone: nobody can receive our answers. */
+    log_msg(&w->log, LOG_WARN, NULL, "lost the master; exiting");
+    w->stopping = true;
+    event_base_loopbreak(w->base);
 }
 
 static void worker_wake_cb(evutil_socket_t fd, short what, void *arg)
@@ -755,14 +937,17 @@ static int worker_setup(struct worker *w, const struct worker_args *a)
     w->base = util_event_base_new();
     if (w->calls == NULL || w->base == NULL)
         return -1;
-    w->master = bufferevent_socket_new(w->base, a->sock_fd,
-                                       BEV_OPT_CLOSE_ON_FREE);
-    if (w->master == NULL)
+    if (chan_init(&w->master, w->base, a->sock_fd, WORKER_READ_MAX,
+                  worker_read_cb, worker_close_cb, w) < 0) {
+        close(a->sock_fd);
         return -1;
-    bufferevent_setcb(w->master, worker_read_cb, worker_write_cb,
-                      worker_event_cb, w);
-    bufferevent_setwatermark(w->master, EV_WRITE, WORKER_OUT_LOW_WATER, 0);
-    if (bufferevent_enable(w->master, EV_READ | EV_WRITE) < 0)
+    }
+    w->master_ok = true;
+    chan_set_drain(&w->master, WORKER_OUT_WINDOW / 2, worker_drain_cb);
+    w->flush_ev = event_new(w->base, -1, 0, worker_flush_cb, w);
+    w->stage = evbuffer_new();
+    w->bulk = evbuffer_new();
+    if (w->flush_ev == NULL || w->stage == NULL || w->bulk == NULL)
         return -1;
     w->wake_ev = event_new(w->base, a->wake_fd, EV_READ | EV_PERSIST,
                            worker_wake_cb, w);
@@ -788,20 +973,28 @@ static void worker_teardown(struct worker *w)
         event_free(w->wake_ev);
     if (w->term_ev)
         event_free(w->term_ev);
-    if (w->master) {
+    if (w->flush_ev)
+        event_free(w->flush_ev);
+    if (w->master_ok) {
         /* Hand the last frames over before closing: the loop stopped
-         * right after the last call queued its END. The bufferevent
-         * freezes its output's front (only it may drain it); thaw it to
-         * write the rest ourselves, blocking. */
-        struct evbuffer *out = bufferevent_get_output(w->master);
-        int fd = bufferevent_getfd(w->master);
+         * right after the last call queued its END. Blocking now. */
+        struct evbuffer *out = w->master.out;
+        int fd = w->master.fd;
 
-        evbuffer_unfreeze(out, 1);
+        if (w->stage != NULL && w->bulk != NULL) {
+            worker_seal(w);
+            evbuffer_add_buffer(out, w->bulk);
+        }
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-        while (evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0)
+        while (!w->master.closed && evbuffer_get_length(out) > 0 &&
+               evbuffer_write(out, fd) > 0)
             ;
-        bufferevent_free(w->master);
+        chan_free(&w->master);
     }
+    if (w->stage != NULL)
+        evbuffer_free(w->stage);
+    if (w->bulk != NULL)
+        evbuffer_free(w->bulk);
     if (w->base)
         event_base_free(w->base);
     free(w->calls);

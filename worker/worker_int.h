@@ -9,9 +9,9 @@
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "chan.h"
 #include "config.h"
 #include "log.h"
 #include "shm.h"
@@ -27,9 +27,16 @@
  * those another process may have written meanwhile, then a refresh. */
 #define WORKER_AUTH_RETRIES    2
 /* Frames waiting for the master beyond the high mark pause the streams
- * that produce them, until the backlog is down to the low mark. */
+ * that produce them, until the backlog is down to the low mark. A new
+ * stream's first bytes are never paused and skip this backlog (they wait
+ * behind one WORKER_OUT_WINDOW at most), so it only bounds memory. */
 #define WORKER_OUT_HIGH_WATER  (1024 * 1024)
 #define WORKER_OUT_LOW_WATER   (256 * 1024)
+/* Frames written to the master at a time; a stream's first chunk skips
+ * the backlog beyond this window (worker_queue). */
+#define WORKER_OUT_WINDOW      (64 * 1024)
+/* Frames from the master are a few control frames at a time. */
+#define WORKER_READ_MAX        (16 * 1024)
 
 struct call;
 struct auth_provider;
@@ -56,7 +63,17 @@ struct worker {
     int slot;
     struct log log;
     struct event_base *base;
-    struct bufferevent *master;    /* socketpair to the master */
+    struct chan master;            /* socketpair to the master */
+    struct event *flush_ev;        /* writes the frames a loop turn made */
+    bool flush_pending;            /* flush_ev is active */
+    bool master_ok;                /* master is set up (chan_free it) */
+    /* The open CHUNK frame: answer bytes of one call not framed yet */
+    struct evbuffer *stage;
+    uint32_t stage_job, stage_gen;
+    bool stage_open;
+    bool stage_first;              /* it holds a stream's first bytes */
+    struct evbuffer *bulk;         /* whole frames behind the window */
+    bool urgent;                   /* a stream's first bytes are staged */
     struct event *wake_ev;
     struct event *term_ev;
     int wake_fd;
@@ -69,8 +86,6 @@ struct worker {
     struct curl_slist **headers;
     CURLU **urls;                  /* per provider: its chat URL, parsed */
     struct auth_provider *auth;    /* per provider: OAuth state (auth.c) */
-    struct evbuffer *sse_batch;    /* events parsed from one upstream read,
-                                      waiting to go as one frame */
     struct call **calls;           /* by job index */
     int active;
     int max_active;
@@ -105,6 +120,7 @@ struct call {
     struct event *timer;           /* backoff before the next attempt */
     struct event *adapter_timer;   /* owned by the adapter (mock latency) */
     struct event *idle_timer;      /* no upstream bytes for too long */
+    int64_t touch_ms;              /* when the last upstream bytes came */
     const char *proto_error;       /* why a transfer was aborted by us */
     /* the attempt in flight */
     CURL *easy;
@@ -136,18 +152,24 @@ struct call {
 const char *call_model(const struct call *c);
 const struct cfg_provider *call_provider(const struct call *c);
 const uint8_t *call_body(const struct call *c, size_t *len);
-/* True when the frames waiting for the master are over the high mark;
- * the call is then marked to be resumed when they drain. */
+/* True when the frames waiting for the master are over the high mark
+ * and the call has sent answer bytes before; the call is then marked to
+ * be resumed when they drain. */
 bool call_output_full(struct call *c);
 /* Upstream bytes arrived (or the attempt started): restarts the idle
  * clock of the attempt. */
 void call_touch(struct call *c);
 /* Sends the HEAD frame once (status 200). */
 void call_send_head(struct call *c);
-/* Sends answer bytes (after call_send_head). */
+/* Sends answer bytes (after call_send_head). Bytes sent together go to
+ * the master in one frame: they are gathered until the loop turn ends or
+ * another frame is sent. */
 void call_send_chunk(struct call *c, const void *data, size_t len);
-/* Sends one SSE event, "data: " data "\n\n", as one frame. */
+/* Sends one SSE event, "data: " data "\n\n", whole in one frame. */
 void call_send_event(struct call *c, const char *data, size_t len);
+/* Writes the frames made so far at once if they hold a stream's first
+ * bytes (upstream.c calls it after each upstream read). */
+void worker_flush_urgent(struct worker *w);
 /* The attempt succeeded and the answer is complete. */
 void call_succeeded(struct call *c);
 /* The attempt failed. status/code/message describe it for the client

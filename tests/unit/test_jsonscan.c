@@ -123,6 +123,46 @@ static void test_find_members(void)
                                     3, st, en), 0);
 }
 
+/* Every special byte (quote, backslash, control) at every offset of a
+ * string, across the eight-byte words the scanner reads: where it ends
+ * and whether it is accepted must not depend on the alignment. */
+static void test_string_offsets(void)
+{
+    enum { JT_LEN_MAX = 40, JT_BUF = JT_LEN_MAX + 16 };
+    char buf[JT_BUF];
+
+    for (size_t pre = 0; pre < 3; pre++) {
+        for (size_t n = 0; n < JT_LEN_MAX; n++) {
+            size_t k = 0;
+            const char *keys[] = { "k" };
+            size_t st[1], en[1];
+
+            for (size_t i = 0; i < pre; i++)
+                buf[k++] = ' ';
+            memcpy(buf + k, "{\"k\":\"", 6);
+            k += 6;
+            memset(buf + k, 'a' + (char)(n % 26), n);
+            k += n;
+            /* plain, then an escape, then a raw control byte */
+            memcpy(buf + k, "\"}", 2);
+            CU_ASSERT_EQUAL(js_validate(buf, k + 2, JT_DEPTH), 0);
+            CU_ASSERT_EQUAL(js_find_members(buf, k + 2, keys, 1, st, en), 1);
+            CU_ASSERT_EQUAL(en[0] - st[0], n + 2);
+            memcpy(buf + k, "\\\"x\"}", 5);
+            CU_ASSERT_EQUAL(js_validate(buf, k + 5, JT_DEPTH), 0);
+            memcpy(buf + k, "\\q\"}", 4);
+            CU_ASSERT_EQUAL(js_validate(buf, k + 4, JT_DEPTH), -1);
+            memcpy(buf + k, "\x1f\"}", 3);
+            CU_ASSERT_EQUAL(js_validate(buf, k + 3, JT_DEPTH), -1);
+            /* bytes >= 0x80 are plain (UTF-8) */
+            memcpy(buf + k, "\xc3\xa9\"}", 4);
+            CU_ASSERT_EQUAL(js_validate(buf, k + 4, JT_DEPTH), 0);
+            /* unterminated at every length */
+            CU_ASSERT_EQUAL(js_validate(buf, k, JT_DEPTH), -1);
+        }
+    }
+}
+
 static const CU_TestInfo jsonscan_tests[] = {
     { "valid documents (and json-c agrees)", test_valid_documents },
     { "invalid documents", test_invalid_documents },
@@ -130,6 +170,7 @@ static const CU_TestInfo jsonscan_tests[] = {
     { "find a top-level member", test_find_member },
     { "integers", test_int },
     { "several members in one pass", test_find_members },
+    { "special bytes at every offset", test_string_offsets },
     CU_TEST_INFO_NULL
 };
 

@@ -34,6 +34,7 @@ static int (*const unit_registrars[])(void) = {
     register_compat_tests,
     register_oauth_tests,
     register_trace_tests,
+    register_chan_tests,
 };
 
 int unit_add_suite(const char *name, const CU_TestInfo *tests)
