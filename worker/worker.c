@@ -271,13 +271,25 @@ void call_send_event(struct call *c, const char *data, size_t len)
 {
     static const char prefix[] = "data: ", suffix[] = "\n\n";
     size_t total = sizeof(prefix) - 1 + len + sizeof(suffix) - 1;
+    const char *p = data, *end = data + len, *nl;
     struct evbuffer *stage;
     bool first;
 
+    /* An event whose data came in several lines goes out the same way:
+     * each line after the first gets its own "data: " (they were joined
+     * with LF by the parser). */
+    for (nl = memchr(p, '\n', len); nl != NULL;
+         nl = memchr(nl + 1, '\n', (size_t)(end - nl - 1)))
+        total += sizeof(prefix) - 1;
     if (total > FRAME_MAX_PAYLOAD) {
         /* Rare: an event over a frame's size goes in pieces. */
+        while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+            call_send_chunk(c, prefix, sizeof(prefix) - 1);
+            call_send_chunk(c, p, (size_t)(nl + 1 - p));
+            p = nl + 1;
+        }
         call_send_chunk(c, prefix, sizeof(prefix) - 1);
-        call_send_chunk(c, data, len);
+        call_send_chunk(c, p, (size_t)(end - p));
         call_send_chunk(c, suffix, sizeof(suffix) - 1);
         return;
     }
@@ -286,8 +298,13 @@ void call_send_event(struct call *c, const char *data, size_t len)
     first = call_mark_first(c);
     c->bytes += total;
     stage = call_stage(c, total);
+    while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        evbuffer_add(stage, prefix, sizeof(prefix) - 1);
+        evbuffer_add(stage, p, (size_t)(nl + 1 - p));
+        p = nl + 1;
+    }
     evbuffer_add(stage, prefix, sizeof(prefix) - 1);
-    evbuffer_add(stage, data, len);
+    evbuffer_add(stage, p, (size_t)(end - p));
     evbuffer_add(stage, suffix, sizeof(suffix) - 1);
     if (first) {
         /* Its own frame, ahead of the queue (worker_queue). */

@@ -38,6 +38,7 @@ virtual_models = (
   { name = "s401"; targets = ( { provider = "up"; model = "status-401"; } ); },
   { name = "cut"; targets = ( { provider = "up"; model = "stream-cut"; } ); },
   { name = "nodone"; targets = ( { provider = "up"; model = "stream-nodone"; } ); },
+  { name = "multiline"; targets = ( { provider = "up"; model = "stream-multiline"; } ); },
   { name = "slow"; targets = ( { provider = "up"; model = "slow-1500"; } ); },
   { name = "drip"; targets = ( { provider = "up"; model = "drip-400"; } ); },
   { name = "big"; targets = ( { provider = "up"; model = "big-4096"; } ); },
@@ -177,6 +178,11 @@ check_match "cut stream ends with an error event" '^event: error' "$(grep -v '^$
 check_nomatch "cut stream has no [DONE]" 'data: \[DONE\]' "$(body)"
 code=$(post "$(msg nodone "a b" ',"stream":true')")
 check_match "stream without [DONE] reported" 'event: error' "$(body)"
+code=$(post "$(msg multiline "a b" ',"stream":true')")
+check "events written over two data: lines: 200" 200 "$code"
+check "every line of the relayed stream is a data: line or blank" "" \
+    "$(tr -d '\r' <"$WORK/last.body" | grep -v '^data: ' | grep -v '^$')"
+check_match "and the stream ends with [DONE]" 'data: \[DONE\]' "$(body)"
 code=$(post "$(msg slow)" -H 'X-Request-Timeout-Ms: 300'); check "deadline 504" 504 "$code"
 start=$(date +%s)
 code=$(post "$(msg stall)"); check "an idle upstream is abandoned: 502" 502 "$code"

@@ -11,6 +11,7 @@
  * string (see mock_parse_mode()): echo answers (plain or SSE stream), a
  * precomputed "fast" answer for benchmarks, forced HTTP error statuses,
  * malformed / mistyped / truncated bodies, cut or unterminated streams,
+ * streams whose events span two data: lines,
  * delayed answers and word-by-word dripping streams.  GET /v1/models,
  * GET /stats and POST /stats/reset exist for the test harness; everything
  * else is an OpenAI-shaped 404.
@@ -174,7 +175,8 @@ enum mock_mode {
     MOCK_MODE_ECHO_AUTH,
     MOCK_MODE_DRIP,
     MOCK_MODE_BIG,
-    MOCK_MODE_FAIL
+    MOCK_MODE_FAIL,
+    MOCK_MODE_MULTILINE
 };
 
 /* Fixed-name models (the parameterised ones are handled separately). */
@@ -190,7 +192,8 @@ static const struct mock_named_mode mock_named_modes[] = {
     { "truncated", MOCK_MODE_TRUNCATED },
     { "stream-cut", MOCK_MODE_STREAM_CUT },
     { "stream-nodone", MOCK_MODE_STREAM_NODONE },
-    { "echo-auth", MOCK_MODE_ECHO_AUTH }
+    { "echo-auth", MOCK_MODE_ECHO_AUTH },
+    { "stream-multiline", MOCK_MODE_MULTILINE }
 };
 
 /* What goes into the "delta" of one SSE chunk. */
@@ -216,6 +219,7 @@ struct mock_answer {
     size_t prompt_tokens;
     size_t completion_tokens;
     int stream;
+    int multiline;          /* each event's JSON split over two data: lines */
 };
 
 enum mock_job_kind {
@@ -662,7 +666,8 @@ mock_build_event(struct evbuffer *out, const struct mock_answer *ans,
                             "\"created\":%lld,\"model\":",
                             ans->id, ans->created) < 0
         || mock_json_str(out, ans->model) != 0
-        || mock_put(out, ",\"choices\":[{\"index\":0,\"delta\":") != 0)
+        || mock_put(out, ",\"choices\":[{\"index\":0,\"delta\":") != 0
+        || (ans->multiline && mock_put(out, "\ndata: ") != 0))
         return -1;
     switch (delta) {
     case MOCK_DELTA_ROLE:
@@ -1524,6 +1529,7 @@ mock_chat_cb(struct evhttp_request *req, void *arg)
                         MOCK_ERR_SERVER, "mock upstream out of memory");
         goto out;
     }
+    ans.multiline = mode == MOCK_MODE_MULTILINE;
     switch (mode) {
     case MOCK_MODE_SLOW:
         mock_start_slow(ctx, req, &ans, mode_arg);
