@@ -86,25 +86,28 @@ static int js_string(struct js *j, bool *escaped)
             return 0;
         }
         if (c < 0x20)
-            return -1;
+            goto bad;
         if (c == '\\') {
             if (escaped != NULL)
                 *escaped = true;
             if (++i >= len)
-                return -1;
+                goto bad;
             c = s[i];
             if (c == 'u') {
                 if (i + 4 >= len || !js_hex((char)s[i + 1]) ||
                     !js_hex((char)s[i + 2]) || !js_hex((char)s[i + 3]) ||
                     !js_hex((char)s[i + 4]))
-                    return -1;
+                    goto bad;
                 i += 4;
             } else if (c == '\0' || strchr("\"\\/bfnrt", c) == NULL) {
-                return -1;
+                goto bad;
             }
         }
         i++;
     }
+bad:
+    /* Where it went wrong, for the error message (len: it ended). */
+    j->i = i < len ? i : len;
     return -1;
 }
 

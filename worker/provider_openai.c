@@ -367,6 +367,7 @@ static void openai_http_failed(struct call *c, long status)
             c->auth_retries++;
             upstream_attempt_clear(c);
             c->attempts++;
+            c->upstream_status = 0;
             trace_attempt_end(&c->sj->trace, TRACE_HTTP, (int)status,
                               util_now_us());
             trace_attempt_begin(&c->sj->trace,

@@ -24,17 +24,22 @@ static void upstream_check_done(struct worker *w)
 
     while ((msg = curl_multi_info_read(w->multi, &left)) != NULL) {
         struct call *c = NULL;
+        CURL *easy;
+        CURLcode result;
 
         if (msg->msg != CURLMSG_DONE)
             continue;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+        /* msg is not to be read once its handle leaves the multi. */
+        easy = msg->easy_handle;
+        result = msg->data.result;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
         /* Take it out of the multi before the call reacts: the reaction
          * may start a new attempt with this very handle. */
-        curl_multi_remove_handle(w->multi, msg->easy_handle);
-        if (auth_transfer_done(w, msg->easy_handle, msg->data.result))
+        curl_multi_remove_handle(w->multi, easy);
+        if (auth_transfer_done(w, easy, result))
             continue;
         if (c != NULL)
-            openai_transfer_done(c, msg->data.result);
+            openai_transfer_done(c, result);
     }
 }
 

@@ -641,6 +641,7 @@ static void call_attempt_start(struct call *c)
     trace_attempt_begin(&c->sj->trace, c->w->slots->target_slot[t],
                         util_now_us());
     c->retry_after_ms = -1;
+    c->upstream_status = 0;        /* none yet for this attempt */
     if (provider_for(call_provider(c))->start(c) < 0)
         return;    /* the adapter reported the failure */
 }

@@ -163,6 +163,31 @@ static void test_string_offsets(void)
     }
 }
 
+/* Where a bad string went wrong, for the 400's message. */
+static void test_string_error_positions(void)
+{
+    static const struct {
+        const char *text;
+        size_t pos;
+    } cases[] = {
+        { "{\"model\":\"abc", 13 },             /* ended: its length */
+        { "{\"a\":\"xy\x01z\"}", 8 },            /* the control byte */
+        { "{\"a\":\"\\q\"}", 7 },                /* the bad escape */
+        { "{\"a\":\"\\u12g4\"}", 7 },            /* the u of \u12g4 */
+        { "{\"a\":\"0123456789abcdef\x1f\"}", 22 },  /* past a fast word */
+    };
+
+    for (size_t k = 0; k < sizeof(cases) / sizeof(*cases); k++) {
+        size_t pos = 0;
+        bool trailing = true;
+
+        CU_ASSERT_EQUAL(js_validate_at(cases[k].text, strlen(cases[k].text),
+                                       JS_MAX_DEPTH, &pos, &trailing), -1);
+        CU_ASSERT_EQUAL(pos, cases[k].pos);
+        CU_ASSERT_FALSE(trailing);
+    }
+}
+
 static const CU_TestInfo jsonscan_tests[] = {
     { "valid documents (and json-c agrees)", test_valid_documents },
     { "invalid documents", test_invalid_documents },
@@ -170,6 +195,7 @@ static const CU_TestInfo jsonscan_tests[] = {
     { "find a top-level member", test_find_member },
     { "integers", test_int },
     { "several members in one pass", test_find_members },
+    { "string error positions", test_string_error_positions },
     { "special bytes at every offset", test_string_offsets },
     CU_TEST_INFO_NULL
 };
