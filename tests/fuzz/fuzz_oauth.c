@@ -141,8 +141,13 @@ static void fuzz_oa_refresh(long status, const char *text, size_t len)
                             sizeof(err));
     FUZZ_CHECK(r == OAUTH_OK || r == OAUTH_REVOKED || r == OAUTH_FAILED,
                "refresh result %d", (int)r);
+    /* 400/401: revoked when the server said so in JSON; a body that is
+     * not JSON (a proxy's page) is a plain failure. */
     if (status == 400 || status == 401)
-        FUZZ_CHECK(r == OAUTH_REVOKED, "HTTP %ld gave %d", status, (int)r);
+        FUZZ_CHECK(r == OAUTH_REVOKED || r == OAUTH_FAILED, "HTTP %ld gave %d",
+                   status, (int)r);
+    else
+        FUZZ_CHECK(r != OAUTH_REVOKED, "HTTP %ld gave revoked", status);
     if (r != OAUTH_OK) {
         fuzz_oa_check_err(err, sizeof(err));
         FUZZ_CHECK(fuzz_oa_empty(&t), "refresh %d left tokens", (int)r);
