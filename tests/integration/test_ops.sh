@@ -20,7 +20,9 @@ log_file = "$LOGF";
 providers = ( { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1"; api_key = "k"; } );
 virtual_models = ( { name = "default"; targets = ( { provider = "up"; model = "fast"; } ); },
                    { name = "slow"; targets = ( { provider = "up"; model = "slow-5000"; } ); },
-                   { name = "flaky"; targets = ( { provider = "up"; model = "fail2-500"; } ); } );
+                   { name = "flaky"; targets = ( { provider = "up"; model = "fail2-500"; } ); },
+                   { name = "twin1"; targets = ( { provider = "up"; model = "slow-200"; } ); },
+                   { name = "twin2"; targets = ( { provider = "up"; model = "slow-200"; } ); } );
 CONF
 chmod 600 "$CONF"
 workers() { "$BIN/pipelinectl" -s "$SOCK" --json stats | grep -o '"count":[0-9]*' | cut -d: -f2; }
@@ -48,6 +50,15 @@ check_match "MAINPID is the master" "MAINPID=$DPID" "$(cat "$WORK/notify.out")"
 "$BIN/pipelined" -d -c "$CONF" -p "$WORK/pid" 2>"$WORK/second.err"
 check "a second -d on a live pid file exits 1" 1 "$?"
 check_match "and says why" "pid $DPID is running" "$(cat "$WORK/second.err")"
+
+echo "one provider/model in two virtual models: each keeps its own numbers"
+check "a call through twin2" 200 "$(post "$(msg twin2)")"
+twin() {  # twin NAME: its target's stats object
+    "$BIN/pipelinectl" -s "$SOCK" --json stats |
+        grep -o "{\"name\":\"up/slow-200\",\"virtual_model\":\"$1\"[^}]*}"
+}
+check_match "twin2 counts it, with its latency" '"requests":1,.*"p50":[1-9][0-9]{2}' "$(twin twin2)"
+check_match "twin1 has neither" '"requests":0,.*"p50":0\.0,' "$(twin twin1)"
 
 echo "SIGTTIN / SIGTTOU"
 kill -TTIN "$DPID"
