@@ -235,50 +235,14 @@ int js_validate(const char *s, size_t len, int max_depth)
 int js_find_member(const char *s, size_t len, const char *key,
                    size_t *start, size_t *end)
 {
-    struct js j = { s, len, 0, JS_MAX_DEPTH };
-    size_t klen = strlen(key);
-    int found = 0;
+    size_t st, en;
+    int rc = js_count_members(s, len, &key, 1, &st, &en, NULL);
 
-    js_ws(&j);
-    if (j.i >= len || s[j.i] != '{')
-        return -1;
-    j.i++;
-    js_ws(&j);
-    if (j.i < len && s[j.i] == '}')
-        return 0;
-    for (;;) {
-        size_t kstart, klen_here, vstart;
-        bool escaped = false;
-
-        js_ws(&j);
-        kstart = j.i + 1;
-        if (js_string(&j, &escaped) < 0)
-            return -1;
-        if (escaped)
-            return -1;
-        klen_here = j.i - 1 - kstart;
-        js_ws(&j);
-        if (j.i >= len || s[j.i] != ':')
-            return -1;
-        j.i++;
-        js_ws(&j);
-        vstart = j.i;
-        if (js_value(&j, 2) < 0)
-            return -1;
-        if (klen_here == klen && memcmp(s + kstart, key, klen) == 0) {
-            *start = vstart;
-            *end = j.i;
-            found = 1;
-        }
-        js_ws(&j);
-        if (j.i >= len)
-            return -1;
-        if (s[j.i] == '}')
-            return found;
-        if (s[j.i] != ',')
-            return -1;
-        j.i++;
+    if (rc == 1) {
+        *start = st;
+        *end = en;
     }
+    return rc;
 }
 
 int js_find_members(const char *s, size_t len, const char *const *keys,

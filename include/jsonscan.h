@@ -19,11 +19,11 @@ int js_validate(const char *s, size_t len, int max_depth);
 int js_validate_at(const char *s, size_t len, int max_depth,
                    size_t *err_pos, bool *trailing);
 
-/* For a valid JSON object in s: the span [*start, *end) of the value of
- * its last member named key (raw bytes; a key written with escapes does
- * not match). 1 when found, 0 when absent, -1 when s is not an object or
- * some top-level key holds an escape (the caller should fall back to a
- * full parser). */
+/* For a JSON object in s: the span [*start, *end) of the value of its
+ * last member named key (raw bytes; a key written with escapes does not
+ * match). 1 when found, 0 when absent, -1 when s is not exactly one valid
+ * object or some top-level key holds an escape (the caller should fall
+ * back to a full parser). */
 int js_find_member(const char *s, size_t len, const char *key,
                    size_t *start, size_t *end);
 

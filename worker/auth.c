@@ -28,8 +28,9 @@
 #define AUTH_REFRESH_TIMEOUT_MS 15000  /* one authorization server call */
 #define AUTH_WAIT_MAX_MS        (2 * AUTH_REFRESH_TIMEOUT_MS)
 #define AUTH_RETRY_MS           2000   /* no new refresh after a failed one */
-#define AUTH_FRESH_MS           10000  /* a refusal of tokens younger than
-                                          this does not refresh them */
+#define AUTH_FRESH_MS           10000  /* after a refresh that did not cure a
+                                          refusal, refusals refresh nothing
+                                          for this long */
 #define AUTH_REASON_MAX         512
 #define AUTH_ANSWER_MAX         (64 * 1024)
 #define AUTH_MARK_MAX           128
@@ -64,7 +65,6 @@ struct auth_provider {
     bool dead;                 /* unusable until the file changes */
     char reason[AUTH_REASON_MAX];
     char last_warn[AUTH_REASON_MAX];
-    int64_t adopted_ms;        /* monotonic: when the tokens were taken */
     bool proven;               /* the API has taken these tokens */
     bool for_refusal;          /* the refresh under way is for a refusal */
     bool from_refusal;         /* the tokens came from such a refresh */
@@ -175,17 +175,25 @@ static void auth_expire_waiters(struct auth_provider *ap)
     }
 }
 
-/* A warning logged once until a different one comes. */
+/* Logs msg unless it is the one last kept in last (once per distinct
+ * message, not once per call), and keeps it there. */
+static void auth_log_once(struct auth_provider *ap, enum log_level level,
+                          char last[AUTH_REASON_MAX], const char *msg)
+{
+    if (strcmp(msg, last) != 0)
+        log_msg(&ap->w->log, level, NULL, "%s", msg);
+    snprintf(last, AUTH_REASON_MAX, "%s", msg);
+}
+
 static void auth_warn_once(struct auth_provider *ap, const char *fmt,
                            const char *detail)
 {
     char buf[AUTH_REASON_MAX];
+    /* The name is shorter than CFG_NAME_MAX, well inside buf. */
+    int n = snprintf(buf, sizeof(buf), "provider %s: ", auth_cfg(ap)->name);
 
-    snprintf(buf, sizeof(buf), fmt, detail);
-    if (strcmp(buf, ap->last_warn) != 0)
-        log_msg(&ap->w->log, LOG_WARN, NULL, "provider %s: %s",
-                auth_cfg(ap)->name, buf);
-    memcpy(ap->last_warn, buf, sizeof(buf));
+    snprintf(buf + n, sizeof(buf) - (size_t)n, fmt, detail);
+    auth_log_once(ap, LOG_WARN, ap->last_warn, buf);
 }
 
 /* ---- the lock ---- */
@@ -264,10 +272,7 @@ static void auth_set_reason(struct auth_provider *ap, enum log_level level,
 
     snprintf(buf, sizeof(buf), fmt, auth_cfg(ap)->name, detail,
              ap->w->cfg->path, auth_cfg(ap)->name);
-    /* Once per distinct reason, not once per call. */
-    if (strcmp(buf, ap->reason) != 0)
-        log_msg(&ap->w->log, level, NULL, "%s", buf);
-    memcpy(ap->reason, buf, sizeof(buf));
+    auth_log_once(ap, level, ap->reason, buf);
 }
 
 #define AUTH_LOGIN_HINT "; run `pipelinectl -c %s login %s`"
@@ -350,7 +355,6 @@ static void auth_adopt(struct auth_provider *ap, struct oauth_tokens *t,
     ap->dead = false;
     ap->reason[0] = '\0';
     ap->last_warn[0] = '\0';
-    ap->adopted_ms = util_now_ms();
     ap->proven = false;
     ap->from_refusal = false;
     ap->gen++;
@@ -380,12 +384,10 @@ static void auth_load(struct auth_provider *ap, bool force)
     if (!force && (ap->loaded || ap->dead) && now < ap->next_stat_ms)
         return;
     ap->next_stat_ms = now + AUTH_STAT_INTERVAL_MS;
-    if (ap->loaded && oauth_file_stat(p->token_file, &id) == 0 &&
+    /* The version read before, or the one we could not use. */
+    if ((ap->loaded || ap->dead) && oauth_file_stat(p->token_file, &id) == 0 &&
         oauth_file_same(&id, &ap->id))
         return;
-    if (!ap->loaded && ap->dead && oauth_file_stat(p->token_file, &id) == 0 &&
-        oauth_file_same(&id, &ap->id))
-        return;           /* still the file we could not use */
     memset(&t, 0, sizeof(t));
     if (oauth_tokens_load(p->token_file, &t, &id, err, sizeof(err)) < 0) {
         if (ap->loaded) {

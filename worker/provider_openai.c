@@ -12,7 +12,6 @@
 
 #include "compat.h"
 #include "jsonscan.h"
-#include "trace.h"
 
 #define OPENAI_MSG_MAX        300
 #define OPENAI_SECRETS        3
@@ -365,15 +364,7 @@ static void openai_http_failed(struct call *c, long status)
             c->auth_retries < WORKER_AUTH_RETRIES && auth_rejected(c)) {
             /* New tokens, and once more on this target. */
             c->auth_retries++;
-            upstream_attempt_clear(c);
-            c->attempts++;
-            c->upstream_status = 0;
-            trace_attempt_end(&c->sj->trace, TRACE_HTTP, (int)status,
-                              util_now_us());
-            trace_attempt_begin(&c->sj->trace,
-                                c->w->slots->target_slot[c->target],
-                                util_now_us());
-            openai_start(c);
+            call_attempt_again(c, (int)status);
             return;
         }
         snprintf(msg, sizeof(msg), "%s rejected the gateway's credentials "

@@ -597,6 +597,20 @@ static void call_requeue(struct call *c)
     call_free(c);
 }
 
+/* One more upstream call on c->target: counted, traced, and handed to
+ * the target's adapter. */
+static void call_attempt_begin(struct call *c)
+{
+    c->attempts++;
+    c->attempt_start_ms = util_now_ms();
+    /* The slot: the master names it through its own configuration. */
+    trace_attempt_begin(&c->sj->trace, c->w->slots->target_slot[c->target],
+                        util_now_us());
+    c->retry_after_ms = -1;
+    c->upstream_status = 0;        /* none yet for this attempt */
+    provider_for(call_provider(c))->start(c);   /* failures it reports */
+}
+
 static void call_attempt_start(struct call *c)
 {
     int64_t next_try = 0;
@@ -635,15 +649,14 @@ static void call_attempt_start(struct call *c)
     }
     c->target = t;
     c->tried[t / 64] |= 1ULL << (t % 64);
-    c->attempts++;
-    c->attempt_start_ms = util_now_ms();
-    /* The slot: the master names it through its own configuration. */
-    trace_attempt_begin(&c->sj->trace, c->w->slots->target_slot[t],
-                        util_now_us());
-    c->retry_after_ms = -1;
-    c->upstream_status = 0;        /* none yet for this attempt */
-    if (provider_for(call_provider(c))->start(c) < 0)
-        return;    /* the adapter reported the failure */
+    call_attempt_begin(c);
+}
+
+void call_attempt_again(struct call *c, int status)
+{
+    trace_attempt_end(&c->sj->trace, TRACE_HTTP, status, util_now_us());
+    upstream_attempt_clear(c);
+    call_attempt_begin(c);
 }
 
 /* The job's virtual model and, for a job naming one target, that target

@@ -172,6 +172,9 @@ void call_send_event(struct call *c, const char *data, size_t len);
 void worker_flush_urgent(struct worker *w);
 /* The attempt succeeded and the answer is complete. */
 void call_succeeded(struct call *c);
+/* The attempt got HTTP status but is worth making again on the same
+ * target at once (new credentials): a new attempt, counted and traced. */
+void call_attempt_again(struct call *c, int status);
 /* The attempt failed. status/code/message describe it for the client
  * if no retry follows; retryable says whether another attempt may. */
 void call_attempt_failed(struct call *c, int status, const char *code,
