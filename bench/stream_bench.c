@@ -1,10 +1,26 @@
 /* stream_bench.c - many concurrent streamed chat requests against one
- * HTTP endpoint: opens N connections at once, each POSTs a "stream": true
- * request whose last message has W words (the mock upstream answers one
- * SSE chunk per word), and measures each stream's time to its first
- * "data:" line and whether it ended with [DONE]. Prints
+ * HTTP endpoint. Each stream POSTs a "stream": true request whose last
+ * message has W words (the mock upstream answers one SSE chunk per
+ * word) and is timed from its connect() to its first "data:" line; it
+ * counts as done when [DONE] arrives.
+ *
+ * Two ways to start the streams:
+ *   burst      (no RAMP_MS): all N are opened at once, back to back, and
+ *              each runs once: the thundering-herd case.
+ *   sustained  (RAMP_MS given): stream i is opened at i * RAMP_MS / N, and
+ *              every stream that ends is opened again at once, until
+ *              DURATION_S has passed. Once the ramp is over N streams are
+ *              always in flight, started at staggered times; only streams
+ *              opened after the ramp are timed. With a paced upstream
+ *              (mock model drip-MS) and RAMP_MS about one stream's length
+ *              this is a steady N concurrent streams.
+ *
+ * Prints
  *   streams=N done=D ttfb_p50_ms=X ttfb_p99_ms=Y total_s=T
- * Usage: stream_bench PORT MODEL STREAMS WORDS */
+ * (in sustained mode N and D count the timed streams, and failed=F counts
+ * the timed streams that closed before [DONE]). Exit 0 when every timed
+ * stream ended with [DONE].
+ * Usage: stream_bench PORT MODEL STREAMS WORDS [RAMP_MS DURATION_S] */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -23,6 +39,8 @@
 #define SB_MS_PER_S     1000.0
 #define SB_NS_PER_MS    1000000.0
 #define SB_TAIL         32        /* bytes kept to find markers across reads */
+#define SB_SAMPLES_MAX  1000000   /* timed streams kept in sustained mode */
+#define SB_PERCENT      100
 
 struct sb_stream {
     int fd;
@@ -30,7 +48,20 @@ struct sb_stream {
     double ttfb_ms;               /* -1 until the first data: line */
     int done;                     /* saw [DONE] */
     int open;
+    int timed;                    /* counts in the result */
     char tail[SB_TAIL + 1];       /* last bytes of the previous read */
+};
+
+struct sb_run {
+    struct sb_stream *st;
+    struct pollfd *pfd;
+    int n;
+    const char *req;
+    size_t rlen;
+    struct sockaddr_in sa;
+    double *ttfb;                 /* ttfb of finished timed streams */
+    int got, cap;
+    int timed_done, timed_failed, timed_closed;
 };
 
 static double sb_now(void)
@@ -49,10 +80,10 @@ static int sb_cmp(const void *a, const void *b)
 }
 
 /* Looks for marker in tail + buf (a marker may span two reads). */
-static int sb_seen(struct sb_stream *s, const char *buf, size_t n,
+static int sb_seen(const struct sb_stream *s, const char *buf, size_t n,
                    const char *marker)
 {
-    char joined[SB_TAIL + SB_READ_CHUNK + 1];
+    static char joined[SB_TAIL + SB_READ_CHUNK + 1];
     size_t t = strlen(s->tail);
 
     memcpy(joined, s->tail, t);
@@ -61,61 +92,185 @@ static int sb_seen(struct sb_stream *s, const char *buf, size_t n,
     return memmem(joined, t + n, marker, strlen(marker)) != NULL;
 }
 
-/* One poll over the first n streams and a read from each ready one;
- * returns how many closed. */
-static int sb_pass(struct sb_stream *st, struct pollfd *pfd, int n,
-                   char *buf, size_t cap, int timeout_ms)
+/* Opens stream i and sends its request; -1 on failure. */
+static int sb_open(struct sb_run *run, int i, int timed)
 {
-    int closed = 0;
+    struct sb_stream *s = &run->st[i];
+
+    memset(s, 0, sizeof(*s));
+    s->ttfb_ms = -1;
+    s->timed = timed;
+    s->start_ms = sb_now();
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (s->fd < 0 ||
+        connect(s->fd, (const struct sockaddr *)&run->sa, sizeof(run->sa)) < 0 ||
+        write(s->fd, run->req, run->rlen) != (ssize_t)run->rlen) {
+        perror("stream_bench");
+        if (s->fd >= 0)
+            close(s->fd);
+        return -1;
+    }
+    s->open = 1;
+    return 0;
+}
+
+/* Closes stream i and records it if it is timed. */
+static void sb_close(struct sb_run *run, int i)
+{
+    struct sb_stream *s = &run->st[i];
+
+    close(s->fd);
+    s->open = 0;
+    if (!s->timed)
+        return;
+    run->timed_closed++;
+    if (s->done)
+        run->timed_done++;
+    else
+        run->timed_failed++;
+    if (s->ttfb_ms >= 0 && run->got < run->cap)
+        run->ttfb[run->got++] = s->ttfb_ms;
+}
+
+/* One poll over the first n streams and a read from each ready one;
+ * returns the indexes that closed in closed[] and their count. */
+static int sb_pass(struct sb_run *run, int n, char *buf, size_t cap,
+                   int timeout_ms, int *closed)
+{
+    int nclosed = 0;
 
     for (int i = 0; i < n; i++) {
-        pfd[i].fd = st[i].open ? st[i].fd : -1;
-        pfd[i].events = POLLIN;
-        pfd[i].revents = 0;
+        run->pfd[i].fd = run->st[i].open ? run->st[i].fd : -1;
+        run->pfd[i].events = POLLIN;
+        run->pfd[i].revents = 0;
     }
-    if (n <= 0 || poll(pfd, (nfds_t)(unsigned)n, timeout_ms) <= 0)
+    if (n <= 0 || poll(run->pfd, (nfds_t)(unsigned)n, timeout_ms) <= 0)
         return 0;
     for (int i = 0; i < n; i++) {
+        struct sb_stream *s = &run->st[i];
         ssize_t r;
 
-        if (!st[i].open || !(pfd[i].revents & (POLLIN | POLLHUP)))
+        if (!s->open || !(run->pfd[i].revents & (POLLIN | POLLHUP)))
             continue;
-        r = read(st[i].fd, buf, cap - 1);
+        r = read(s->fd, buf, cap - 1);
         if (r <= 0) {
-            close(st[i].fd);
-            st[i].open = 0;
-            closed++;
+            sb_close(run, i);
+            closed[nclosed++] = i;
             continue;
         }
-        if (st[i].ttfb_ms < 0 && sb_seen(&st[i], buf, (size_t)r, "data:"))
-            st[i].ttfb_ms = sb_now() - st[i].start_ms;
-        if (!st[i].done && sb_seen(&st[i], buf, (size_t)r, "[DONE]"))
-            st[i].done = 1;
+        if (s->ttfb_ms < 0 && sb_seen(s, buf, (size_t)r, "data:"))
+            s->ttfb_ms = sb_now() - s->start_ms;
+        if (!s->done && sb_seen(s, buf, (size_t)r, "[DONE]"))
+            s->done = 1;
         {
             size_t keep = (size_t)r < SB_TAIL ? (size_t)r : SB_TAIL;
 
-            memcpy(st[i].tail, buf + r - keep, keep);
-            st[i].tail[keep] = '\0';
+            memcpy(s->tail, buf + r - keep, keep);
+            s->tail[keep] = '\0';
         }
     }
-    return closed;
+    return nclosed;
+}
+
+/* Reads until the open streams end or the deadline passes, then closes
+ * what is left. */
+static void sb_drain(struct sb_run *run, char *buf, int *closed,
+                     int open_count, double deadline_ms)
+{
+    while (open_count > 0 && sb_now() < deadline_ms)
+        open_count -= sb_pass(run, run->n, buf, SB_READ_CHUNK,
+                              (int)SB_MS_PER_S, closed);
+    for (int i = 0; i < run->n; i++)
+        if (run->st[i].open)
+            sb_close(run, i);
+}
+
+static int sb_burst(struct sb_run *run, char *buf, int *closed)
+{
+    double t0 = sb_now();
+    int open_count = 0;
+
+    for (int i = 0; i < run->n; i++) {
+        /* Read what has come while connecting the rest, so the early
+         * streams are not held up by our own loop. */
+        open_count -= sb_pass(run, i, buf, SB_READ_CHUNK, 0, closed);
+        if (sb_open(run, i, 1) < 0)
+            return -1;
+        open_count++;
+    }
+    sb_drain(run, buf, closed, open_count, t0 + SB_TIMEOUT_MS);
+    return 0;
+}
+
+static int sb_sustained(struct sb_run *run, char *buf, int *closed,
+                        double ramp_ms, double duration_ms)
+{
+    double t0 = sb_now(), now;
+    int opened = 0, open_count = 0;
+
+    for (now = t0; now - t0 < duration_ms; now = sb_now()) {
+        double next = t0 + ramp_ms * opened / run->n;
+        int wait_ms = (int)SB_MS_PER_S, c;
+
+        while (opened < run->n && now >= next) {
+            if (sb_open(run, opened, 0) < 0)
+                return -1;
+            opened++;
+            open_count++;
+            next = t0 + ramp_ms * opened / run->n;
+        }
+        if (opened < run->n)
+            wait_ms = (int)(next - now) + 1;
+        c = sb_pass(run, opened, buf, SB_READ_CHUNK, wait_ms, closed);
+        open_count -= c;
+        /* A stream that ended is replaced at once; only replacements
+         * opened after the ramp, with N streams in flight, are timed. */
+        for (int k = 0; k < c; k++) {
+            if (sb_now() - t0 >= duration_ms)
+                break;
+            if (sb_open(run, closed[k], opened == run->n &&
+                        sb_now() - t0 >= ramp_ms) < 0)
+                return -1;
+            open_count++;
+        }
+    }
+    /* Let the timed streams in flight finish; untimed ones are cut. */
+    for (int i = 0; i < run->n; i++)
+        if (run->st[i].open && !run->st[i].timed) {
+            close(run->st[i].fd);
+            run->st[i].open = 0;
+            open_count--;
+        }
+    sb_drain(run, buf, closed, open_count,
+             t0 + duration_ms + SB_TIMEOUT_MS);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    char body[SB_BODY_MAX], req[SB_REQ_MAX], buf[SB_READ_CHUNK];
-    struct sockaddr_in sa;
-    struct sb_stream *st;
-    struct pollfd *pfd;
-    double *ttfb, t0;
-    int n, words, open_count, done = 0, got = 0;
-    size_t blen = 0, rlen;
+    static char body[SB_BODY_MAX], req[SB_REQ_MAX], buf[SB_READ_CHUNK];
+    struct sb_run run;
+    int *closed = NULL, words, rc = 1;
+    double t0, ramp_ms = 0, duration_ms = 0;
+    size_t blen = 0;
 
-    if (argc != 5)
+    if (argc != 5 && argc != 7) {
+        fprintf(stderr, "usage: stream_bench PORT MODEL STREAMS WORDS "
+                "[RAMP_MS DURATION_S]\n");
         return 2;
-    n = atoi(argv[3]);
+    }
+    memset(&run, 0, sizeof(run));
+    run.n = atoi(argv[3]);
     words = atoi(argv[4]);
-    if (n <= 0 || words <= 0)
+    if (argc == 7) {
+        ramp_ms = atof(argv[5]);
+        duration_ms = atof(argv[6]) * SB_MS_PER_S;
+        if (ramp_ms <= 0 || duration_ms <= ramp_ms) {
+            fprintf(stderr, "stream_bench: need 0 < RAMP_MS < DURATION_S\n");
+            return 2;
+        }
+    }
+    if (run.n <= 0 || words <= 0)
         return 2;
     blen = (size_t)snprintf(body, sizeof(body), "{\"model\":\"%s\",\"stream\""
                             ":true,\"messages\":[{\"role\":\"user\","
@@ -124,54 +279,39 @@ int main(int argc, char **argv)
         blen += (size_t)snprintf(body + blen, sizeof(body) - blen, "%sw%d",
                                  w ? " " : "", w);
     blen += (size_t)snprintf(body + blen, sizeof(body) - blen, "\"}]}");
-    rlen = (size_t)snprintf(req, sizeof(req), "POST /v1/chat/completions "
-                            "HTTP/1.1\r\nHost: bench\r\nContent-Type: "
-                            "application/json\r\nContent-Length: %zu\r\n"
-                            "Connection: close\r\n\r\n%s", blen, body);
-    st = calloc((size_t)n, sizeof(*st));
-    pfd = calloc((size_t)n, sizeof(*pfd));
-    ttfb = calloc((size_t)n, sizeof(*ttfb));
-    if (st == NULL || pfd == NULL || ttfb == NULL)
-        return 1;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((unsigned short)atoi(argv[1]));
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    run.rlen = (size_t)snprintf(req, sizeof(req), "POST /v1/chat/completions "
+                                "HTTP/1.1\r\nHost: bench\r\nContent-Type: "
+                                "application/json\r\nContent-Length: %zu\r\n"
+                                "Connection: close\r\n\r\n%s", blen, body);
+    run.req = req;
+    run.cap = argc == 7 ? SB_SAMPLES_MAX : run.n;
+    run.st = calloc((size_t)run.n, sizeof(*run.st));
+    run.pfd = calloc((size_t)run.n, sizeof(*run.pfd));
+    run.ttfb = calloc((size_t)run.cap, sizeof(*run.ttfb));
+    closed = calloc((size_t)run.n, sizeof(*closed));
+    if (run.st == NULL || run.pfd == NULL || run.ttfb == NULL ||
+        closed == NULL)
+        goto out;
+    run.sa.sin_family = AF_INET;
+    run.sa.sin_port = htons((unsigned short)atoi(argv[1]));
+    run.sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     t0 = sb_now();
-    open_count = 0;
-    for (int i = 0; i < n; i++) {
-        /* Read what has come while connecting the rest, so the early
-         * streams are not held up by our own loop. */
-        open_count -= sb_pass(st, pfd, i, buf, sizeof(buf), 0);
-        st[i].fd = socket(AF_INET, SOCK_STREAM, 0);
-        st[i].ttfb_ms = -1;
-        st[i].start_ms = sb_now();
-        if (st[i].fd < 0 ||
-            connect(st[i].fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-            write(st[i].fd, req, rlen) != (ssize_t)rlen) {
-            perror("stream_bench");
-            return 1;
-        }
-        st[i].open = 1;
-        open_count++;
-    }
-    while (open_count > 0 && sb_now() - t0 < SB_TIMEOUT_MS)
-        open_count -= sb_pass(st, pfd, n, buf, sizeof(buf), (int)SB_MS_PER_S);
-    for (int i = 0; i < n; i++) {
-        if (st[i].open)
-            close(st[i].fd);
-        done += st[i].done;
-        if (st[i].ttfb_ms >= 0)
-            ttfb[got++] = st[i].ttfb_ms;
-    }
-    qsort(ttfb, (size_t)got, sizeof(*ttfb), sb_cmp);
-    printf("streams=%d done=%d ttfb_p50_ms=%.2f ttfb_p99_ms=%.2f "
-           "total_s=%.2f\n", n, done, got ? ttfb[got / 2] : -1.0,
-           got ? ttfb[(got * 99) / 100 < got ? (got * 99) / 100 : got - 1]
-               : -1.0,
+    if ((argc == 7 ? sb_sustained(&run, buf, closed, ramp_ms, duration_ms)
+                   : sb_burst(&run, buf, closed)) < 0)
+        goto out;
+    qsort(run.ttfb, (size_t)run.got, sizeof(*run.ttfb), sb_cmp);
+    printf("streams=%d done=%d ", run.timed_closed, run.timed_done);
+    if (argc == 7)
+        printf("failed=%d ", run.timed_failed);
+    printf("ttfb_p50_ms=%.2f ttfb_p99_ms=%.2f total_s=%.2f\n",
+           run.got ? run.ttfb[run.got / 2] : -1.0,
+           run.got ? run.ttfb[(run.got * 99) / SB_PERCENT] : -1.0,
            (sb_now() - t0) / SB_MS_PER_S);
-    free(st);
-    free(pfd);
-    free(ttfb);
-    return done == n ? 0 : 1;
+    rc = run.timed_closed > 0 && run.timed_done == run.timed_closed ? 0 : 1;
+out:
+    free(run.st);
+    free(run.pfd);
+    free(run.ttfb);
+    free(closed);
+    return rc;
 }

@@ -152,6 +152,20 @@ int chan_flush(struct chan *c)
     return 0;
 }
 
+int chan_write_now(struct chan *c)
+{
+    int n;
+
+    if (c->closed || evbuffer_get_length(c->out) == 0)
+        return 0;
+    do {
+        n = evbuffer_write(c->out, c->fd);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return 0;
+    return n < 0 ? -1 : n;
+}
+
 int chan_read_once(struct chan *c)
 {
     int rc = chan_read(c);

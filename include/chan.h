@@ -47,6 +47,11 @@ void chan_set_drain(struct chan *c, size_t low, chan_cb on_drain);
  * socket does not take. 0, or -1 when the socket failed (on_close has
  * been called then). */
 int chan_flush(struct chan *c);
+/* Writes what the socket takes now and nothing else: no write event, no
+ * callbacks, so a caller inside another library's callback may use it.
+ * A failure is left for the next chan_flush or read to find. Bytes
+ * written (0 when the socket is full or the channel closed), or -1. */
+int chan_write_now(struct chan *c);
 
 /* Reads once, up to read_max bytes, into c->in without calling on_read:
  * bytes read, 0 at EOF or when nothing is there, -1 on error. For a peer

@@ -54,14 +54,17 @@ struct http_conn {
     bool doomed;               /* to be freed from the loop, not here */
     bool drain_watch;          /* call on_drain at drain_low */
     bool req_started;          /* a byte of the next request arrived */
+    bool flush_queued;         /* on the server's flush list */
     size_t drain_low;
     size_t head_len;
     int requests;
     struct http_req req;
     struct http_conn *prev, *next;
+    struct http_conn *flush_prev, *flush_next;
 };
 
 static void http_conn_process(struct http_conn *c);
+static void http_unqueue_flush(struct http_conn *c);
 
 const char *http_reason(int status)
 {
@@ -101,6 +104,7 @@ static void http_conn_free(struct http_conn *c, bool lost)
 
     if (lost && c->state == HTTP_BUSY && s->on_lost != NULL)
         s->on_lost(&c->req, s->arg);
+    http_unqueue_flush(c);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -174,6 +178,7 @@ void http_watch_drain(struct http_req *req, size_t low)
 /* Writes what is buffered; arms the write event for the rest. */
 static void http_flush(struct http_conn *c)
 {
+    http_unqueue_flush(c);
     while (!c->doomed && evbuffer_get_length(c->out) > 0) {
         int n = evbuffer_write(c->out, c->fd);
 
@@ -342,12 +347,52 @@ void http_send(struct http_req *req, int status, const char *content_type,
 }
 
 /* Stream chunks usually come in bursts (a worker's frames are read
- * together): write them when the loop next finds the socket writable,
- * in one system call, rather than one call per chunk. */
+ * together, and one read may carry several chunks of one stream): the
+ * connection goes on the server's flush list, and the list is written
+ * out when the callbacks already due in this turn of the loop are done,
+ * one system call per connection. No write event is armed unless the
+ * socket turns out to be full, so a chunk costs one writev and no
+ * epoll_ctl, and it does not wait for the next epoll_wait. */
 static void http_flush_soon(struct http_conn *c)
 {
-    if (!c->doomed)
-        event_add(c->wev, NULL);
+    struct http_server *s = c->srv;
+
+    if (c->doomed || c->flush_queued)
+        return;
+    c->flush_queued = true;
+    c->flush_prev = NULL;
+    c->flush_next = s->flush_list;
+    if (s->flush_list != NULL)
+        s->flush_list->flush_prev = c;
+    else
+        event_active(s->flush_ev, EV_TIMEOUT, 0);
+    s->flush_list = c;
+}
+
+static void http_unqueue_flush(struct http_conn *c)
+{
+    if (!c->flush_queued)
+        return;
+    c->flush_queued = false;
+    if (c->flush_prev != NULL)
+        c->flush_prev->flush_next = c->flush_next;
+    else
+        c->srv->flush_list = c->flush_next;
+    if (c->flush_next != NULL)
+        c->flush_next->flush_prev = c->flush_prev;
+    c->flush_prev = c->flush_next = NULL;
+}
+
+static void http_flush_list_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_server *s = arg;
+
+    (void)fd;
+    (void)what;
+    /* http_flush takes each off the list; a drain callback may queue
+     * more, which this loop then writes too. */
+    while (s->flush_list != NULL)
+        http_flush(s->flush_list);
 }
 
 void http_stream_start(struct http_req *req, int status,
@@ -783,6 +828,12 @@ int http_server_init(struct http_server *s, struct event_base *base,
         evutil_closesocket(fd);
         return -1;
     }
+    s->flush_ev = event_new(base, -1, 0, http_flush_list_cb, s);
+    if (s->flush_ev == NULL) {
+        evconnlistener_free(s->listener);
+        s->listener = NULL;
+        return -1;
+    }
     s->accepting = true;
     return 0;
 }
@@ -813,6 +864,10 @@ void http_server_free(struct http_server *s)
     http_server_stop_accepting(s);
     while (s->conns != NULL)
         http_conn_free(s->conns, false);
+    if (s->flush_ev != NULL) {
+        event_free(s->flush_ev);
+        s->flush_ev = NULL;
+    }
 }
 
 int http_server_connections(const struct http_server *s)

@@ -67,6 +67,8 @@ struct http_server {
     http_drain_cb on_drain;            /* optional */
     void *arg;
     struct http_conn *conns;           /* every open connection */
+    struct http_conn *flush_list;      /* output to write this turn */
+    struct event *flush_ev;            /* made active to write it */
     int conn_count;
     bool accepting;
     const struct log *log;             /* refusals are logged here */

@@ -201,6 +201,9 @@ static size_t openai_write_cb(char *buf, size_t size, size_t n, void *arg)
                 c->proto_error = "upstream stream event exceeds the size cap";
             return 0;
         }
+        /* One curl call may drive a whole burst of new transfers: a
+         * first chunk leaves now, not when curl is done with them all. */
+        worker_flush_first(c->w);
         return len;
     }
     if (evbuffer_get_length(c->resp) + len > WORKER_MAX_UPSTREAM_BODY) {

@@ -159,6 +159,15 @@ void worker_flush_urgent(struct worker *w)
         worker_flush(w);
 }
 
+void worker_flush_first(struct worker *w)
+{
+    if (!w->urgent)
+        return;
+    w->urgent = false;
+    worker_seal(w);
+    (void)chan_write_now(&w->master);
+}
+
 /* A stream's first bytes are what its client waits for: they skip the
  * queue (worker_queue) and leave when the upstream read that brought them
  * is done (worker_flush_urgent), not after every other upstream read of

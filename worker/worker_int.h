@@ -170,6 +170,10 @@ void call_send_event(struct call *c, const char *data, size_t len);
 /* Writes the frames made so far at once if they hold a stream's first
  * bytes (upstream.c calls it after each upstream read). */
 void worker_flush_urgent(struct worker *w);
+/* The same from inside a curl callback: the bytes are written now, but
+ * nothing else happens (no resumed transfers, no failure handling); the
+ * flush already due this turn does the rest. */
+void worker_flush_first(struct worker *w);
 /* The attempt succeeded and the answer is complete. */
 void call_succeeded(struct call *c);
 /* The attempt got HTTP status but is worth making again on the same

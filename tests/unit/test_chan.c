@@ -180,7 +180,55 @@ static void test_read_once_and_stop(void)
     event_base_free(base);
 }
 
+/* chan_write_now writes what the socket takes and nothing else: no
+ * write event for the rest, no on_drain, no on_close on failure; the
+ * next chan_flush does those. */
+static void test_write_now(void)
+{
+    struct event_base *base = event_base_new();
+    struct ct_state st = { 0 };
+    struct chan c;
+    char *buf = malloc(CT_HUGE), *sink = malloc(CT_HUGE);
+    int sv[2], n;
+
+    CU_ASSERT_FATAL(base != NULL && buf != NULL && sink != NULL &&
+                    ct_pair(sv) == 0);
+    CU_ASSERT_FATAL(chan_init(&c, base, sv[0], CT_READ_MAX, ct_on_read,
+                              ct_on_close, &st) == 0);
+    chan_set_drain(&c, 0, ct_on_drain);
+    CU_ASSERT_EQUAL(chan_write_now(&c), 0);        /* nothing to write */
+    evbuffer_add(c.out, "abc", 3);
+    CU_ASSERT_EQUAL(chan_write_now(&c), 3);
+    CU_ASSERT_EQUAL(chan_pending(&c), 0);
+    CU_ASSERT_EQUAL(st.drains, 0);
+    CU_ASSERT_EQUAL(read(sv[1], sink, CT_HUGE), 3);
+    /* More than the socket takes: part written, no write event armed. */
+    memset(buf, CT_BYTE, CT_HUGE);
+    evbuffer_add(c.out, buf, CT_HUGE);
+    n = chan_write_now(&c);
+    CU_ASSERT_TRUE(n > 0 && n < CT_HUGE);
+    CU_ASSERT_EQUAL(chan_pending(&c), (size_t)(CT_HUGE - n));
+    CU_ASSERT_FALSE(c.writing);
+    CU_ASSERT_EQUAL(chan_write_now(&c), 0);        /* full: EAGAIN */
+    CU_ASSERT_EQUAL(chan_flush(&c), 0);            /* the flush arms it */
+    CU_ASSERT_TRUE(c.writing);
+    /* A failed write is left for chan_flush to report. */
+    signal(SIGPIPE, SIG_IGN);
+    close(sv[1]);
+    CU_ASSERT_EQUAL(chan_write_now(&c), -1);
+    CU_ASSERT_EQUAL(st.closes, 0);
+    CU_ASSERT_FALSE(c.closed);
+    CU_ASSERT_EQUAL(chan_flush(&c), -1);
+    CU_ASSERT_EQUAL(st.closes, 1);
+    CU_ASSERT_EQUAL(chan_write_now(&c), 0);        /* closed: nothing */
+    chan_free(&c);
+    free(buf);
+    free(sink);
+    event_base_free(base);
+}
+
 static const CU_TestInfo chan_tests[] = {
+    { "write_now: no write event, no callbacks", test_write_now },
     { "one read takes more than 4 KiB; close reported once",
       test_big_read },
     { "flush at once; backlog via the write event; drain",
