@@ -21,6 +21,11 @@
 #   BENCH_THREADS      wrk -t                                     (2)
 #   BENCH_CONNECTIONS  wrk -c                                     (64)
 #   BENCH_STREAM_N     sequential streamed requests per path      (20)
+#   BENCH_STREAMS      concurrent streams in the stream runs     (200)
+#   BENCH_STREAM_WORDS words per streamed answer (one chunk each) (199)
+#   BENCH_STREAM_PACE_MS  sustained run: ms between chunks        (20)
+#   BENCH_STREAM_SECONDS  sustained run: seconds of streams opened (10)
+#   BENCH_STREAM_RUNS  runs of each stream test per path          (3)
 #   BENCH_PIPELINED    daemon binary                  (bin/pipelined)
 #   BENCH_MOCK         mock upstream binary           (bin/mock_upstream)
 #   BENCH_KEEP_LOGS    if set to a directory, server logs and raw wrk
@@ -31,8 +36,9 @@
 # binary, a server that did not start or died, a failed smoke request);
 # 2 if wrk failed or produced no results; 3 if any measured run got non-2xx
 # responses (results are then not comparable; see BENCH_ALLOW_ERRORS);
-# 4 if a streamed (TTFB) request failed. With 3 and 4 the report is still
-# printed, with the failures counted in it.
+# 4 if a streamed (TTFB) request or a stream run (a stream without [DONE])
+# failed. With 3 and 4 the report is still printed, with the failures
+# counted in it.
 # Signals (Ctrl-C, TERM) and every failure path stop all processes the
 # script started and remove its temp dir.
 
@@ -48,6 +54,11 @@ WARMUP=${BENCH_WARMUP:-2}
 THREADS=${BENCH_THREADS:-2}
 CONNS=${BENCH_CONNECTIONS:-64}
 STREAM_N=${BENCH_STREAM_N:-20}
+STREAMS=${BENCH_STREAMS:-200}
+STREAM_WORDS=${BENCH_STREAM_WORDS:-199}
+STREAM_PACE_MS=${BENCH_STREAM_PACE_MS:-20}
+STREAM_SECONDS=${BENCH_STREAM_SECONDS:-10}
+STREAM_RUNS=${BENCH_STREAM_RUNS:-3}
 PIPELINED=${BENCH_PIPELINED:-bin/pipelined}
 MOCK=${BENCH_MOCK:-bin/mock_upstream}
 KEEP_LOGS=${BENCH_KEEP_LOGS:-}
@@ -73,7 +84,8 @@ esac
 [[ $# -le 1 ]] || die 1 "too many arguments"
 
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-for v in DURATION RUNS WARMUP THREADS CONNS STREAM_N; do
+for v in DURATION RUNS WARMUP THREADS CONNS STREAM_N STREAMS STREAM_WORDS \
+         STREAM_PACE_MS STREAM_SECONDS STREAM_RUNS; do
     if ! is_uint "${!v}" || (( 10#${!v} == 0 )); then
         die 1 "BENCH_${v/CONNS/CONNECTIONS} must be a positive integer (got '${!v}')"
     fi
@@ -270,7 +282,7 @@ check_servers() {
 }
 
 # ------------------------------------------------------------------ servers
-MOCK_PORT="" NGINX_PORT="" RCC_PORT="" RCC_PID="" NGINX_VERSION=""
+MOCK_PORT="" NGINX_PORT="" NGINX_STREAM_PORT="" RCC_PORT="" RCC_PID="" NGINX_VERSION=""
 
 start_mock() {
     local portfile=$WORK/mock.port pid deadline
@@ -298,8 +310,11 @@ start_nginx() {
     chmod 755 "$prefix"
     for attempt in 1 2 3; do
         pick_port; NGINX_PORT=$PICKED
+        pick_port; NGINX_STREAM_PORT=$PICKED
         sed -e "s|@PREFIX@|$prefix|g" -e "s|@UPSTREAM_PORT@|$MOCK_PORT|g" \
-            -e "s|@LISTEN_PORT@|$NGINX_PORT|g" "$BENCH_DIR/nginx.conf.in" >"$prefix/nginx.conf"
+            -e "s|@LISTEN_PORT@|$NGINX_PORT|g" \
+            -e "s|@STREAM_LISTEN_PORT@|$NGINX_STREAM_PORT|g" \
+            "$BENCH_DIR/nginx.conf.in" >"$prefix/nginx.conf"
         log "starting nginx on 127.0.0.1:$NGINX_PORT (attempt $attempt)"
         "$NGINX_BIN" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" \
             >"$prefix/stdout.log" 2>&1 &
@@ -322,6 +337,7 @@ start_pipelined() {
     for attempt in 1 2 3; do
         pick_port; RCC_PORT=$PICKED
         sed -e "s|@LISTEN_PORT@|$RCC_PORT|g" -e "s|@UPSTREAM_PORT@|$MOCK_PORT|g" \
+            -e "s|@STREAM_PACE_MS@|$STREAM_PACE_MS|g" \
             -e "s|@CONTROL_SOCKET@|$WORK/control.sock|g" "$BENCH_DIR/pipelined.conf.in" >"$conf"
         rm -f "$WORK/control.sock"
         log "starting $PIPELINED on 127.0.0.1:$RCC_PORT (attempt $attempt)"
@@ -621,10 +637,19 @@ ttfb_diff=""
 [[ -n ${TTFB[rcc]} && -n ${TTFB[direct]} ]] && ttfb_diff=$(awk -v a="${TTFB[rcc]}" -v b="${TTFB[direct]}" 'BEGIN { print a - b }')
 echo "| difference (rcc - direct) | $(fmt "$ttfb_diff") | |"
 
-# Concurrent streams: bin/stream_bench opens them all at once; each asks
-# for an answer of STREAM_WORDS words, one SSE chunk per word.
-STREAMS=${BENCH_STREAMS:-200}
-STREAM_WORDS=${BENCH_STREAM_WORDS:-199}
+# Concurrent streams (bin/stream_bench), direct, through nginx (its
+# unbuffered server) and through rcc, STREAM_RUNS runs each, interleaved:
+#   burst      STREAMS streams opened at once, back to back; the mock
+#              (model fast) writes each whole answer, STREAM_WORDS + 2
+#              chunks, as fast as it can: the thundering herd.
+#   sustained  STREAMS streams always in flight: opened at staggered times
+#              over one stream's length, each replaced when it ends, for
+#              STREAM_SECONDS; the mock sends a chunk every STREAM_PACE_MS
+#              (model drip-MS; rcc's virtual model "paced"), as a model
+#              generating tokens does. Only streams opened once all
+#              STREAMS are in flight are timed.
+# Each reports the p50/p99 of the time from connect() to the first data:
+# line; "added" is a proxy's median minus direct's median.
 rcc_rss_kb() {  # master + workers, RssAnon + RssFile
     local total=0 pid
     for pid in "$RCC_PID" $(pgrep -P "$RCC_PID" || true); do
@@ -632,38 +657,75 @@ rcc_rss_kb() {  # master + workers, RssAnon + RssFile
     done
     echo "$total"
 }
-declare -A SB_P50 SB_P99
-peak=0
-for r in 1 2 3; do
-    for s in direct rcc; do
-        if [[ $s == direct ]]; then port=$MOCK_PORT model=fast; else port=$RCC_PORT model=default; fi
-        if [[ $s == rcc ]]; then
-            ( while :; do rcc_rss_kb; sleep 0.02; done ) >"$WORK/rss.samples" &
-            sampler=$!
-        fi
-        out=$(bin/stream_bench "$port" "$model" "$STREAMS" "$STREAM_WORDS" || true)
-        if [[ $s == rcc ]]; then
-            kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
-            p=$(sort -n "$WORK/rss.samples" | tail -1)
-            (( ${p:-0} > peak )) && peak=$p
-        fi
-        log "streams $s run $r: $out"
-        SB_P50[$s]+="$(sed -n 's/.*ttfb_p50_ms=\([0-9.]*\).*/\1/p' <<<"$out") "
-        SB_P99[$s]+="$(sed -n 's/.*ttfb_p99_ms=\([0-9.]*\).*/\1/p' <<<"$out") "
+declare -A SB_P50=() SB_P99=() SB_FAIL=() SB_PEAK=()
+STREAM_RAMP_MS=$(( STREAM_PACE_MS * (STREAM_WORDS + 1) ))
+(( STREAM_SECONDS * 1000 > STREAM_RAMP_MS )) \
+    || die 1 "BENCH_STREAM_SECONDS must be longer than one stream ($STREAM_RAMP_MS ms)"
+declare -A SB_PORT=([direct]=$MOCK_PORT [nginx]=$NGINX_STREAM_PORT [rcc]=$RCC_PORT)
+for kind in burst sustained; do
+    SB_PEAK[$kind]=0
+    if [[ $kind == burst ]]; then
+        log "streams: $STREAMS opened at once, $((STREAM_WORDS + 2)) chunks each, $STREAM_RUNS run(s) per path"
+    else
+        log "streams: $STREAMS in flight for ${STREAM_SECONDS}s, a chunk every ${STREAM_PACE_MS} ms, $STREAM_RUNS run(s) per path"
+    fi
+    for (( r = 1; r <= STREAM_RUNS; r++ )); do
+        for s in direct nginx rcc; do
+            check_servers
+            if [[ $kind == burst ]]; then
+                model=fast; [[ $s == rcc ]] && model=default
+                args=()
+            else
+                model=drip-$STREAM_PACE_MS; [[ $s == rcc ]] && model=paced
+                args=("$STREAM_RAMP_MS" "$STREAM_SECONDS")
+            fi
+            sampler=""
+            if [[ $s == rcc ]]; then
+                ( while :; do rcc_rss_kb; sleep 0.02; done ) >"$WORK/rss.samples" &
+                sampler=$!
+            fi
+            out=$(bin/stream_bench "${SB_PORT[$s]}" "$model" "$STREAMS" \
+                  "$STREAM_WORDS" "${args[@]}") || SB_FAIL[$s]=$(( ${SB_FAIL[$s]:-0} + 1 ))
+            if [[ -n $sampler ]]; then
+                kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
+                p=$(sort -n "$WORK/rss.samples" | tail -1)
+                (( ${p:-0} > SB_PEAK[$kind] )) && SB_PEAK[$kind]=$p
+            fi
+            log "streams $kind ${LABEL[$s]} run $r: $out"
+            SB_P50[$kind.$s]+="$(sed -n 's/.*ttfb_p50_ms=\([0-9.]*\).*/\1/p' <<<"$out") "
+            SB_P99[$kind.$s]+="$(sed -n 's/.*ttfb_p99_ms=\([0-9.]*\).*/\1/p' <<<"$out") "
+        done
     done
 done
 idle_kb=$(rcc_rss_kb)
-echo
-echo "### $STREAMS concurrent streams of $((STREAM_WORDS + 2)) chunks, opened at once (bin/stream_bench; medians of 3 runs)"
-echo
-echo "| path | first chunk p50 ms | first chunk p99 ms |"
-echo "|---|---:|---:|"
-for s in direct rcc; do
-    printf '| %s | %s | %s |\n' "$([[ $s == direct ]] && echo "upstream direct" || echo "via rcc-pipeline")" \
-        "$(fmt "$(printf '%s\n' ${SB_P50[$s]} | median)")" "$(fmt "$(printf '%s\n' ${SB_P99[$s]} | median)")"
+added() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "") print "n/a"; else printf "%+.2f\n", a - b }'; }
+for kind in burst sustained; do
+    echo
+    if [[ $kind == burst ]]; then
+        echo "### $STREAMS concurrent streams of $((STREAM_WORDS + 2)) chunks, opened at once (burst; medians of $STREAM_RUNS runs)"
+    else
+        echo "### $STREAMS concurrent streams, a chunk every $STREAM_PACE_MS ms, staggered and replaced as they end for ${STREAM_SECONDS} s (sustained; medians of $STREAM_RUNS runs)"
+    fi
+    echo
+    echo "| path | first chunk p50 ms | first chunk p99 ms | added p50 ms | added p99 ms |"
+    echo "|---|---:|---:|---:|---:|"
+    d50=$(tr ' ' '\n' <<<"${SB_P50[$kind.direct]:-}" | grep . | median)
+    d99=$(tr ' ' '\n' <<<"${SB_P99[$kind.direct]:-}" | grep . | median)
+    for s in direct nginx rcc; do
+        m50=$(tr ' ' '\n' <<<"${SB_P50[$kind.$s]:-}" | grep . | median)
+        m99=$(tr ' ' '\n' <<<"${SB_P99[$kind.$s]:-}" | grep . | median)
+        if [[ $s == direct ]]; then
+            printf '| %s | %s | %s | | |\n' "${LABEL[$s]}" "$(fmt "$m50")" "$(fmt "$m99")"
+        else
+            printf '| %s | %s | %s | %s | %s |\n' "${LABEL[$s]}" "$(fmt "$m50")" "$(fmt "$m99")" \
+                "$(added "$m50" "$d50")" "$(added "$m99" "$d99")"
+        fi
+    done
+    echo
+    echo "Peak RSS of master + workers while these streams ran: $(awk -v k="${SB_PEAK[$kind]}" 'BEGIN { printf "%.1f", k / 1024 }') MB."
 done
 echo
-echo "Peak RSS of master + workers while the streams ran: $(awk -v k="$peak" 'BEGIN { printf "%.1f", k / 1024 }') MB (after: $(awk -v k="$idle_kb" 'BEGIN { printf "%.1f", k / 1024 }') MB)."
+echo "RSS of master + workers after the stream runs: $(awk -v k="$idle_kb" 'BEGIN { printf "%.1f", k / 1024 }') MB."
 
 total_non2xx=0
 for s in "${SYSTEMS[@]}"; do total_non2xx=$(( total_non2xx + ${NON2XX[$s]:-0} )); done
@@ -671,8 +733,9 @@ if (( total_non2xx > 0 )) && [[ $ALLOW_ERRORS != 1 ]]; then
     log "wrk saw $total_non2xx non-2xx responses; exiting 3 (set BENCH_ALLOW_ERRORS=1 to ignore)"
     exit 3
 fi
-if (( TTFB_FAIL[direct] + TTFB_FAIL[rcc] > 0 )); then
-    log "$(( TTFB_FAIL[direct] + TTFB_FAIL[rcc] )) streamed request(s) failed; exiting 4"
+sb_failed=$(( ${SB_FAIL[direct]:-0} + ${SB_FAIL[nginx]:-0} + ${SB_FAIL[rcc]:-0} ))
+if (( TTFB_FAIL[direct] + TTFB_FAIL[rcc] + sb_failed > 0 )); then
+    log "$(( TTFB_FAIL[direct] + TTFB_FAIL[rcc] )) streamed request(s) and $sb_failed stream run(s) failed; exiting 4"
     exit 4
 fi
 log "done"

@@ -775,6 +775,12 @@ static void http_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
         evconnlistener_disable(s->listener);
     http_read_on(c, true);
     http_arm(c, s->limits.header_timeout_ms);
+    /* A client sends its request right after connecting, so it is
+     * usually here already: read it now. A burst of connections is then
+     * dispatched as it is accepted (the workers start on it while we
+     * accept the rest), not after the whole burst is accepted and the
+     * loop has come round to its reads. May free c. */
+    http_read_cb(fd, EV_READ, c);
 }
 
 int http_server_init(struct http_server *s, struct event_base *base,
