@@ -645,7 +645,7 @@ static void call_attempt_start(struct call *c)
         call_fail(c, 503, "circuit_open", msg);
         return;
     }
-    if (t < 0 && c->attempts == 0) {
+    if (t < 0 && c->attempts == c->inherited) {
         call_requeue(c);
         return;
     }
@@ -687,6 +687,20 @@ static int call_resolve(const struct worker *w, const struct shm_job *sj,
     return *vmodel < 0 ? -1 : 0;
 }
 
+/* A job run again after its worker died keeps the calls made for it:
+ * X-Pipeline-Attempts and the retry budget count them, and the targets
+ * they went to are tried last. (A fresh job's trace holds none.) */
+static void call_inherit(struct call *c, const struct trace *tr)
+{
+    c->attempts = c->inherited = (int)tr->attempts;
+    for (uint32_t i = 0; i < tr->attempts && i < TRACE_MAX_ATTEMPTS; i++) {
+        int t = slots_target_index(c->w->slots, tr->attempt[i].target);
+
+        if (t >= 0 && t < c->w->cfg->target_count)
+            c->tried[t / 64] |= 1ULL << (t % 64);
+    }
+}
+
 static void call_begin(struct worker *w, uint32_t j)
 {
     struct shm_job *sj = &w->shm.jobs[j];
@@ -714,6 +728,7 @@ static void call_begin(struct worker *w, uint32_t j)
     c->stream = (sj->flags & SHM_JOB_STREAM) != 0;
     c->start_ms = util_now_ms();
     c->deadline_ms = sj->deadline_ms;
+    call_inherit(c, &sj->trace);
     trace_dispatched(&sj->trace, util_now_us());
     w->calls[j] = c;
     w->active++;

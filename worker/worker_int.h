@@ -106,7 +106,9 @@ struct call {
     int direct_target;             /* the one target it may use, or -1 */
     int target;                    /* current attempt's target, or -1 */
     bool stream;
-    int attempts;
+    int attempts;                  /* upstream calls made for the job */
+    int inherited;                 /* of those, made before this call
+                                      (by a worker that died) */
     uint64_t tried[WORKER_TARGET_WORDS];
     int64_t start_ms;
     int64_t deadline_ms;

@@ -262,6 +262,7 @@ owner=$("$BIN/pipelinectl" -s "$SOCK" --json workers | grep -o '"pid":[0-9]*,"sl
 kill -KILL "${owner:-$wpid}"
 wait "$cpid"
 check "request survives its worker's death" 200 "$(cat "$WORK/killed.code")"
+check "the dead worker's call is counted" 2 "$(header X-Pipeline-Attempts)"
 two_workers() { [ "$("$BIN/pipelinectl" -s "$SOCK" --json stats | grep -o '"count":[0-9]*' | cut -d: -f2)" = 2 ]; }
 if wait_until 10 two_workers; then ok "dead worker replaced"; else fail "dead worker not replaced"; fi
 
