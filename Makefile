@@ -39,7 +39,8 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 COMMON_OBJ = $(call obj,$(COMMON_SRC))
 DAEMON_OBJ = $(call obj,$(MASTER_SRC) $(WORKER_SRC)) $(COMMON_OBJ)
 CTL_OBJ    = $(call obj,$(CTL_SRC)) $(COMMON_OBJ)
-UNIT_OBJ   = $(call obj,$(UNIT_SRC)) $(COMMON_OBJ)
+# master/http.c is unit-tested too (tests/unit/test_http.c).
+UNIT_OBJ   = $(call obj,$(UNIT_SRC) master/http.c) $(COMMON_OBJ)
 MOCK_OBJ   = $(call obj,$(MOCK_SRC))
 MOCK_OAUTH_OBJ = $(call obj,$(MOCK_OAUTH_SRC))
 SLOW_OBJ   = $(call obj,$(SLOW_SRC))
@@ -96,6 +97,8 @@ $(BINDIR)/queue_bench: $(QBENCH_OBJ)
 $(BINDIR)/stream_bench: $(SBENCH_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/tests/unit/test_http.o: CFLAGS += -Imaster
 
 $(BINDIR)/unit_tests: $(UNIT_OBJ)
 	@mkdir -p $(@D)

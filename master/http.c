@@ -357,16 +357,19 @@ static void http_flush_soon(struct http_conn *c)
 {
     struct http_server *s = c->srv;
 
-    if (c->doomed || c->flush_queued)
+    /* A full socket has its write event armed: that writes it all. */
+    if (c->doomed || c->flush_queued || event_pending(c->wev, EV_WRITE, NULL))
         return;
     c->flush_queued = true;
-    c->flush_prev = NULL;
-    c->flush_next = s->flush_list;
-    if (s->flush_list != NULL)
-        s->flush_list->flush_prev = c;
-    else
+    c->flush_next = NULL;
+    c->flush_prev = s->flush_tail;      /* written in the order queued */
+    if (s->flush_tail != NULL)
+        s->flush_tail->flush_next = c;
+    else {
+        s->flush_list = c;
         event_active(s->flush_ev, EV_TIMEOUT, 0);
-    s->flush_list = c;
+    }
+    s->flush_tail = c;
 }
 
 static void http_unqueue_flush(struct http_conn *c)
@@ -380,6 +383,8 @@ static void http_unqueue_flush(struct http_conn *c)
         c->srv->flush_list = c->flush_next;
     if (c->flush_next != NULL)
         c->flush_next->flush_prev = c->flush_prev;
+    else
+        c->srv->flush_tail = c->flush_prev;
     c->flush_prev = c->flush_next = NULL;
 }
 

@@ -67,7 +67,8 @@ struct http_server {
     http_drain_cb on_drain;            /* optional */
     void *arg;
     struct http_conn *conns;           /* every open connection */
-    struct http_conn *flush_list;      /* output to write this turn */
+    struct http_conn *flush_list;      /* output to write this turn, */
+    struct http_conn *flush_tail;      /* in the order it was queued */
     struct event *flush_ev;            /* made active to write it */
     int conn_count;
     bool accepting;
@@ -103,8 +104,9 @@ void http_send_buffer(struct http_req *req, int status,
                       const char *content_type, const struct http_hdr *hdrs,
                       size_t nhdrs, struct evbuffer *buf);
 /* A streamed answer: the head, chunks as they come, then the end. What
- * is queued goes out on the next loop turn, in one write per connection,
- * unless http_stream_flush writes it sooner. */
+ * is queued goes out when the callbacks already due in this loop turn are
+ * done, in one write per connection, unless http_stream_flush writes it
+ * sooner. */
 void http_stream_start(struct http_req *req, int status,
                        const char *content_type, const struct http_hdr *hdrs,
                        size_t nhdrs);

@@ -163,8 +163,10 @@ void worker_flush_first(struct worker *w)
 {
     if (!w->urgent)
         return;
+    /* The first bytes were sealed into the window when they came; the
+     * stage may hold this call's later events of the same read, which
+     * stay there to join what follows. */
     w->urgent = false;
-    worker_seal(w);
     (void)chan_write_now(&w->master);
 }
 

@@ -2,7 +2,8 @@
 # test_limits.sh - what one client may do: 50 slowloris connections do not
 # stop a normal request and are closed after header_timeout_ms; the
 # connection cap holds new connections in the backlog; per-connection
-# request count; header count and request-line limits; garbage bytes.
+# request count; header count and request-line limits; garbage bytes;
+# connection churn at a small cap and streams cut while their chunks wait.
 # Prints "limits: N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
@@ -105,6 +106,62 @@ out=$(timeout 5 cat <&"$fd" | head -c 200 | tr -d '\0')
 exec {fd}>&-
 check_match "random bytes: 400 or closed" '^(HTTP/1.1 4[0-9][0-9]|)' "$out"
 code=$(post "$(msg default)"); check "alive after garbage" 200 "$code"
+
+stop_daemon
+check "exit status 0 after SIGTERM" 0 "$DRC"
+
+echo "connection churn at a cap of 4, streams cut mid-way"
+# Connections that close at once (some right after their request: the
+# request is read, and the connection may be freed, inside the accept),
+# and streams the client cuts while chunks wait to be written (some read
+# slowly, so the socket is full): the count of open connections must come
+# back down, the cap must not stick, and later streams must complete.
+cat >"$CONF" <<CONF
+listen = "127.0.0.1:$DPORT";
+control_socket = "$SOCK";
+log_level = "info";
+workers = 2;
+clients = { max_connections = 4; header_timeout_ms = 1500; keepalive_timeout_ms = 5000; };
+providers = ( { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1"; api_key = "k"; } );
+virtual_models = ( { name = "default"; targets = ( { provider = "up"; model = "fast"; } ); },
+                   { name = "drip"; targets = ( { provider = "up"; model = "drip-20"; } ); },
+                   { name = "big"; targets = ( { provider = "up"; model = "big-2048"; } ); } );
+CONF
+start_daemon "$CONF"
+for _ in $(seq 1 10); do
+    J=()
+    for _ in 1 2 3 4 5 6 7 8; do
+        ( exec 3<>"/dev/tcp/127.0.0.1/$DPORT"; exec 3>&- ) 2>/dev/null & J+=($!)
+    done
+    for _ in 1 2 3 4; do
+        ( exec 3<>"/dev/tcp/127.0.0.1/$DPORT"
+          printf 'GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
+          exec 3>&- ) 2>/dev/null & J+=($!)
+    done
+    wait "${J[@]}"
+done
+idle() { [ "$(conns)" -le 1 ]; }
+if wait_until 20 idle; then ok "connections back to none after the churn"
+else fail "connections stuck at $(conns)"; fi
+for _ in $(seq 1 5); do
+    J=()
+    for _ in 1 2 3 4 5 6; do
+        curl -s -N -m "0.$((RANDOM % 5 + 1))" -o /dev/null -H 'Content-Type: application/json' \
+            --data-binary "$(msg drip "a b c d e f g h i j k l" ',"stream":true')" \
+            "http://127.0.0.1:$DPORT/v1/chat/completions" & J+=($!)
+    done
+    for _ in 1 2; do
+        curl -s -N -m 0.3 --limit-rate 20k -o /dev/null -H 'Content-Type: application/json' \
+            --data-binary "$(msg big x ',"stream":true')" \
+            "http://127.0.0.1:$DPORT/v1/chat/completions" & J+=($!)
+    done
+    wait "${J[@]}"
+done
+if wait_until 20 idle; then ok "connections back to none after the cut streams"
+else fail "connections stuck at $(conns)"; fi
+code=$(post "$(msg drip "a b c" ',"stream":true')")
+check "a stream afterwards" 200 "$code"
+check_match "complete, with [DONE]" 'data: \[DONE\]' "$(body)"
 
 stop_daemon
 check "exit status 0 after SIGTERM" 0 "$DRC"

@@ -35,6 +35,7 @@ static int (*const unit_registrars[])(void) = {
     register_oauth_tests,
     register_trace_tests,
     register_chan_tests,
+    register_http_tests,
 };
 
 int unit_add_suite(const char *name, const CU_TestInfo *tests)
