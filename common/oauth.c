@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -295,6 +296,28 @@ int oauth_pkce_challenge(const char *verifier,
 
 /* ---- resource_url -------------------------------------------------- */
 
+/* A loopback host, with or without a port: "localhost", "[::1]" or
+ * "127." followed by digits and dots. Where a plain http:// API base may
+ * point (the tokens never cross a network in clear). */
+static bool oauth_loopback_host(const char *host, size_t len)
+{
+    const char *colon;
+    size_t n;
+
+    if (len >= 5 && memcmp(host, "[::1]", 5) == 0)
+        return len == 5 || host[5] == ':';
+    colon = memchr(host, ':', len);
+    n = colon != NULL ? (size_t)(colon - host) : len;
+    if (n == 9 && strncasecmp(host, "localhost", 9) == 0)
+        return true;
+    if (n < 5 || memcmp(host, "127.", 4) != 0)
+        return false;
+    for (size_t i = 4; i < n; i++)
+        if (!isdigit((unsigned char)host[i]) && host[i] != '.')
+            return false;
+    return true;
+}
+
 int oauth_api_base(const char *resource_url, char *out, size_t outlen)
 {
     const char *s, *end, *p, *rest, *path;
@@ -324,6 +347,11 @@ int oauth_api_base(const char *resource_url, char *out, size_t outlen)
     if (end == rest)
         return -1;                  /* no host */
     path = memchr(rest, '/', (size_t)(end - rest));
+    /* Our bearer token goes there: https, or http to this machine only. */
+    if (has_scheme && !(p - s == 5 && strncasecmp(s, "https", 5) == 0) &&
+        !(p - s == 4 && strncasecmp(s, "http", 4) == 0 &&
+          oauth_loopback_host(rest, (size_t)((path ? path : end) - rest))))
+        return -1;
     has_v1 = path != NULL && end - path >= 3 && memcmp(end - 3, "/v1", 3) == 0;
     n = snprintf(out, outlen, "%s%.*s%s", has_scheme ? "" : "https://",
                  (int)(end - s), s, has_v1 ? "" : "/v1");

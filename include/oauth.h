@@ -94,7 +94,9 @@ int oauth_pkce_challenge(const char *verifier,
  * dropped, "https://" put in front when it names no scheme (a scheme is
  * letters and "://"), "/v1" appended unless the path already ends in it.
  * 0, or -1 when it is empty, has no host, holds a blank or a control
- * character inside, or does not fit in outlen. */
+ * character inside, names a scheme other than https (http is taken for
+ * a loopback host only: localhost, 127.x.x.x, [::1]), or does not fit in
+ * outlen. */
 int oauth_api_base(const char *resource_url, char *out, size_t outlen);
 
 /* Parses token file text (JSON object; unknown members ignored; strings

@@ -15,7 +15,8 @@
  *     refresh token when the answer has none;
  *   - a device answer is accepted only from a 200, with the codes and
  *     printable URIs present and non-negative times;
- *   - an API base starts with "letters://", ends in "/v1" and holds no
+ *   - an API base starts with https:// (or http:// to a loopback host),
+ *     ends in "/v1" and holds no
  *     blanks; urlencode yields only unreserved bytes and %XX that decode
  *     back to the input. */
 #include <ctype.h>
@@ -23,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include "fuzz.h"
 #include "oauth.h"
@@ -231,6 +233,12 @@ static void fuzz_oa_strings(const char *s)
             p++;
         FUZZ_CHECK(p > base && strncmp(p, "://", 3) == 0,
                    "no scheme: %s", base);
+        FUZZ_CHECK(strncasecmp(base, "https://", 8) == 0 ||
+                   (strncasecmp(base, "http://", 7) == 0 &&
+                    (strncasecmp(base + 7, "127.", 4) == 0 ||
+                     strncasecmp(base + 7, "localhost", 9) == 0 ||
+                     strncmp(base + 7, "[::1]", 5) == 0)),
+                   "token sent in clear off this machine: %s", base);
         n = strlen(base);
         FUZZ_CHECK(n >= 3 && strcmp(base + n - 3, "/v1") == 0,
                    "no /v1: %s", base);

@@ -43,10 +43,21 @@ poke_until() {
     done
 }
 
-# write_qwen ACCESS REFRESH EXPIRY_MS: a token file as the Qwen CLI writes it.
+# status_until STATUS VMODEL: sends requests until one answers STATUS
+# (a replaced token file is noticed within a second); 0 when one did.
+status_until() {
+    local deadline=$(( $(now_ms) + WAIT * 1000 ))
+    until [ "$(post "$(msg "$2")")" = "$1" ]; do
+        [ "$(now_ms)" -ge $deadline ] && return 1
+        sleep 0.1
+    done
+}
+
+# write_qwen ACCESS REFRESH EXPIRY_MS [RESOURCE_URL]: a token file as the
+# Qwen CLI writes it.
 write_qwen() {
-    printf '{"access_token":"%s","refresh_token":"%s","token_type":"Bearer","resource_url":"http://127.0.0.1:%s","expiry_date":%s}\n' \
-        "$1" "$2" "$QA_PORT" "$3" >"$QTOK.new"
+    printf '{"access_token":"%s","refresh_token":"%s","token_type":"Bearer","resource_url":"%s","expiry_date":%s}\n' \
+        "$1" "$2" "${4:-http://127.0.0.1:$QA_PORT}" "$3" >"$QTOK.new"
     chmod 600 "$QTOK.new"
     mv "$QTOK.new" "$QTOK"
 }
@@ -187,12 +198,17 @@ code=$(post "$(msg q)"); check "still 502 while the file is unchanged" 502 "$cod
 check "and no refresh attempt" "$r0" "$(mstat "$QA_PORT" refresh)"
 mctl "$QA_PORT" 'revoked=0&access=at-relogin&refresh=rt-relogin'
 write_qwen at-relogin rt-relogin "$FAR"
-back=0
-for _ in $(seq 1 $((WAIT * 10))); do
-    [ "$(post "$(msg q)")" = 200 ] && { back=1; break; }
-    sleep 0.1
-done
-check "a new token file brings it back" 1 "$back"
+if status_until 200 q; then ok "a new token file brings it back"
+else fail "still failing after a new token file"; fi
+
+echo "# Qwen: tokens whose resource_url is plain http off this machine"
+write_qwen at-relogin rt-relogin "$FAR" http://qwen.example
+if status_until 502 q; then ok "refused: the token would cross the network in clear (502)"
+else fail "tokens for a plain http base off this machine were used"; fi
+check_match "the log says why" 'API base URL of its tokens is not usable' "$(cat "$DLOG")"
+write_qwen at-relogin rt-relogin "$FAR"
+if status_until 200 q; then ok "a loopback http resource_url works again"
+else fail "still failing with a loopback resource_url"; fi
 
 echo "# iFlow: API key, refresh with Basic client auth, getUserInfo"
 code=$(post "$(msg i)"); check "iFlow request with the file's apiKey" 200 "$code"

@@ -227,6 +227,17 @@ static void test_api_base(void)
         { "https:///", NULL },
         { "a b.c", NULL },
         { "x.y/\x01", NULL },
+        /* The token must not cross a network in clear. */
+        { "http://x.y", NULL },
+        { "http://127.0.0.1.x.y/v1", NULL },
+        { "http://127.0.0.1@x.y", NULL },
+        { "http://localhost.x.y", NULL },
+        { "ftp://x.y", NULL },
+        { "file:///etc", NULL },
+        { "HTTP://LOCALHOST:9/x", "HTTP://LOCALHOST:9/x/v1" },
+        { "http://[::1]:80/", "http://[::1]:80/v1" },
+        { "http://127.1", "http://127.1/v1" },
+        { "http://[::1]x", NULL },
     };
     char out[OAUTH_URL_MAX];
 
