@@ -835,10 +835,11 @@ static int oauth_write_all(int fd, const char *buf, size_t len)
 int oauth_tokens_save(const char *path, const struct oauth_tokens *t,
                       char *err, size_t errlen)
 {
-    char *text = NULL, *tmp = NULL, *dir = NULL;
+    char *text = NULL, *tmp = NULL, *dir = NULL, *real = NULL;
     int fd = -1, dir_fd = -1, rc = -1;
-    bool tmp_exists = false;
+    bool tmp_exists = false, had_owner = false;
     size_t path_len;
+    struct stat st;
 
     if (path == NULL || path[0] == '\0' ||
         path[strlen(path) - 1] == '/') {
@@ -849,6 +850,17 @@ int oauth_tokens_save(const char *path, const struct oauth_tokens *t,
         oauth_fail(err, errlen, "%s: no access_token to save", path);
         return -1;
     }
+    /* A token file that is a symlink (into a shared or synced place)
+     * stays one: the file it points to is replaced. A dangling link is
+     * replaced itself. */
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+        real = realpath(path, NULL);
+        if (real != NULL)
+            path = real;
+    }
+    /* The owner of the file replaced keeps it (a daemon run as root must
+     * not leave the user's own token file root's). */
+    had_owner = stat(path, &st) == 0 && S_ISREG(st.st_mode);
     path_len = strlen(path);
     text = oauth_tokens_format(t);
     dir = oauth_dirname(path);
@@ -868,6 +880,11 @@ int oauth_tokens_save(const char *path, const struct oauth_tokens *t,
         goto out;
     }
     tmp_exists = true;
+    /* Only root can give a file away; for anyone else the file is theirs
+     * already or cannot be. */
+    if (had_owner && geteuid() == 0 && (st.st_uid != 0 || st.st_gid != 0) &&
+        fchown(fd, st.st_uid, st.st_gid) < 0)
+        errno = 0;      /* it stays root's: better than losing the tokens */
     if (fchmod(fd, OAUTH_FILE_MODE) < 0 ||
         oauth_write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0) {
         oauth_fail(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
@@ -903,6 +920,7 @@ out:
     oauth_secret_free(&text);
     free(tmp);
     free(dir);
+    free(real);
     return rc;
 }
 

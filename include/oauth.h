@@ -117,7 +117,9 @@ int oauth_tokens_load(const char *path, struct oauth_tokens *t,
 /* Writes t to path atomically: a temporary file in the same directory
  * created with mode 0600, written, fsync'd, renamed over path, and the
  * directory fsync'd. The directory is created when missing, with every
- * missing parent (like mkdir -p), each component made 0700. -1 with err;
+ * missing parent (like mkdir -p), each component made 0700. A path that
+ * is a symlink stays one (the file it points to is replaced), and when
+ * run as root the replaced file's owner and group are kept. -1 with err;
  * no temporary file is left behind. */
 int oauth_tokens_save(const char *path, const struct oauth_tokens *t,
                       char *err, size_t errlen);

@@ -27,6 +27,7 @@
 #define OT_NFTW_FDS       16
 #define OT_BIG_TOKEN      (40 * 1024)      /* fits in OAUTH_FILE_MAX */
 #define OT_MODE_MASK      07777
+#define OT_OTHER_ID       4242             /* an owner that is not us */
 #define OT_SECRET         "SECRET-TOKEN-VALUE"
 
 /* RFC 7636 appendix B. */
@@ -546,6 +547,45 @@ static void test_save_mode_and_atomic(void)
         umask(old);
         CU_ASSERT_EQUAL(ot_mode(path), 0600);
     }
+    ot_dir_done();
+}
+
+/* A token file that is a symlink stays one; as root, the replaced
+ * file's owner and group are kept. */
+static void test_save_keeps_link_and_owner(void)
+{
+    struct oauth_tokens t = { .access_token = "linked" }, got;
+    char real[OT_PATH_MAX], link[OT_PATH_MAX], err[OAUTH_ERR_MAX];
+    struct stat st;
+
+    ot_dir_new();
+    ot_path(real, sizeof(real), "sub/real.json");
+    ot_path(link, sizeof(link), "link.json");
+    CU_ASSERT_EQUAL_FATAL(oauth_tokens_save(real, &t, err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL_FATAL(symlink("sub/real.json", link), 0);
+    if (geteuid() == 0)
+        CU_ASSERT_EQUAL(chown(real, OT_OTHER_ID, OT_OTHER_ID), 0);
+    t.access_token = "second";
+    CU_ASSERT_EQUAL(oauth_tokens_save(link, &t, err, sizeof(err)), 0);
+    CU_ASSERT_TRUE(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
+    CU_ASSERT_EQUAL_FATAL(oauth_tokens_load(real, &got, NULL, err,
+                                            sizeof(err)), 0);
+    CU_ASSERT_STRING_EQUAL(got.access_token, "second");
+    oauth_tokens_free(&got);
+    CU_ASSERT_EQUAL(ot_mode(real), 0600);
+    CU_ASSERT_TRUE(stat(real, &st) == 0);
+    if (geteuid() == 0) {
+        CU_ASSERT_EQUAL(st.st_uid, OT_OTHER_ID);
+        CU_ASSERT_EQUAL(st.st_gid, OT_OTHER_ID);
+    }
+    CU_ASSERT_EQUAL(ot_temp_count(ot_dir), 0);
+    ot_path(real, sizeof(real), "sub");
+    CU_ASSERT_EQUAL(ot_temp_count(real), 0);
+    /* A dangling link is replaced by the file itself. */
+    CU_ASSERT_EQUAL(unlink(link), 0);
+    CU_ASSERT_EQUAL(symlink("nowhere/x.json", link), 0);
+    CU_ASSERT_EQUAL(oauth_tokens_save(link, &t, err, sizeof(err)), 0);
+    CU_ASSERT_TRUE(lstat(link, &st) == 0 && S_ISREG(st.st_mode));
     ot_dir_done();
 }
 
@@ -1071,6 +1111,8 @@ static const CU_TestInfo oauth_tests[] = {
     { "format, parse, copy round trip", test_format_round_trip },
     { "format leaves out absent members", test_format_minimal },
     { "save: 0600, atomic, replaces", test_save_mode_and_atomic },
+    { "save: a symlink stays one; the owner is kept",
+      test_save_keeps_link_and_owner },
     { "save makes directories 0700", test_save_makes_directories },
     { "save errors leave no temporary", test_save_errors },
     { "load identity notices a replace", test_load_identity },
