@@ -93,7 +93,7 @@ static void relay_stream(struct mreq *mr, struct evbuffer *in, size_t len)
     http_stream_move(req, in, len);
     if (!mr->chunk_sent) {
         /* The first chunk (with the head) is what the client waits for:
-         * out now, not with the rest of this burst on the next turn. */
+         * out now, not after the rest of this read of frames. */
         mr->chunk_sent = true;
         http_stream_flush(req);
     }

@@ -54,7 +54,7 @@ static void upstream_event_cb(evutil_socket_t fd, short what, void *arg)
         flags |= CURL_CSELECT_OUT;
     curl_multi_socket_action(w->multi, fd, flags, &running);
     upstream_check_done(w);
-    worker_flush_urgent(w);
+    worker_flush_first(w);
 }
 
 static void upstream_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -66,7 +66,7 @@ static void upstream_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     upstream_check_done(w);
-    worker_flush_urgent(w);
+    worker_flush_first(w);
 }
 
 static int upstream_sock_cb(CURL *easy, curl_socket_t s, int what,

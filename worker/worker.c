@@ -153,12 +153,6 @@ static void worker_flush_cb(evutil_socket_t fd, short what, void *arg)
     worker_flush(w);
 }
 
-void worker_flush_urgent(struct worker *w)
-{
-    if (w->urgent)
-        worker_flush(w);
-}
-
 void worker_flush_first(struct worker *w)
 {
     if (!w->urgent)
@@ -172,7 +166,7 @@ void worker_flush_first(struct worker *w)
 
 /* A stream's first bytes are what its client waits for: they skip the
  * queue (worker_queue) and leave when the upstream read that brought them
- * is done (worker_flush_urgent), not after every other upstream read of
+ * is done (worker_flush_first), not after every other upstream read of
  * the loop turn. True when these are the call's first bytes. */
 static bool call_mark_first(struct call *c)
 {

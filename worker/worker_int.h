@@ -169,12 +169,11 @@ void call_send_head(struct call *c);
 void call_send_chunk(struct call *c, const void *data, size_t len);
 /* Sends one SSE event, "data: " data "\n\n", whole in one frame. */
 void call_send_event(struct call *c, const char *data, size_t len);
-/* Writes the frames made so far at once if they hold a stream's first
- * bytes (upstream.c calls it after each upstream read). */
-void worker_flush_urgent(struct worker *w);
-/* The same from inside a curl callback: the bytes are written now, but
- * nothing else happens (no resumed transfers, no failure handling); the
- * flush already due this turn does the rest. */
+/* When a stream's first bytes are waiting, writes the window they are in
+ * at once, and nothing else (no resumed transfers, no failure handling),
+ * so it may run inside a curl callback: the flush already due this turn
+ * does the rest. Called from curl's write callback and after each curl
+ * action (a stream that ends before its first event is written). */
 void worker_flush_first(struct worker *w);
 /* The attempt succeeded and the answer is complete. */
 void call_succeeded(struct call *c);
