@@ -1,6 +1,7 @@
-/* arena.c - first-fit block allocator over a bitmap, next-fit from a
- * hint so the common case (small bodies, freed roughly in order) finds a
- * run at once. */
+/* arena.c - first-fit block allocator over a bitmap. Bodies are placed
+ * as low in the arena as they fit, so the pages a busy daemon touches
+ * follow what is in flight, not the arena's size; the hint (every block
+ * below it is used) lets the search skip the packed low end. */
 #include "arena.h"
 
 #include <string.h>
@@ -45,12 +46,15 @@ void arena_init(struct arena_view *a, uint64_t blocks)
     memset(a->bitmap, 0, arena_bitmap_bytes(blocks));
 }
 
-/* Searches [from, to) for n free blocks in a row. */
+/* Searches [from, to) for n free blocks in a row; the first free block
+ * seen (to when there is none) in *lowest_free. */
 static int arena_search(const struct arena_view *a, uint64_t from,
-                        uint64_t to, uint64_t n, uint64_t *first)
+                        uint64_t to, uint64_t n, uint64_t *first,
+                        uint64_t *lowest_free)
 {
     uint64_t run = 0;
 
+    *lowest_free = to;
     for (uint64_t b = from; b < to; b++) {
         /* A full word cannot hold the start or middle of a run. */
         if (b % ARENA_WORD_BITS == 0 &&
@@ -63,6 +67,8 @@ static int arena_search(const struct arena_view *a, uint64_t from,
             run = 0;
             continue;
         }
+        if (*lowest_free == to)
+            *lowest_free = b;
         if (++run == n) {
             *first = b + 1 - n;
             return 0;
@@ -73,19 +79,20 @@ static int arena_search(const struct arena_view *a, uint64_t from,
 
 int arena_alloc(struct arena_view *a, size_t len, uint64_t *off)
 {
-    uint64_t n = arena_blocks_for(len ? len : 1), first;
+    uint64_t n = arena_blocks_for(len ? len : 1), first, lowest_free;
     uint64_t hint = a->hdr->hint < a->hdr->blocks ? a->hdr->hint : 0;
 
     if (n > a->hdr->blocks - a->hdr->used)
         return -1;
-    if (arena_search(a, hint, a->hdr->blocks, n, &first) < 0 &&
-        arena_search(a, 0, hint + n - 1 < a->hdr->blocks ? hint + n - 1
-                                                         : a->hdr->blocks,
-                     n, &first) < 0)
+    if (arena_search(a, hint, a->hdr->blocks, n, &first, &lowest_free) < 0) {
+        a->hdr->hint = lowest_free;
         return -1;
+    }
     arena_set_run(a, first, n, 1);
     a->hdr->used += n;
-    a->hdr->hint = first + n;
+    /* Every block below the hint stays used: the run just taken extends
+     * the packed low end only when it starts at its first free block. */
+    a->hdr->hint = first == lowest_free ? first + n : lowest_free;
     *off = first * ARENA_BLOCK;
     return 0;
 }
@@ -96,6 +103,8 @@ void arena_free(struct arena_view *a, uint64_t off, size_t len)
 
     arena_set_run(a, off / ARENA_BLOCK, n, 0);
     a->hdr->used -= n;
+    if (off / ARENA_BLOCK < a->hdr->hint)
+        a->hdr->hint = off / ARENA_BLOCK;
 }
 
 void arena_mark(struct arena_view *a, uint64_t off, size_t len)

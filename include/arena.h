@@ -13,7 +13,7 @@
 struct arena {
     uint64_t blocks;           /* total */
     uint64_t used;             /* allocated */
-    uint64_t hint;             /* where the next search starts */
+    uint64_t hint;             /* every block below it is used */
 };
 
 struct arena_view {
@@ -25,7 +25,8 @@ struct arena_view {
 /* Bytes of bitmap needed for a data area of data_bytes. */
 size_t arena_bitmap_bytes(uint64_t blocks);
 void arena_init(struct arena_view *a, uint64_t blocks);
-/* Reserves room for len bytes (len > 0); its offset in *off. -1: full. */
+/* Reserves room for len bytes (len > 0) in the lowest free run that
+ * holds it; its offset in *off. -1: no such run. */
 int arena_alloc(struct arena_view *a, size_t len, uint64_t *off);
 /* Releases what arena_alloc(len) returned at off. */
 void arena_free(struct arena_view *a, uint64_t off, size_t len);

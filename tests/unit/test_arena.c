@@ -19,6 +19,8 @@
 #define ART_RANDOM_SEED   0x2545F4914F6CDD1DULL
 #define ART_MAX_LIVE      64
 #define ART_MAX_ALLOC     (12 * ARENA_BLOCK + 7)
+#define ART_LOW_LIVE      4
+#define ART_LOW_ROUNDS    1000
 
 struct art {
     struct arena hdr;
@@ -194,12 +196,14 @@ static void test_word_boundary(void)
     CU_ASSERT_EQUAL(t.bitmap[0], (1ULL << 60) - 1);
     CU_ASSERT_EQUAL(t.bitmap[1], 0);
 
-    /* Empty again, next fit from block 68: 130 blocks span the rest of
-     * word 1, all of word 2 and the start of word 3. */
+    /* With blocks [0, 68) taken, 130 blocks span the rest of word 1,
+     * all of word 2 and the start of word 3. */
     arena_free(&t.view, head, 60 * ARENA_BLOCK);
     CU_ASSERT_EQUAL(t.hdr.used, 0);
+    arena_mark(&t.view, 0, 68 * ARENA_BLOCK);
     CU_ASSERT_EQUAL(arena_alloc(&t.view, 130 * ARENA_BLOCK, &off), 0);
     CU_ASSERT_EQUAL(off, 68 * ARENA_BLOCK);
+    arena_free(&t.view, 0, 68 * ARENA_BLOCK);
     CU_ASSERT_EQUAL(t.bitmap[0], 0);
     CU_ASSERT_EQUAL(t.bitmap[1], ~0xFULL);
     CU_ASSERT_EQUAL(t.bitmap[2], UINT64_MAX);
@@ -233,8 +237,8 @@ static void test_full_word_skip(void)
     art_free(&t);
 }
 
-/* Next fit wraps around to the start when the tail is taken. */
-static void test_hint_wraps(void)
+/* The lowest run that fits is taken, wherever the last one went. */
+static void test_lowest_run_first(void)
 {
     struct art t;
     uint64_t a, b, off;
@@ -254,7 +258,7 @@ static void test_hint_wraps(void)
     art_free(&t);
 }
 
-/* A free run straddling the hint is found. */
+/* A free run straddling the last allocation's end is found. */
 static void test_run_across_hint(void)
 {
     struct art t;
@@ -270,8 +274,56 @@ static void test_run_across_hint(void)
     CU_ASSERT_EQUAL(c, 50 * ARENA_BLOCK);
     arena_free(&t.view, a, 50 * ARENA_BLOCK);
     arena_free(&t.view, c, 120 * ARENA_BLOCK);
-    /* The hint is now at block 170, inside a free arena. */
+    /* Everything is free again: the whole arena is one run. */
     CU_ASSERT_EQUAL(arena_alloc(&t.view, 200 * ARENA_BLOCK, &off), 0);
+    CU_ASSERT_EQUAL(off, 0);
+    art_free(&t);
+}
+
+/* Allocation and release in turn with a few bodies in flight stays in
+ * the first blocks: the pages touched follow the load, not the arena's
+ * size (next fit walked the whole arena). */
+static void test_low_end_reused(void)
+{
+    struct art t;
+    uint64_t live[ART_LOW_LIVE] = { 0 }, top = 0;
+
+    CU_ASSERT_EQUAL_FATAL(art_init(&t, ART_BLOCKS), 0);
+    for (int i = 0; i < ART_LOW_LIVE; i++)
+        CU_ASSERT_EQUAL(arena_alloc(&t.view, 2 * ARENA_BLOCK, &live[i]), 0);
+    for (int round = 0; round < ART_LOW_ROUNDS; round++) {
+        int i = round % ART_LOW_LIVE;
+
+        arena_free(&t.view, live[i], 2 * ARENA_BLOCK);
+        CU_ASSERT_EQUAL(arena_alloc(&t.view, 2 * ARENA_BLOCK, &live[i]), 0);
+        if (live[i] > top)
+            top = live[i];
+    }
+    CU_ASSERT(top < 2 * ART_LOW_LIVE * ARENA_BLOCK);
+    for (int i = 0; i < ART_LOW_LIVE; i++)
+        arena_free(&t.view, live[i], 2 * ARENA_BLOCK);
+    CU_ASSERT_EQUAL(t.hdr.used, 0);
+    CU_ASSERT_EQUAL(t.hdr.hint, 0);
+    art_free(&t);
+}
+
+/* A failed search leaves the hint valid, and a free below it lowers it. */
+static void test_hint_after_full(void)
+{
+    struct art t;
+    uint64_t a, b, off;
+
+    CU_ASSERT_EQUAL_FATAL(art_init(&t, ART_BLOCKS), 0);
+    CU_ASSERT_EQUAL(arena_alloc(&t.view, 100 * ARENA_BLOCK, &a), 0);
+    CU_ASSERT_EQUAL(arena_alloc(&t.view, 99 * ARENA_BLOCK, &b), 0);
+    CU_ASSERT_EQUAL(arena_alloc(&t.view, 2 * ARENA_BLOCK, &off), -1);
+    CU_ASSERT_EQUAL(arena_alloc(&t.view, 1, &off), 0);
+    CU_ASSERT_EQUAL(off, 199 * ARENA_BLOCK);
+    arena_free(&t.view, b, 99 * ARENA_BLOCK);
+    CU_ASSERT_EQUAL(arena_alloc(&t.view, 1, &off), 0);
+    CU_ASSERT_EQUAL(off, 100 * ARENA_BLOCK);
+    arena_free(&t.view, a, 100 * ARENA_BLOCK);
+    CU_ASSERT_EQUAL(arena_alloc(&t.view, 1, &off), 0);
     CU_ASSERT_EQUAL(off, 0);
     art_free(&t);
 }
@@ -312,16 +364,17 @@ static uint64_t art_blocks_for(size_t len)
     return (len + ARENA_BLOCK - 1) / ARENA_BLOCK;
 }
 
-static int art_model_has_run(const struct art_model *m, uint64_t n)
+/* The first block of the lowest free run of n blocks; -1: none. */
+static int64_t art_model_first_run(const struct art_model *m, uint64_t n)
 {
     uint64_t run = 0;
 
     for (uint64_t b = 0; b < ART_BLOCKS; b++) {
         run = m->owner[b] ? 0 : run + 1;
         if (run >= n)
-            return 1;
+            return (int64_t)(b + 1 - n);
     }
-    return 0;
+    return -1;
 }
 
 /* Allocates into live slot i; 0 when the arena and the model agree. */
@@ -332,9 +385,10 @@ static int art_random_alloc(struct art *t, struct art_model *m, int i,
     int rc = arena_alloc(&t->view, len, &off);
 
     if (rc < 0)
-        return art_model_has_run(m, n) ? -1 : 0;
+        return art_model_first_run(m, n) >= 0 ? -1 : 0;
     first = off / ARENA_BLOCK;
-    if (off % ARENA_BLOCK != 0 || first + n > ART_BLOCKS)
+    if (off % ARENA_BLOCK != 0 || first + n > ART_BLOCKS ||
+        (int64_t)first != art_model_first_run(m, n))
         return -1;
     for (uint64_t b = first; b < first + n; b++) {
         if (m->owner[b] != 0)
@@ -406,8 +460,10 @@ static const CU_TestInfo arena_tests[] = {
     { "fragmentation and reuse", test_fragmentation },
     { "runs across 64-bit words", test_word_boundary },
     { "full words skipped", test_full_word_skip },
-    { "next fit wraps to the start", test_hint_wraps },
-    { "free run across the hint", test_run_across_hint },
+    { "lowest run first", test_lowest_run_first },
+    { "free run across the last end", test_run_across_hint },
+    { "low end reused under churn", test_low_end_reused },
+    { "hint after a full search", test_hint_after_full },
     { "arena_mark", test_mark },
     { "random alloc/free against a model", test_random_against_model },
     CU_TEST_INFO_NULL
