@@ -73,18 +73,33 @@ check "no DESIGN.md in README.md, docs/, etc/" "" \
     "$(grep -l 'DESIGN\.md' "${DOCS[@]}" 2>/dev/null | tr '\n' ' ')"
 check_match "$EXAMPLE points to $CONF_DOC" "$CONF_DOC" "$(head -5 "$EXAMPLE")"
 
-# Relative markdown links [text](path) resolve (anchors and URLs aside).
+# Relative markdown links [text](path#anchor) resolve: the file exists
+# and, for a .md file, has a heading with that anchor (GitHub's rule:
+# lower case, punctuation but - and _ dropped, spaces to -).
+anchors() {   # anchors FILE: the anchor of each of its headings
+    grep -E '^#{1,6} ' "$1" | sed -E 's/^#+ +//' | tr 'A-Z' 'a-z' |
+        sed -E 's/[^a-z0-9 _-]//g; s/ /-/g'
+}
 broken=""
 for f in README.md docs/*.md; do
     dir=$(dirname "$f")
-    for target in $(grep -o '](\([^)#]*\)' "$f" | sed 's/^](//'); do
-        case $target in
-            http://*|https://*|mailto:*|'') continue ;;
+    for link in $(grep -o '](\([^) ]*\))' "$f" | sed 's/^](//; s/)$//'); do
+        case $link in
+            http://*|https://*|mailto:*) continue ;;
         esac
-        [ -e "$dir/$target" ] || broken="$broken $f:$target"
+        path=${link%%#*}
+        anchor=""
+        [ "$path" != "$link" ] && anchor=${link#*#}
+        if [ -z "$path" ]; then target=$f; else target=$dir/$path; fi
+        if [ ! -e "$target" ]; then
+            broken="$broken $f:$link"
+        elif [ -n "$anchor" ] && ! anchors "$target" | grep -qx -- "$anchor"; then
+            broken="$broken $f:$link"
+        fi
     done
 done
-check "relative links in README.md and docs/ resolve" "" "${broken# }"
+check "relative links (and anchors) in README.md and docs/ resolve" "" \
+    "${broken# }"
 
 # The README points to each reference in docs/.
 for ref in docs/CONFIGURATION.md docs/HTTP_API.md docs/CONTROL.md \
