@@ -172,10 +172,11 @@ lint:
 # there already.
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONF) \
-	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/doc/rcc-pipeline
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/doc/rcc-pipeline/docs
 	install -m 0755 bin/pipelined bin/pipelinectl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 etc/pipelined.service $(DESTDIR)$(UNITDIR)/
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/rcc-pipeline/
+	install -m 0644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/rcc-pipeline/docs/
 	test -e $(DESTDIR)$(SYSCONF)/pipelined.conf || \
 	    install -m 0600 etc/pipelined.conf $(DESTDIR)$(SYSCONF)/
 
