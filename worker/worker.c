@@ -553,8 +553,8 @@ void call_attempt_failed(struct call *c, int status, const char *code,
     trace_attempt_end(&c->sj->trace,
                       trace_outcome_of(code, c->upstream_status),
                       c->upstream_status, util_now_us());
-    upstream_attempt_clear(c);
     apierr_keep(&c->last_failure, status, code, message);
+    upstream_attempt_clear(c);
     /* A refusal of the client's own request says the target is fine;
      * our own trouble says nothing about it. */
     call_release_target(c, target_fault ? CALL_FAILED :

@@ -91,7 +91,7 @@ check "not counted succeeded" "$ok0" "$(metric pipeline_requests_succeeded_total
 
 echo "a stream the master's deadline cut: the same"
 code=$(post "$(msg drip "a b c d e f g h" ',"stream":true')" -H 'X-Request-Id: cut-2' \
-    -H 'X-Request-Timeout-Ms: 700')
+    -H 'X-Request-Timeout-Ms: 1500')
 check "the client got 200" 200 "$code"
 check_match "and a timeout event" '"code":"timeout"' "$(grep '^data: {"error"' "$WORK/last.body")"
 check_match "logged status=200 error=timeout" 'req=cut-2 model=drip target=up/drip-300 status=200 .* error=timeout' \
