@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "jsonscan.h"
+#include "util.h"
+
 #define APIERR_ESCAPE_MAX 6    /* longest escape: \u00XX */
 
 const char *apierr_type(int status)
@@ -105,4 +108,51 @@ size_t apierr_format(char *out, size_t cap, int status, const char *code,
     n += apierr_escape(out + n, room, message, strlen(message));
     memcpy(out + n, tail, tail_len + 1);
     return n + tail_len;
+}
+
+void apierr_keep(struct apierr_kept *k, int status, const char *code,
+                 const char *message)
+{
+    k->status = status;
+    util_strlcpy(k->code, code != NULL ? code : "", sizeof(k->code));
+    util_strlcpy(k->message, message != NULL ? message : "",
+                 sizeof(k->message));
+}
+
+const struct apierr_kept *apierr_final(const struct apierr_kept *last,
+                                       const struct apierr_kept *untried)
+{
+    return last != NULL && last->status != 0 ? last : untried;
+}
+
+int apierr_code(const char *body, size_t len, char *out, size_t cap)
+{
+    size_t es, ee, cs, ce, n = 0;
+
+    if (cap == 0)
+        return -1;
+    out[0] = '\0';
+    if (js_find_member(body, len, "error", &es, &ee) != 1 ||
+        body[es] != '{' ||
+        js_find_member(body + es, ee - es, "code", &cs, &ce) != 1)
+        return -1;
+    cs += es;
+    ce += es;
+    /* A string: its bytes between the quotes, none needing an escape. */
+    if (ce - cs < 3 || body[cs] != '"' || body[ce - 1] != '"')
+        return -1;
+    for (size_t i = cs + 1; i < ce - 1; i++) {
+        unsigned char c = (unsigned char)body[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-')) {
+            out[0] = '\0';
+            return -1;
+        }
+        if (n + 1 >= cap)
+            break;
+        out[n++] = (char)c;
+    }
+    out[n] = '\0';
+    return 0;
 }

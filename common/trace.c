@@ -332,8 +332,9 @@ static void trace_put_stages(struct trace_buf *b, const struct trace_req *r,
             trace_put(b, "client_gone:%s", ms);
             break;
         case TRACE_ITEM_END:
-            trace_put(b, "%s:%s", r->status >= 200 && r->status < 300 ?
-                                    "done" : "failed", ms);
+            /* A stream cut by an error event keeps its 200: failed. */
+            trace_put(b, "%s:%s", r->status >= 200 && r->status < 300 &&
+                                  r->error == NULL ? "done" : "failed", ms);
             break;
         }
     }

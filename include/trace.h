@@ -60,8 +60,10 @@ struct trace_req {
     const char *model;         /* as asked for; NULL when not known */
     const char *target;        /* that answered; NULL or "": the trace's
                                   last attempt's, if any */
-    const char *error;         /* the code the master failed it with */
-    int status;                /* the client's status (499: it left) */
+    const char *error;         /* the code the master failed it with,
+                                  or a begun stream's error event's */
+    int status;                /* the client's status (499: it left; a
+                                  stream cut by an error event: 200) */
     bool client_gone;
     int64_t received_us;
     int64_t queued_us;         /* 0: never queued */

@@ -161,7 +161,8 @@ void frontend_release(struct mreq *mr)
             hist_record(&m->latency[slot], ms);
         hist_record(&m->latency_all, ms);
     }
-    if (mr->status >= 200 && mr->status < 300)
+    /* A stream cut by an error event got a 200 but failed. */
+    if (mr->status >= 200 && mr->status < 300 && mr->error == NULL)
         atomic_fetch_add(&m->shm.hdr->counters.succeeded, 1);
     else
         atomic_fetch_add(&m->shm.hdr->counters.failed, 1);
@@ -274,14 +275,14 @@ void frontend_fail(struct mreq *mr, int status, const char *code,
             mr->status = status;
         return;
     }
-    mr->status = status;
     mr->error = code;
     mr->answered = true;
     frontend_first_byte(mr);
     req = frontend_take(mr);
     if (mr->head_sent) {
-        /* Mid-stream: the client already has a 200. An error event and
-         * no [DONE] tells it the answer was cut off. */
+        /* Mid-stream: the client already has a 200, and that is the
+         * status it is logged with (error= beside it). An error event
+         * and no [DONE] tells it the answer was cut off. */
         char body[APIERR_BODY_MAX], ev[FRONTEND_SSE_ERR_MAX];
         int n;
 
@@ -292,6 +293,7 @@ void frontend_fail(struct mreq *mr, int status, const char *code,
         http_stream_end(req);
         return;
     }
+    mr->status = status;
     frontend_send_error(req, rid, status, code, message);
 }
 
@@ -750,10 +752,12 @@ static void frontend_metrics(struct master *m, struct http_req *req)
         "# HELP pipeline_requests_total Chat requests received.\n"
         "# TYPE pipeline_requests_total counter\n"
         "pipeline_requests_total %llu\n"
-        "# HELP pipeline_requests_succeeded_total Requests answered 2xx.\n"
+        "# HELP pipeline_requests_succeeded_total Requests answered 2xx "
+        "in full.\n"
         "# TYPE pipeline_requests_succeeded_total counter\n"
         "pipeline_requests_succeeded_total %llu\n"
-        "# HELP pipeline_requests_failed_total Requests answered otherwise.\n"
+        "# HELP pipeline_requests_failed_total Requests answered "
+        "otherwise, or cut by an error event.\n"
         "# TYPE pipeline_requests_failed_total counter\n"
         "pipeline_requests_failed_total %llu\n"
         "# HELP pipeline_retries_total Upstream attempts that were retried.\n"

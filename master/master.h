@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "apierror.h"
 #include "chan.h"
 #include "config.h"
 #include "histogram.h"
@@ -61,7 +62,9 @@ struct mreq {
     int64_t first_byte_us;
     int64_t gone_us;
     const char *error;             /* code the master failed it with (a
-                                      string literal) */
+                                      string literal), or error_code */
+    char error_code[APIERR_CODE_MAX + 1]; /* a worker's error event's,
+                                      for a stream that had begun */
     char target[CFG_TARGET_NAME_MAX];
     char model[CFG_TARGET_NAME_MAX];
 };

@@ -169,6 +169,13 @@ static void relay_error(struct mreq *mr, const struct frame *f,
         if (mr->head_sent) {
             struct http_req *req = relay_take(mr);
 
+            /* The client got 200 and keeps it in the log line; the
+             * error beside it says how its stream ended. */
+            if (apierr_code(body, len, mr->error_code,
+                            sizeof(mr->error_code)) < 0)
+                util_strlcpy(mr->error_code, apierr_type(f->status),
+                             sizeof(mr->error_code));
+            mr->error = mr->error_code;
             http_stream_chunk(req, "event: error\ndata: ", 19);
             http_stream_chunk(req, body, len);
             http_stream_chunk(req, "\n\n", 2);
@@ -186,8 +193,9 @@ static void relay_error(struct mreq *mr, const struct frame *f,
                       body, len);
         }
     }
-    /* A client answered already (deadline) or gone keeps its status. */
-    if (ours || mr->status == 0)
+    /* A client answered already (deadline) or gone keeps its status;
+     * so does a stream's (its 200). */
+    if ((ours && !mr->head_sent) || mr->status == 0)
         mr->status = f->status;
     frontend_release(mr);
 }

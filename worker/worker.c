@@ -505,6 +505,11 @@ static void call_fail(struct call *c, int status, const char *code,
     call_finish(c);
 }
 
+static void call_fail_with(struct call *c, const struct apierr_kept *e)
+{
+    call_fail(c, e->status, e->code, e->message);
+}
+
 void call_succeeded(struct call *c)
 {
     trace_attempt_end(&c->sj->trace, TRACE_HTTP, 200, util_now_us());
@@ -548,6 +553,7 @@ void call_attempt_failed(struct call *c, int status, const char *code,
     trace_attempt_end(&c->sj->trace,
                       trace_outcome_of(code, c->upstream_status),
                       c->upstream_status, util_now_us());
+    apierr_keep(&c->last_failure, status, code, message);
     upstream_attempt_clear(c);
     /* A refusal of the client's own request says the target is fine;
      * our own trouble says nothing about it. */
@@ -633,12 +639,14 @@ static void call_attempt_start(struct call *c)
     }
     t = call_pick_target(c, &next_try);
     if (t == CALL_ALL_OPEN) {
-        char msg[WORKER_MSG_MAX];
+        struct apierr_kept open = { .status = 503, .code = "circuit_open" };
 
-        snprintf(msg, sizeof(msg), "every target's circuit breaker is "
-                 "open; retry in %lld ms",
+        /* Its own failures may have opened them: then those are the
+         * cause to answer (apierr_final). */
+        snprintf(open.message, sizeof(open.message), "every target's "
+                 "circuit breaker is open; retry in %lld ms",
                  (long long)(next_try - util_now_ms()));
-        call_fail(c, 503, "circuit_open", msg);
+        call_fail_with(c, apierr_final(&c->last_failure, &open));
         return;
     }
     if (t < 0 && c->attempts == c->inherited) {
@@ -648,8 +656,12 @@ static void call_attempt_start(struct call *c)
     if (t < 0) {
         /* A retry finds every target full: it keeps its place and its
          * history here and looks again shortly. */
+        static const struct apierr_kept none = {
+            .status = 503, .code = "unavailable",
+            .message = "no target available" };
+
         if (call_retry_later(c, WORKER_BUSY_WAIT_MS) < 0)
-            call_fail(c, 503, "unavailable", "no target available");
+            call_fail_with(c, apierr_final(&c->last_failure, &none));
         return;
     }
     c->target = t;

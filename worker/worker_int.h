@@ -11,6 +11,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "apierror.h"
 #include "chan.h"
 #include "config.h"
 #include "log.h"
@@ -137,6 +138,9 @@ struct call {
     bool sse_finished;             /* saw a finish_reason */
     bool too_large;
     char curl_err[CURL_ERROR_SIZE];
+    /* How its last failed attempt failed: what it answers when no
+     * target is left to try (apierr_final). */
+    struct apierr_kept last_failure;
     /* OAuth (auth.c) */
     struct call *auth_next;        /* parked: waiting for tokens */
     bool auth_parked;

@@ -302,7 +302,90 @@ static void test_escape_keeps_whole_character(void)
     CU_ASSERT_STRING_EQUAL(out, "a");
 }
 
+/* The answer for a request no target can be called for any more: its
+ * last failure when an attempt failed (the real cause, even though its
+ * failures opened the breakers), else the untried answer. */
+static void test_final_error(void)
+{
+    struct apierr_kept last = { 0 }, open = { 0 };
+    const struct apierr_kept *e;
+
+    apierr_keep(&open, 503, "circuit_open", "every target's circuit "
+                "breaker is open; retry in 100 ms");
+    /* Nothing was attempted: the breakers are the cause. */
+    e = apierr_final(&last, &open);
+    CU_ASSERT_PTR_EQUAL(e, &open);
+    CU_ASSERT_EQUAL(e->status, 503);
+    CU_ASSERT_STRING_EQUAL(e->code, "circuit_open");
+    CU_ASSERT_PTR_EQUAL(apierr_final(NULL, &open), &open);
+    /* Attempts answered garbage and opened the breaker: the garbage. */
+    apierr_keep(&last, 502, "bad_upstream_response",
+                "upstream answer is not valid JSON");
+    e = apierr_final(&last, &open);
+    CU_ASSERT_EQUAL(e->status, 502);
+    CU_ASSERT_STRING_EQUAL(e->code, "bad_upstream_response");
+    CU_ASSERT_STRING_EQUAL(e->message, "upstream answer is not valid JSON");
+    /* The last one counts: a timeout after a garbage answer. */
+    apierr_keep(&last, 504, "timeout", "request timed out waiting for the "
+                "upstream");
+    e = apierr_final(&last, &open);
+    CU_ASSERT_EQUAL(e->status, 504);
+    CU_ASSERT_STRING_EQUAL(e->code, "timeout");
+}
+
+/* A kept failure is a copy, cut to fit, never overrun. */
+static void test_keep_cuts(void)
+{
+    struct apierr_kept k;
+    char big[2 * APIERR_BODY_MAX];
+
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    apierr_keep(&k, 502, big, big);
+    CU_ASSERT_EQUAL(strlen(k.code), APIERR_CODE_MAX);
+    CU_ASSERT_EQUAL(strlen(k.message), sizeof(k.message) - 1);
+    apierr_keep(&k, 502, NULL, NULL);
+    CU_ASSERT_STRING_EQUAL(k.code, "");
+    CU_ASSERT_STRING_EQUAL(k.message, "");
+}
+
+/* The code of an error body, for the log line of a stream cut by it. */
+static void test_code_of_body(void)
+{
+    char body[APIERR_BODY_MAX], code[APIERR_CODE_MAX + 1];
+    size_t n;
+
+    n = apierr_format(body, sizeof(body), 502, "upstream_idle",
+                      "upstream up/a sent nothing for 1000 ms; "
+                      "\"code\":\"fake\"");
+    CU_ASSERT_EQUAL(apierr_code(body, n, code, sizeof(code)), 0);
+    CU_ASSERT_STRING_EQUAL(code, "upstream_idle");
+    /* Cut to the room given. */
+    CU_ASSERT_EQUAL(apierr_code(body, n, code, 5), 0);
+    CU_ASSERT_STRING_EQUAL(code, "upst");
+    /* No code: null, absent, not a string, not one word, not JSON. */
+    n = apierr_format(body, sizeof(body), 502, NULL, "m");
+    CU_ASSERT_EQUAL(apierr_code(body, n, code, sizeof(code)), -1);
+    CU_ASSERT_STRING_EQUAL(code, "");
+    CU_ASSERT_EQUAL(apierr_code("{\"error\":{\"message\":\"m\"}}", 25,
+                                code, sizeof(code)), -1);
+    CU_ASSERT_EQUAL(apierr_code("{\"error\":{\"code\":7}}", 20, code,
+                                sizeof(code)), -1);
+    CU_ASSERT_EQUAL(apierr_code("{\"error\":{\"code\":\"a b\"}}", 24,
+                                code, sizeof(code)), -1);
+    CU_ASSERT_STRING_EQUAL(code, "");
+    CU_ASSERT_EQUAL(apierr_code("{\"error\":\"x\"}", 13, code,
+                                sizeof(code)), -1);
+    CU_ASSERT_EQUAL(apierr_code("{\"error\":{", 10, code, sizeof(code)),
+                    -1);
+    CU_ASSERT_EQUAL(apierr_code("", 0, code, sizeof(code)), -1);
+    CU_ASSERT_EQUAL(apierr_code(body, n, code, 0), -1);
+}
+
 static const CU_TestInfo apierror_tests[] = {
+    { "final error: the last failure, else untried", test_final_error },
+    { "a kept failure is cut to fit", test_keep_cuts },
+    { "the code of an error body", test_code_of_body },
     { "type per status", test_types },
     { "exact bodies", test_format_exact },
     { "code NULL is JSON null", test_code_null_parses },

@@ -123,6 +123,26 @@ static void test_worker_died(void)
                            "client_gone:55.0,failed:70.0");
 }
 
+/* A stream whose client got 200 and then an error event: logged with
+ * the 200 it got, the error beside it, and as failed. */
+static void test_stream_cut(void)
+{
+    char out[TRACE_LINE_MAX];
+    struct trace t;
+    struct trace_req r;
+
+    tt_two_attempts(&t, &r);
+    r.error = "upstream_idle";
+    trace_format(out, sizeof(out), &r, &t, &tt_cfg, true);
+    CU_ASSERT_STRING_EQUAL(out, "model=default target=up/b status=200 "
+                           "attempts=2 ms=160.0 first_byte_ms=140.0 "
+                           "error=upstream_idle "
+                           "stages=received:0,queued:0.1,dispatched:0.4,"
+                           "attempt1:up/a@0.5->503@1.5,"
+                           "attempt2:up/b@102.0->200@130.0,"
+                           "first_byte:140.0,failed:160.0");
+}
+
 static void test_refused(void)
 {
     char out[TRACE_LINE_MAX];
@@ -219,6 +239,7 @@ static const CU_TestInfo trace_tests[] = {
     { "debug stages in order", test_debug_stages },
     { "attempts beyond the array: +N_more, the last kept", test_many_attempts },
     { "worker died mid-attempt, job taken again", test_worker_died },
+    { "stream cut: status 200, error=, failed", test_stream_cut },
     { "refused before queueing", test_refused },
     { "hostile model name", test_hostile_model },
     { "torn record: bad indices", test_bad_indices },
