@@ -45,11 +45,11 @@ static json_object *control_latency(const struct histogram *h)
     json_object *o = json_object_new_object();
 
     json_object_object_add(o, "p50", json_object_new_double(
-        hist_quantile(h, 0.50)));
+        hist_quantile_ms(h, 0.50)));
     json_object_object_add(o, "p95", json_object_new_double(
-        hist_quantile(h, 0.95)));
+        hist_quantile_ms(h, 0.95)));
     json_object_object_add(o, "p99", json_object_new_double(
-        hist_quantile(h, 0.99)));
+        hist_quantile_ms(h, 0.99)));
     return o;
 }
 
