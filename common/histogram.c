@@ -96,3 +96,14 @@ int hist_format_seconds(char *buf, size_t size, uint64_t us)
     }
     return snprintf(buf, size, "%llu.%0*llu", whole, digits, frac);
 }
+
+int hist_format_ms(char *buf, size_t size, double ms)
+{
+    int n = snprintf(buf, size, "%.3f", ms);
+
+    /* "%.3f" always writes a '.' and three digits after it. */
+    while (n > 0 && (size_t)n < size && buf[n - 1] == '0' &&
+           buf[n - 2] != '.')
+        buf[--n] = '\0';
+    return n;
+}

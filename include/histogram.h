@@ -17,8 +17,10 @@
 #define HIST_BUCKETS    ((HIST_OCTAVES + 1) << HIST_SUB_BITS)
 #define HIST_US_PER_MS  1000
 #define HIST_US_PER_S   1000000
-/* Room for hist_format_seconds() of any bound ("4294.967296"). */
+/* Room for hist_format_seconds() of any bound ("4294.967296") and for
+ * hist_format_ms() of any quantile. */
 #define HIST_SECONDS_MAX 32
+#define HIST_MS_TEXT_MAX 32
 
 struct histogram {
     uint64_t counts[HIST_BUCKETS];
@@ -37,5 +39,9 @@ uint64_t hist_bucket_bound_us(int i);
 /* us written as seconds, the shortest exact decimal ("0.000512", "1",
  * "4294.967296"), NUL-terminated in buf; returns snprintf's count. */
 int hist_format_seconds(char *buf, size_t size, uint64_t us);
+/* A quantile in ms as JSON shows it: to the microsecond, no trailing
+ * zeros but one ("0.0", "20.5", "67.916"), NUL-terminated in buf;
+ * returns snprintf's count. */
+int hist_format_ms(char *buf, size_t size, double ms);
 
 #endif

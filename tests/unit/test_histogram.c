@@ -268,6 +268,24 @@ static void test_format_seconds(void)
     }
 }
 
+static void test_format_ms(void)
+{
+    static const struct {
+        double ms;
+        const char *text;
+    } cases[] = {
+        { 0.0, "0.0" }, { 0.5, "0.5" }, { 67.916, "67.916" },
+        { 67915.999999999997 / 1000, "67.916" }, { 200.0, "200.0" },
+        { 20.05, "20.05" }, { 0.001, "0.001" },
+    };
+    char buf[HIST_MS_TEXT_MAX];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        hist_format_ms(buf, sizeof(buf), cases[i].ms);
+        CU_ASSERT_STRING_EQUAL(buf, cases[i].text);
+    }
+}
+
 /* Issue 12: /metrics printed le="1048.58" for a bound of 1048.576 s.
  * Every bound must read back as exactly its microseconds. */
 static void test_bug_le_labels_exact(void)
@@ -311,6 +329,7 @@ static const CU_TestInfo histogram_tests[] = {
     { "quantiles of two far clusters", test_quantiles_bimodal },
     { "one repeated value is exact", test_quantile_single_value },
     { "seconds as exact decimals", test_format_seconds },
+    { "ms to the microsecond", test_format_ms },
     { UNIT_BUG_PREFIX "sub-ms percentiles are not bucket bounds",
       test_bug_sub_ms_percentiles },
     { UNIT_BUG_PREFIX "mock 20 ms: p50 near 20, not a bound",
