@@ -85,7 +85,10 @@ static int cfg_fail(struct cfg_loader *ld, const config_setting_t *at,
                     const char *fmt, ...)
 {
     char msg[CFG_ERR_MAX];
-    int line = at ? config_setting_source_line(at) : 0;
+    /* The root setting has line 0: a rule about the whole file is
+     * reported at its first line, so FILE:LINE always names a line. */
+    int line = at && config_setting_source_line(at) > 0 ?
+               config_setting_source_line(at) : 1;
     va_list ap;
 
     va_start(ap, fmt);
@@ -922,6 +925,94 @@ static void cfg_check_secret_mode(struct cfg_loader *ld, const struct cfg *cfg)
                 (unsigned)(st.st_mode & 0777));
 }
 
+/* ---- where a syntax error is ---------------------------------------- */
+
+/* libconfig reports the line where its scanner gave up. A string left
+ * open runs on (strings may span lines) to the next '"', so the error
+ * surfaces lines later, or past the end of the file. cfg_scan_file()
+ * reads the file the way libconfig's scanner does (comments, strings and
+ * their \" and \\ escapes) to find the line such a string opened on. */
+struct cfg_scan {
+    int lines;          /* lines in the file (a last unended one counts) */
+    int open_line;      /* the first string running over a line end, or
+                         * never closed, opened here; 0: none */
+};
+
+static void cfg_scan_file(FILE *f, struct cfg_scan *scan)
+{
+    enum { CODE, STRING, LINE_COMMENT, BLOCK_COMMENT } state = CODE;
+    int c, prev = 0, last = '\n', line = 1, string_line = 0;
+
+    scan->open_line = 0;
+    while ((c = getc(f)) != EOF) {
+        last = c;
+        switch (state) {
+        case CODE:
+            if (c == '"') {
+                state = STRING;
+                string_line = line;
+            } else if (c == '#' || (prev == '/' && c == '/')) {
+                state = LINE_COMMENT;
+            } else if (prev == '/' && c == '*') {
+                state = BLOCK_COMMENT;
+                c = 0;                  /* its '*' closes nothing */
+            }
+            break;
+        case STRING:
+            if (c == '"') {
+                state = CODE;
+            } else if (c == '\\') {
+                int next = getc(f);
+
+                if (next != '"' && next != '\\' && next != EOF)
+                    ungetc(next, f);
+            } else if (c == '\n' && scan->open_line == 0) {
+                scan->open_line = string_line;
+            }
+            break;
+        case LINE_COMMENT:
+            if (c == '\n')
+                state = CODE;
+            break;
+        case BLOCK_COMMENT:
+            if (prev == '*' && c == '/') {
+                state = CODE;
+                c = 0;                  /* its '/' opens nothing */
+            }
+            break;
+        }
+        if (last == '\n')
+            line++;
+        prev = c;
+    }
+    if (state == STRING && scan->open_line == 0)
+        scan->open_line = string_line;
+    scan->lines = last == '\n' ? line - 1 : line;
+}
+
+/* libconfig's parse error in file at line, as FILE:LINE: message in err,
+ * moved to the line a string left open starts on, or to the last line
+ * when libconfig names one past it. */
+static void cfg_parse_error(const char *file, int line, const char *text,
+                            char *err, size_t errlen)
+{
+    struct cfg_scan scan = { 0, 0 };
+    FILE *f = fopen(file, "r");
+
+    if (f != NULL) {
+        cfg_scan_file(f, &scan);
+        fclose(f);
+    }
+    if (scan.open_line > 0 && scan.open_line <= line)
+        snprintf(err, errlen, "%s:%d: %s: a string opened on this line is "
+                 "not closed on it", file, scan.open_line, text);
+    else if (scan.lines > 0 && line > scan.lines)
+        snprintf(err, errlen, "%s:%d: %s at the end of the file (is a "
+                 "'}' or ')' missing?)", file, scan.lines, text);
+    else
+        snprintf(err, errlen, "%s:%d: %s", file, line, text);
+}
+
 struct cfg *cfg_load(const char *path, char *err, size_t errlen,
                      const struct log *warn_log)
 {
@@ -935,9 +1026,15 @@ struct cfg *cfg_load(const char *path, char *err, size_t errlen,
             snprintf(err, errlen, "%s:0: cannot read file: %s", path,
                      strerror(errno ? errno : ENOENT));
         else
-            snprintf(err, errlen, "%s:%d: %s",
-                     config_error_file(&lc) ? config_error_file(&lc) : path,
-                     config_error_line(&lc), config_error_text(&lc));
+            cfg_parse_error(config_error_file(&lc) ? config_error_file(&lc) :
+                            path, config_error_line(&lc),
+                            config_error_text(&lc), err, errlen);
+        goto fail;
+    }
+    if (config_setting_length(config_root_setting(&lc)) == 0) {
+        snprintf(err, errlen, "%s:1: empty configuration: no settings "
+                 "(at least 'providers' and 'virtual_models' are needed)",
+                 path);
         goto fail;
     }
     cfg = calloc(1, sizeof(*cfg));

@@ -40,16 +40,24 @@ static void control_conn_free(struct control_conn *cc)
 }
 
 
+/* One percentile in ms, written to the microsecond (json-c's own
+ * "%.17g" would show 67.915999999999997). */
+static json_object *control_ms(const struct histogram *h, double q)
+{
+    double ms = hist_quantile_ms(h, q);
+    char text[HIST_MS_TEXT_MAX];
+
+    hist_format_ms(text, sizeof(text), ms);
+    return json_object_new_double_s(ms, text);
+}
+
 static json_object *control_latency(const struct histogram *h)
 {
     json_object *o = json_object_new_object();
 
-    json_object_object_add(o, "p50", json_object_new_double(
-        hist_quantile(h, 0.50)));
-    json_object_object_add(o, "p95", json_object_new_double(
-        hist_quantile(h, 0.95)));
-    json_object_object_add(o, "p99", json_object_new_double(
-        hist_quantile(h, 0.99)));
+    json_object_object_add(o, "p50", control_ms(h, 0.50));
+    json_object_object_add(o, "p95", control_ms(h, 0.95));
+    json_object_object_add(o, "p99", control_ms(h, 0.99));
     return o;
 }
 

@@ -26,8 +26,7 @@
 #define FRONTEND_SSE_ERR_MAX   (APIERR_BODY_MAX + 32)
 #define FRONTEND_INT_MAX       32      /* bytes of an integer header */
 #define FRONTEND_MAX_TIMEOUT_MS 86400000
-#define FRONTEND_HIST_FOLD     4       /* histogram buckets per le label */
-#define FRONTEND_MS_PER_S      1000.0
+#define FRONTEND_HIST_FOLD     HIST_SUB_COUNT  /* buckets per le label */
 
 
 /* ---- small helpers ---- */
@@ -143,7 +142,9 @@ void frontend_release(struct mreq *mr)
          * serve several virtual models, each its own slot); else by name.
          * A target a reload removed meanwhile counts in the total only. */
         const struct trace *tr = &sj->trace;
-        uint64_t ms = (uint64_t)(util_now_ms() - mr->start_ms);
+        /* The span the log line's ms= shows. */
+        uint64_t us = r.end_us > mr->received_us ?
+                      (uint64_t)(r.end_us - mr->received_us) : 0;
         int32_t slot = -1;
 
         if (tr->attempts > 0)
@@ -158,8 +159,8 @@ void frontend_release(struct mreq *mr)
             slot = t >= 0 ? m->slots.target_slot[t] : -1;
         }
         if (slot >= 0)
-            hist_record(&m->latency[slot], ms);
-        hist_record(&m->latency_all, ms);
+            hist_record_us(&m->latency[slot], us);
+        hist_record_us(&m->latency_all, us);
     }
     /* A stream cut by an error event got a 200 but failed. */
     if (mr->status >= 200 && mr->status < 300 && mr->error == NULL)
@@ -600,7 +601,6 @@ static void frontend_chat(struct master *m, struct http_req *req)
         mr->paused = false;
     mr->attempts = 0;
     mr->status = 0;
-    mr->start_ms = util_now_ms();
     mr->received_us = received_us;
     mr->queued_us = queued_us;
     mr->first_byte_us = mr->gone_us = 0;
@@ -684,7 +684,8 @@ static void frontend_metrics_targets(struct master *m, struct evbuffer *buf)
 }
 
 /* Request latency per target as a Prometheus histogram: the log-linear
- * buckets folded to one per power of two (cumulative, in seconds). */
+ * buckets folded to one per power of two of microseconds (cumulative, in
+ * seconds). Each le is the bound's exact decimal, the same set always. */
 static void frontend_metrics_latency(struct master *m, struct evbuffer *buf)
 {
     static const char name[] = "pipeline_request_duration_seconds";
@@ -694,7 +695,7 @@ static void frontend_metrics_latency(struct master *m, struct evbuffer *buf)
                         name, name);
     for (int t = 0; t < m->cfg->target_count; t++) {
         const struct histogram *h = &m->latency[m->slots.target_slot[t]];
-        char tn[2 * CFG_TARGET_NAME_MAX];
+        char tn[2 * CFG_TARGET_NAME_MAX], sum[HIST_SECONDS_MAX];
         uint64_t cum = 0;
 
         /* One target name may serve several virtual models. */
@@ -703,20 +704,22 @@ static void frontend_metrics_latency(struct master *m, struct evbuffer *buf)
                  m->cfg->vmodels[m->cfg->targets[t].vmodel].name);
 
         for (int i = 0; i < HIST_BUCKETS; i++) {
+            char le[HIST_SECONDS_MAX];
+
             cum += h->counts[i];
             if ((i + 1) % FRONTEND_HIST_FOLD != 0)
                 continue;
-            evbuffer_add_printf(buf, "%s_bucket{target=\"%s\",le=\"%g\"} "
-                                "%llu\n", name, tn,
-                                hist_bucket_bound(i) / FRONTEND_MS_PER_S,
+            hist_format_seconds(le, sizeof(le), hist_bucket_bound_us(i));
+            evbuffer_add_printf(buf, "%s_bucket{target=\"%s\",le=\"%s\"} "
+                                "%llu\n", name, tn, le,
                                 (unsigned long long)cum);
         }
+        hist_format_seconds(sum, sizeof(sum), h->sum_us);
         evbuffer_add_printf(buf, "%s_bucket{target=\"%s\",le=\"+Inf\"} "
-                            "%llu\n%s_sum{target=\"%s\"} %.3f\n"
+                            "%llu\n%s_sum{target=\"%s\"} %s\n"
                             "%s_count{target=\"%s\"} %llu\n", name, tn,
-                            (unsigned long long)h->total, name, tn,
-                            (double)h->sum_ms / FRONTEND_MS_PER_S, name, tn,
-                            (unsigned long long)h->total);
+                            (unsigned long long)h->total, name, tn, sum,
+                            name, tn, (unsigned long long)h->total);
     }
     evbuffer_add_printf(buf, "# HELP pipeline_breaker_state Circuit breaker: "
                         "0 closed, 1 open, 2 half-open.\n"

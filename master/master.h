@@ -55,7 +55,6 @@ struct mreq {
     bool paused;                   /* its upstream transfer is paused */
     uint16_t attempts;
     int status;
-    int64_t start_ms;
     /* its stages, for its log line (monotonic µs; 0: did not happen) */
     int64_t received_us;
     int64_t queued_us;

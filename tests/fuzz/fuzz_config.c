@@ -72,18 +72,26 @@ static void fuzz_cfg_write(const uint8_t *data, size_t size)
     }
 }
 
-/* "FILE:LINE: message", FILE being the path given to cfg_load(). */
-static void fuzz_cfg_check_error(const char *err)
+/* "FILE:LINE: message", FILE being the path given to cfg_load() and
+ * LINE one of the input's lines (an empty input has line 1). */
+static void fuzz_cfg_check_error(const char *err, const uint8_t *data,
+                                 size_t size)
 {
     size_t plen = strlen(fuzz_cfg_path);
     const char *p = err + plen;
+    long line = 0, lines = size > 0 && data[size - 1] != '\n';
+
+    for (size_t i = 0; i < size; i++)
+        lines += data[i] == '\n';
 
     FUZZ_CHECK(strncmp(err, fuzz_cfg_path, plen) == 0 && *p == ':',
                "error does not start with the file name: \"%s\"", err);
     p++;
     FUZZ_CHECK(isdigit((unsigned char)*p), "no line number: \"%s\"", err);
     while (isdigit((unsigned char)*p))
-        p++;
+        line = line * 10 + (*p++ - '0');
+    FUZZ_CHECK(line >= 1 && line <= (lines > 0 ? lines : 1),
+               "line %ld of a %ld-line file: \"%s\"", line, lines, err);
     FUZZ_CHECK(p[0] == ':' && p[1] == ' ' && p[2] != '\0',
                "not FILE:LINE: message: \"%s\"", err);
 }
@@ -170,7 +178,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     err[0] = '\0';
     cfg = cfg_load(fuzz_cfg_path, err, sizeof(err), NULL);
     if (cfg == NULL) {
-        fuzz_cfg_check_error(err);
+        fuzz_cfg_check_error(err, data, size);
         return 0;
     }
     fuzz_cfg_check_loaded(cfg);

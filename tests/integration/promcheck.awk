@@ -1,8 +1,10 @@
 # promcheck.awk - a small checker of the Prometheus text format as
 # /metrics writes it: every sample belongs to a family declared by
 # "# TYPE" before it, names and labels are well formed, values are
-# numbers, histogram buckets are cumulative and end at +Inf equal to
-# _count. Prints "ok" or the first problem; exit 1 on a problem.
+# numbers, histogram buckets are cumulative with le labels that are
+# numbers rising to +Inf, +Inf equals _count, and every series of one
+# histogram has the same le labels. Prints "ok" or the first problem;
+# exit 1 on a problem.
 function fail(msg) { print "line " NR ": " msg ": " $0; bad = 1; exit 1 }
 /^# HELP / { next }
 /^# TYPE / {
@@ -22,6 +24,13 @@ function fail(msg) { print "line " NR ": " msg ": " $0; bad = 1; exit 1 }
         v = $2 + 0
         if ((series in last) && v < last[series]) fail("buckets not cumulative")
         last[series] = v
+        le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le)
+        if (le !~ /^([0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?|\+Inf)$/) fail("le not a number")
+        if ((series in lastle) && (lastle[series] == "+Inf" || (le != "+Inf" && le + 0 <= lastle[series] + 0)))
+            fail("le labels not rising")
+        lastle[series] = le
+        les[series] = les[series] " " le
+        fam[series] = family
         if ($1 ~ /le="\+Inf"/) inf[series] = v
     }
     if (name ~ /_count$/ && type[family] == "histogram") {
@@ -32,6 +41,13 @@ function fail(msg) { print "line " NR ": " msg ": " $0; bad = 1; exit 1 }
 }
 END {
     if (bad) exit 1
+    for (s in les) {
+        f = fam[s]
+        if (!(f in famles)) famles[f] = les[s]
+        else if (famles[f] != les[s]) {
+            print "histogram " f ": le labels differ between series"; exit 1
+        }
+    }
     for (s in count) if (!(s in inf) || inf[s] != count[s]) {
         print "histogram " s ": +Inf bucket " inf[s] " != _count " count[s]; exit 1
     }
