@@ -163,7 +163,7 @@ static int ctlc_hold(const char *path, int drip, int count, int wait_s)
 
 int main(int argc, char **argv)
 {
-    int count, wait_s = CTLC_WAIT_S;
+    int count, wait_s;
 
     if (argc < 4) {
         fprintf(stderr, "usage: ctl_clients SOCKET full|half|idle|drip "
@@ -171,8 +171,7 @@ int main(int argc, char **argv)
         return 2;
     }
     count = atoi(argv[3]);
-    if (argc > 4)
-        wait_s = atoi(argv[4]);
+    wait_s = argc > 4 ? atoi(argv[4]) : CTLC_WAIT_S;
     if (count < 1 || count > CTLC_MAX_CONNS || wait_s < 1) {
         fprintf(stderr, "ctl_clients: COUNT 1..%d, WAIT_S >= 1\n",
                 CTLC_MAX_CONNS);
