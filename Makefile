@@ -25,12 +25,13 @@ MASTER_SRC = master/main.c master/master.c master/frontend.c \
              master/http.c master/relay.c master/supervisor.c \
              master/control.c master/notify.c
 WORKER_SRC = $(wildcard worker/*.c)
-CTL_SRC    = master/pipelinectl.c master/login.c
+CTL_SRC    = master/pipelinectl.c master/login.c master/ctlcli.c
 UNIT_SRC   = $(wildcard tests/unit/*.c)
 MOCK_SRC   = tests/mock/mock_upstream.c
 MOCK_OAUTH_SRC = tests/mock/mock_oauth.c
 SLOW_SRC   = tests/mock/slow_client.c
 SINK_SRC   = tests/mock/notify_sink.c
+CTLC_SRC   = tests/mock/ctl_clients.c
 QBENCH_SRC = bench/queue_bench.c
 SBENCH_SRC = bench/stream_bench.c
 
@@ -39,18 +40,22 @@ obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 COMMON_OBJ = $(call obj,$(COMMON_SRC))
 DAEMON_OBJ = $(call obj,$(MASTER_SRC) $(WORKER_SRC)) $(COMMON_OBJ)
 CTL_OBJ    = $(call obj,$(CTL_SRC)) $(COMMON_OBJ)
-# master/http.c is unit-tested too (tests/unit/test_http.c).
-UNIT_OBJ   = $(call obj,$(UNIT_SRC) master/http.c) $(COMMON_OBJ)
+# master/http.c and master/ctlcli.c are unit-tested too (test_http.c,
+# test_ctlcli.c).
+UNIT_OBJ   = $(call obj,$(UNIT_SRC) master/http.c master/ctlcli.c) \
+             $(COMMON_OBJ)
 MOCK_OBJ   = $(call obj,$(MOCK_SRC))
 MOCK_OAUTH_OBJ = $(call obj,$(MOCK_OAUTH_SRC))
 SLOW_OBJ   = $(call obj,$(SLOW_SRC))
 SINK_OBJ   = $(call obj,$(SINK_SRC))
+CTLC_OBJ   = $(call obj,$(CTLC_SRC))
 QBENCH_OBJ = $(call obj,$(QBENCH_SRC)) $(COMMON_OBJ)
 SBENCH_OBJ = $(call obj,$(SBENCH_SRC))
 
 PROGS = $(BINDIR)/pipelined $(BINDIR)/pipelinectl $(BINDIR)/mock_upstream \
         $(BINDIR)/mock_oauth \
-        $(BINDIR)/slow_client $(BINDIR)/notify_sink $(BINDIR)/queue_bench \
+        $(BINDIR)/slow_client $(BINDIR)/notify_sink $(BINDIR)/ctl_clients \
+        $(BINDIR)/queue_bench \
         $(BINDIR)/stream_bench \
         $(if $(UNIT_SRC),$(BINDIR)/unit_tests)
 
@@ -90,6 +95,10 @@ $(BINDIR)/notify_sink: $(SINK_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^
 
+$(BINDIR)/ctl_clients: $(CTLC_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^
+
 $(BINDIR)/queue_bench: $(QBENCH_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -99,6 +108,7 @@ $(BINDIR)/stream_bench: $(SBENCH_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/tests/unit/test_http.o: CFLAGS += -Imaster
+$(BUILD)/tests/unit/test_ctlcli.o: CFLAGS += -Imaster
 
 $(BINDIR)/unit_tests: $(UNIT_OBJ)
 	@mkdir -p $(@D)

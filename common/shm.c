@@ -258,3 +258,12 @@ void shm_job_free(struct shm_view *shm, uint32_t j)
     job->next_free = shm->hdr->free_head;
     shm->hdr->free_head = j;
 }
+
+void shm_worker_reset(struct shm_worker *sw, int64_t started_wall_ms)
+{
+    atomic_store(&sw->pid, 0);
+    atomic_store(&sw->wake_pending, 0);
+    atomic_store(&sw->active, 0);
+    atomic_store(&sw->jobs_done, 0);
+    atomic_store(&sw->started_ms, started_wall_ms);
+}

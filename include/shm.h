@@ -187,6 +187,12 @@ void shm_job_release_target(struct shm_view *shm, struct shm_job *job);
 /* With the lock held: releases the job's body, slot and target slot. */
 void shm_job_free(struct shm_view *shm, uint32_t job);
 
+/* Readies a worker slot for the worker about to be forked into it: no
+ * jobs done or active and no wake-up pending (a replacement does not
+ * inherit its predecessor's numbers), started at started_wall_ms (wall
+ * clock). The master calls it before the fork; pid is set after. */
+void shm_worker_reset(struct shm_worker *sw, int64_t started_wall_ms);
+
 static inline uint8_t *shm_job_body(const struct shm_view *shm,
                                     const struct shm_job *job)
 {

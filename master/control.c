@@ -1,8 +1,14 @@
 /* control.c - the control socket: a Unix stream socket (mode 0600) on
- * which a client writes one command line and reads one JSON answer. */
+ * which a client writes one command line and reads one JSON answer.
+ * Owns each control connection from accept to close: at most
+ * CONTROL_CONNS_MAX at a time, each closed after CONTROL_TIMEOUT_S
+ * without its command or with its answer unread, and whenever the client
+ * leaves, so a client can hold neither descriptors nor memory for long. */
 #include "master.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +21,24 @@
 
 #define CONTROL_LINE_MAX 4096
 #define CONTROL_BACKLOG  16
+/* Time to send the command line, and again to read the answer, however
+ * slowly the bytes trickle: pipelinectl needs milliseconds. */
 #define CONTROL_TIMEOUT_S 5
+/* Open control connections at a time; more are refused with an error
+ * answer, so a flood cannot take the descriptors the HTTP side needs. */
+#define CONTROL_CONNS_MAX 32
+#define CONTROL_MSG_MAX   160     /* an error message built here */
+
+static const char control_busy[] =
+    "{\"ok\":false,\"error\":\"too many control connections; "
+    "try again\"}\n";
 
 /* An open control connection; kept on a list so every one can be freed
  * at exit and in a new worker. */
 struct control_conn {
     struct master *m;
     struct bufferevent *bev;
+    struct event *deadline;     /* closes it after CONTROL_TIMEOUT_S */
     struct control_conn *prev, *next;
 };
 
@@ -35,8 +52,37 @@ static void control_conn_free(struct control_conn *cc)
         m->control_conns = cc->next;
     if (cc->next != NULL)
         cc->next->prev = cc->prev;
+    if (cc->deadline != NULL)
+        event_free(cc->deadline);
     bufferevent_free(cc->bev);
     free(cc);
+}
+
+/* Arms (or re-arms) the connection's deadline; -1 if it cannot. */
+static int control_arm_deadline(struct control_conn *cc)
+{
+    struct timeval tv = { CONTROL_TIMEOUT_S, 0 };
+
+    return evtimer_add(cc->deadline, &tv);
+}
+
+static void control_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct control_conn *cc = arg;
+
+    (void)fd;
+    (void)what;
+    control_conn_free(cc);
+}
+
+static int control_conn_count(const struct master *m)
+{
+    int n = 0;
+
+    for (const struct control_conn *cc = m->control_conns; cc != NULL;
+         cc = cc->next)
+        n++;
+    return n;
 }
 
 
@@ -190,30 +236,47 @@ static char *control_error(const char *msg)
     return control_finish(root);
 }
 
+/* scale N | +N | -N: an absolute count or a change of the target; the
+ * result must lie in 1..CFG_MAX_WORKERS, and a refusal says so. */
 static char *control_scale(struct master *m, const char *arg)
 {
-    long long n;
-    int target;
+    const char *digits = arg;
+    bool relative;
+    long long n, target;
+    char msg[CONTROL_MSG_MAX];
     json_object *root;
 
     if (arg == NULL || *arg == '\0')
         return control_error("usage: scale N | +N | -N");
-    if (util_parse_int(arg + (*arg == '+'), -CFG_MAX_WORKERS,
-                       CFG_MAX_WORKERS, &n) < 0)
-        return control_error("scale: N must be an integer");
-    target = (*arg == '+' || *arg == '-') ? m->worker_target + (int)n
-                                          : (int)n;
-    if (target < 1 || target > CFG_MAX_WORKERS) {
-        char msg[96];
-
-        snprintf(msg, sizeof(msg), "scale: workers must stay between 1 and "
-                 "%d", CFG_MAX_WORKERS);
+    relative = *arg == '+' || *arg == '-';
+    if (relative)
+        digits++;
+    if (!isdigit((unsigned char)*digits) ||
+        util_parse_int(digits, 0, INT_MAX, &n) < 0) {
+        snprintf(msg, sizeof(msg), "scale: N must be a whole number: "
+                 "workers must stay between 1 and %d (now %d)",
+                 CFG_MAX_WORKERS, m->worker_target);
         return control_error(msg);
     }
-    target = supervisor_scale(m, target);
+    if (*arg == '-')
+        n = -n;
+    target = relative ? m->worker_target + n : n;
+    if (target < 1 || target > CFG_MAX_WORKERS) {
+        if (relative)
+            snprintf(msg, sizeof(msg), "scale: %+lld would make %lld workers: "
+                     "they must stay between 1 and %d (now %d)", n,
+                     target, CFG_MAX_WORKERS, m->worker_target);
+        else
+            snprintf(msg, sizeof(msg), "scale: %lld workers is out of "
+                     "range: they must stay between 1 and %d (now %d)",
+                     target, CFG_MAX_WORKERS, m->worker_target);
+        return control_error(msg);
+    }
+    target = supervisor_scale(m, (int)target);
     root = json_object_new_object();
     json_object_object_add(root, "ok", json_object_new_boolean(1));
-    json_object_object_add(root, "workers", json_object_new_int(target));
+    json_object_object_add(root, "workers",
+                           json_object_new_int((int)target));
     return control_finish(root);
 }
 
@@ -293,20 +356,36 @@ static void control_written_cb(struct bufferevent *bev, void *arg)
         control_conn_free(arg);
 }
 
-/* Sends answer (malloc'd; freed here) and closes once it is written. */
+/* While the answer goes out: the client left (EPIPE, reset) or anything
+ * else went wrong. Nothing more can reach it. */
+static void control_reply_event_cb(struct bufferevent *bev, short what,
+                                   void *arg)
+{
+    (void)bev;
+    (void)what;
+    control_conn_free(arg);
+}
+
+/* Sends answer (malloc'd; freed here) and closes once it is written, or
+ * when the client leaves or lets CONTROL_TIMEOUT_S pass without reading
+ * it. May free cc. */
 static void control_reply(struct control_conn *cc, char *answer)
 {
     struct bufferevent *bev = cc->bev;
 
     bufferevent_disable(bev, EV_READ);
-    bufferevent_setcb(bev, NULL, control_written_cb, NULL, cc);
+    bufferevent_setcb(bev, NULL, control_written_cb, control_reply_event_cb,
+                      cc);
     if (answer == NULL)
         answer = strdup("{\"ok\":false,\"error\":\"out of memory\"}");
-    if (answer != NULL) {
-        bufferevent_write(bev, answer, strlen(answer));
-        bufferevent_write(bev, "\n", 1);
+    if (answer == NULL || bufferevent_write(bev, answer, strlen(answer)) < 0 ||
+        bufferevent_write(bev, "\n", 1) < 0 ||
+        control_arm_deadline(cc) < 0) {
         free(answer);
+        control_conn_free(cc);
+        return;
     }
+    free(answer);
 }
 
 static void control_answer(struct control_conn *cc, char *line)
@@ -332,6 +411,8 @@ static void control_read_cb(struct bufferevent *bev, void *arg)
     free(line);
 }
 
+/* While the command comes in: EOF (perhaps after a command without its
+ * newline), a reset or an error. */
 static void control_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct control_conn *cc = arg;
@@ -339,7 +420,9 @@ static void control_event_cb(struct bufferevent *bev, short what, void *arg)
 
     if ((what & BEV_EVENT_EOF) && evbuffer_get_length(in) > 0 &&
         evbuffer_get_length(in) <= CONTROL_LINE_MAX) {
-        /* A command without its newline, then a half-close. */
+        /* A command without its newline, then a half-close: the client
+         * may still read. If it closed altogether, writing the answer
+         * fails and control_reply_event_cb frees the connection. */
         size_t n = evbuffer_get_length(in);
         char *line = malloc(n + 1);
 
@@ -354,31 +437,58 @@ static void control_event_cb(struct bufferevent *bev, short what, void *arg)
     control_conn_free(cc);
 }
 
+/* Over CONTROL_CONNS_MAX: a short error instead of a connection. It fits
+ * any socket buffer, so it is sent without waiting, or not at all. */
+static void control_refuse(struct master *m, evutil_socket_t fd)
+{
+    if (send(fd, control_busy, sizeof(control_busy) - 1,
+             MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        log_msg(&m->log, LOG_DEBUG, NULL, "refusing a control connection: "
+                "%s", strerror(errno));
+    close(fd);
+}
+
 static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
                               struct sockaddr *sa, int len, void *arg)
 {
     struct master *m = arg;
-    struct control_conn *cc = calloc(1, sizeof(*cc));
-    struct bufferevent *bev = cc ? bufferevent_socket_new(
-        evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
-    struct timeval tv = { CONTROL_TIMEOUT_S, 0 };
+    struct event_base *base = evconnlistener_get_base(l);
+    struct control_conn *cc;
 
     (void)sa;
     (void)len;
-    if (bev == NULL) {
-        free(cc);
+    if (control_conn_count(m) >= CONTROL_CONNS_MAX) {
+        log_msg(&m->log, LOG_WARN, NULL, "%d control connections open: "
+                "refusing another", CONTROL_CONNS_MAX);
+        control_refuse(m, fd);
+        return;
+    }
+    cc = calloc(1, sizeof(*cc));
+    if (cc == NULL) {
         close(fd);
         return;
     }
     cc->m = m;
-    cc->bev = bev;
+    cc->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (cc->bev == NULL) {
+        free(cc);
+        close(fd);
+        return;
+    }
     cc->next = m->control_conns;
     if (cc->next != NULL)
         cc->next->prev = cc;
     m->control_conns = cc;
-    bufferevent_setcb(bev, control_read_cb, NULL, control_event_cb, cc);
-    bufferevent_set_timeouts(bev, &tv, &tv);
-    bufferevent_enable(bev, EV_READ);
+    cc->deadline = evtimer_new(base, control_deadline_cb, cc);
+    if (cc->deadline == NULL || control_arm_deadline(cc) < 0) {
+        control_conn_free(cc);
+        return;
+    }
+    bufferevent_setcb(cc->bev, control_read_cb, NULL, control_event_cb, cc);
+    /* Reading stops at one byte over the limit: a line longer than that
+     * is refused, so more is never needed. */
+    bufferevent_setwatermark(cc->bev, EV_READ, 0, CONTROL_LINE_MAX + 1);
+    bufferevent_enable(cc->bev, EV_READ);
 }
 
 int control_init(struct master *m)

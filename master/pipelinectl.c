@@ -4,7 +4,6 @@
  * error, 2 when it cannot be reached. `login` runs without the daemon
  * (login.c). */
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -12,11 +11,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "config.h"
+#include "ctlcli.h"
 #include "login.h"
 #include "util.h"
 
@@ -26,12 +27,16 @@
 #define CTL_TIMEOUT_MS     10000
 #define CTL_READ_CHUNK     65536
 
-enum { CTL_OK = 0, CTL_DAEMON_ERROR = 1, CTL_NO_DAEMON = 2 };
+/* A usage error exits like a missing daemon: nothing was asked. */
+enum { CTL_OK = 0, CTL_DAEMON_ERROR = 1, CTL_NO_DAEMON = 2,
+       CTL_USAGE = CTL_NO_DAEMON };
 
 static void ctl_usage(FILE *out)
 {
     fprintf(out,
             "usage: pipelinectl [-s SOCKET] [-c CONFIG] [--json] COMMAND ...\n"
+            "       (options may also follow the command; after -- none is"
+            " read)\n"
             "       pipelinectl -c CONFIG login PROVIDER\n"
             "commands: stats | workers | scale N|+N|-N | breaker reset NAME"
             " | reload"
@@ -169,20 +174,26 @@ static void ctl_print_stats(json_object *root)
     }
 }
 
+/* UP: how long ago the worker started (--json keeps the Unix time). */
 static void ctl_print_workers(json_object *root)
 {
     json_object *list = ctl_get(root, "workers");
     size_t n = list ? json_object_array_length(list) : 0;
+    int64_t now = (int64_t)time(NULL);
 
-    printf("%-8s  %-4s  %6s  %10s  %-12s  %s\n", "PID", "SLOT", "ACTIVE",
-           "JOBS DONE", "STARTED AT", "RETIRING");
+    printf("%-8s  %-4s  %6s  %10s  %-8s  %s\n", "PID", "SLOT", "ACTIVE",
+           "JOBS DONE", "UP", "RETIRING");
     for (size_t i = 0; i < n; i++) {
         json_object *o = json_object_array_get_idx(list, i);
+        json_object *started = ctl_get(o, "started_at");
+        char age[CTLCLI_AGE_MAX] = "-";
 
-        printf("%-8s  %-4s  %6s  %10s  %-12s  %s\n", ctl_str(o, "pid"),
+        if (started != NULL)
+            ctlcli_format_age(json_object_get_int64(started), now, age,
+                              sizeof(age));
+        printf("%-8s  %-4s  %6s  %10s  %-8s  %s\n", ctl_str(o, "pid"),
                ctl_str(o, "slot"), ctl_str(o, "active"),
-               ctl_str(o, "jobs_done"), ctl_str(o, "started_at"),
-               ctl_str(o, "retiring"));
+               ctl_str(o, "jobs_done"), age, ctl_str(o, "retiring"));
     }
 }
 
@@ -210,60 +221,70 @@ static void ctl_print(const char *cmd, json_object *root)
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 }
-    };
-    const char *sock = CTL_DEFAULT_SOCKET, *config = NULL;
-    char line[CTL_LINE_MAX] = "", *answer = NULL;
+    const char *sock = CTL_DEFAULT_SOCKET;
+    const char **words;
+    char line[CTL_LINE_MAX] = "", *answer = NULL, err[CTLCLI_ERR_MAX];
+    struct ctlcli_args args;
     struct cfg *cfg = NULL;
-    bool json = false;
     json_object *root, *ok;
-    int opt, rc;
+    int rc;
 
-    while ((opt = getopt_long(argc, argv, "+s:c:h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 's': sock = optarg; break;
-        case 'c': config = optarg; break;
-        case 'j': json = true; break;
-        case 'h': ctl_usage(stdout); return 0;
-        default: ctl_usage(stderr); return CTL_NO_DAEMON;
-        }
-    }
-    if (optind >= argc) {
+    words = calloc((size_t)argc, sizeof(*words));
+    if (words == NULL)
+        return CTL_DAEMON_ERROR;
+    if (ctlcli_parse(argc, argv, words, &args, err, sizeof(err)) < 0) {
+        fprintf(stderr, "pipelinectl: %s\n", err);
         ctl_usage(stderr);
-        return CTL_NO_DAEMON;
+        free(words);
+        return CTL_USAGE;
     }
-    if (strcmp(argv[optind], "login") == 0) {
-        if (config == NULL || argc - optind != 2) {
+    if (args.help) {
+        ctl_usage(stdout);
+        free(words);
+        return CTL_OK;
+    }
+    if (args.word_count == 0) {
+        ctl_usage(stderr);
+        free(words);
+        return CTL_USAGE;
+    }
+    if (strcmp(words[0], "login") == 0) {
+        if (args.config == NULL || args.word_count != 2) {
             fprintf(stderr, "usage: pipelinectl -c CONFIG login PROVIDER\n");
+            free(words);
             return LOGIN_EXIT_FAILED;
         }
-        return login_run(config, argv[optind + 1]);
+        rc = login_run(args.config, words[1]);
+        free(words);
+        return rc;
     }
-    if (config != NULL) {
-        char err[CFG_ERR_MAX];
+    if (args.socket != NULL)
+        sock = args.socket;
+    if (args.config != NULL) {
+        char cerr[CFG_ERR_MAX];
 
-        cfg = cfg_load(config, err, sizeof(err), NULL);
+        cfg = cfg_load(args.config, cerr, sizeof(cerr), NULL);
         if (cfg == NULL) {
-            fprintf(stderr, "%s\n", err);
+            fprintf(stderr, "%s\n", cerr);
+            free(words);
             return CTL_DAEMON_ERROR;
         }
         sock = cfg->control_socket;
     }
-    for (int i = optind; i < argc; i++) {
-        if (strlen(line) + strlen(argv[i]) + 2 >= sizeof(line)) {
+    for (int i = 0; i < args.word_count; i++) {
+        if (strlen(line) + strlen(words[i]) + 2 >= sizeof(line)) {
             fprintf(stderr, "pipelinectl: command too long\n");
             cfg_free(&cfg);
+            free(words);
             return CTL_DAEMON_ERROR;
         }
-        if (i > optind)
+        if (i > 0)
             strcat(line, " ");
-        strcat(line, argv[i]);
+        strcat(line, words[i]);
     }
     if (ctl_exchange(sock, line, &answer) < 0) {
         cfg_free(&cfg);
+        free(words);
         return CTL_NO_DAEMON;
     }
     cfg_free(&cfg);
@@ -271,18 +292,20 @@ int main(int argc, char **argv)
     if (root == NULL) {
         fprintf(stderr, "pipelinectl: the daemon's answer is not JSON\n");
         free(answer);
+        free(words);
         return CTL_DAEMON_ERROR;
     }
     ok = ctl_get(root, "ok");
     rc = ok != NULL && !json_object_get_boolean(ok) ? CTL_DAEMON_ERROR
                                                     : CTL_OK;
-    if (json)
+    if (args.json)
         fputs(answer, stdout);
     else if (rc != CTL_OK)
         fprintf(stderr, "pipelinectl: %s\n", ctl_str(root, "error"));
     else
-        ctl_print(argv[optind], root);
+        ctl_print(words[0], root);
     json_object_put(root);
     free(answer);
+    free(words);
     return rc;
 }

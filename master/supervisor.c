@@ -127,6 +127,7 @@ static int supervisor_spawn(struct master *m, int slot)
         close(sv[1]);
         return -1;
     }
+    shm_worker_reset(&m->shm.hdr->workers[slot], util_wall_ms());
     pid = fork();
     if (pid < 0) {
         close(sv[0]);

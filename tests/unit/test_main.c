@@ -36,6 +36,7 @@ static int (*const unit_registrars[])(void) = {
     register_trace_tests,
     register_chan_tests,
     register_http_tests,
+    register_ctlcli_tests,
 };
 
 int unit_add_suite(const char *name, const CU_TestInfo *tests)

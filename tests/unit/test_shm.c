@@ -2,7 +2,8 @@
  * QUEUED, RUNNING, FREE), the free list and generations, a full queue
  * and a full arena, shm_repair() rebuilding everything from a job table
  * whose derived state was wrecked on purpose, and the robust mutex: a
- * child that dies holding the lock must not wedge the parent. */
+ * child that dies holding the lock must not wedge the parent; a worker
+ * slot made ready for a replacement. */
 #include <errno.h>
 #include <string.h>
 #include <sys/types.h>
@@ -26,6 +27,8 @@
 #define SHMT_OFFSETS      7        /* off_jobs .. off_data */
 #define SHMT_SCENE_LIVE   7        /* jobs not FREE in the scene */
 #define SHMT_SCENE_QUEUED 3
+#define SHMT_OLD_JOBS     41u
+#define SHMT_WALL_MS      1700000000123LL
 
 static int shmt_create(struct shm_view *shm, int queue, int running,
                        long long arena_bytes)
@@ -639,6 +642,22 @@ static void test_owner_died_clean(void)
     shm_destroy(&shm);
 }
 
+/* A replacement worker starts from zero, not from its slot's last
+ * numbers. */
+static void test_worker_reset(void)
+{
+    struct shm_worker sw;
+
+    memset(&sw, SHMT_GARBAGE, sizeof(sw));
+    atomic_store(&sw.jobs_done, SHMT_OLD_JOBS);
+    shm_worker_reset(&sw, SHMT_WALL_MS);
+    CU_ASSERT_EQUAL(atomic_load(&sw.pid), 0);
+    CU_ASSERT_EQUAL(atomic_load(&sw.wake_pending), 0);
+    CU_ASSERT_EQUAL(atomic_load(&sw.active), 0);
+    CU_ASSERT_EQUAL(atomic_load(&sw.jobs_done), 0);
+    CU_ASSERT_EQUAL(atomic_load(&sw.started_ms), SHMT_WALL_MS);
+}
+
 static const CU_TestInfo shm_tests[] = {
     { "layout of a new segment", test_layout },
     { "job alloc, enqueue, free", test_job_life_cycle },
@@ -653,6 +672,7 @@ static const CU_TestInfo shm_tests[] = {
     { "repair queues a lost push", test_repair_lost_push },
     { "owner died mid-update: lock repairs", test_owner_died_dirty },
     { "owner died clean: lock recovers", test_owner_died_clean },
+    { "a worker slot starts from zero", test_worker_reset },
     CU_TEST_INFO_NULL
 };
 
