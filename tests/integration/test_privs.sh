@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_privs.sh - the daemon started as root (as here and in CI):
-# 1. a token file in a directory its user owns, replaced by that user
-#    with a symlink to a root file: the refresh does not write through it
+# 1. a token file in a directory its user owns is rewritten as that user
+#    (it stays theirs); replaced by that user with a symlink to a root
+#    file, it is not written through by the next refresh
 #    (the root file keeps its content, mode, owner and inode), the log
 #    says why, and the refreshed tokens keep serving from memory;
 # 2. `user = "nobody"`: the master stays root and binds, the workers run
@@ -70,6 +71,14 @@ virtual_models = (
 CONF
 start_daemon "$CONF"
 code=$(post "$(msg q)"); check "request with the user's token file" 200 "$code"
+# A refresh while the file is the user's own: written as the user.
+mctl "$QA_PORT" invalidate_access=1
+code=$(post "$(msg q)"); check "refreshed" 200 "$code"
+check "one refresh" 1 "$(mstat "$QA_PORT" refresh)"
+check "the token file stays the user's, 0600" "$NOBODY_UID $NOBODY_GID 600" \
+    "$(stat -c '%u %g %a' "$QTOK")"
+check_match "it holds the new access token" \
+    "\"access_token\": *\"$(mstat "$QA_PORT" access)\"" "$(cat "$QTOK")"
 # The user swaps the token file for a link to a root file (atomically).
 ln -s "$VICTIM" "$UHOME/planted"
 chown -h nobody:"$NOBODY_GID" "$UHOME/planted"
@@ -78,7 +87,7 @@ before=$(fileid "$VICTIM")
 # The API refuses the token: the worker refreshes, saves, retries.
 mctl "$QA_PORT" invalidate_access=1
 code=$(post "$(msg q)"); check "answered with refreshed tokens" 200 "$code"
-check "one refresh" 1 "$(mstat "$QA_PORT" refresh)"
+check "a second refresh" 2 "$(mstat "$QA_PORT" refresh)"
 check "the root file is untouched" "$before" "$(fileid "$VICTIM")"
 check "the root file still holds its text" "root_setting = 1" "$(cat "$VICTIM")"
 check "the planted link is left as it is" "$VICTIM" "$(readlink "$QTOK")"
@@ -88,7 +97,7 @@ check_match "the log says why nothing was saved" \
     "new tokens not saved: refusing to write through the symlink $QTOK as root" \
     "$(cat "$DLOG")"
 code=$(post "$(msg q)"); check "service goes on with the tokens in memory" 200 "$code"
-check "no second refresh" 1 "$(mstat "$QA_PORT" refresh)"
+check "no third refresh" 2 "$(mstat "$QA_PORT" refresh)"
 stop_daemon
 check "daemon exits 0" 0 "$DRC"
 
