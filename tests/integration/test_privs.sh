@@ -7,7 +7,9 @@
 #    says why, and the refreshed tokens keep serving from memory;
 # 2. `user = "nobody"`: the master stays root and binds, the workers run
 #    as nobody (their /proc/PID/status), requests work, and a refresh
-#    writes the token file as nobody.
+#    writes the token file as nobody;
+# 3. `pipelinectl login` run as root: refused through the planted link,
+#    and with `user` set it writes the token file as that user.
 # Uses `nobody`/`nogroup` (present on Debian); changes no account.
 # Prints "privs: N passed, M failed".
 set -u
@@ -159,5 +161,33 @@ check_match "it holds the new access token" \
     "\"access_token\": *\"$(mstat "$QB_PORT" access)\"" "$(cat "$NTOK")"
 stop_daemon
 check "daemon exits 0" 0 "$DRC"
+
+echo "# pipelinectl login as root: the same rules"
+oauth_control QA 'pending=0&device=ok&interval=0' >/dev/null
+out=$("$BIN/pipelinectl" -c "$WORK/link.conf" login qwen 2>&1); rc=$?
+check "login through the planted link: exit 1" 1 "$rc"
+check_match "it says why" "refusing to write through the symlink $QTOK as root" "$out"
+check "the root file is still untouched" "$before" "$(fileid "$VICTIM")"
+# A directory of root's that nobody's group may write: root would write
+# the file as root; the login, as nobody, makes it nobody's.
+mkdir -m 770 "$WORK/shared"
+chgrp "$NOBODY_GID" "$WORK/shared"
+STOK="$WORK/shared/creds.json"
+cat >"$WORK/login.conf" <<CONF
+user = "nobody";
+providers = (
+  { name = "qwen"; type = "qwen"; auth = "oauth"; token_file = "$STOK";
+    oauth_base_url = "http://127.0.0.1:$QB_PORT"; }
+);
+virtual_models = (
+  { name = "q"; targets = ( { provider = "qwen"; model = "qwen3-coder-plus"; } ); }
+);
+CONF
+oauth_control QB 'pending=0&device=ok&interval=0' >/dev/null
+out=$("$BIN/pipelinectl" -c "$WORK/login.conf" login qwen 2>&1); rc=$?
+check "login with user = nobody: exit 0" 0 "$rc"
+check "the token file is nobody's, 0600" "$NOBODY_UID 600" "$(stat -c '%u %a' "$STOK" 2>&1)"
+check_match "with the login's tokens" \
+    "\"access_token\": *\"$(mstat "$QB_PORT" access)\"" "$(cat "$STOK" 2>&1)"
 
 summary privs
