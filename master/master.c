@@ -179,41 +179,9 @@ static int master_apply_slots(struct master *m, const struct cfg *old,
     return 0;
 }
 
-int master_reload(struct master *m, char *err, size_t errlen)
-{
-    struct cfg *next, *old = m->cfg;
-
-    notify_send("RELOADING=1");
-    next = cfg_load(m->config_path, err, errlen, &m->log);
-    if (next == NULL || cfg_reload_check(old, next, err, errlen) < 0 ||
-        master_apply_slots(m, old, next, err, errlen) < 0) {
-        cfg_free(&next);
-        log_msg(&m->log, LOG_ERROR, NULL, "reload refused, keeping the "
-                "running configuration: %s", err);
-        notify_send("READY=1");
-        return -1;
-    }
-    m->cfg = next;
-    master_apply_log(m, old);
-    if (frontend_reconfigure(m) < 0)
-        log_msg(&m->log, LOG_ERROR, NULL, "reload: out of memory rebuilding "
-                "the front end");
-    m->worker_target = next->workers;
-    cfg_free(&old);
-    /* Old workers finish their calls on the old configuration; new ones,
-     * forked now, take the queue: no request is dropped. */
-    if (supervisor_renew(m) < 0)
-        log_msg(&m->log, LOG_ERROR, NULL, "reload: no new worker could be "
-                "started");
-    log_msg(&m->log, LOG_INFO, NULL, "configuration reloaded from %s",
-            m->config_path);
-    notify_send("READY=1");
-    return 0;
-}
-
 /* `user` takes effect when the master runs as root (its workers drop
- * to it); otherwise there is nothing to drop, as with nginx: said once,
- * then ignored. */
+ * to it); otherwise there is nothing to drop, as with nginx: said at
+ * start and at each reload, then ignored. */
 static void master_check_user(const struct master *m)
 {
     const struct cfg *cfg = m->cfg;
@@ -230,6 +198,39 @@ static void master_check_user(const struct master *m)
         log_msg(&m->log, LOG_WARN, NULL, "user \"%s\" ignored: not "
                 "started as root, the workers run as uid %ld like the "
                 "master", cfg->user, (long)geteuid());
+}
+
+int master_reload(struct master *m, char *err, size_t errlen)
+{
+    struct cfg *next, *old = m->cfg;
+
+    notify_send("RELOADING=1");
+    next = cfg_load(m->config_path, err, errlen, &m->log);
+    if (next == NULL || cfg_reload_check(old, next, err, errlen) < 0 ||
+        master_apply_slots(m, old, next, err, errlen) < 0) {
+        cfg_free(&next);
+        log_msg(&m->log, LOG_ERROR, NULL, "reload refused, keeping the "
+                "running configuration: %s", err);
+        notify_send("READY=1");
+        return -1;
+    }
+    m->cfg = next;
+    master_apply_log(m, old);
+    master_check_user(m);
+    if (frontend_reconfigure(m) < 0)
+        log_msg(&m->log, LOG_ERROR, NULL, "reload: out of memory rebuilding "
+                "the front end");
+    m->worker_target = next->workers;
+    cfg_free(&old);
+    /* Old workers finish their calls on the old configuration; new ones,
+     * forked now, take the queue: no request is dropped. */
+    if (supervisor_renew(m) < 0)
+        log_msg(&m->log, LOG_ERROR, NULL, "reload: no new worker could be "
+                "started");
+    log_msg(&m->log, LOG_INFO, NULL, "configuration reloaded from %s",
+            m->config_path);
+    notify_send("READY=1");
+    return 0;
 }
 
 static const int master_signals[] = {

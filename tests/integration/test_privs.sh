@@ -9,7 +9,8 @@
 #    as nobody (their /proc/PID/status), requests work, and a refresh
 #    writes the token file as nobody;
 # 3. `pipelinectl login` run as root: refused through the planted link,
-#    and with `user` set it writes the token file as that user.
+#    and with `user` set it writes the token file as that user;
+# 4. not started as root, `user` is ignored with a warning.
 # Uses `nobody`/`nogroup` (present on Debian); changes no account.
 # Prints "privs: N passed, M failed".
 set -u
@@ -189,5 +190,40 @@ check "login with user = nobody: exit 0" 0 "$rc"
 check "the token file is nobody's, 0600" "$NOBODY_UID 600" "$(stat -c '%u %a' "$STOK" 2>&1)"
 check_match "with the login's tokens" \
     "\"access_token\": *\"$(mstat "$QB_PORT" access)\"" "$(cat "$STOK" 2>&1)"
+
+echo "# not started as root: user is ignored, with a warning"
+if command -v setpriv >/dev/null; then
+    NB="$WORK/nb"
+    mkdir -m 700 "$NB"
+    chown nobody:"$NOBODY_GID" "$NB"
+    DPORT=$(free_port)
+    cat >"$NB/p.conf" <<CONF
+listen = "127.0.0.1:$DPORT";
+control_socket = "$NB/control.sock";
+workers = 1;
+user = "root";
+providers = ( { name = "local"; type = "mock"; } );
+virtual_models = (
+  { name = "m"; targets = ( { provider = "local"; model = "mock-small"; } ); }
+);
+CONF
+    chmod 644 "$NB/p.conf"
+    DLOG="$NB/daemon.log"
+    setpriv --reuid=nobody --regid="$NOBODY_GID" --clear-groups \
+        ${VALGRIND:-} "$BIN/pipelined" -c "$NB/p.conf" >>"$DLOG" 2>&1 &
+    DPID=$!
+    PIDS+=($DPID)
+    if wait_until "$WAIT" curl -sf "http://127.0.0.1:$DPORT/health"; then
+        code=$(post "$(msg m)"); check "serves as nobody" 200 "$code"
+        check_match "says user is ignored" \
+            'user "root" ignored: not started as root' "$(cat "$DLOG")"
+        check "the master is still nobody" "$NOBODY_UID" \
+            "$(awk '/^Uid:/ { print $3 }' "/proc/$DPID/status")"
+        stop_daemon
+        check "daemon exits 0" 0 "$DRC"
+    else
+        fail "daemon started as nobody with user = \"root\": $(tail -3 "$DLOG")"
+    fi
+fi
 
 summary privs
