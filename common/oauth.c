@@ -835,9 +835,14 @@ static int oauth_write_all(int fd, const char *buf, size_t len)
 }
 
 /* The save itself, with the identity this process has: the checks of
- * oauth_tokens_save are done. */
-static int oauth_save_file(const char *path, const struct oauth_tokens *t,
-                           char *err, size_t errlen)
+ * oauth_tokens_save are done. follow: a symlink at path is written
+ * through (resolved here); without it path is the file to replace, and
+ * a link found there now is replaced, not followed (root's own path,
+ * resolved by the caller: a link planted since in a sticky directory
+ * cannot lead the rename elsewhere). */
+static int oauth_save_file(const char *path, bool follow,
+                           const struct oauth_tokens *t, char *err,
+                           size_t errlen)
 {
     char *text = NULL, *tmp = NULL, *dir = NULL, *real = NULL;
     int fd = -1, dir_fd = -1, rc = -1;
@@ -848,14 +853,15 @@ static int oauth_save_file(const char *path, const struct oauth_tokens *t,
     /* A token file that is a symlink (into a shared or synced place)
      * stays one: the file it points to is replaced. A dangling link is
      * replaced itself. */
-    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+    if (follow && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
         real = realpath(path, NULL);
         if (real != NULL)
             path = real;
     }
     /* The owner of the file replaced keeps it (a daemon run as root must
      * not leave the user's own token file root's). */
-    had_owner = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    had_owner = (follow ? stat(path, &st) : lstat(path, &st)) == 0 &&
+                S_ISREG(st.st_mode);
     path_len = strlen(path);
     text = oauth_tokens_format(t);
     dir = oauth_dirname(path);
@@ -923,14 +929,19 @@ out:
  * link on the way counts as its owner's) and gives the owner of the last
  * one not root's, with its group: whoever owns a directory can replace
  * anything below it, so that user decides where path leads. 0 (root)
- * when every one is root's. Stops at the first that does not exist. */
-static void oauth_path_owner(const char *path, uid_t *uid, gid_t *gid)
+ * when every one is root's. Stops at the first that does not exist;
+ * *open_gap tells whether that one would be made in a world-writable
+ * directory. */
+static void oauth_path_owner(const char *path, uid_t *uid, gid_t *gid,
+                             bool *open_gap)
 {
     char *dir = oauth_dirname(path);
+    bool open = false;
     struct stat st;
 
     *uid = 0;
     *gid = 0;
+    *open_gap = false;
     if (dir == NULL)
         return;
     if (dir[0] != '/' && lstat(".", &st) == 0 && st.st_uid != 0) {
@@ -944,6 +955,9 @@ static void oauth_path_owner(const char *path, uid_t *uid, gid_t *gid)
             continue;
         *p = '\0';
         if (lstat(dir, &st) < 0) {
+            /* To be made below a directory anyone may add to: anyone
+             * can make it first, a link to anywhere. */
+            *open_gap = open;
             *p = c;
             break;
         }
@@ -951,6 +965,7 @@ static void oauth_path_owner(const char *path, uid_t *uid, gid_t *gid)
             *uid = st.st_uid;
             *gid = st.st_gid;
         }
+        open = S_ISDIR(st.st_mode) && (st.st_mode & S_IWOTH);
         *p = c;
         if (c == '\0')
             break;
@@ -961,6 +976,12 @@ static void oauth_path_owner(const char *path, uid_t *uid, gid_t *gid)
 int oauth_save_check(const struct oauth_save_facts *f, const char *path,
                      char *err, size_t errlen)
 {
+    if (f->dir_open_gap && f->dir_owner == 0) {
+        oauth_fail(err, errlen, "refusing to create the directories of %s "
+                   "as root inside a world-writable directory: anyone "
+                   "could make them first, as links", path);
+        return -1;
+    }
     if (!f->link)
         return 0;
     if (f->link_owner != f->dir_owner) {
@@ -996,10 +1017,11 @@ static int oauth_save_facts(const char *path, struct oauth_save_facts *f,
     char target[PATH_MAX], *full = NULL, *dir = NULL;
     struct stat st;
     gid_t unused;
+    bool unused_gap;
     ssize_t n;
 
     memset(f, 0, sizeof(*f));
-    oauth_path_owner(path, &f->dir_owner, dir_group);
+    oauth_path_owner(path, &f->dir_owner, dir_group, &f->dir_open_gap);
     if (lstat(path, &st) < 0 || !S_ISLNK(st.st_mode))
         return 0;
     f->link = true;
@@ -1028,7 +1050,7 @@ static int oauth_save_facts(const char *path, struct oauth_save_facts *f,
         f->target_link = S_ISLNK(st.st_mode);
         f->target_owner = st.st_uid;
         oauth_path_owner(full ? full : target, &f->target_dir_owner,
-                         &unused);
+                         &unused, &unused_gap);
     }
     free(full);
     return 0;
@@ -1062,7 +1084,8 @@ static int oauth_save_as(uid_t uid, gid_t gid, const char *path,
         close(pipefd[0]);
         rc = privs_become(&id, child_err, sizeof(child_err));
         if (rc == 0)
-            rc = oauth_save_file(path, t, child_err, sizeof(child_err));
+            rc = oauth_save_file(path, true, t, child_err,
+                                 sizeof(child_err));
         if (rc < 0 && oauth_write_all(pipefd[1], child_err,
                                       strlen(child_err)) < 0)
             rc = -1;
@@ -1116,13 +1139,26 @@ int oauth_tokens_save(const char *path, const struct oauth_tokens *t,
     }
     /* Not root: the kernel stops us where the user would be stopped. */
     if (geteuid() != 0)
-        return oauth_save_file(path, t, err, errlen);
+        return oauth_save_file(path, true, t, err, errlen);
     if (oauth_save_facts(path, &f, &dir_group, err, errlen) < 0 ||
         oauth_save_check(&f, path, err, errlen) < 0)
         return -1;
-    if (f.dir_owner == 0)
-        return oauth_save_file(path, t, err, errlen);
-    return oauth_save_as(f.dir_owner, dir_group, path, t, err, errlen);
+    if (f.dir_owner != 0)
+        return oauth_save_as(f.dir_owner, dir_group, path, t, err, errlen);
+    /* Root's own path: resolved now, once, by the rule just checked. */
+    if (f.link && f.target_exists) {
+        char *real = realpath(path, NULL);
+        int rc;
+
+        if (real == NULL) {
+            oauth_fail(err, errlen, "%s: %s", path, strerror(errno));
+            return -1;
+        }
+        rc = oauth_save_file(real, false, t, err, errlen);
+        free(real);
+        return rc;
+    }
+    return oauth_save_file(path, false, t, err, errlen);
 }
 
 int oauth_iflow_settings_load(const char *path, char **api_key,

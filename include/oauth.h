@@ -133,6 +133,8 @@ int oauth_tokens_save(const char *path, const struct oauth_tokens *t,
  * gathers it with lstat, never following the last link). */
 struct oauth_save_facts {
     uid_t dir_owner;         /* the path's owner, as above; 0: root's */
+    bool dir_open_gap;       /* its directories are still to be made,
+                              * inside a world-writable one (/tmp) */
     bool link;               /* the token file is a symlink */
     uid_t link_owner;
     bool target_exists;      /* what the link's text names exists */
@@ -143,7 +145,8 @@ struct oauth_save_facts {
 /* The rule for a save as root: a symlinked token file is written through
  * only when the link, the file it names and that file's path all belong
  * to the owner of the link's directory (a dangling link is replaced by
- * the file). 0, or -1 with the reason in err. */
+ * the file); root makes no directory inside a world-writable one. 0, or
+ * -1 with the reason in err. */
 int oauth_save_check(const struct oauth_save_facts *f, const char *path,
                      char *err, size_t errlen);
 /* 0 and *id, or -1 (errno set) when path cannot be stat'd. */

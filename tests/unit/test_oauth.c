@@ -639,6 +639,15 @@ static void test_save_check_rule(void)
     f.target_exists = false;
     f.target_owner = f.target_dir_owner = 0;
     CU_ASSERT_EQUAL(oauth_save_check(&f, "p", err, sizeof(err)), 0);
+    /* Directories to make inside /tmp: not by root; as a user, yes. */
+    f = plain;
+    f.dir_owner = 0;
+    f.dir_open_gap = true;
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(oauth_save_check(&f, "p", err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "world-writable"));
+    f.dir_owner = user;
+    CU_ASSERT_EQUAL(oauth_save_check(&f, "p", err, sizeof(err)), 0);
 }
 
 static void ot_lchown_other(const char *path)
@@ -720,6 +729,21 @@ static void test_save_as_root_in_user_dir(void)
     ot_path(path, sizeof(path), "rootdir/creds.json");
     CU_ASSERT_EQUAL(access(path, F_OK), -1);
     CU_ASSERT_EQUAL(ot_temp_count(rootdir), 0);
+
+    /* A sticky world-writable directory of root's (a /tmp): a file in
+     * it is written, directories to make in it are refused. */
+    ot_path(path, sizeof(path), "sticky");
+    CU_ASSERT_EQUAL_FATAL(mkdir(path, 0700), 0);
+    CU_ASSERT_EQUAL(chmod(path, 01777), 0);
+    ot_path(path, sizeof(path), "sticky/creds.json");
+    CU_ASSERT_EQUAL(oauth_tokens_save(path, &t, err, sizeof(err)), 0);
+    CU_ASSERT_TRUE(stat(path, &st) == 0 && st.st_uid == 0);
+    ot_path(path, sizeof(path), "sticky/new/creds.json");
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(oauth_tokens_save(path, &t, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "world-writable"));
+    ot_path(path, sizeof(path), "sticky/new");
+    CU_ASSERT_EQUAL(access(path, F_OK), -1);
     ot_dir_done();
 }
 
