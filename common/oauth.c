@@ -1086,9 +1086,11 @@ static int oauth_save_as(uid_t uid, gid_t gid, const char *path,
         if (rc == 0)
             rc = oauth_save_file(path, true, t, child_err,
                                  sizeof(child_err));
+        /* A reason lost on the way: the parent says "the writer
+         * failed" instead. */
         if (rc < 0 && oauth_write_all(pipefd[1], child_err,
                                       strlen(child_err)) < 0)
-            rc = -1;
+            _exit(1);
         _exit(rc < 0 ? 1 : 0);
     }
     close(pipefd[1]);
