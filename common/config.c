@@ -806,14 +806,41 @@ static int cfg_load_clients(struct cfg_loader *ld,
     return 0;
 }
 
+/* `user` and `group`: names the system knows, resolved now so that a
+ * typo is a FILE:LINE error and not a worker that cannot start. */
+static int cfg_load_user(struct cfg_loader *ld, const config_setting_t *root,
+                         struct cfg *cfg)
+{
+    char reason[CFG_ERR_MAX];
+    enum privs_lookup rc;
+
+    if (cfg_get_str(ld, root, "user", false, NULL, &cfg->user) < 0 ||
+        cfg_get_str(ld, root, "group", false, NULL, &cfg->group) < 0)
+        return -1;
+    if (cfg->user == NULL) {
+        if (cfg->group != NULL)
+            return cfg_fail(ld, cfg_member(root, "group"), "'group' needs "
+                            "'user'");
+        return 0;
+    }
+    rc = privs_resolve(cfg->user, cfg->group, &cfg->run_as, reason,
+                       sizeof(reason));
+    if (rc == PRIVS_NO_GROUP)
+        return cfg_fail(ld, cfg_member(root, "group"), "'group': %s",
+                        reason);
+    if (rc != PRIVS_OK)
+        return cfg_fail(ld, cfg_member(root, "user"), "'user': %s", reason);
+    return 0;
+}
+
 static const char *const cfg_root_keys[] = {
     "listen", "control_socket", "workers", "max_concurrent_requests",
     "max_concurrent_per_worker",
     "queue_capacity", "max_body_bytes", "body_arena_bytes",
     "request_timeout_ms", "connect_timeout_ms", "upstream_idle_timeout_ms",
     "shutdown_timeout_ms",
-    "log_level", "log_file", "retry", "circuit_breaker", "clients",
-    "providers", "virtual_models", NULL
+    "log_level", "log_file", "user", "group", "retry", "circuit_breaker",
+    "clients", "providers", "virtual_models", NULL
 };
 
 static int cfg_load_root(struct cfg_loader *ld, const config_setting_t *root,
@@ -859,6 +886,7 @@ static int cfg_load_root(struct cfg_loader *ld, const config_setting_t *root,
         cfg_get_enum(ld, root, "log_level", cfg_log_levels, LOG_INFO,
                      &level) < 0 ||
         cfg_get_str(ld, root, "log_file", false, NULL, &cfg->log_file) < 0 ||
+        cfg_load_user(ld, root, cfg) < 0 ||
         cfg_load_retry(ld, root, &cfg->retry) < 0 ||
         cfg_load_breaker(ld, root, &cfg->breaker) < 0 ||
         cfg_load_clients(ld, root, cfg) < 0)
@@ -1093,6 +1121,9 @@ void cfg_free(struct cfg **cfgp)
     free(cfg->listen_host);
     free(cfg->control_socket);
     free(cfg->log_file);
+    free(cfg->user);
+    free(cfg->group);
+    privs_id_free(&cfg->run_as);
     free(cfg);
     *cfgp = NULL;
 }

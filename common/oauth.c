@@ -19,12 +19,14 @@
 #include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
 #include "jsonscan.h"
+#include "privs.h"
 #include "util.h"
 
 #define OAUTH_JSON_DEPTH      16       /* token texts are flat objects */
@@ -832,8 +834,15 @@ static int oauth_write_all(int fd, const char *buf, size_t len)
     return 0;
 }
 
-int oauth_tokens_save(const char *path, const struct oauth_tokens *t,
-                      char *err, size_t errlen)
+/* The save itself, with the identity this process has: the checks of
+ * oauth_tokens_save are done. follow: a symlink at path is written
+ * through (resolved here); without it path is the file to replace, and
+ * a link found there now is replaced, not followed (root's own path,
+ * resolved by the caller: a link planted since in a sticky directory
+ * cannot lead the rename elsewhere). */
+static int oauth_save_file(const char *path, bool follow,
+                           const struct oauth_tokens *t, char *err,
+                           size_t errlen)
 {
     char *text = NULL, *tmp = NULL, *dir = NULL, *real = NULL;
     int fd = -1, dir_fd = -1, rc = -1;
@@ -841,26 +850,18 @@ int oauth_tokens_save(const char *path, const struct oauth_tokens *t,
     size_t path_len;
     struct stat st;
 
-    if (path == NULL || path[0] == '\0' ||
-        path[strlen(path) - 1] == '/') {
-        oauth_fail(err, errlen, "'%s' is not a file path", path ? path : "");
-        return -1;
-    }
-    if (t == NULL || t->access_token == NULL) {
-        oauth_fail(err, errlen, "%s: no access_token to save", path);
-        return -1;
-    }
     /* A token file that is a symlink (into a shared or synced place)
      * stays one: the file it points to is replaced. A dangling link is
      * replaced itself. */
-    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+    if (follow && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
         real = realpath(path, NULL);
         if (real != NULL)
             path = real;
     }
     /* The owner of the file replaced keeps it (a daemon run as root must
      * not leave the user's own token file root's). */
-    had_owner = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    had_owner = (follow ? stat(path, &st) : lstat(path, &st)) == 0 &&
+                S_ISREG(st.st_mode);
     path_len = strlen(path);
     text = oauth_tokens_format(t);
     dir = oauth_dirname(path);
@@ -922,6 +923,244 @@ out:
     free(dir);
     free(real);
     return rc;
+}
+
+/* Walks the directories of path from the top (each one lstat'd, so a
+ * link on the way counts as its owner's) and gives the owner of the last
+ * one not root's, with its group: whoever owns a directory can replace
+ * anything below it, so that user decides where path leads. 0 (root)
+ * when every one is root's. Stops at the first that does not exist;
+ * *open_gap tells whether that one would be made in a world-writable
+ * directory. */
+static void oauth_path_owner(const char *path, uid_t *uid, gid_t *gid,
+                             bool *open_gap)
+{
+    char *dir = oauth_dirname(path);
+    bool open = false;
+    struct stat st;
+
+    *uid = 0;
+    *gid = 0;
+    *open_gap = false;
+    if (dir == NULL)
+        return;
+    if (dir[0] != '/' && lstat(".", &st) == 0 && st.st_uid != 0) {
+        *uid = st.st_uid;
+        *gid = st.st_gid;
+    }
+    for (char *p = dir + 1;; p++) {
+        char c = *p;
+
+        if (c != '/' && c != '\0')
+            continue;
+        *p = '\0';
+        if (lstat(dir, &st) < 0) {
+            /* To be made below a directory anyone may add to: anyone
+             * can make it first, a link to anywhere. */
+            *open_gap = open;
+            *p = c;
+            break;
+        }
+        if (st.st_uid != 0) {
+            *uid = st.st_uid;
+            *gid = st.st_gid;
+        }
+        open = S_ISDIR(st.st_mode) && (st.st_mode & S_IWOTH);
+        *p = c;
+        if (c == '\0')
+            break;
+    }
+    free(dir);
+}
+
+int oauth_save_check(const struct oauth_save_facts *f, const char *path,
+                     char *err, size_t errlen)
+{
+    if (f->dir_open_gap && f->dir_owner == 0) {
+        oauth_fail(err, errlen, "refusing to create the directories of %s "
+                   "as root inside a world-writable directory: anyone "
+                   "could make them first, as links", path);
+        return -1;
+    }
+    if (!f->link)
+        return 0;
+    if (f->link_owner != f->dir_owner) {
+        oauth_fail(err, errlen, "refusing to write through the symlink %s "
+                   "as root: the link belongs to uid %ld, its directory to "
+                   "uid %ld, so it may point anywhere", path,
+                   (long)f->link_owner, (long)f->dir_owner);
+        return -1;
+    }
+    if (!f->target_exists)
+        return 0;                   /* dangling: the link is replaced */
+    if (f->target_link) {
+        oauth_fail(err, errlen, "refusing to write through the symlink %s "
+                   "as root: it points to another symlink", path);
+        return -1;
+    }
+    if (f->target_owner != f->dir_owner ||
+        f->target_dir_owner != f->dir_owner) {
+        oauth_fail(err, errlen, "refusing to write through the symlink %s "
+                   "as root: it points to a file of uid %ld in a directory "
+                   "of uid %ld, not to one of uid %ld, who owns the link's "
+                   "directory", path, (long)f->target_owner,
+                   (long)f->target_dir_owner, (long)f->dir_owner);
+        return -1;
+    }
+    return 0;
+}
+
+/* What oauth_save_check needs to know about path, for a save as root. */
+static int oauth_save_facts(const char *path, struct oauth_save_facts *f,
+                            gid_t *dir_group, char *err, size_t errlen)
+{
+    char target[PATH_MAX], *full = NULL, *dir = NULL;
+    struct stat st;
+    gid_t unused;
+    bool unused_gap;
+    ssize_t n;
+
+    memset(f, 0, sizeof(*f));
+    oauth_path_owner(path, &f->dir_owner, dir_group, &f->dir_open_gap);
+    if (lstat(path, &st) < 0 || !S_ISLNK(st.st_mode))
+        return 0;
+    f->link = true;
+    f->link_owner = st.st_uid;
+    n = readlink(path, target, sizeof(target) - 1);
+    if (n < 0) {
+        oauth_fail(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    target[n] = '\0';
+    /* The link's text as it is, relative to the link's directory: the
+     * directories it names are judged by their owners, before any link
+     * of theirs is followed. */
+    if (target[0] != '/') {
+        dir = oauth_dirname(path);
+        if (dir == NULL || asprintf(&full, "%s/%s", dir, target) < 0) {
+            full = NULL;
+            free(dir);
+            oauth_fail(err, errlen, "%s: out of memory", path);
+            return -1;
+        }
+        free(dir);
+    }
+    if (lstat(full ? full : target, &st) == 0) {
+        f->target_exists = true;
+        f->target_link = S_ISLNK(st.st_mode);
+        f->target_owner = st.st_uid;
+        oauth_path_owner(full ? full : target, &f->target_dir_owner,
+                         &unused, &unused_gap);
+    }
+    free(full);
+    return 0;
+}
+
+/* Saves path in a child process that has become uid (the owner of its
+ * directory) for good: whatever that user pointed the path at, the write
+ * can do no more than the user could. The child's error comes back
+ * through a pipe into err. */
+static int oauth_save_as(uid_t uid, gid_t gid, const char *path,
+                         const struct oauth_tokens *t, char *err,
+                         size_t errlen)
+{
+    char child_err[OAUTH_ERR_MAX] = "";
+    struct privs_id id;
+    size_t got = 0;
+    int pipefd[2], status = 0;
+    pid_t pid;
+
+    if (privs_resolve_uid(uid, gid, &id, err, errlen) < 0)
+        return -1;
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        oauth_fail(err, errlen, "%s: pipe: %s", path, strerror(errno));
+        privs_id_free(&id);
+        return -1;
+    }
+    pid = fork();
+    if (pid == 0) {
+        int rc;
+
+        close(pipefd[0]);
+        rc = privs_become(&id, child_err, sizeof(child_err));
+        if (rc == 0)
+            rc = oauth_save_file(path, true, t, child_err,
+                                 sizeof(child_err));
+        /* A reason lost on the way: the parent says "the writer
+         * failed" instead. */
+        if (rc < 0 && oauth_write_all(pipefd[1], child_err,
+                                      strlen(child_err)) < 0)
+            _exit(1);
+        _exit(rc < 0 ? 1 : 0);
+    }
+    close(pipefd[1]);
+    privs_id_free(&id);
+    if (pid < 0) {
+        close(pipefd[0]);
+        oauth_fail(err, errlen, "%s: fork: %s", path, strerror(errno));
+        return -1;
+    }
+    for (;;) {
+        ssize_t r = read(pipefd[0], child_err + got,
+                         sizeof(child_err) - 1 - got);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        if (got == sizeof(child_err) - 1)
+            break;
+    }
+    child_err[got] = '\0';
+    close(pipefd[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    oauth_fail(err, errlen, "%s (written as uid %ld, the owner of its "
+               "directory)", child_err[0] ? child_err : "the writer failed",
+               (long)uid);
+    return -1;
+}
+
+int oauth_tokens_save(const char *path, const struct oauth_tokens *t,
+                      char *err, size_t errlen)
+{
+    struct oauth_save_facts f;
+    gid_t dir_group = 0;
+
+    if (path == NULL || path[0] == '\0' ||
+        path[strlen(path) - 1] == '/') {
+        oauth_fail(err, errlen, "'%s' is not a file path", path ? path : "");
+        return -1;
+    }
+    if (t == NULL || t->access_token == NULL) {
+        oauth_fail(err, errlen, "%s: no access_token to save", path);
+        return -1;
+    }
+    /* Not root: the kernel stops us where the user would be stopped. */
+    if (geteuid() != 0)
+        return oauth_save_file(path, true, t, err, errlen);
+    if (oauth_save_facts(path, &f, &dir_group, err, errlen) < 0 ||
+        oauth_save_check(&f, path, err, errlen) < 0)
+        return -1;
+    if (f.dir_owner != 0)
+        return oauth_save_as(f.dir_owner, dir_group, path, t, err, errlen);
+    /* Root's own path: resolved now, once, by the rule just checked. */
+    if (f.link && f.target_exists) {
+        char *real = realpath(path, NULL);
+        int rc;
+
+        if (real == NULL) {
+            oauth_fail(err, errlen, "%s: %s", path, strerror(errno));
+            return -1;
+        }
+        rc = oauth_save_file(real, false, t, err, errlen);
+        free(real);
+        return rc;
+    }
+    return oauth_save_file(path, false, t, err, errlen);
 }
 
 int oauth_iflow_settings_load(const char *path, char **api_key,

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "log.h"
+#include "privs.h"
 
 #define CFG_ERR_MAX          512
 #define CFG_MAX_WORKERS      64
@@ -123,6 +124,13 @@ struct cfg {
     int shutdown_timeout_ms;
     enum log_level log_level;
     char *log_file;
+    /* `user` / `group`: started as root, the workers (and every token
+     * file write) run as this identity; NULL user: they stay who the
+     * master is. Resolved when loaded (a name unknown to the system is a
+     * FILE:LINE error). */
+    char *user;
+    char *group;             /* NULL: the user's own group */
+    struct privs_id run_as;  /* valid when user is set */
     struct cfg_retry retry;
     struct cfg_breaker breaker;
     char **client_keys;      /* secrets */

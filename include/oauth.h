@@ -118,11 +118,37 @@ int oauth_tokens_load(const char *path, struct oauth_tokens *t,
  * created with mode 0600, written, fsync'd, renamed over path, and the
  * directory fsync'd. The directory is created when missing, with every
  * missing parent (like mkdir -p), each component made 0700. A path that
- * is a symlink stays one (the file it points to is replaced), and when
- * run as root the replaced file's owner and group are kept. -1 with err;
- * no temporary file is left behind. */
+ * is a symlink stays one (the file it points to is replaced). -1 with
+ * err; no temporary file is left behind.
+ * Run as root, the path belongs to the owner of the last directory on it
+ * that is not root's (that user can replace anything below): the save
+ * is refused when oauth_save_check says so, and otherwise done by a
+ * child process that has become that user, so no link the user planted
+ * can make root write elsewhere. In a path of root's own, the replaced
+ * file's owner and group are kept. */
 int oauth_tokens_save(const char *path, const struct oauth_tokens *t,
                       char *err, size_t errlen);
+
+/* What a save as root knows about the token file (oauth_tokens_save
+ * gathers it with lstat, never following the last link). */
+struct oauth_save_facts {
+    uid_t dir_owner;         /* the path's owner, as above; 0: root's */
+    bool dir_open_gap;       /* its directories are still to be made,
+                              * inside a world-writable one (/tmp) */
+    bool link;               /* the token file is a symlink */
+    uid_t link_owner;
+    bool target_exists;      /* what the link's text names exists */
+    bool target_link;        /* and is a symlink itself */
+    uid_t target_owner;
+    uid_t target_dir_owner;  /* the owner of the path the link names */
+};
+/* The rule for a save as root: a symlinked token file is written through
+ * only when the link, the file it names and that file's path all belong
+ * to the owner of the link's directory (a dangling link is replaced by
+ * the file); root makes no directory inside a world-writable one. 0, or
+ * -1 with the reason in err. */
+int oauth_save_check(const struct oauth_save_facts *f, const char *path,
+                     char *err, size_t errlen);
 /* 0 and *id, or -1 (errno set) when path cannot be stat'd. */
 int oauth_file_stat(const char *path, struct oauth_file_id *id);
 bool oauth_file_same(const struct oauth_file_id *a,

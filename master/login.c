@@ -3,8 +3,9 @@
  * "oauth"), asks the authorization server for a device code with a PKCE
  * S256 challenge, shows the user where to confirm it, polls the token
  * endpoint at the pace the server sets, and saves the tokens atomically
- * with mode 0600. One blocking libcurl handle; the waits between polls
- * are the ones RFC 8628 requires, nothing else sleeps. */
+ * with mode 0600 (as the configuration's `user` when run as root). One
+ * blocking libcurl handle; the waits between polls are the ones RFC 8628
+ * requires, nothing else sleeps. */
 #include "login.h"
 
 #include <errno.h>
@@ -398,6 +399,22 @@ static int login_prepare(struct login *l, const struct cfg_provider *p)
     return 0;
 }
 
+/* Run as root for a configuration with `user`: the login becomes that
+ * user, as the daemon's workers do, so the token file (and its lock) are
+ * theirs to read and rewrite. 0, or -1 with a message. */
+static int login_become_user(const struct cfg *cfg)
+{
+    char err[CFG_ERR_MAX];
+
+    if (cfg->user == NULL || geteuid() != 0)
+        return 0;
+    if (privs_become(&cfg->run_as, err, sizeof(err)) < 0) {
+        fprintf(stderr, "pipelinectl: user \"%s\": %s\n", cfg->user, err);
+        return -1;
+    }
+    return 0;
+}
+
 int login_run(const char *config_path, const char *provider)
 {
     char cfg_err[CFG_ERR_MAX];
@@ -412,7 +429,7 @@ int login_run(const char *config_path, const char *provider)
         return LOGIN_EXIT_FAILED;
     }
     p = login_provider(cfg, provider);
-    if (p == NULL)
+    if (p == NULL || login_become_user(cfg) < 0)
         goto out_cfg;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "pipelinectl: cannot initialize libcurl\n");

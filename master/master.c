@@ -179,6 +179,27 @@ static int master_apply_slots(struct master *m, const struct cfg *old,
     return 0;
 }
 
+/* `user` takes effect when the master runs as root (its workers drop
+ * to it); otherwise there is nothing to drop, as with nginx: said at
+ * start and at each reload, then ignored. */
+static void master_check_user(const struct master *m)
+{
+    const struct cfg *cfg = m->cfg;
+
+    if (cfg->user == NULL)
+        return;
+    if (geteuid() == 0) {
+        log_msg(&m->log, LOG_INFO, NULL, "workers run as user %s (uid %ld, "
+                "gid %ld)", cfg->user, (long)cfg->run_as.uid,
+                (long)cfg->run_as.gid);
+        return;
+    }
+    if (geteuid() != cfg->run_as.uid || getegid() != cfg->run_as.gid)
+        log_msg(&m->log, LOG_WARN, NULL, "user \"%s\" ignored: not "
+                "started as root, the workers run as uid %ld like the "
+                "master", cfg->user, (long)geteuid());
+}
+
 int master_reload(struct master *m, char *err, size_t errlen)
 {
     struct cfg *next, *old = m->cfg;
@@ -195,6 +216,7 @@ int master_reload(struct master *m, char *err, size_t errlen)
     }
     m->cfg = next;
     master_apply_log(m, old);
+    master_check_user(m);
     if (frontend_reconfigure(m) < 0)
         log_msg(&m->log, LOG_ERROR, NULL, "reload: out of memory rebuilding "
                 "the front end");
@@ -263,6 +285,7 @@ int master_init(struct master *m, struct cfg *cfg, const char *config_path)
     }
     if (frontend_init(m) < 0 || control_init(m) < 0)
         return -1;
+    master_check_user(m);
     if (supervisor_start(m) < 0) {
         log_msg(&m->log, LOG_ERROR, NULL, "no worker could be started");
         return -1;

@@ -113,6 +113,24 @@ void supervisor_wake(struct master *m)
                 strerror(errno));
 }
 
+/* In a worker just forked: becomes the configuration's user for good
+ * when the master runs as root (the sockets, the log file and the
+ * segment are open already). Not root: nothing to drop (master_init
+ * said so once). 0, or 1 (the worker's exit status) when it failed. */
+static int supervisor_drop_privileges(const struct master *m)
+{
+    char err[CFG_ERR_MAX];
+
+    if (m->cfg->user == NULL || geteuid() != 0)
+        return 0;
+    if (privs_become(&m->cfg->run_as, err, sizeof(err)) < 0) {
+        log_msg(&m->log, LOG_ERROR, NULL, "worker: user \"%s\": %s",
+                m->cfg->user, err);
+        return 1;
+    }
+    return 0;
+}
+
 static int supervisor_spawn(struct master *m, int slot)
 {
     struct mworker *mw = &m->workers[slot];
@@ -145,7 +163,9 @@ static int supervisor_spawn(struct master *m, int slot)
 
         master_free_in_child(m, sv[1], efd);
         evutil_make_socket_nonblocking(sv[1]);
-        rc = worker_main(&a);
+        rc = supervisor_drop_privileges(m);
+        if (rc == 0)
+            rc = worker_main(&a);
         cfg_free(&m->cfg);
         shm_detach(&m->shm);
         log_close(&m->log);

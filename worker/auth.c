@@ -519,8 +519,8 @@ static void auth_refreshed(struct auth_provider *ap, struct oauth_tokens *t)
     if (oauth_tokens_save(p->token_file, t, err, sizeof(err)) < 0)
         log_msg(&ap->w->log, LOG_ERROR, NULL, "provider %s: new tokens not "
                 "saved: %s; this worker keeps them, but other processes "
-                "will not see them: make the token file's directory "
-                "writable", p->name, err);
+                "will not see them until the file can be written",
+                p->name, err);
     /* The version on disk now, ours or (when the save failed) the old
      * one: either way it is not read back over the new tokens. */
     if (oauth_file_stat(p->token_file, &id) < 0)

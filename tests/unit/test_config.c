@@ -606,6 +606,45 @@ static void test_err_unknown_root_key(void)
                      "unknown key 'colour'");
 }
 
+/* user and group: names the system knows (root always exists), an
+ * unknown one refused at its line, group only with user. */
+static void test_user_group(void)
+{
+    char path[CFG_TEST_PATH_MAX], err[CFG_ERR_MAX];
+    struct cfg *cfg;
+
+    cfg = cfg_test_load(MINIMAL "user = \"root\";\ngroup = \"root\";\n",
+                        path, sizeof(path), err, sizeof(err), NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_STRING_EQUAL(cfg->user, "root");
+    CU_ASSERT_EQUAL(cfg->run_as.uid, 0);
+    CU_ASSERT_EQUAL(cfg->run_as.gid, 0);
+    CU_ASSERT_TRUE(cfg->run_as.group_count >= 1);
+    cfg_free(&cfg);
+    cfg = cfg_test_load(MINIMAL "user = \"root\";\n", path, sizeof(path),
+                        err, sizeof(err), NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_PTR_NULL(cfg->group);
+    CU_ASSERT_EQUAL(cfg->run_as.gid, 0);        /* root's own group */
+    cfg_free(&cfg);
+    cfg = cfg_test_load(MINIMAL, path, sizeof(path), err, sizeof(err), NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_PTR_NULL(cfg->user);
+    cfg_free(&cfg);
+    cfg_test_refused(MINIMAL "user = \"rcc-surely-no-such-user\"; "
+                     CFG_TEST_MARK "\n",
+                     "'user': no such user \"rcc-surely-no-such-user\"");
+    cfg_test_refused(MINIMAL "user = \"root\";\ngroup = "
+                     "\"rcc-surely-no-such-group\"; " CFG_TEST_MARK "\n",
+                     "'group': no such group");
+    cfg_test_refused(MINIMAL "group = \"root\"; " CFG_TEST_MARK "\n",
+                     "'group' needs 'user'");
+    cfg_test_refused(MINIMAL "user = 0; " CFG_TEST_MARK "\n",
+                     "'user' must be a string");
+    cfg_test_refused(MINIMAL "user = \"\"; " CFG_TEST_MARK "\n",
+                     "'user' must not be empty");
+}
+
 static void test_err_unknown_provider_key(void)
 {
     cfg_test_refused(
@@ -1112,6 +1151,7 @@ static const CU_TestInfo config_tests[] = {
     { "shipped etc/pipelined.conf loads", test_shipped_config_loads },
     { "full config with every key", test_full_config },
     { "defaults when keys are absent", test_defaults },
+    { "user and group: resolved, unknown ones refused", test_user_group },
     { "empty groups take defaults", test_empty_groups_take_defaults },
     { "api_key_env unset leaves api_key NULL", test_api_key_env_unset },
     { "cfg_free NULL-safe", test_cfg_free_null },

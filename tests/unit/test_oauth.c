@@ -550,7 +550,8 @@ static void test_save_mode_and_atomic(void)
     ot_dir_done();
 }
 
-/* A token file that is a symlink stays one; as root, the replaced
+/* A token file that is a symlink stays one (link and file ours, in a
+ * directory of ours); as root, in a directory of root's, the replaced
  * file's owner and group are kept. */
 static void test_save_keeps_link_and_owner(void)
 {
@@ -563,8 +564,6 @@ static void test_save_keeps_link_and_owner(void)
     ot_path(link, sizeof(link), "link.json");
     CU_ASSERT_EQUAL_FATAL(oauth_tokens_save(real, &t, err, sizeof(err)), 0);
     CU_ASSERT_EQUAL_FATAL(symlink("sub/real.json", link), 0);
-    if (geteuid() == 0)
-        CU_ASSERT_EQUAL(chown(real, OT_OTHER_ID, OT_OTHER_ID), 0);
     t.access_token = "second";
     CU_ASSERT_EQUAL(oauth_tokens_save(link, &t, err, sizeof(err)), 0);
     CU_ASSERT_TRUE(lstat(link, &st) == 0 && S_ISLNK(st.st_mode));
@@ -573,12 +572,14 @@ static void test_save_keeps_link_and_owner(void)
     CU_ASSERT_STRING_EQUAL(got.access_token, "second");
     oauth_tokens_free(&got);
     CU_ASSERT_EQUAL(ot_mode(real), 0600);
-    CU_ASSERT_TRUE(stat(real, &st) == 0);
+    CU_ASSERT_EQUAL(ot_temp_count(ot_dir), 0);
     if (geteuid() == 0) {
+        CU_ASSERT_EQUAL(chown(real, OT_OTHER_ID, OT_OTHER_ID), 0);
+        CU_ASSERT_EQUAL(oauth_tokens_save(real, &t, err, sizeof(err)), 0);
+        CU_ASSERT_TRUE(stat(real, &st) == 0);
         CU_ASSERT_EQUAL(st.st_uid, OT_OTHER_ID);
         CU_ASSERT_EQUAL(st.st_gid, OT_OTHER_ID);
     }
-    CU_ASSERT_EQUAL(ot_temp_count(ot_dir), 0);
     ot_path(real, sizeof(real), "sub");
     CU_ASSERT_EQUAL(ot_temp_count(real), 0);
     /* A dangling link is replaced by the file itself. */
@@ -586,6 +587,163 @@ static void test_save_keeps_link_and_owner(void)
     CU_ASSERT_EQUAL(symlink("nowhere/x.json", link), 0);
     CU_ASSERT_EQUAL(oauth_tokens_save(link, &t, err, sizeof(err)), 0);
     CU_ASSERT_TRUE(lstat(link, &st) == 0 && S_ISREG(st.st_mode));
+    ot_dir_done();
+}
+
+/* The rule for writing through a link as root, case by case. */
+static void test_save_check_rule(void)
+{
+    const uid_t user = OT_OTHER_ID;
+    struct oauth_save_facts plain = { .dir_owner = user };
+    struct oauth_save_facts own = {
+        .dir_owner = user, .link = true, .link_owner = user,
+        .target_exists = true, .target_owner = user,
+        .target_dir_owner = user,
+    };
+    struct oauth_save_facts f;
+    char err[OAUTH_ERR_MAX];
+
+    CU_ASSERT_EQUAL(oauth_save_check(&plain, "p", err, sizeof(err)), 0);
+    CU_ASSERT_EQUAL(oauth_save_check(&own, "p", err, sizeof(err)), 0);
+    /* Root's link to root's file in root's directory. */
+    memset(&f, 0, sizeof(f));
+    f.link = f.target_exists = true;
+    CU_ASSERT_EQUAL(oauth_save_check(&f, "p", err, sizeof(err)), 0);
+    /* The user's link to a root file: the attack. */
+    f = own;
+    f.target_owner = 0;
+    f.target_dir_owner = 0;
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(oauth_save_check(&f, "/d/p", err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "refusing"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "/d/p"));
+    /* A file of the user's, in a directory the user does not own. */
+    f = own;
+    f.target_dir_owner = 0;
+    CU_ASSERT_EQUAL(oauth_save_check(&f, "p", err, sizeof(err)), -1);
+    /* Another user's file. */
+    f = own;
+    f.target_owner = user + 1;
+    CU_ASSERT_EQUAL(oauth_save_check(&f, "p", err, sizeof(err)), -1);
+    /* A link someone else put in the directory (a sticky /tmp). */
+    f = own;
+    f.dir_owner = 0;
+    f.target_owner = f.target_dir_owner = 0;
+    CU_ASSERT_EQUAL(oauth_save_check(&f, "p", err, sizeof(err)), -1);
+    /* A link to a link. */
+    f = own;
+    f.target_link = true;
+    CU_ASSERT_EQUAL(oauth_save_check(&f, "p", err, sizeof(err)), -1);
+    /* A dangling link of the owner's: the link itself is replaced. */
+    f = own;
+    f.target_exists = false;
+    f.target_owner = f.target_dir_owner = 0;
+    CU_ASSERT_EQUAL(oauth_save_check(&f, "p", err, sizeof(err)), 0);
+    /* Directories to make inside /tmp: not by root; as a user, yes. */
+    f = plain;
+    f.dir_owner = 0;
+    f.dir_open_gap = true;
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(oauth_save_check(&f, "p", err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "world-writable"));
+    f.dir_owner = user;
+    CU_ASSERT_EQUAL(oauth_save_check(&f, "p", err, sizeof(err)), 0);
+}
+
+static void ot_lchown_other(const char *path)
+{
+    CU_ASSERT_EQUAL(lchown(path, OT_OTHER_ID, OT_OTHER_ID), 0);
+}
+
+/* Root writing in a user's directory (as root only): as that user, so a
+ * planted link or directory link never makes root write elsewhere;
+ * the user's own link is still written through. */
+static void test_save_as_root_in_user_dir(void)
+{
+    struct oauth_tokens t = { .access_token = "user-tokens" }, got;
+    char ud[OT_PATH_MAX], victim[OT_PATH_MAX], path[OT_PATH_MAX];
+    char real[OT_PATH_MAX], rootdir[OT_PATH_MAX], err[OAUTH_ERR_MAX];
+    struct stat before, st;
+
+    if (geteuid() != 0)
+        return;
+    ot_dir_new();
+    /* The user must reach its directory: ours is 0700. */
+    CU_ASSERT_EQUAL(chmod(ot_dir, 0711), 0);
+    ot_path(ud, sizeof(ud), "home");
+    CU_ASSERT_EQUAL_FATAL(mkdir(ud, 0700), 0);
+    ot_lchown_other(ud);
+    ot_path(victim, sizeof(victim), "victim");
+    ot_write(victim, "precious\n", 0644);
+    CU_ASSERT_EQUAL_FATAL(stat(victim, &before), 0);
+    ot_path(rootdir, sizeof(rootdir), "rootdir");
+    CU_ASSERT_EQUAL_FATAL(mkdir(rootdir, 0755), 0);
+
+    /* A new file and its directories: the user's. */
+    ot_path(path, sizeof(path), "home/one/creds.json");
+    CU_ASSERT_EQUAL(oauth_tokens_save(path, &t, err, sizeof(err)), 0);
+    CU_ASSERT_TRUE(stat(path, &st) == 0 && st.st_uid == OT_OTHER_ID);
+    CU_ASSERT_EQUAL(ot_mode(path), 0600);
+    ot_path(path, sizeof(path), "home/one");
+    CU_ASSERT_TRUE(stat(path, &st) == 0 && st.st_uid == OT_OTHER_ID);
+
+    /* The user's link to the user's file: written through, kept. */
+    ot_path(real, sizeof(real), "home/one/creds.json");
+    ot_path(path, sizeof(path), "home/link.json");
+    CU_ASSERT_EQUAL_FATAL(symlink("one/creds.json", path), 0);
+    ot_lchown_other(path);
+    t.access_token = "through-the-link";
+    CU_ASSERT_EQUAL(oauth_tokens_save(path, &t, err, sizeof(err)), 0);
+    CU_ASSERT_TRUE(lstat(path, &st) == 0 && S_ISLNK(st.st_mode));
+    CU_ASSERT_EQUAL_FATAL(oauth_tokens_load(real, &got, NULL, err,
+                                            sizeof(err)), 0);
+    CU_ASSERT_STRING_EQUAL(got.access_token, "through-the-link");
+    oauth_tokens_free(&got);
+    CU_ASSERT_TRUE(stat(real, &st) == 0 && st.st_uid == OT_OTHER_ID);
+
+    /* The token file replaced by a link to a root file: refused, the
+     * root file untouched. */
+    ot_path(path, sizeof(path), "home/planted.json");
+    CU_ASSERT_EQUAL_FATAL(symlink(victim, path), 0);
+    ot_lchown_other(path);
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(oauth_tokens_save(path, &t, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "refusing"));
+    CU_ASSERT_EQUAL_FATAL(stat(victim, &st), 0);
+    CU_ASSERT_EQUAL(st.st_ino, before.st_ino);
+    CU_ASSERT_EQUAL(st.st_size, before.st_size);
+    CU_ASSERT_EQUAL(st.st_mode, before.st_mode);
+    CU_ASSERT_EQUAL(st.st_uid, 0);
+    CU_ASSERT_EQUAL(ot_temp_count(ot_dir), 0);
+
+    /* A directory on the path replaced by a link into root's: the write
+     * runs as the user, who may not write there. */
+    ot_path(path, sizeof(path), "home/dirlink");
+    CU_ASSERT_EQUAL_FATAL(symlink(rootdir, path), 0);
+    ot_lchown_other(path);
+    ot_path(path, sizeof(path), "home/dirlink/creds.json");
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(oauth_tokens_save(path, &t, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, strerror(EACCES)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "written as uid"));
+    ot_path(path, sizeof(path), "rootdir/creds.json");
+    CU_ASSERT_EQUAL(access(path, F_OK), -1);
+    CU_ASSERT_EQUAL(ot_temp_count(rootdir), 0);
+
+    /* A sticky world-writable directory of root's (a /tmp): a file in
+     * it is written, directories to make in it are refused. */
+    ot_path(path, sizeof(path), "sticky");
+    CU_ASSERT_EQUAL_FATAL(mkdir(path, 0700), 0);
+    CU_ASSERT_EQUAL(chmod(path, 01777), 0);
+    ot_path(path, sizeof(path), "sticky/creds.json");
+    CU_ASSERT_EQUAL(oauth_tokens_save(path, &t, err, sizeof(err)), 0);
+    CU_ASSERT_TRUE(stat(path, &st) == 0 && st.st_uid == 0);
+    ot_path(path, sizeof(path), "sticky/new/creds.json");
+    err[0] = '\0';
+    CU_ASSERT_EQUAL(oauth_tokens_save(path, &t, err, sizeof(err)), -1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "world-writable"));
+    ot_path(path, sizeof(path), "sticky/new");
+    CU_ASSERT_EQUAL(access(path, F_OK), -1);
     ot_dir_done();
 }
 
@@ -1113,6 +1271,9 @@ static const CU_TestInfo oauth_tests[] = {
     { "save: 0600, atomic, replaces", test_save_mode_and_atomic },
     { "save: a symlink stays one; the owner is kept",
       test_save_keeps_link_and_owner },
+    { "save as root: the rule for links", test_save_check_rule },
+    { "save as root in a user's directory: as the user",
+      test_save_as_root_in_user_dir },
     { "save makes directories 0700", test_save_makes_directories },
     { "save errors leave no temporary", test_save_errors },
     { "load identity notices a replace", test_load_identity },
