@@ -4,8 +4,10 @@
 # Run after `make` (or via `make bench`); it works from the repo root
 # whatever the current directory:
 #
-#     bench/run.sh                      # full run, ~2 min with the defaults
+#     bench/run.sh                      # full run, ~4 min with the defaults
 #     BENCH_DURATION=3 BENCH_RUNS=1 bench/run.sh   # quick smoke run
+#     BENCH_LAYOUTS=pinned bench/run.sh # the issue 14 measurement only
+#     BENCH_LAYOUTS=pinned BENCH_SOAK_SECONDS=600 bench/run.sh  # + 10 min soak
 #     bench/run.sh > report.md          # stdout is the markdown report only;
 #                                       # progress and diagnostics go to stderr
 #
@@ -19,8 +21,11 @@
 #             streaming TTFB and the concurrent stream runs
 #   pinned    the gateway under test (rcc's master and workers, or nginx's
 #             master and its one worker) pinned to BENCH_GATEWAY_CPU with
-#             taskset, its own mock upstream and wrk pinned to
-#             BENCH_LOAD_CPU; BENCH_PIN_RUNS rounds alternating rcc, nginx
+#             taskset, its own upstream (BENCH_PIN_UPSTREAM) and wrk pinned
+#             to BENCH_LOAD_CPU; BENCH_PIN_RUNS rounds of rcc, nginx and
+#             upstream direct (the most wrk and the upstream can do on
+#             their CPU: a gateway close to it is held back by the load
+#             side)
 # and prints for each layout, rcc against nginx measured in the same run
 # (best of the rounds and medians, and their ratios): req/s, p50/p99,
 # CPU us per request (utime + stime from /proc/PID/stat of the gateway's
@@ -45,11 +50,17 @@
 #   BENCH_STREAM_SECONDS  sustained run: seconds of streams opened (10)
 #   BENCH_STREAM_RUNS  runs of each stream test per path          (3)
 #   BENCH_LAYOUTS      layouts to run (unpinned first)  ("unpinned pinned")
-#   BENCH_PIN_RUNS     pinned layout: measured rounds, each rcc then nginx (2)
+#   BENCH_PIN_RUNS     pinned layout: rounds of rcc, nginx, direct       (2)
 #   BENCH_GATEWAY_CPU  pinned layout: taskset CPU list of the gateway   (0)
-#   BENCH_LOAD_CPU     pinned layout: CPU list of the mock and wrk      (1)
+#   BENCH_LOAD_CPU     pinned layout: CPU list of upstream(s) and wrk   (1)
 #   BENCH_PIN_NGINX_WORKERS  pinned layout: nginx worker_processes      (1)
 #   BENCH_PIN_RCC_WORKERS    pinned layout: pipelined workers           (2)
+#   BENCH_PIN_UPSTREAM pinned layout: upstream of the plain requests:
+#                      nginx (one worker returning mock model fast's
+#                      answer, as the issue measured; half the mock's CPU
+#                      per request, so that wrk and the upstream on one
+#                      CPU do not cap nginx) or mock (bin/mock_upstream);
+#                      the soak's paced streams always go to the mock (nginx)
 #   BENCH_BIG_CONNECTIONS  wrk -c of the run before the loaded PSS    (512)
 #   BENCH_BIG_SECONDS  seconds of that run                            (6)
 #   BENCH_SOAK_SECONDS soak: seconds of mixed load on rcc, 0 = no soak (0)
@@ -99,6 +110,7 @@ GATEWAY_CPU=${BENCH_GATEWAY_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 PIN_NGINX_WORKERS=${BENCH_PIN_NGINX_WORKERS:-1}
 PIN_RCC_WORKERS=${BENCH_PIN_RCC_WORKERS:-2}
+PIN_UPSTREAM=${BENCH_PIN_UPSTREAM:-nginx}
 BIG_CONNS=${BENCH_BIG_CONNECTIONS:-512}
 BIG_SECONDS=${BENCH_BIG_SECONDS:-6}
 SOAK_SECONDS=${BENCH_SOAK_SECONDS:-0}
@@ -152,6 +164,8 @@ for l in $LAYOUTS; do
     esac
 done
 (( DO_UNPINNED + DO_PINNED > 0 )) || die 1 "BENCH_LAYOUTS names no layout"
+[[ $PIN_UPSTREAM == mock || $PIN_UPSTREAM == nginx ]] \
+    || die 1 "BENCH_PIN_UPSTREAM must be mock or nginx (got '$PIN_UPSTREAM')"
 (( SOAK_SECONDS == 0 || SOAK_SECONDS * 1000 > STREAM_PACE_MS * (STREAM_WORDS + 1) )) \
     || die 1 "BENCH_SOAK_SECONDS must be longer than one stream ($(( STREAM_PACE_MS * (STREAM_WORDS + 1) )) ms)"
 
@@ -273,7 +287,7 @@ done
 
 [[ -x $PIPELINED ]] || die 1 "$PIPELINED not found or not executable (run make first, from the repo root)"
 [[ -x $MOCK ]] || die 1 "$MOCK not found or not executable (run make first, from the repo root)"
-for f in post.lua nginx.conf.in pipelined.conf.in; do
+for f in post.lua nginx.conf.in nginx-upstream.conf.in pipelined.conf.in; do
     [[ -r $BENCH_DIR/$f ]] || die 1 "missing $BENCH_DIR/$f"
 done
 
@@ -357,6 +371,7 @@ check_servers() {
 # the process and its children are pinned to; "" = not pinned).
 MOCK_PORT="" MOCK_PID="" NGINX_PORT="" NGINX_STREAM_PORT="" NGINX_PID=""
 RCC_PORT="" RCC_PID="" NGINX_VERSION=""
+PLAIN_PORT="" PLAIN_PID=""   # upstream of the plain requests if not the mock
 
 # pin_cmd CPUS: sets PIN_CMD to the command prefix that pins to CPUS.
 declare -a PIN_CMD=()
@@ -387,7 +402,7 @@ start_mock() { # TAG CPUS
     log "mock_upstream$tag ready on 127.0.0.1:$MOCK_PORT (pid $pid)"
 }
 
-start_nginx() { # TAG CPUS WORKERS: proxies to MOCK_PORT
+start_nginx() { # TAG CPUS WORKERS: proxies to PLAIN_PORT
     local tag=$1 workers=$3 attempt prefix=$WORK/nginx$1 pid
     mkdir -p "$prefix"
     chmod 755 "$prefix"
@@ -395,7 +410,7 @@ start_nginx() { # TAG CPUS WORKERS: proxies to MOCK_PORT
     for attempt in 1 2 3; do
         pick_port; NGINX_PORT=$PICKED
         pick_port; NGINX_STREAM_PORT=$PICKED
-        sed -e "s|@PREFIX@|$prefix|g" -e "s|@UPSTREAM_PORT@|$MOCK_PORT|g" \
+        sed -e "s|@PREFIX@|$prefix|g" -e "s|@UPSTREAM_PORT@|${PLAIN_PORT:-$MOCK_PORT}|g" \
             -e "s|@LISTEN_PORT@|$NGINX_PORT|g" -e "s|@WORKERS@|$workers|g" \
             -e "s|@STREAM_LISTEN_PORT@|$NGINX_STREAM_PORT|g" \
             "$BENCH_DIR/nginx.conf.in" >"$prefix/nginx.conf"
@@ -417,13 +432,19 @@ start_nginx() { # TAG CPUS WORKERS: proxies to MOCK_PORT
     die 1 "nginx failed to start"
 }
 
-start_pipelined() { # TAG CPUS WORKERS: routes to MOCK_PORT
+start_pipelined() { # TAG CPUS WORKERS: plain requests to PLAIN_PORT, streams to MOCK_PORT
     local tag=$1 workers=$3 attempt pid conf=$WORK/pipelined$1.conf
     local logf=$WORK/pipelined$1.log sock=$WORK/control$1.sock
+    local up=${PLAIN_PORT:-$MOCK_PORT} sprov=up sprovs=""
+    if [[ $up != "$MOCK_PORT" ]]; then
+        sprov=drip
+        sprovs=", { name = \"drip\"; type = \"openai\"; base_url = \"http://127.0.0.1:$MOCK_PORT/v1\"; api_key = \"bench-key\"; }"
+    fi
     pin_cmd "$2"
     for attempt in 1 2 3; do
         pick_port; RCC_PORT=$PICKED
-        sed -e "s|@LISTEN_PORT@|$RCC_PORT|g" -e "s|@UPSTREAM_PORT@|$MOCK_PORT|g" \
+        sed -e "s|@LISTEN_PORT@|$RCC_PORT|g" -e "s|@UPSTREAM_PORT@|$up|g" \
+            -e "s|@STREAM_PROVIDERS@|$sprovs|g" -e "s|@STREAM_PROVIDER@|$sprov|g" \
             -e "s|@STREAM_PACE_MS@|$STREAM_PACE_MS|g" -e "s|@WORKERS@|$workers|g" \
             -e "s|@CONTROL_SOCKET@|$sock|g" "$BENCH_DIR/pipelined.conf.in" >"$conf"
         rm -f "$sock"
@@ -442,6 +463,33 @@ start_pipelined() { # TAG CPUS WORKERS: routes to MOCK_PORT
         port_clash "$logf" || break
     done
     die 1 "pipelined failed to start"
+}
+
+start_static() { # TAG CPUS: nginx answering every request with "fast"'s answer
+    local tag=$1 attempt prefix=$WORK/upstream-nginx$1 pid
+    mkdir -p "$prefix"
+    chmod 755 "$prefix"
+    pin_cmd "$2"
+    for attempt in 1 2 3; do
+        pick_port; PLAIN_PORT=$PICKED
+        sed -e "s|@PREFIX@|$prefix|g" -e "s|@LISTEN_PORT@|$PLAIN_PORT|g" \
+            "$BENCH_DIR/nginx-upstream.conf.in" >"$prefix/nginx.conf"
+        log "starting nginx as upstream$tag on 127.0.0.1:$PLAIN_PORT${2:+, CPU $2} (attempt $attempt)"
+        "${PIN_CMD[@]}" "$NGINX_BIN" -p "$prefix" -c "$prefix/nginx.conf" -e "$prefix/error.log" \
+            >"$prefix/stdout.log" 2>&1 &
+        pid=$!
+        track "$pid" "upstream-nginx$tag"
+        PID_LOG[$pid]=$prefix/error.log
+        if wait_ready upstream-nginx "$pid" "http://127.0.0.1:$PLAIN_PORT/" 200; then
+            PLAIN_PID=$pid
+            log "upstream-nginx$tag ready (master pid $pid)"
+            return 0
+        fi
+        show_log "$prefix/error.log"; show_log "$prefix/stdout.log"
+        stop_last
+        port_clash "$prefix/error.log" "$prefix/stdout.log" || break
+    done
+    die 1 "nginx as upstream failed to start"
 }
 
 # port_clash LOG...: did a failed start fail because the port was taken
@@ -812,6 +860,13 @@ lean_report() {
     printf '| req/s of the c%s run | %s | %s | %s |\n' "$BIG_CONNS" \
         "$(fmt "${L_BIG_RPS[$layout.rcc]:-}" 0)" "$(fmt "${L_BIG_RPS[$layout.nginx]:-}" 0)" \
         "$(ratio "${L_BIG_RPS[$layout.rcc]:-}" "${L_BIG_RPS[$layout.nginx]:-}")"
+    if [[ -n ${L_RPS[$layout.direct]:-} ]]; then
+        rb=$(list_best max "${L_RPS[$layout.direct]}")
+        echo
+        echo "Upstream direct (no gateway): best $(fmt "$rb" 0) req/s, median $(fmt "$(list_median "${L_RPS[$layout.direct]}")" 0);" \
+            "of that, nginx reached $(ratio "$(list_best max "${L_RPS[$layout.nginx]:-}")" "$rb")" \
+            "and rcc $(ratio "$(list_best max "${L_RPS[$layout.rcc]:-}")" "$rb") (best of the rounds)."
+    fi
 }
 
 # met VALUE >=|<= TARGET: "yes", "**no**" or "n/a".
@@ -1244,33 +1299,45 @@ if (( DO_PINNED )); then
             stop_some "$UNPIN_RCC_PID" "$UNPIN_NGINX_PID" "$UNPIN_MOCK_PID"
             SOAK_PID=""
         fi
+        # The mock always (the soak's paced streams); nginx's static
+        # answer as well with BENCH_PIN_UPSTREAM=nginx.
         start_mock -pin "$LOAD_CPU"
+        PLAIN_PORT="" PLAIN_PID=""
+        if [[ $PIN_UPSTREAM == nginx ]]; then
+            start_static -pin "$LOAD_CPU"
+            up_note="nginx ${NGINX_VERSION} (one worker, \`return 200\` of model \`fast\`'s answer)"
+        else
+            up_note="\`bin/mock_upstream\` (model \`fast\`)"
+        fi
         start_nginx -pin "$GATEWAY_CPU" "$PIN_NGINX_WORKERS"
         start_pipelined -pin "$GATEWAY_CPU" "$PIN_RCC_WORKERS"
         SOAK_LAYOUT=pinned SOAK_PORT=$RCC_PORT SOAK_PID=$RCC_PID SOAK_CPU=$LOAD_CPU
         URL=(
+            [direct]="http://127.0.0.1:${PLAIN_PORT:-$MOCK_PORT}$CHAT_PATH"
             [nginx]="http://127.0.0.1:$NGINX_PORT$CHAT_PATH"
             [rcc]="http://127.0.0.1:$RCC_PORT$CHAT_PATH"
         )
         GW_PID=([nginx]=$NGINX_PID [rcc]=$RCC_PID)
-        UP_PID=$MOCK_PID
-        LEAN_SYSTEMS[pinned]="rcc nginx"
-        smoke_all pinned rcc nginx
+        UP_PID=${PLAIN_PID:-$MOCK_PID}
+        # direct: wrk and the upstream alone on the load CPU, with no
+        # gateway: the most the load side can drive.
+        LEAN_SYSTEMS[pinned]="rcc nginx direct"
+        smoke_all pinned rcc nginx direct
         idle_mem pinned
 
         WRK_CPU=$LOAD_CPU
         BUSY_CPUS="$(expand_cpus "$GATEWAY_CPU") $(expand_cpus "$LOAD_CPU")"
-        total_s=$(( PIN_RUNS * 2 * (DURATION + WARMUP) + 2 * BIG_SECONDS ))
-        log "pinned load: gateway on CPU $GATEWAY_CPU, mock and wrk on CPU $LOAD_CPU; $PIN_RUNS round(s) of rcc then nginx, then ${BIG_SECONDS}s at c$BIG_CONNS each (~${total_s}s)"
+        total_s=$(( PIN_RUNS * 3 * (DURATION + WARMUP) + 2 * BIG_SECONDS ))
+        log "pinned load: gateway on CPU $GATEWAY_CPU, upstream ($PIN_UPSTREAM) and wrk on CPU $LOAD_CPU; $PIN_RUNS round(s) of rcc, nginx, direct, then ${BIG_SECONDS}s at c$BIG_CONNS each (~${total_s}s)"
         for (( run = 1; run <= PIN_RUNS; run++ )); do
-            for s in rcc nginx; do
+            for s in rcc nginx direct; do
                 round pinned "$s" "$run"
             done
         done
         big_runs pinned
         WRK_CPU="" BUSY_CPUS=""
 
-        lean_report pinned "pinned: the gateway under test (its master and workers) with \`taskset -c $GATEWAY_CPU\`; its own \`bin/mock_upstream\` and wrk with \`taskset -c $LOAD_CPU\`; rounds alternate rcc, nginx, rcc, nginx, ..." \
+        lean_report pinned "pinned: the gateway under test (its master and workers) with \`taskset -c $GATEWAY_CPU\`; the upstream, $up_note, and wrk with \`taskset -c $LOAD_CPU\`; rounds alternate rcc, nginx (then upstream direct: wrk and the upstream alone on CPU $LOAD_CPU, the most the load side can drive; a gateway close to it is held back by CPU $LOAD_CPU, not by its own)" \
             "nginx ${NGINX_VERSION} \`worker_processes $PIN_NGINX_WORKERS\` (same config as unpinned otherwise), pipelined \`workers = $PIN_RCC_WORKERS\`"
         lean_targets pinned
     fi
