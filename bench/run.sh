@@ -814,7 +814,7 @@ lean_report() {
     echo "- $2"
     echo "- $3"
     echo "- load: wrk \`-t$THREADS -c$CONNS -d${DURATION}s --latency\`, ${WARMUP} s warm-up before each run; best = highest req/s, lowest latency and CPU of the rounds, each on its own"
-    echo "- CPU µs/req: utime + stime (/proc/PID/stat) of the gateway's processes (rcc: master + workers; nginx: master + workers), summed, delta over the measured run, divided by the requests wrk completed; upstream: the mock's, the same way; CPU busy: /proc/stat over the run, whoever ran there"
+    echo "- CPU µs/req: utime + stime (/proc/PID/stat) of the gateway's processes (rcc: master + workers; nginx: master + workers), summed, delta over the measured run, divided by the requests wrk completed; upstream CPU: the upstream's processes, the same way; CPU busy: /proc/stat over the run, whoever ran there"
     echo "- PSS: \`Pss\` of /proc/PID/smaps_rollup summed over the same processes, idle (after one request) and right after ${BIG_SECONDS} s of \`wrk -t$THREADS -c$BIG_CONNS\`; RSS: RssAnon + RssFile of /proc/PID/status, summed"
     echo
     echo "| run | system | req/s | p50 ms | p99 ms | CPU µs/req | upstream CPU µs/req | CPU busy |"
