@@ -152,7 +152,7 @@ static int hostile_trickle(int port, int conns, long interval_ms,
                 if (strstr(buf, "HTTP/1.1 408") != NULL)
                     answered++;
             }
-            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+            if (r == 0 || (errno != EAGAIN && errno != EINTR))
                 gone = true;
             else if (write(fd[i], "x", 1) < 0 && errno != EAGAIN)
                 gone = true;
