@@ -294,7 +294,6 @@ static void http_take_id(struct http_conn *c, const struct hp_request *hp)
                          ++c->srv->id_counter);
 }
 
-
 static void http_date(struct http_server *s)
 {
     time_t now = time(NULL);
@@ -601,7 +600,7 @@ static void http_conn_process(struct http_conn *c)
             return;
         if (!c->head_done) {
             /* Nothing of the previous request carries over (its id
-             * stays readable until its caller is back in this loop). */
+             * was valid until it was answered). */
             c->req.id[0] = '\0';
             c->head_only = false;
             c->http10 = false;
@@ -618,10 +617,13 @@ static void http_conn_process(struct http_conn *c)
         if (!c->head_done) {
             /* The head just arrived: answer what can be decided now. The
              * whole body must follow within body_timeout_ms, however it
-             * trickles in (dispatching stops the clock). */
+             * trickles in (dispatching stops the clock; a body that is
+             * here already needs none). */
             c->head_done = true;
             http_take_id(c, &hp);
-            http_arm(c, c->srv->limits.body_timeout_ms);
+            if (hp.chunked || (uint64_t)avail < (uint64_t)hp.head_len +
+                    (uint64_t)(hp.content_length > 0 ? hp.content_length : 0))
+                http_arm(c, c->srv->limits.body_timeout_ms);
             c->http10 = hp.minor == 0;
             c->keep_alive = hp.keep_alive;
             c->head_only = hp.method == HP_HEAD;
