@@ -30,6 +30,7 @@ UNIT_SRC   = $(wildcard tests/unit/*.c)
 MOCK_SRC   = tests/mock/mock_upstream.c
 MOCK_OAUTH_SRC = tests/mock/mock_oauth.c
 SLOW_SRC   = tests/mock/slow_client.c
+HOSTILE_SRC = tests/mock/hostile_client.c
 SINK_SRC   = tests/mock/notify_sink.c
 CTLC_SRC   = tests/mock/ctl_clients.c
 QBENCH_SRC = bench/queue_bench.c
@@ -47,6 +48,7 @@ UNIT_OBJ   = $(call obj,$(UNIT_SRC) master/http.c master/ctlcli.c) \
 MOCK_OBJ   = $(call obj,$(MOCK_SRC))
 MOCK_OAUTH_OBJ = $(call obj,$(MOCK_OAUTH_SRC))
 SLOW_OBJ   = $(call obj,$(SLOW_SRC))
+HOSTILE_OBJ = $(call obj,$(HOSTILE_SRC))
 SINK_OBJ   = $(call obj,$(SINK_SRC))
 CTLC_OBJ   = $(call obj,$(CTLC_SRC))
 QBENCH_OBJ = $(call obj,$(QBENCH_SRC)) $(COMMON_OBJ)
@@ -54,8 +56,8 @@ SBENCH_OBJ = $(call obj,$(SBENCH_SRC))
 
 PROGS = $(BINDIR)/pipelined $(BINDIR)/pipelinectl $(BINDIR)/mock_upstream \
         $(BINDIR)/mock_oauth \
-        $(BINDIR)/slow_client $(BINDIR)/notify_sink $(BINDIR)/ctl_clients \
-        $(BINDIR)/queue_bench \
+        $(BINDIR)/slow_client $(BINDIR)/hostile_client $(BINDIR)/notify_sink \
+        $(BINDIR)/ctl_clients $(BINDIR)/queue_bench \
         $(BINDIR)/stream_bench \
         $(if $(UNIT_SRC),$(BINDIR)/unit_tests)
 
@@ -88,6 +90,10 @@ $(BINDIR)/mock_oauth: $(MOCK_OAUTH_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BINDIR)/slow_client: $(SLOW_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BINDIR)/hostile_client: $(HOSTILE_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^
 

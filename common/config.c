@@ -39,6 +39,7 @@
 #define CFG_DEFAULT_HEADERS          100
 #define CFG_MAX_HEADERS              100      /* the parser's array */
 #define CFG_DEFAULT_HEADER_TIMEOUT   10000
+#define CFG_DEFAULT_BODY_TIMEOUT     30000
 #define CFG_DEFAULT_KEEPALIVE        60000
 #define CFG_MAX_KEEPALIVE_REQUESTS   100000000
 #define CFG_DEFAULT_SHUTDOWN_TIMEOUT 10000
@@ -661,8 +662,8 @@ static const char *const cfg_breaker_keys[] = {
 };
 static const char *const cfg_clients_keys[] = {
     "api_keys", "max_connections", "max_request_line", "max_header_bytes",
-    "max_headers", "header_timeout_ms", "keepalive_timeout_ms",
-    "keepalive_requests", NULL
+    "max_headers", "header_timeout_ms", "body_timeout_ms",
+    "keepalive_timeout_ms", "keepalive_requests", NULL
 };
 
 /* Reads an optional group; *out is NULL when absent. */
@@ -752,6 +753,8 @@ static int cfg_load_limits(struct cfg_loader *ld, const config_setting_t *g,
                   CFG_DEFAULT_HEADERS, &l->max_headers) < 0 ||
         cfg_get_i(ld, g, "header_timeout_ms", 1, CFG_MAX_TIMEOUT_MS,
                   CFG_DEFAULT_HEADER_TIMEOUT, &l->header_timeout_ms) < 0 ||
+        cfg_get_i(ld, g, "body_timeout_ms", 1, CFG_MAX_TIMEOUT_MS,
+                  CFG_DEFAULT_BODY_TIMEOUT, &l->body_timeout_ms) < 0 ||
         cfg_get_i(ld, g, "keepalive_timeout_ms", 1, CFG_MAX_TIMEOUT_MS,
                   CFG_DEFAULT_KEEPALIVE, &l->keepalive_timeout_ms) < 0 ||
         cfg_get_i(ld, g, "keepalive_requests", 0, CFG_MAX_KEEPALIVE_REQUESTS,

@@ -118,6 +118,7 @@ struct cfg {
         int max_header_bytes;
         int max_headers;
         int header_timeout_ms;     /* to send a whole request head */
+        int body_timeout_ms;       /* then its whole body; else 408 */
         int keepalive_timeout_ms;  /* idle between requests */
         int keepalive_requests;    /* per connection; 0: no limit */
     } limits;

@@ -45,30 +45,27 @@ static const char *frontend_header(const struct http_req *req,
     return buf;
 }
 
-void frontend_send_error(struct http_req *req, const char *req_id,
-                         int status, const char *code, const char *message)
+void frontend_send_error(struct http_req *req, int status, const char *code,
+                         const char *message)
 {
     char body[APIERR_BODY_MAX];
     size_t n = apierr_format(body, sizeof(body), status, code, message);
-    struct http_hdr hdrs[2];
-    size_t nh = 0;
+    struct http_hdr retry = { "Retry-After", MASTER_RETRY_AFTER };
+    bool busy = status == 429 || status == 503;
 
-    if (req_id != NULL)
-        hdrs[nh++] = (struct http_hdr){ "X-Request-Id", req_id };
-    if (status == 429 || status == 503)
-        hdrs[nh++] = (struct http_hdr){ "Retry-After", MASTER_RETRY_AFTER };
-    http_send(req, status, "application/json", hdrs, nh, body, n);
+    http_send(req, status, "application/json", busy ? &retry : NULL,
+              busy ? 1 : 0, body, n);
 }
 
 /* Refuses a request that is not a chat completion; its one log line. */
 static void frontend_reject(struct master *m, struct http_req *req,
-                            const char *rid, int status, const char *code,
+                            int status, const char *code,
                             const char *message)
 {
-    log_msg(&m->log, status >= 500 ? LOG_WARN : LOG_INFO, rid,
+    log_msg(&m->log, status >= 500 ? LOG_WARN : LOG_INFO, req->id,
             "%.*s %s status=%d error=%s", (int)req->head->method_len,
             req->head->method_str, req->path, status, message);
-    frontend_send_error(req, rid, status, code, message);
+    frontend_send_error(req, status, code, message);
 }
 
 /* A chat request's one line (README, "Logging"): what happened to it,
@@ -110,7 +107,7 @@ static void frontend_refuse(struct master *m, struct http_req *req,
         .received_us = received_us,
     };
 
-    frontend_send_error(req, rid, status, code, message);
+    frontend_send_error(req, status, code, message);
     r.first_byte_us = r.end_us = util_now_us();
     frontend_log_request(m, status >= 500 ? LOG_WARN : LOG_INFO, rid, &r,
                          NULL);
@@ -267,7 +264,6 @@ static struct http_req *frontend_take(struct mreq *mr)
 void frontend_fail(struct mreq *mr, int status, const char *code,
                    const char *message)
 {
-    const char *rid = mr->m->shm.jobs[mr->job].request_id;
     struct http_req *req;
 
     /* A client answered already or gone keeps the status it saw. */
@@ -295,7 +291,7 @@ void frontend_fail(struct mreq *mr, int status, const char *code,
         return;
     }
     mr->status = status;
-    frontend_send_error(req, rid, status, code, message);
+    frontend_send_error(req, status, code, message);
 }
 
 static void frontend_deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -471,7 +467,7 @@ static bool frontend_all_open(struct master *m, struct http_req *req,
     int n = target >= 0 ? 1 : vm->target_count;
     int64_t now = util_now_ms(), next = INT64_MAX;
     char body[APIERR_BODY_MAX], retry[FRONTEND_INT_MAX];
-    struct http_hdr hdrs[2];
+    struct http_hdr retry_after;
     struct trace_req r = { 0 };
     size_t len;
 
@@ -494,9 +490,8 @@ static bool frontend_all_open(struct master *m, struct http_req *req,
                          (next - now + 999) / 1000 : 1));
     len = apierr_format(body, sizeof(body), 503, "circuit_open", "every "
                         "target's circuit breaker is open");
-    hdrs[0] = (struct http_hdr){ "X-Request-Id", rid };
-    hdrs[1] = (struct http_hdr){ "Retry-After", retry };
-    http_send(req, 503, "application/json", hdrs, 2, body, len);
+    retry_after = (struct http_hdr){ "Retry-After", retry };
+    http_send(req, 503, "application/json", &retry_after, 1, body, len);
     r.model = model;
     r.error = "circuit_open";
     r.status = 503;
@@ -508,7 +503,9 @@ static bool frontend_all_open(struct master *m, struct http_req *req,
 
 static void frontend_chat(struct master *m, struct http_req *req)
 {
-    char rid_in[UTIL_REQUEST_ID_MAX], rid[UTIL_REQUEST_ID_MAX];
+    /* The HTTP server gave the request its id (and puts it on the
+     * answer): the client's X-Request-Id, else a new one. */
+    const char *rid = req->id;
     char err[CFG_ERR_MAX];
     struct req_info info;
     long long priority, timeout_ms;
@@ -517,12 +514,6 @@ static void frontend_chat(struct master *m, struct http_req *req)
     struct mreq *mr;
     struct timeval tv;
 
-    if (frontend_header(req, "x-request-id", rid_in, sizeof(rid_in)) &&
-        util_request_id_valid(rid_in))
-        util_strlcpy(rid, rid_in, sizeof(rid));
-    else
-        util_request_id_make(rid, sizeof(rid), m->id_prefix,
-                             ++m->id_counter);
     if (!frontend_authorized(m, req)) {
         /* Not counted as a request; logged as one, with its id. */
         frontend_refuse(m, req, rid, received_us, NULL, 401,
@@ -748,7 +739,7 @@ static void frontend_metrics(struct master *m, struct http_req *req)
     const struct shm_counters *c = &m->shm.hdr->counters;
 
     if (buf == NULL) {
-        frontend_reject(m, req, NULL, 503, "unavailable", "out of memory");
+        frontend_reject(m, req, 503, "unavailable", "out of memory");
         return;
     }
     evbuffer_add_printf(buf,
@@ -799,7 +790,7 @@ static void frontend_method_not_allowed(struct master *m,
     size_t n;
 
     snprintf(msg, sizeof(msg), "method not allowed; use %s", allow);
-    log_msg(&m->log, LOG_INFO, NULL, "%.*s %s status=405", (int)
+    log_msg(&m->log, LOG_INFO, req->id, "%.*s %s status=405", (int)
             req->head->method_len, req->head->method_str, req->path);
     n = apierr_format(body, sizeof(body), 405, "method_not_allowed", msg);
     http_send(req, 405, "application/json", &hdr, 1, body, n);
@@ -828,8 +819,8 @@ static void frontend_cb(struct http_req *req, void *arg)
     if ((strcmp(path, "/v1/chat/completions") == 0 ||
          strcmp(path, "/v1/models") == 0 || strcmp(path, "/metrics") == 0) &&
         !frontend_authorized(m, req)) {
-        frontend_reject(m, req, NULL, 401, "invalid_api_key",
-                            "missing or invalid API key");
+        frontend_reject(m, req, 401, "invalid_api_key",
+                        "missing or invalid API key");
         return;
     }
     if (strcmp(path, "/v1/chat/completions") == 0) {
@@ -845,7 +836,7 @@ static void frontend_cb(struct http_req *req, void *arg)
         else
             frontend_metrics(m, req);
     } else {
-        frontend_reject(m, req, NULL, 404, "not_found", "no such path");
+        frontend_reject(m, req, 404, "not_found", "no such path");
     }
 }
 
@@ -906,6 +897,7 @@ static struct http_limits frontend_limits(const struct cfg *cfg)
         .max_body = (uint64_t)cfg->max_body_bytes,
         .read_limit = (uint64_t)cfg->max_body_bytes,
         .header_timeout_ms = cfg->limits.header_timeout_ms,
+        .body_timeout_ms = cfg->limits.body_timeout_ms,
         .idle_timeout_ms = cfg->limits.keepalive_timeout_ms,
         .max_connections = cfg->limits.max_connections,
         .max_requests = cfg->limits.keepalive_requests,

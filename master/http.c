@@ -1,7 +1,12 @@
 /* http.c - the HTTP/1.1 server. Each connection has a persistent read
  * event, an input and an output buffer and one timer; answers are written
  * at once and a write event is armed only when the socket is full, so a
- * request usually costs one read and one write system call. */
+ * request usually costs one read and one write system call. What one
+ * connection holds is bounded whatever its client does: input to the
+ * request being read (its head, then its body up to max_body) or 64 KiB
+ * behind a running one, and output to one answer plus HTTP_OUTPUT_MAX,
+ * since no request starts while more is unsent (a client that does not
+ * read its answers is not read either). */
 #include "http.h"
 
 #include <errno.h>
@@ -27,6 +32,7 @@
 #define HTTP_PIPELINE_MAX    65536  /* input kept while a request runs */
 #define HTTP_CHUNK_HDR_MAX   24
 #define HTTP_LINGER_MS       2000   /* reading what a refused client sent */
+#define HTTP_OUTPUT_MAX      65536  /* unsent answers that stop the reading */
 
 enum http_conn_state {
     HTTP_READING,              /* waiting for (the rest of) a request */
@@ -55,6 +61,8 @@ struct http_conn {
     bool drain_watch;          /* call on_drain at drain_low */
     bool req_started;          /* a byte of the next request arrived */
     bool flush_queued;         /* on the server's flush list */
+    bool out_blocked;          /* between requests, waiting for the client
+                                * to read its answers (HTTP_OUTPUT_MAX) */
     size_t drain_low;
     size_t head_len;
     int requests;
@@ -211,6 +219,32 @@ static void http_flush(struct http_conn *c)
     }
 }
 
+/* Between requests: reads the next one, unless the client is behind on
+ * reading its answers. Then nothing more is read or started (a client
+ * that pipelines requests and never reads would otherwise have us
+ * buffer answers without end) until the unsent output is down to
+ * HTTP_OUTPUT_MAX again; the client has idle_timeout_ms to get there.
+ * Returns whether input waits to be processed now. */
+static bool http_await_request(struct http_conn *c)
+{
+    size_t pending = evbuffer_get_length(c->in);
+
+    if (evbuffer_get_length(c->out) > HTTP_OUTPUT_MAX) {
+        if (!c->out_blocked) {
+            c->out_blocked = true;
+            http_read_on(c, false);
+            http_arm(c, c->srv->limits.idle_timeout_ms);
+        }
+        return false;
+    }
+    c->out_blocked = false;
+    http_read_on(c, true);
+    c->req_started = pending > 0;
+    http_arm(c, pending > 0 ? c->srv->limits.header_timeout_ms :
+                              c->srv->limits.idle_timeout_ms);
+    return pending > 0;
+}
+
 /* The answer is complete: close, or go on with the next request. */
 static void http_finish(struct http_conn *c)
 {
@@ -235,17 +269,30 @@ static void http_finish(struct http_conn *c)
     http_flush(c);
     if (c->doomed)
         return;
-    http_read_on(c, true);
-    http_arm(c, evbuffer_get_length(c->in) > 0 ?
-                c->srv->limits.header_timeout_ms :
-                c->srv->limits.idle_timeout_ms);
-    /* Pipelined requests: the loop in http_conn_process picks them up
-     * when we are inside it; otherwise start it here. */
-    if (!c->in_dispatch && evbuffer_get_length(c->in) > 0)
+    /* Inside http_conn_process the request just answered is still at the
+     * front of the input: that loop goes on once it has dropped it. */
+    if (!c->in_dispatch && http_await_request(c))
         http_conn_process(c);
 }
 
 /* ---- writing answers ---- */
+
+/* The id of the request whose head is hp (NULL: not parsed): the
+ * client's X-Request-Id when it is a valid one, else a new one. */
+static void http_take_id(struct http_conn *c, const struct hp_request *hp)
+{
+    const struct hp_header *h = hp != NULL ? hp_find(hp, "x-request-id")
+                                           : NULL;
+
+    if (h != NULL && h->value_len < sizeof(c->req.id)) {
+        memcpy(c->req.id, h->value, h->value_len);
+        c->req.id[h->value_len] = '\0';
+        if (util_request_id_valid(c->req.id))
+            return;
+    }
+    util_request_id_make(c->req.id, sizeof(c->req.id), c->srv->id_prefix,
+                         ++c->srv->id_counter);
+}
 
 static void http_date(struct http_server *s)
 {
@@ -270,8 +317,11 @@ static void http_head(struct http_conn *c, int status,
     size_t used;
 
     http_date(c->srv);
-    n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s", status,
-                 http_reason(status), c->srv->date);
+    if (c->req.id[0] == '\0')
+        http_take_id(c, NULL);
+    n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%sX-Request-Id: %s"
+                 "\r\n", status, http_reason(status), c->srv->date,
+                 c->req.id);
     used = n > 0 ? (size_t)n : 0;
     for (size_t i = 0; i < nhdrs && used < sizeof(head); i++) {
         n = snprintf(head + used, sizeof(head) - used, "%s: %s\r\n",
@@ -490,9 +540,11 @@ static void http_reject(struct http_conn *c, int status, const char *why)
                              status == 413 ? "request_too_large"
                                            : "invalid_request", why);
 
+    if (c->req.id[0] == '\0')
+        http_take_id(c, NULL);     /* no head to take one from */
     if (c->srv->log != NULL)
-        log_msg(c->srv->log, LOG_INFO, NULL, "refused a request: %d %s",
-                status, why);
+        log_msg(c->srv->log, LOG_INFO, c->req.id, "refused a request: %d "
+                "%s", status, why);
     c->state = HTTP_BUSY;
     c->close_after = true;
     c->req.conn = c;
@@ -547,7 +599,9 @@ static void http_conn_process(struct http_conn *c)
         if (avail == 0)
             return;
         if (!c->head_done) {
-            /* Nothing of the previous request carries over. */
+            /* Nothing of the previous request carries over (its id
+             * was valid until it was answered). */
+            c->req.id[0] = '\0';
             c->head_only = false;
             c->http10 = false;
             c->keep_alive = true;
@@ -561,8 +615,15 @@ static void http_conn_process(struct http_conn *c)
             return;
         }
         if (!c->head_done) {
-            /* The head just arrived: answer what can be decided now. */
+            /* The head just arrived: answer what can be decided now. The
+             * whole body must follow within body_timeout_ms, however it
+             * trickles in (dispatching stops the clock; a body that is
+             * here already needs none). */
             c->head_done = true;
+            http_take_id(c, &hp);
+            if (hp.chunked || (uint64_t)avail < (uint64_t)hp.head_len +
+                    (uint64_t)(hp.content_length > 0 ? hp.content_length : 0))
+                http_arm(c, c->srv->limits.body_timeout_ms);
             c->http10 = hp.minor == 0;
             c->keep_alive = hp.keep_alive;
             c->head_only = hp.method == HP_HEAD;
@@ -645,6 +706,9 @@ static void http_conn_process(struct http_conn *c)
             c->body = NULL;
             c->head_done = false;
             c->continue_sent = false;
+            if (c->state != HTTP_READING || c->doomed ||
+                !http_await_request(c))
+                return;
             continue;
         }
         need = (uint64_t)hp.head_len +
@@ -657,6 +721,9 @@ static void http_conn_process(struct http_conn *c)
         evbuffer_drain(c->in, (size_t)need);
         c->head_done = false;
         c->continue_sent = false;
+        /* Answered at once: the next request, if the client keeps up. */
+        if (c->state != HTTP_READING || c->doomed || !http_await_request(c))
+            return;
     }
 }
 
@@ -678,9 +745,10 @@ static void http_read_cb(evutil_socket_t fd, short what, void *arg)
             http_conn_free(c, false);
         return;
     }
-    if (c->state != HTTP_READING &&
-        evbuffer_get_length(c->in) >= HTTP_PIPELINE_MAX) {
-        /* A client piling up requests behind a running one waits. */
+    if (c->out_blocked || (c->state != HTTP_READING &&
+                           evbuffer_get_length(c->in) >= HTTP_PIPELINE_MAX)) {
+        /* A client piling up requests behind a running one, or not
+         * reading its answers, waits. */
         http_read_on(c, false);
         return;
     }
@@ -709,9 +777,9 @@ static void http_read_cb(evutil_socket_t fd, short what, void *arg)
     evbuffer_commit_space(c->in, vec, nvec);
     if (c->state == HTTP_READING) {
         /* The head must arrive within header_timeout_ms of its first
-         * byte, however it trickles in; then the body may take as long as
-         * it keeps making progress, each read restarting the clock. */
-        if (c->head_done || !c->req_started)
+         * byte, however it trickles in; then the body within
+         * body_timeout_ms (armed when the head is complete). */
+        if (!c->req_started && !c->head_done)
             http_arm(c, c->srv->limits.header_timeout_ms);
         c->req_started = true;
         http_conn_process(c);
@@ -720,9 +788,15 @@ static void http_read_cb(evutil_socket_t fd, short what, void *arg)
 
 static void http_write_cb(evutil_socket_t fd, short what, void *arg)
 {
+    struct http_conn *c = arg;
+
     (void)fd;
     (void)what;
-    http_flush(arg);
+    http_flush(c);
+    /* The client caught up with its answers: on with what it sent. */
+    if (!c->doomed && c->out_blocked && c->state == HTTP_READING &&
+        http_await_request(c))
+        http_conn_process(c);
 }
 
 
@@ -734,6 +808,8 @@ static void http_timeout_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (c->doomed)
         http_conn_free(c, c->state == HTTP_BUSY);
+    else if (c->state == HTTP_READING && c->head_done)
+        http_reject(c, 408, "request body not received in time");
     else if (c->state == HTTP_READING || c->state == HTTP_LINGERING ||
              c->state == HTTP_CLOSING)
         http_conn_free(c, false);   /* silent or too slow: a slowloris */
@@ -801,6 +877,8 @@ int http_server_init(struct http_server *s, struct event_base *base,
 
     memset(s, 0, sizeof(*s));
     s->base = base;
+    if (util_random_bytes(&s->id_prefix, sizeof(s->id_prefix)) < 0)
+        s->id_prefix = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
     s->limits = *limits;
     s->on_request = on_request;
     s->on_lost = on_lost;

@@ -2,8 +2,10 @@
  * connections, reads and parses requests (common/httpparse), hands each
  * complete request to the front end, and writes the answers it is given,
  * whole or as a chunked stream. Keep-alive, pipelining (one request at a
- * time per connection), Expect: 100-continue, limits and timeouts live
- * here; what a request means lives in frontend.c. */
+ * time per connection, and none started while the client is behind on
+ * reading its answers), Expect: 100-continue, limits and timeouts, and
+ * each request's id (X-Request-Id, on every answer) live here; what a
+ * request means lives in frontend.c. */
 #ifndef RCC_HTTP_H
 #define RCC_HTTP_H
 
@@ -17,6 +19,7 @@
 
 #include "httpparse.h"
 #include "log.h"
+#include "util.h"
 
 struct http_conn;
 
@@ -31,6 +34,9 @@ struct http_req {
     size_t body_len;
     bool streaming;                    /* http_stream_start was called */
     void *user;                        /* the front end's state */
+    /* The client's X-Request-Id when valid, else one made here; every
+     * answer carries it. Valid until the request is answered. */
+    char id[UTIL_REQUEST_ID_MAX];
 };
 
 /* An extra response header. */
@@ -53,6 +59,7 @@ struct http_limits {
     uint64_t max_body;                 /* beyond: 413 */
     uint64_t read_limit;               /* bodies read to answer 413 JSON */
     int header_timeout_ms;             /* a request head must arrive in */
+    int body_timeout_ms;               /* then its whole body; else 408 */
     int idle_timeout_ms;               /* a keep-alive connection may idle */
     int max_connections;               /* beyond: wait in the backlog */
     int max_requests;                  /* per connection, then close */
@@ -73,6 +80,8 @@ struct http_server {
     int conn_count;
     bool accepting;
     const struct log *log;             /* refusals are logged here */
+    uint64_t id_prefix;                /* request ids made here: random, */
+    uint64_t id_counter;               /* mixed with a count */
     int64_t date_second;
     char date[40];                     /* "Date: ...\r\n" of that second */
 };

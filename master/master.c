@@ -248,8 +248,6 @@ int master_init(struct master *m, struct cfg *cfg, const char *config_path)
     m->started_wall_ms = util_wall_ms();
     for (int i = 0; i < CFG_MAX_WORKERS; i++)
         m->workers[i].wake_fd = -1;
-    if (util_random_bytes(&m->id_prefix, sizeof(m->id_prefix)) < 0)
-        m->id_prefix = (uint64_t)getpid() << 32 ^ (uint64_t)m->started_ms;
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_msg(&m->log, LOG_ERROR, NULL, "libcurl initialisation failed");

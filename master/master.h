@@ -115,8 +115,6 @@ struct master {
     bool stopping;                 /* workers told to exit */
     int exit_code;
     const char *pid_file;
-    uint64_t id_prefix;
-    uint64_t id_counter;
     int64_t started_wall_ms;
     int64_t started_ms;
 };
@@ -152,8 +150,9 @@ void frontend_stop_accepting(struct master *m);
  * and ends the client's answer. */
 void frontend_fail(struct mreq *mr, int status, const char *code,
                    const char *message);
-void frontend_send_error(struct http_req *req, const char *req_id,
-                         int status, const char *code, const char *message);
+/* An OpenAI-shaped error answer (Retry-After on 429 and 503). */
+void frontend_send_error(struct http_req *req, int status, const char *code,
+                         const char *message);
 /* Releases the job slot and the mreq; logs the request's line. */
 void frontend_release(struct mreq *mr);
 /* The client is about to get the first byte of its answer. */

@@ -41,16 +41,15 @@ static void relay_meta(struct mreq *mr, const struct frame_meta *meta)
     mr->target[n] = '\0';
 }
 
-/* X-Request-Id, X-Pipeline-Target, X-Pipeline-Attempts (and one more,
- * for streams); attempts must outlive the call it is passed to. */
+/* X-Pipeline-Target, X-Pipeline-Attempts (and room for more, for
+ * streams; http.c adds X-Request-Id); attempts must outlive the call it
+ * is passed to. */
 static size_t relay_headers(struct mreq *mr, struct http_hdr *h,
                             char *attempts, size_t size)
 {
     size_t n = 0;
 
     snprintf(attempts, size, "%u", mr->attempts);
-    h[n++] = (struct http_hdr){ "X-Request-Id",
-                                mr->m->shm.jobs[mr->job].request_id };
     if (mr->target[0] != '\0')
         h[n++] = (struct http_hdr){ "X-Pipeline-Target", mr->target };
     h[n++] = (struct http_hdr){ "X-Pipeline-Attempts", attempts };

@@ -118,9 +118,18 @@ code=$(post "$big"); check "body over max_body_bytes 413" 413 "$code"
 check_match "413 in OpenAI shape" '"type":"invalid_request_error"' "$(body)"
 code=$(curl -s -o "$WORK/last.body" -w '%{http_code}' "http://127.0.0.1:$DPORT/v1/chat/completions")
 check "GET on chat 405" 405 "$code"
-code=$(curl -s -o "$WORK/last.body" -w '%{http_code}' "http://127.0.0.1:$DPORT/nope")
+code=$(curl -s -o "$WORK/last.body" -D "$WORK/last.head" -w '%{http_code}' "http://127.0.0.1:$DPORT/nope")
 check "unknown path 404" 404 "$code"
 check_match "404 in OpenAI shape" '^\{"error":' "$(body)"
+check_match "404 has a generated X-Request-Id" '^req-[0-9a-f]{16}$' "$(header X-Request-Id)"
+curl -s -o /dev/null -D "$WORK/last.head" -H 'X-Request-Id: lost-404' "http://127.0.0.1:$DPORT/nope"
+check "404 keeps the client's X-Request-Id" lost-404 "$(header X-Request-Id)"
+curl -s -o /dev/null -D "$WORK/last.head" -H 'X-Request-Id: get-405' "http://127.0.0.1:$DPORT/v1/chat/completions"
+check "405 keeps it" get-405 "$(header X-Request-Id)"
+curl -s -o /dev/null -D "$WORK/last.head" -H 'X-Request-Id: probe-1' "http://127.0.0.1:$DPORT/health"
+check "/health keeps it" probe-1 "$(header X-Request-Id)"
+curl -s -o /dev/null -D "$WORK/last.head" -H 'X-Request-Id: has space' "http://127.0.0.1:$DPORT/v1/models"
+check_match "an invalid one is replaced" '^req-[0-9a-f]{16}$' "$(header X-Request-Id)"
 
 echo "the HTTP layer"
 raw() {  # raw BYTES: sends them on one connection, prints the answer
@@ -144,12 +153,15 @@ check_match "HEAD has headers" 'Content-Length: [0-9]+' "$out"
 out=$(raw "GET /$(head -c 9000 /dev/zero | tr '\0' a) HTTP/1.1\r\nHost: x\r\n\r\n")
 check_match "long request line 414" '^HTTP/1.1 414' "$out"
 check_match "414 in OpenAI shape" '"type":"invalid_request_error"' "$out"
+check_match "414 has an X-Request-Id" 'X-Request-Id: req-[0-9a-f]{16}' "$out"
 out=$(raw "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: $(head -c 40000 /dev/zero | tr '\0' b)\r\n\r\n")
 check_match "oversized header 431" '^HTTP/1.1 431' "$out"
 out=$(raw "BLAH\r\n\r\n")
 check_match "garbage request line 400" '^HTTP/1.1 400' "$out"
-out=$(raw "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n")
+check_match "400 from the HTTP layer has an X-Request-Id" 'X-Request-Id: req-[0-9a-f]{16}' "$out"
+out=$(raw "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Request-Id: too-big-1\r\nContent-Length: 99999999999\r\n\r\n")
 check_match "huge Content-Length 413 at once" '^HTTP/1.1 413' "$out"
+check_match "413 from the HTTP layer keeps the X-Request-Id" 'X-Request-Id: too-big-1' "$out"
 out=$(raw "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n")
 check_match "negative Content-Length 400" '^HTTP/1.1 400' "$out"
 n=$(curl -s -w '%{num_connects}\n' -o /dev/null "http://127.0.0.1:$DPORT/health" \

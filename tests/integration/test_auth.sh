@@ -34,7 +34,8 @@ code=$(post "$(msg default)" -H 'x-api-key: sk-client-one'); check "x-api-key 20
 code=$(post "$(msg default)" -H "Authorization: Bearer sha256:$KEY2_SHA"); check "the digest itself is not a key" 401 "$code"
 code=$(post "$(msg default)" -H 'Authorization: Bearer '); check "empty bearer 401" 401 "$code"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$DPORT/health"); check "/health open" 200 "$code"
-code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$DPORT/metrics"); check "/metrics closed" 401 "$code"
+code=$(curl -s -o /dev/null -D "$WORK/last.head" -w '%{http_code}' -H 'X-Request-Id: scrape-1' "http://127.0.0.1:$DPORT/metrics"); check "/metrics closed" 401 "$code"
+check "its 401 keeps the X-Request-Id" scrape-1 "$(header X-Request-Id)"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'x-api-key: sk-client-one' "http://127.0.0.1:$DPORT/metrics"); check "/metrics with a key" 200 "$code"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$DPORT/v1/models"); check "/v1/models closed" 401 "$code"
 

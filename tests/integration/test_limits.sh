@@ -2,8 +2,11 @@
 # test_limits.sh - what one client may do: 50 slowloris connections do not
 # stop a normal request and are closed after header_timeout_ms; the
 # connection cap holds new connections in the backlog; per-connection
-# request count; header count and request-line limits; garbage bytes;
-# connection churn at a small cap and streams cut while their chunks wait.
+# request count; header count and request-line limits; garbage bytes; a
+# client that pipelines requests and never reads its answers (the
+# master's memory and log stay small); connection churn at a small cap,
+# streams cut while their chunks wait, and bodies trickled a byte at a
+# time at that cap (cut at body_timeout_ms with 408).
 # Prints "limits: N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
@@ -110,6 +113,66 @@ code=$(post "$(msg default)"); check "alive after garbage" 200 "$code"
 stop_daemon
 check "exit status 0 after SIGTERM" 0 "$DRC"
 
+echo "a client that pipelines requests and never reads"
+# For 2 s one connection writes, back to back and never reading: an
+# authorized GET /v1/models (a 4 KB answer) and four unauthenticated chat
+# requests (each answered 401 at once and logged). The master stops
+# reading it once its unsent answers pass the bound, so its memory stays
+# put and so does its log (a few MB of answers fit in the kernel's socket
+# buffers before that). It used to read on and keep every answer: some
+# 200 MB in those 2 s.
+vms=""
+for i in $(seq 1 16); do
+    vms="$vms{ name = \"model-$i\"; targets = ( { provider = \"up\"; model = \"upstream-model-$i\"; } ); },"
+done
+cat >"$CONF" <<CONF
+listen = "127.0.0.1:$DPORT";
+control_socket = "$SOCK";
+log_level = "info";
+clients = { api_keys = ( "sk-limits-flood" ); keepalive_timeout_ms = 3000; };
+providers = ( { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1"; api_key = "k"; } );
+virtual_models = ( $vms { name = "default"; targets = ( { provider = "up"; model = "fast"; } ); } );
+CONF
+# Under ASan freed memory waits in a quarantine (256 MB by default) before
+# reuse; what is measured here is what the master holds, so keep it small.
+saved_asan=${ASAN_OPTIONS:-}
+export ASAN_OPTIONS="${saved_asan:+$saved_asan:}quarantine_size_mb=4"
+start_daemon "$CONF"
+export ASAN_OPTIONS="$saved_asan"
+peak_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$DPID/status"; }
+{
+    printf 'GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-limits-flood\r\n\r\n'
+    for _ in 1 2 3 4; do
+        printf 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'
+    done
+} >"$WORK/flood.req"
+peak0=$(peak_kb); log0=$(stat -c %s "$DLOG")
+out=$("$BIN/hostile_client" flood "$DPORT" 2 "$WORK/flood.req")
+echo "  (flood: $out)"
+idle() { [ "$(conns)" -le 1 ]; }
+if wait_until 20 idle; then ok "the flood's connection is gone"
+else fail "connections stuck at $(conns)"; fi
+grown=$(( $(peak_kb) - peak0 )); logged=$(( $(stat -c %s "$DLOG") - log0 ))
+check "master peak RSS grew less than 32 MB (by $grown kB)" yes \
+    "$([ "$grown" -lt 32768 ] && echo yes || echo no)"
+check "its log grew less than 4 MB (by $logged bytes)" yes \
+    "$([ "$logged" -lt 4194304 ] && echo yes || echo no)"
+code=$(post "$(msg default)" -H 'Authorization: Bearer sk-limits-flood')
+check "served after the flood" 200 "$code"
+# A pipelining client that does read gets every answer, though they are
+# far more than the bound: reading resumes as it catches up.
+for _ in $(seq 1 2000); do printf 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n'; done >"$WORK/pipe.req"
+printf 'GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >>"$WORK/pipe.req"
+exec {fd}<>"/dev/tcp/127.0.0.1/$DPORT"
+cat "$WORK/pipe.req" >&"$fd" &
+writer=$!
+n=$(timeout 20 cat <&"$fd" | grep -o 'HTTP/1.1 200' | wc -l)
+wait "$writer"
+exec {fd}>&-
+check "2001 pipelined requests read back: every answer" 2001 "$n"
+stop_daemon
+check "exit status 0 after SIGTERM" 0 "$DRC"
+
 echo "connection churn at a cap of 4, streams cut mid-way"
 # Connections that close at once (some right after their request: the
 # request is read, and the connection may be freed, inside the accept),
@@ -121,13 +184,29 @@ listen = "127.0.0.1:$DPORT";
 control_socket = "$SOCK";
 log_level = "info";
 workers = 2;
-clients = { max_connections = 4; header_timeout_ms = 1500; keepalive_timeout_ms = 5000; };
+clients = { max_connections = 4; header_timeout_ms = 1500; keepalive_timeout_ms = 5000;
+            body_timeout_ms = 1000; };
 providers = ( { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1"; api_key = "k"; } );
 virtual_models = ( { name = "default"; targets = ( { provider = "up"; model = "fast"; } ); },
                    { name = "drip"; targets = ( { provider = "up"; model = "drip-20"; } ); },
                    { name = "big"; targets = ( { provider = "up"; model = "big-2048"; } ); } );
 CONF
 start_daemon "$CONF"
+
+echo "bodies trickled a byte at a time hold no slot past body_timeout_ms"
+# Four connections (the cap) send a head, then a byte of the body every
+# 200 ms; each read used to restart the clock, so they held every slot.
+wait_until 10 idle
+"$BIN/hostile_client" trickle "$DPORT" 4 200 10 >"$WORK/trickle.out" &
+TPID=$!
+PIDS+=($TPID)
+wait_until 10 grep -q connected "$WORK/trickle.out"
+t=$(curl -s -o /dev/null -m 8 -w '%{http_code} %{time_total}' -H 'Content-Type: application/json' \
+    --data-binary "$(msg default)" "http://127.0.0.1:$DPORT/v1/chat/completions")
+check "a normal request gets a slot (after ${t#* } s)" 200 "${t%% *}"
+wait "$TPID"
+check "each slow body was answered 408 and closed" "answered408 4 closed 4" "$(tail -1 "$WORK/trickle.out")"
+
 for _ in $(seq 1 10); do
     J=()
     for _ in 1 2 3 4 5 6 7 8; do
@@ -140,7 +219,6 @@ for _ in $(seq 1 10); do
     done
     wait "${J[@]}"
 done
-idle() { [ "$(conns)" -le 1 ]; }
 if wait_until 20 idle; then ok "connections back to none after the churn"
 else fail "connections stuck at $(conns)"; fi
 for _ in $(seq 1 5); do

@@ -1147,6 +1147,34 @@ static void test_err_name_lengths(void)
     cfg_test_refused(text, "model name must be shorter than 128 bytes");
 }
 
+/* clients.body_timeout_ms: 30000 when absent, read like its siblings,
+ * refused out of range at its own line. */
+static void test_body_timeout(void)
+{
+    char path[CFG_TEST_PATH_MAX], err[CFG_ERR_MAX];
+    struct cfg *cfg = cfg_test_load(MINIMAL, path, sizeof(path), err,
+                                    sizeof(err), NULL);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(cfg->limits.body_timeout_ms, 30000);
+    CU_ASSERT_EQUAL(cfg->limits.header_timeout_ms, 10000);
+    cfg_free(&cfg);
+    cfg = cfg_test_load(MINIMAL "clients = { body_timeout_ms = 1500; "
+                        "header_timeout_ms = 700; };\n", path, sizeof(path),
+                        err, sizeof(err), NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_EQUAL(cfg->limits.body_timeout_ms, 1500);
+    CU_ASSERT_EQUAL(cfg->limits.header_timeout_ms, 700);
+    cfg_free(&cfg);
+    cfg_test_refused(MINIMAL "clients = {\n  body_timeout_ms = 0; "
+                     CFG_TEST_MARK "\n};\n",
+                     "'body_timeout_ms' must be between 1 and 86400000");
+    cfg_test_refused(MINIMAL "clients = {\n  body_timeout_ms = 86400001; "
+                     CFG_TEST_MARK "\n};\n", "'body_timeout_ms' must be");
+    cfg_test_refused(MINIMAL "clients = {\n  body_timeout_ms = \"5s\"; "
+                     CFG_TEST_MARK "\n};\n", "'body_timeout_ms' must be");
+}
+
 static const CU_TestInfo config_tests[] = {
     { "shipped etc/pipelined.conf loads", test_shipped_config_loads },
     { "full config with every key", test_full_config },
@@ -1198,6 +1226,7 @@ static const CU_TestInfo config_tests[] = {
     { "refuse: provider rules", test_err_provider_rules },
     { "refuse: virtual model rules", test_err_vmodel_rules },
     { "refuse: group and scalar rules", test_err_group_rules },
+    { "clients.body_timeout_ms", test_body_timeout },
     { "largest accepted counts", test_limits_at_maximum },
     { "refuse: too many providers, targets, models", test_err_too_many },
     { "name length limits", test_err_name_lengths },

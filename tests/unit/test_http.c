@@ -5,7 +5,10 @@
  * out at the end of the turn, one write per connection, in the order they
  * were queued; and a connection that goes away in the same turn as its
  * chunks were queued leaves the flush list with it (under ASan or
- * valgrind a dangling entry is a use after free). */
+ * valgrind a dangling entry is a use after free); and a client that
+ * pipelines requests without reading the answers gets no more of them
+ * started once its unsent output passes the bound, and all of them once
+ * it reads. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +29,12 @@
 #define HT_TURNS_MAX  200
 #define HT_TIMEOUT_MS 5000
 #define HT_MAX_CONNS  16
+#define HT_PIPELINED  200          /* requests sent before any is read */
+#define HT_ANSWER_LEN 8192         /* each answered with this many bytes */
+#define HT_SNDBUF     16384        /* the server's socket buffers: small */
+#define HT_RCVBUF     4096         /* and the client's */
+#define HT_BLOCKED_MAX 40          /* answers that fit in them + the bound */
+#define HT_DRAIN_TURNS 100000
 
 static const char ht_request[] =
     "POST /v1/chat/completions HTTP/1.1\r\nHost: t\r\n"
@@ -59,13 +68,14 @@ static void ht_on_lost(struct http_req *req, void *arg)
 }
 
 static int ht_server(struct http_server *s, struct event_base *base,
-                     struct ht_state *st, int *port)
+                     struct ht_state *st, int *port, http_request_cb cb)
 {
     struct http_limits lim = {
         .head = { HT_BUF, HT_BUF, 32 },
         .max_body = HT_BUF,
         .read_limit = HT_BUF,
         .header_timeout_ms = HT_TIMEOUT_MS,
+        .body_timeout_ms = HT_TIMEOUT_MS,
         .idle_timeout_ms = HT_TIMEOUT_MS,
         .max_connections = HT_MAX_CONNS,
         .max_requests = 0,
@@ -73,8 +83,8 @@ static int ht_server(struct http_server *s, struct event_base *base,
     struct sockaddr_in sa;
     socklen_t len = sizeof(sa);
 
-    if (http_server_init(s, base, "127.0.0.1", 0, &lim, ht_on_request,
-                         ht_on_lost, st) < 0)
+    if (http_server_init(s, base, "127.0.0.1", 0, &lim, cb, ht_on_lost,
+                         st) < 0)
         return -1;
     if (getsockname(evconnlistener_get_fd(s->listener),
                     (struct sockaddr *)&sa, &len) < 0)
@@ -139,7 +149,7 @@ static void test_read_at_accept(void)
     int port = 0, fd;
 
     CU_ASSERT_FATAL(base != NULL);
-    CU_ASSERT_FATAL(ht_server(&s, base, &st, &port) == 0);
+    CU_ASSERT_FATAL(ht_server(&s, base, &st, &port, ht_on_request) == 0);
     fd = ht_client(port);
     CU_ASSERT_FATAL(fd >= 0);
     usleep(20000);            /* the request is in the socket by now */
@@ -163,7 +173,7 @@ static void test_flush_list(void)
     int port = 0, fd[HT_CONNS];
 
     CU_ASSERT_FATAL(base != NULL);
-    CU_ASSERT_FATAL(ht_server(&s, base, &st, &port) == 0);
+    CU_ASSERT_FATAL(ht_server(&s, base, &st, &port, ht_on_request) == 0);
     for (int i = 0; i < HT_CONNS; i++) {
         fd[i] = ht_client(port);
         CU_ASSERT_FATAL(fd[i] >= 0);
@@ -239,7 +249,7 @@ static void test_lost_while_queued(void)
      * connection, and then the flush. */
     CU_ASSERT_FATAL(base != NULL && event_base_priority_init(base, 2) == 0 &&
                     socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
-    CU_ASSERT_FATAL(ht_server(&s, base, &st, &port) == 0);
+    CU_ASSERT_FATAL(ht_server(&s, base, &st, &port, ht_on_request) == 0);
     feed = event_new(base, sv[0], EV_READ | EV_PERSIST, ht_feed_cb, &f);
     CU_ASSERT_FATAL(feed != NULL && event_priority_set(feed, 0) == 0 &&
                     event_add(feed, NULL) == 0);
@@ -278,6 +288,73 @@ static void test_lost_while_queued(void)
     event_base_free(base);
 }
 
+/* Answers every request at once with HT_ANSWER_LEN bytes. */
+static void ht_answer_cb(struct http_req *req, void *arg)
+{
+    static char body[HT_ANSWER_LEN];
+    struct ht_state *st = arg;
+
+    st->requests++;
+    http_send(req, 200, "text/plain", NULL, 0, body, sizeof(body));
+}
+
+/* A client that sends HT_PIPELINED requests and reads nothing: once the
+ * socket buffers are full and the unsent output passes the bound, no
+ * further request is started, however many turns the loop takes. When
+ * it reads, the rest are answered. */
+static void test_unread_output_bound(void)
+{
+    static const char get[] = "GET /x HTTP/1.1\r\nHost: t\r\n\r\n";
+    struct event_base *base = event_base_new();
+    struct http_server s;
+    struct ht_state st = { 0 };
+    struct sockaddr_in sa;
+    char buf[HT_BUF];
+    size_t got = 0;
+    int port = 0, fd, sndbuf = HT_SNDBUF, rcvbuf = HT_RCVBUF, turns = 0;
+
+    CU_ASSERT_FATAL(base != NULL);
+    CU_ASSERT_FATAL(ht_server(&s, base, &st, &port, ht_answer_cb) == 0);
+    /* Accepted sockets inherit it, and a set size is not grown by the
+     * kernel: what the socket absorbs stays small and known. */
+    CU_ASSERT_FATAL(setsockopt(evconnlistener_get_fd(s.listener),
+                               SOL_SOCKET, SO_SNDBUF, &sndbuf,
+                               sizeof(sndbuf)) == 0);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((unsigned short)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CU_ASSERT_FATAL(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    for (int i = 0; i < HT_PIPELINED; i++)
+        CU_ASSERT_FATAL(write(fd, get, sizeof(get) - 1) ==
+                        (ssize_t)(sizeof(get) - 1));
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    for (int t = 0; t < HT_TURNS_MAX; t++)
+        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    CU_ASSERT(st.requests > 0);
+    CU_ASSERT(st.requests <= HT_BLOCKED_MAX);
+    /* Now read: the answers flow, and the requests behind them start. */
+    while (got < (size_t)HT_PIPELINED * HT_ANSWER_LEN &&
+           turns++ < HT_DRAIN_TURNS) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+
+        if (n > 0)
+            got += (size_t)n;
+        else
+            usleep(100);
+        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    }
+    CU_ASSERT_EQUAL(st.requests, HT_PIPELINED);
+    CU_ASSERT(got >= (size_t)HT_PIPELINED * HT_ANSWER_LEN);
+    CU_ASSERT_EQUAL(http_server_connections(&s), 1);
+    close(fd);
+    http_server_free(&s);
+    event_base_free(base);
+}
+
 static const CU_TestInfo http_tests[] = {
     { "a request there at accept is dispatched in that turn",
       test_read_at_accept },
@@ -285,6 +362,8 @@ static const CU_TestInfo http_tests[] = {
       test_flush_list },
     { "a client lost in the turn its chunk was queued leaves the list",
       test_lost_while_queued },
+    { "unread answers over the bound: no more requests start, then all",
+      test_unread_output_bound },
     CU_TEST_INFO_NULL
 };
 
