@@ -110,6 +110,15 @@ static int write_pid_file(const char *path, int report_fd)
     return 0;
 }
 
+/* Whether descriptors a and b are open on the same file. */
+static bool same_file(int a, int b)
+{
+    struct stat sa, sb;
+
+    return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 &&
+           sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /* The parent of -d: copies the child's start-up report to stderr until
  * the ready byte (0: the daemon serves) or the end of the pipe without
  * it (1: the child failed and exited). */
@@ -267,7 +276,8 @@ int main(int argc, char **argv)
     }
     /* Whoever started us hears why a start fails (and what it warns
      * about), even when the log goes to a file. */
-    if (daemonize || cfg->log_file != NULL)
+    if (daemonize || (cfg->log_file != NULL &&
+                      !same_file(m.log.fd, STDERR_FILENO)))
         m.log.echo_fd = report_fd;
     m.pid_file = pid_file;
     /* The master owns the configuration from here (a reload replaces
