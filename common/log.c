@@ -1,6 +1,7 @@
 /* log.c - the line logger. A line is formatted into a stack buffer and
  * written with one write(2), so lines from the master and the workers
- * sharing one file never interleave. */
+ * sharing one file never interleave. Also owns the routing of
+ * libevent's own messages into a log. */
 #include "log.h"
 
 #include <errno.h>
@@ -12,7 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #define LOG_LINE_MAX 2048
+/* libevent's messages kept per second; a library error in a loop must
+ * not turn into a flood of lines (and of CPU spent writing them). */
+#define LOG_LIBEVENT_PER_SECOND 10
 
 static const char *const log_names[] = { "debug", "info", "warn", "error" };
 
@@ -32,6 +38,7 @@ int log_open(struct log *log, const char *path, enum log_level level)
     log->level = level;
     log->fd = STDERR_FILENO;
     log->path = NULL;
+    log->echo_fd = -1;
     if (path == NULL)
         return 0;
     log->path = strdup(path);
@@ -96,4 +103,48 @@ void log_msg(const struct log *log, enum log_level level, const char *req_id,
     line[n++] = '\n';
     while (write(log->fd, line, n) < 0 && errno == EINTR)
         ;
+    if (log->echo_fd >= 0 && log->echo_fd != log->fd && level >= LOG_WARN)
+        while (write(log->echo_fd, line, n) < 0 && errno == EINTR)
+            ;
+}
+
+/* Where libevent's messages go, and how many this second (its callback
+ * has no argument to carry them). */
+static struct {
+    const struct log *log;
+    time_t second;
+    unsigned count;
+    unsigned dropped;
+} log_libevent;
+
+static void log_libevent_cb(int severity, const char *msg)
+{
+    enum log_level level = severity >= EVENT_LOG_ERR  ? LOG_ERROR :
+                           severity == EVENT_LOG_WARN ? LOG_WARN :
+                           severity == EVENT_LOG_MSG  ? LOG_INFO : LOG_DEBUG;
+    time_t now = time(NULL);
+
+    if (log_libevent.log == NULL || !log_enabled(log_libevent.log, level))
+        return;
+    if (now != log_libevent.second) {
+        if (log_libevent.dropped > 0)
+            log_msg(log_libevent.log, LOG_WARN, NULL, "libevent: %u more "
+                    "message(s) dropped", log_libevent.dropped);
+        log_libevent.second = now;
+        log_libevent.count = 0;
+        log_libevent.dropped = 0;
+    }
+    if (log_libevent.count >= LOG_LIBEVENT_PER_SECOND) {
+        log_libevent.dropped++;
+        return;
+    }
+    log_libevent.count++;
+    log_msg(log_libevent.log, level, NULL, "libevent: %s", msg);
+}
+
+void log_route_libevent(const struct log *log)
+{
+    memset(&log_libevent, 0, sizeof(log_libevent));
+    log_libevent.log = log;
+    event_set_log_callback(log != NULL ? log_libevent_cb : NULL);
 }

@@ -32,6 +32,8 @@
 static const char control_busy[] =
     "{\"ok\":false,\"error\":\"too many control connections; "
     "try again\"}\n";
+#define CONTROL_ACCEPT_RETRY_MS 250    /* out of descriptors: retry after */
+#define CONTROL_ACCEPT_LOG_MS   60000  /* ... and say so at most this often */
 
 /* An open control connection; kept on a list so every one can be freed
  * at exit and in a new worker. */
@@ -56,6 +58,11 @@ static void control_conn_free(struct control_conn *cc)
         event_free(cc->deadline);
     bufferevent_free(cc->bev);
     free(cc);
+    /* A descriptor is back: accept again if we ran out. */
+    if (m->control_starved && m->control != NULL) {
+        m->control_starved = false;
+        evconnlistener_enable(m->control);
+    }
 }
 
 /* Arms (or re-arms) the connection's deadline; -1 if it cannot. */
@@ -491,6 +498,40 @@ static void control_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     bufferevent_enable(cc->bev, EV_READ);
 }
 
+/* accept() failed for want of a descriptor (or worse): the client stays
+ * in the backlog, so pause the listener rather than fail again at once,
+ * at full CPU, and say so once in a while. */
+static void control_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    struct master *m = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    struct timeval tv = { CONTROL_ACCEPT_RETRY_MS / 1000,
+                          (CONTROL_ACCEPT_RETRY_MS % 1000) * 1000 };
+    int64_t now = util_now_ms();
+
+    evconnlistener_disable(l);
+    m->control_starved = true;
+    evtimer_add(m->control_retry, &tv);
+    if (m->control_error_logged_ms != 0 &&
+        now - m->control_error_logged_ms < CONTROL_ACCEPT_LOG_MS)
+        return;
+    m->control_error_logged_ms = now;
+    log_msg(&m->log, LOG_ERROR, NULL, "control socket: accept: %s: new "
+            "connections wait until a descriptor is free", strerror(err));
+}
+
+static void control_accept_retry_cb(evutil_socket_t fd, short what,
+                                    void *arg)
+{
+    struct master *m = arg;
+
+    (void)fd;
+    (void)what;
+    m->control_starved = false;
+    if (m->control != NULL)
+        evconnlistener_enable(m->control);
+}
+
 int control_init(struct master *m)
 {
     const char *path = m->cfg->control_socket;
@@ -544,6 +585,12 @@ int control_init(struct master *m)
     }
     umask(old);
     chmod(path, 0600);
+    m->control_retry = evtimer_new(m->base, control_accept_retry_cb, m);
+    if (m->control_retry == NULL) {
+        close(fd);
+        unlink(path);
+        return -1;
+    }
     m->control = evconnlistener_new(m->base, control_accept_cb, m,
                                     LEV_OPT_CLOSE_ON_FREE, CONTROL_BACKLOG,
                                     fd);
@@ -552,13 +599,18 @@ int control_init(struct master *m)
         unlink(path);
         return -1;
     }
+    evconnlistener_set_error_cb(m->control, control_accept_error_cb);
     return 0;
 }
 
 void control_free(struct master *m)
 {
+    m->control_starved = false;    /* no resuming while tearing down */
     while (m->control_conns != NULL)
         control_conn_free(m->control_conns);
+    if (m->control_retry != NULL)
+        event_free(m->control_retry);
+    m->control_retry = NULL;
     if (m->control == NULL)
         return;
     evconnlistener_free(m->control);

@@ -23,6 +23,7 @@
 #include <event2/util.h>
 
 #include "apierror.h"
+#include "util.h"
 
 #define HTTP_READ_CHUNK      16384
 #define HTTP_BACKLOG         1024
@@ -33,6 +34,8 @@
 #define HTTP_CHUNK_HDR_MAX   24
 #define HTTP_LINGER_MS       2000   /* reading what a refused client sent */
 #define HTTP_OUTPUT_MAX      65536  /* unsent answers that stop the reading */
+#define HTTP_ACCEPT_RETRY_MS 250    /* out of descriptors: accept again after */
+#define HTTP_ACCEPT_LOG_MS   60000  /* ... and say so at most this often */
 
 enum http_conn_state {
     HTTP_READING,              /* waiting for (the rest of) a request */
@@ -73,6 +76,7 @@ struct http_conn {
 
 static void http_conn_process(struct http_conn *c);
 static void http_unqueue_flush(struct http_conn *c);
+static void http_listener_resume(struct http_server *s);
 
 const char *http_reason(int status)
 {
@@ -109,6 +113,7 @@ const char *http_reason(int status)
 static void http_conn_free(struct http_conn *c, bool lost)
 {
     struct http_server *s = c->srv;
+    bool was_full = s->conn_count >= s->limits.max_connections;
 
     if (lost && c->state == HTTP_BUSY && s->on_lost != NULL)
         s->on_lost(&c->req, s->arg);
@@ -128,11 +133,13 @@ static void http_conn_free(struct http_conn *c, bool lost)
         evbuffer_free(c->body);
     evutil_closesocket(c->fd);
     free(c);
-    /* Below the cap (which a reload may have moved): accept again. */
-    if (s->conn_count-- >= s->limits.max_connections &&
-        s->conn_count < s->limits.max_connections && s->accepting &&
-        s->listener != NULL)
-        evconnlistener_enable(s->listener);
+    s->conn_count--;
+    /* Below the cap (which a reload may have moved), or a descriptor
+     * back after accept() ran out of them: accept again. */
+    if (was_full || s->fd_starved) {
+        s->fd_starved = false;
+        http_listener_resume(s);
+    }
 }
 
 static void http_arm(struct http_conn *c, int ms)
@@ -864,6 +871,53 @@ static void http_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     http_read_cb(fd, EV_READ, c);
 }
 
+/* The listener runs while we accept, are under the cap and are not
+ * waiting for a descriptor. */
+static void http_listener_resume(struct http_server *s)
+{
+    if (s->listener != NULL && s->accepting && !s->fd_starved &&
+        s->conn_count < s->limits.max_connections)
+        evconnlistener_enable(s->listener);
+}
+
+/* accept() failed, and not with "try again": nearly always for want of
+ * a descriptor (EMFILE, ENFILE, ENOBUFS). The connection stays in the
+ * backlog, so a listener left on would fail again at once, at full CPU,
+ * for as long as that lasts: pause it until one of our connections
+ * closes or the retry timer fires, and say so once in a while. */
+static void http_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    struct http_server *s = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    struct timeval tv = { HTTP_ACCEPT_RETRY_MS / 1000,
+                          (HTTP_ACCEPT_RETRY_MS % 1000) * 1000 };
+    int64_t now = util_now_ms();
+
+    evconnlistener_disable(l);
+    s->fd_starved = true;
+    evtimer_add(s->accept_retry, &tv);
+    if (s->log == NULL || (s->accept_error_logged_ms != 0 &&
+                           now - s->accept_error_logged_ms <
+                           HTTP_ACCEPT_LOG_MS))
+        return;
+    s->accept_error_logged_ms = now;
+    log_msg(s->log, LOG_ERROR, NULL, "accept: %s: new connections wait "
+            "until a descriptor is free (%d open)%s", strerror(err),
+            s->conn_count, err == EMFILE || err == ENFILE ?
+            "; raise the open file limit or lower clients.max_connections"
+            : "");
+}
+
+static void http_accept_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_server *s = arg;
+
+    (void)fd;
+    (void)what;
+    s->fd_starved = false;
+    http_listener_resume(s);
+}
+
 int http_server_init(struct http_server *s, struct event_base *base,
                      const char *host, int port,
                      const struct http_limits *limits,
@@ -918,11 +972,19 @@ int http_server_init(struct http_server *s, struct event_base *base,
         return -1;
     }
     s->flush_ev = event_new(base, -1, 0, http_flush_list_cb, s);
-    if (s->flush_ev == NULL) {
+    s->accept_retry = evtimer_new(base, http_accept_retry_cb, s);
+    if (s->flush_ev == NULL || s->accept_retry == NULL) {
+        if (s->flush_ev != NULL)
+            event_free(s->flush_ev);
+        if (s->accept_retry != NULL)
+            event_free(s->accept_retry);
+        s->flush_ev = NULL;
+        s->accept_retry = NULL;
         evconnlistener_free(s->listener);
         s->listener = NULL;
         return -1;
     }
+    evconnlistener_set_error_cb(s->listener, http_accept_error_cb);
     s->accepting = true;
     return 0;
 }
@@ -936,12 +998,14 @@ void http_server_set_limits(struct http_server *s,
     if (s->conn_count >= s->limits.max_connections)
         evconnlistener_disable(s->listener);
     else
-        evconnlistener_enable(s->listener);
+        http_listener_resume(s);
 }
 
 void http_server_stop_accepting(struct http_server *s)
 {
     s->accepting = false;
+    if (s->accept_retry != NULL)
+        evtimer_del(s->accept_retry);
     if (s->listener != NULL) {
         evconnlistener_free(s->listener);
         s->listener = NULL;
@@ -956,6 +1020,10 @@ void http_server_free(struct http_server *s)
     if (s->flush_ev != NULL) {
         event_free(s->flush_ev);
         s->flush_ev = NULL;
+    }
+    if (s->accept_retry != NULL) {
+        event_free(s->accept_retry);
+        s->accept_retry = NULL;
     }
 }
 

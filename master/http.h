@@ -79,6 +79,11 @@ struct http_server {
     struct event *flush_ev;            /* made active to write it */
     int conn_count;
     bool accepting;
+    bool fd_starved;                   /* accept() failed for want of a
+                                          descriptor: paused until one is
+                                          freed or accept_retry fires */
+    struct event *accept_retry;
+    int64_t accept_error_logged_ms;    /* when last said (monotonic) */
     const struct log *log;             /* refusals are logged here */
     uint64_t id_prefix;                /* request ids made here: random, */
     uint64_t id_counter;               /* mixed with a count */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -200,6 +201,59 @@ static void master_check_user(const struct master *m)
                 "master", cfg->user, (long)geteuid());
 }
 
+/* Raises the soft RLIMIT_NOFILE to the hard limit (the workers, forked
+ * later, inherit it) and keeps the result in m->fd_limit. */
+static void master_raise_fd_limit(struct master *m)
+{
+    struct rlimit rl;
+    rlim_t want, was;
+
+    m->fd_limit = 0;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > MASTER_FD_LIMIT_MAX ?
+           MASTER_FD_LIMIT_MAX : rl.rlim_max;
+    was = rl.rlim_cur;
+    if (was != RLIM_INFINITY && was < want) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+            log_msg(&m->log, LOG_INFO, NULL, "open file limit "
+                    "(RLIMIT_NOFILE) raised from %llu to %llu",
+                    (unsigned long long)was, (unsigned long long)want);
+        } else {
+            log_msg(&m->log, LOG_WARN, NULL, "cannot raise the open file "
+                    "limit (RLIMIT_NOFILE) from %llu to %llu: %s",
+                    (unsigned long long)was, (unsigned long long)want,
+                    strerror(errno));
+            rl.rlim_cur = was;
+        }
+    }
+    if (rl.rlim_cur != RLIM_INFINITY)
+        m->fd_limit = (long long)rl.rlim_cur;
+}
+
+/* Caps cfg's clients.max_connections (cfg about to be used, at start or
+ * by a reload) to the connections the open file limit leaves room for
+ * beside the master's own descriptors, and says so: past the limit,
+ * accept() fails instead of connections waiting their turn. */
+static void master_cap_connections(struct master *m, struct cfg *cfg)
+{
+    long long fit;
+
+    if (m->fd_limit <= 0)
+        return;
+    fit = m->fd_limit - MASTER_FD_RESERVE -
+          (long long)MASTER_FD_PER_WORKER * cfg->workers;
+    if (fit < MASTER_MIN_CONNECTIONS)
+        fit = MASTER_MIN_CONNECTIONS;
+    if (cfg->limits.max_connections <= fit)
+        return;
+    log_msg(&m->log, LOG_WARN, NULL, "clients.max_connections %d does not "
+            "fit the open file limit (RLIMIT_NOFILE %lld): capped to %lld",
+            cfg->limits.max_connections, m->fd_limit, fit);
+    cfg->limits.max_connections = (int)fit;
+}
+
 int master_reload(struct master *m, char *err, size_t errlen)
 {
     struct cfg *next, *old = m->cfg;
@@ -214,6 +268,7 @@ int master_reload(struct master *m, char *err, size_t errlen)
         notify_send("READY=1");
         return -1;
     }
+    master_cap_connections(m, next);
     m->cfg = next;
     master_apply_log(m, old);
     master_check_user(m);
@@ -249,6 +304,9 @@ int master_init(struct master *m, struct cfg *cfg, const char *config_path)
     for (int i = 0; i < CFG_MAX_WORKERS; i++)
         m->workers[i].wake_fd = -1;
     signal(SIGPIPE, SIG_IGN);
+    log_route_libevent(&m->log);
+    master_raise_fd_limit(m);
+    master_cap_connections(m, cfg);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_msg(&m->log, LOG_ERROR, NULL, "libcurl initialisation failed");
         return -1;
@@ -383,4 +441,5 @@ void master_free(struct master *m)
     shm_destroy(&m->shm);
     cfg_free(&m->cfg);
     curl_global_cleanup();
+    log_route_libevent(NULL);
 }

@@ -37,6 +37,19 @@
  * stream chunks from 200 calls is megabytes, which libevent's own reads
  * (4 KiB each) spread over hundreds of loop turns. */
 #define MASTER_WORKER_READ_MAX   (64 * 1024)
+/* Descriptors the master keeps besides its client connections: stdio,
+ * the log, the event loop and its signal pipe, the listeners, control
+ * connections, files open for a moment (a reload, a log rotation). */
+#define MASTER_FD_RESERVE        32
+/* Per configured worker: its channel and eventfd, twice over while a
+ * reload overlaps the old workers and the new. */
+#define MASTER_FD_PER_WORKER     4
+/* The soft open file limit is raised toward the hard one, but no
+ * further than this (the kernel's default fs.nr_open): a hard limit of
+ * "unlimited" cannot be a soft one. */
+#define MASTER_FD_LIMIT_MAX      1048576
+/* clients.max_connections is never capped below this. */
+#define MASTER_MIN_CONNECTIONS   1
 
 /* A client request in flight, indexed by its job. */
 struct mreq {
@@ -111,12 +124,18 @@ struct master {
     int control_fd;
     struct evconnlistener *control;
     struct control_conn *control_conns;
+    struct event *control_retry;   /* accept again after running out of
+                                      descriptors */
+    bool control_starved;          /* ... and waiting for it */
+    int64_t control_error_logged_ms;
     bool draining;
     bool stopping;                 /* workers told to exit */
     int exit_code;
     const char *pid_file;
     int64_t started_wall_ms;
     int64_t started_ms;
+    long long fd_limit;            /* RLIMIT_NOFILE after raising it;
+                                      0: none known (no cap) */
 };
 
 /* The segment state of target t (an index of m->cfg): its slot's. */

@@ -161,11 +161,17 @@ static int supervisor_spawn(struct master *m, int slot)
         };
         int rc;
 
+        /* The report of a start is the master's to make (and its pipe
+         * is closed here). */
+        a.log.echo_fd = -1;
         master_free_in_child(m, sv[1], efd);
         evutil_make_socket_nonblocking(sv[1]);
         rc = supervisor_drop_privileges(m);
-        if (rc == 0)
+        if (rc == 0) {
+            log_route_libevent(&a.log);
             rc = worker_main(&a);
+            log_route_libevent(NULL);
+        }
         cfg_free(&m->cfg);
         shm_detach(&m->shm);
         log_close(&m->log);

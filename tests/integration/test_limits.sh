@@ -6,7 +6,10 @@
 # client that pipelines requests and never reads its answers (the
 # master's memory and log stay small); connection churn at a small cap,
 # streams cut while their chunks wait, and bodies trickled a byte at a
-# time at that cap (cut at body_timeout_ms with 408).
+# time at that cap (cut at body_timeout_ms with 408); out of file
+# descriptors (a hard limit of 256, 400 connections; then a limit lowered
+# under it): no busy loop, no flood of lines, the cap on max_connections
+# kept through a reload, served again afterwards.
 # Prints "limits: N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
@@ -243,6 +246,83 @@ check_match "complete, with [DONE]" 'data: \[DONE\]' "$(body)"
 
 stop_daemon
 check "exit status 0 after SIGTERM" 0 "$DRC"
+
+echo "out of file descriptors: a hard limit of 256, 400 connections"
+cat >"$CONF" <<CONF
+listen = "127.0.0.1:$DPORT";
+control_socket = "$SOCK";
+log_level = "info";
+workers = 2;
+providers = ( { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1"; api_key = "k"; } );
+virtual_models = ( { name = "default"; targets = ( { provider = "up"; model = "fast"; } ); } );
+CONF
+since() { tail -n "+$(($1 + 1))" "$DLOG"; }      # since LINES: log after them
+logged() { since "$mark" | grep -q -- "$1"; }      # logged TEXT: since $mark
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DPID/stat"; }
+fds() { ls "/proc/$DPID/fd" 2>/dev/null | wc -l; }
+HZ=$(getconf CLK_TCK)
+mark=$(wc -l <"$DLOG")
+# The hard limit too, so that raising the soft one cannot escape it.
+( ulimit -n 256 && exec ${VALGRIND:-} "$BIN/pipelined" -c "$CONF" ) >>"$DLOG" 2>&1 &
+DPID=$!
+PIDS+=($DPID)
+wait_until 60 curl -sf "http://127.0.0.1:$DPORT/health" || { echo "no start"; since "$mark"; exit 1; }
+check_match "max_connections capped to what the limit holds" \
+    'clients.max_connections 10000 does not fit the open file limit \(RLIMIT_NOFILE [0-9]+\): capped to [0-9]+' \
+    "$(since "$mark")"
+sed -i 's/^workers = 2;/workers = 2; clients = { max_connections = 20000; };/' "$CONF"
+mark=$(wc -l <"$DLOG")
+kill -HUP "$DPID"
+wait_until 20 logged "configuration reloaded"
+check_match "and again by a reload that raises it" \
+    'clients.max_connections 20000 does not fit the open file limit' "$(since "$mark")"
+retired() { [ "$(since "$mark" | grep -c 'worker [0-9]* (pid [0-9]*) exited')" -ge 2 ]; }
+wait_until 30 retired                              # the old workers are gone
+mark=$(wc -l <"$DLOG")
+FDS=()
+for _ in $(seq 1 400); do
+    exec {fd}<>"/dev/tcp/127.0.0.1/$DPORT"
+    FDS+=("$fd")
+done
+filled() { [ "$(fds)" -ge 200 ]; }
+wait_until 20 filled
+# A measuring window, not a wait for something.
+t0=$(cpu_ticks); sleep 2; t1=$(cpu_ticks)
+echo "  master: $((t1 - t0)) ticks of $((2 * HZ)) in 2 s, $(fds) descriptors"
+# Well under half a CPU: a quarter, as a loaded machine may not give a
+# busy loop a whole one.
+check "the master stays well under half a CPU" yes "$( [ $((2 * (t1 - t0))) -lt "$HZ" ] && echo yes)"
+n=$(since "$mark" | wc -l)
+check "and prints almost nothing ($n lines)" yes "$( [ "$n" -le 5 ] && echo yes)"
+check_nomatch "the cap keeps accept() from failing" '[Aa]ccept' "$(since "$mark")"
+for fd in "${FDS[@]}"; do exec {fd}>&-; done
+back() { curl -sf -m 2 "http://127.0.0.1:$DPORT/health"; }
+if wait_until 20 back; then ok "served again once they close"; else fail "not served after"; fi
+
+echo "out of file descriptors under the cap: the limit lowered to 64"
+if command -v prlimit >/dev/null; then
+    prlimit --pid "$DPID" --nofile=64:64
+    mark=$(wc -l <"$DLOG")
+    FDS=()
+    for _ in $(seq 1 100); do
+        exec {fd}<>"/dev/tcp/127.0.0.1/$DPORT"
+        FDS+=("$fd")
+    done
+    at_limit() { [ "$(fds)" -ge 60 ]; }
+    wait_until 20 at_limit
+    t0=$(cpu_ticks); sleep 1; t1=$(cpu_ticks)
+    echo "  master: $((t1 - t0)) ticks of $HZ in 1 s, $(fds) descriptors"
+    check "accept() failing: well under half a CPU" yes "$( [ $((4 * (t1 - t0))) -lt "$HZ" ] && echo yes)"
+    check "said once" 1 "$(since "$mark" | grep -c 'accept: Too many open files')"
+    for fd in "${FDS[@]}"; do exec {fd}>&-; done
+    if wait_until 20 back; then ok "served again once they close"; else fail "not served after"; fi
+    code=$(post "$(msg default)"); check "a request after it" 200 "$code"
+else
+    echo "  (prlimit missing: skipped)"
+fi
+stop_daemon
+check "exit status 0 after SIGTERM" 0 "$DRC"
+
 check_nomatch "no sanitizer or valgrind report" \
     'AddressSanitizer|runtime error:|LeakSanitizer|ERROR SUMMARY: [1-9]|definitely lost: [1-9]' \
     "$(cat "$DLOG")"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# test_ops.sh - running it as an operator does: -d with a pid file (and
-# its refusal while the pid lives), readiness and stopping notifications
-# to $NOTIFY_SOCKET, SIGTTIN/SIGTTOU, SIGUSR1 after log rotation, a stale
-# control socket replaced, SIGQUIT. Prints "ops: N passed, M failed".
+# test_ops.sh - running it as an operator does: --help and --version,
+# -d with a pid file (and its refusal while the pid lives), -d under a
+# caller that reads its output to the end, -d on a busy port saying why
+# on stderr, readiness and stopping notifications to $NOTIFY_SOCKET,
+# SIGTTIN/SIGTTOU, SIGUSR1 after log rotation, a stale control socket
+# replaced, SIGQUIT. Prints "ops: N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -27,6 +29,14 @@ CONF
 chmod 600 "$CONF"
 workers() { "$BIN/pipelinectl" -s "$SOCK" --json stats | grep -o '"count":[0-9]*' | cut -d: -f2; }
 
+echo "--help and --version"
+out=$("$BIN/pipelined" --help 2>&1); rc=$?
+check "--help exits 0" 0 "$rc"
+check "--help prints what -h prints" "$("$BIN/pipelined" -h 2>&1)" "$out"
+out=$("$BIN/pipelined" --version 2>&1); rc=$?
+check "--version exits 0" 0 "$rc"
+check "--version prints what -V prints" "$("$BIN/pipelined" -V 2>&1)" "$out"
+
 echo "a stale control socket from a crash is replaced"
 "$BIN/notify_sink" "$SOCK" 1 >/dev/null &   # leaves a socket file behind
 wait $!
@@ -50,6 +60,40 @@ check_match "MAINPID is the master" "MAINPID=$DPID" "$(cat "$WORK/notify.out")"
 "$BIN/pipelined" -d -c "$CONF" -p "$WORK/pid" 2>"$WORK/second.err"
 check "a second -d on a live pid file exits 1" 1 "$?"
 check_match "and says why" "pid $DPID is running" "$(cat "$WORK/second.err")"
+
+echo "-d under a caller that reads its output to the end"
+# $(...), an ssh command or a supervisor reading our output wait for its
+# end: nothing the daemon leaves running may hold it. Without valgrind,
+# which keeps a copy of stderr open for its own reports.
+DPORT2=$(free_port)
+sed -e "s|:$DPORT\"|:$DPORT2\"|" -e "s|$SOCK|$WORK/control2.sock|" \
+    -e "s|$LOGF|$WORK/second.log|" "$CONF" >"$WORK/second.conf"
+chmod 600 "$WORK/second.conf"
+{ "$BIN/pipelined" -d -c "$WORK/second.conf" -p "$WORK/pid2" 2>&1; echo "rc=$?"; } |
+    cat >"$WORK/captured" &
+CAPTURE=$!
+captured() { ! kill -0 "$CAPTURE" 2>/dev/null; }
+if wait_until 20 captured; then ok "the caller gets its output's end at once"
+else fail "the caller still waits after 20 s"; fi
+check "exit 0 and nothing printed" "rc=0" "$(cat "$WORK/captured")"
+DPID2=$(cat "$WORK/pid2" 2>/dev/null)
+[ -n "$DPID2" ] && PIDS+=("$DPID2")
+check "the daemon serves" 200 \
+    "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$DPORT2/health")"
+kill -TERM "$DPID2" 2>/dev/null
+gone2() { ! kill -0 "$DPID2" 2>/dev/null; }
+wait_until 20 gone2
+
+echo "-d on a busy port, logging to a file: why, on stderr"
+sed -e "s|$SOCK|$WORK/control3.sock|" -e "s|$LOGF|$WORK/third.log|" "$CONF" \
+    >"$WORK/third.conf"
+chmod 600 "$WORK/third.conf"
+${VALGRIND:-} "$BIN/pipelined" -d -c "$WORK/third.conf" -p "$WORK/pid3" \
+    2>"$WORK/third.err"
+check "exit 1" 1 "$?"
+check_match "stderr says why" "cannot listen on 127.0.0.1:$DPORT: Address already in use" \
+    "$(cat "$WORK/third.err")"
+check "the first daemon still serves" 200 "$(post "$(msg default)")"
 
 echo "one provider/model in two virtual models: each keeps its own numbers"
 check "a call through twin2" 200 "$(post "$(msg twin2)")"
