@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <openssl/rand.h>
@@ -23,6 +24,30 @@ static int64_t util_clock_ms(clockid_t id)
 
     clock_gettime(id, &ts);
     return (int64_t)ts.tv_sec * UTIL_MS_PER_S + ts.tv_nsec / UTIL_NS_PER_MS;
+}
+
+struct timeval util_ms_to_tv(int64_t ms)
+{
+    struct timeval tv;
+
+    if (ms < 0)
+        ms = 0;
+    tv.tv_sec = (time_t)(ms / UTIL_MS_PER_S);
+    tv.tv_usec = (suseconds_t)((ms % UTIL_MS_PER_S) * (UTIL_US_PER_S /
+                                                       UTIL_MS_PER_S));
+    return tv;
+}
+
+void util_oom(const char *what)
+{
+    static const char head[] = "pipelined: out of memory: ";
+    /* write(2), not stdio: nothing here may allocate. */
+    ssize_t rc = write(STDERR_FILENO, head, sizeof(head) - 1);
+
+    rc += write(STDERR_FILENO, what, strlen(what));
+    rc += write(STDERR_FILENO, "\n", 1);
+    (void)rc;
+    abort();
 }
 
 int64_t util_now_ms(void)

@@ -7,6 +7,9 @@
 
 #define APIERR_BODY_MAX 1024
 #define APIERR_CODE_MAX 64         /* bytes of a code a body carries */
+/* The status a request is logged and counted with when its client left
+ * before the answer (nginx's "client closed request"); never sent. */
+#define APIERR_CLIENT_GONE 499
 
 /* An error kept to be answered later: a request's last failed attempt,
  * while it may still be retried. status 0: none kept. */

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <sys/time.h>
 
 #define UTIL_REQUEST_ID_MAX 64          /* bytes, including the NUL */
 
@@ -15,6 +16,19 @@ int64_t util_now_ms(void);
 int64_t util_now_us(void);
 /* Milliseconds since the epoch (timestamps shown to people). */
 int64_t util_wall_ms(void);
+/* A duration in milliseconds (>= 0) as the timeval libevent takes. */
+struct timeval util_ms_to_tv(int64_t ms);
+
+/* The one policy for running out of memory, in every process: a daemon
+ * that cannot allocate a few bytes cannot keep its promises to the
+ * requests it holds, so it says what failed on stderr and aborts (the
+ * master replaces a worker that died and runs its untouched jobs again;
+ * the service manager restarts a master). Never returns. */
+void util_oom(const char *what) __attribute__((noreturn));
+/* rc is a libevent-style result (0 ok, -1 out of memory): dies through
+ * util_oom when it is not 0. */
+#define UTIL_MUST(rc, what) \
+    do { if ((rc) != 0) util_oom(what); } while (0)
 
 /* Copy src into dst[size] and NUL-terminate; returns -1 when truncated. */
 int util_strlcpy(char *dst, const char *src, size_t size);

@@ -505,8 +505,7 @@ static void control_accept_error_cb(struct evconnlistener *l, void *arg)
 {
     struct master *m = arg;
     int err = EVUTIL_SOCKET_ERROR();
-    struct timeval tv = { CONTROL_ACCEPT_RETRY_MS / 1000,
-                          (CONTROL_ACCEPT_RETRY_MS % 1000) * 1000 };
+    struct timeval tv = util_ms_to_tv(CONTROL_ACCEPT_RETRY_MS);
     int64_t now = util_now_ms();
 
     evconnlistener_disable(l);

@@ -208,7 +208,7 @@ void frontend_cancel_job(struct mreq *mr)
     if (queued) {
         /* No worker has seen it: it simply leaves the queue. */
         if (mr->status == 0)
-            mr->status = 499;
+            mr->status = APIERR_CLIENT_GONE;
         frontend_release(mr);
     } else if (owner >= 0) {
         supervisor_send(m, owner, FRAME_CANCEL, mr->job, mr->gen);
@@ -232,7 +232,7 @@ static void frontend_lost_cb(struct http_req *req, void *arg)
     /* Even with a status line from a stream's start: it did not get its
      * whole answer. */
     if (!mr->answered)
-        mr->status = 499;
+        mr->status = APIERR_CLIENT_GONE;
     frontend_cancel_job(mr);
 }
 
@@ -601,10 +601,10 @@ static void frontend_chat(struct master *m, struct http_req *req)
     m->active_reqs++;
     if (mr->timer == NULL)
         mr->timer = evtimer_new(m->base, frontend_deadline_cb, mr);
-    tv.tv_sec = (time_t)(timeout_ms / 1000);
-    tv.tv_usec = (suseconds_t)((timeout_ms % 1000) * 1000);
-    if (mr->timer != NULL)
-        evtimer_add(mr->timer, &tv);
+    if (mr->timer == NULL)
+        util_oom("a request's deadline timer");
+    tv = util_ms_to_tv(timeout_ms);
+    UTIL_MUST(evtimer_add(mr->timer, &tv), "a request's deadline timer");
     supervisor_wake(m);
     return;
 rejected:

@@ -9,6 +9,8 @@
  * read its answers is not read either). */
 #include "http.h"
 
+#include "apierror.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -96,7 +98,7 @@ const char *http_reason(int status)
     case 422: return "Unprocessable Entity";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
-    case 499: return "Client Closed Request";
+    case APIERR_CLIENT_GONE: return "Client Closed Request";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 502: return "Bad Gateway";
@@ -144,7 +146,7 @@ static void http_conn_free(struct http_conn *c, bool lost)
 
 static void http_arm(struct http_conn *c, int ms)
 {
-    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    struct timeval tv = util_ms_to_tv(ms);
 
     evtimer_add(c->timer, &tv);
 }
@@ -889,8 +891,7 @@ static void http_accept_error_cb(struct evconnlistener *l, void *arg)
 {
     struct http_server *s = arg;
     int err = EVUTIL_SOCKET_ERROR();
-    struct timeval tv = { HTTP_ACCEPT_RETRY_MS / 1000,
-                          (HTTP_ACCEPT_RETRY_MS % 1000) * 1000 };
+    struct timeval tv = util_ms_to_tv(HTTP_ACCEPT_RETRY_MS);
     int64_t now = util_now_ms();
 
     evconnlistener_disable(l);

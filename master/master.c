@@ -54,8 +54,7 @@ static void master_stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
  * when the last one is reaped. */
 void master_begin_stop(struct master *m)
 {
-    struct timeval tv = { MASTER_STOP_GRACE_MS / 1000,
-                          (MASTER_STOP_GRACE_MS % 1000) * 1000 };
+    struct timeval tv = util_ms_to_tv(MASTER_STOP_GRACE_MS);
 
     if (m->stopping)
         return;
@@ -67,8 +66,7 @@ void master_begin_stop(struct master *m)
 /* SIGTERM / SIGINT: refuse new work, finish what is in flight. */
 static void master_drain(struct master *m)
 {
-    struct timeval tv = { m->cfg->shutdown_timeout_ms / 1000,
-                          (m->cfg->shutdown_timeout_ms % 1000) * 1000 };
+    struct timeval tv = util_ms_to_tv(m->cfg->shutdown_timeout_ms);
 
     if (m->draining)
         return;

@@ -10,7 +10,6 @@
 #include "apierror.h"
 #include "frame.h"
 
-#define RELAY_STATUS_CANCELLED 499
 #define RELAY_MAX_HEADERS      5
 #define RELAY_NUM_MAX          16
 
@@ -135,9 +134,9 @@ static struct http_req *relay_take(struct mreq *mr)
 
 static void relay_end(struct mreq *mr, const struct frame *f)
 {
-    if (f->status == RELAY_STATUS_CANCELLED) {
+    if (f->status == APIERR_CLIENT_GONE) {
         if (mr->status == 0)
-            mr->status = RELAY_STATUS_CANCELLED;
+            mr->status = APIERR_CLIENT_GONE;
     } else if (mr->req != NULL && !mr->answered) {
         if (mr->stream) {
             http_stream_end(relay_take(mr));

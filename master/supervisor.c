@@ -317,8 +317,7 @@ static void supervisor_respawn_cb(evutil_socket_t fd, short what,
 
 static void supervisor_arm_respawn(struct master *m, int64_t ms)
 {
-    struct timeval tv = { (time_t)(ms / 1000),
-                          (suseconds_t)((ms % 1000) * 1000) };
+    struct timeval tv = util_ms_to_tv(ms);
 
     if (m->respawn_timer == NULL)
         m->respawn_timer = evtimer_new(m->base, supervisor_respawn_cb, m);

@@ -730,7 +730,7 @@ static void auth_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 static void auth_timer_arm(struct auth_provider *ap, int ms)
 {
-    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    struct timeval tv = util_ms_to_tv(ms);
 
     evtimer_add(ap->timer, &tv);
 }

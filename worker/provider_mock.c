@@ -217,7 +217,7 @@ static void mock_deliver(evutil_socket_t fd, short what, void *arg)
 static int mock_start(struct call *c)
 {
     int ms = call_provider(c)->latency_ms;
-    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    struct timeval tv = util_ms_to_tv(ms);
 
     if (c->adapter_timer == NULL)
         c->adapter_timer = evtimer_new(c->w->base, mock_deliver, c);

@@ -112,8 +112,7 @@ static int upstream_timerfn(CURLM *multi, long timeout_ms, void *userp)
     if (timeout_ms < 0)
         return evtimer_del(w->curl_timer);
     /* 0 means "as soon as possible": let the loop run it, not us now. */
-    tv.tv_sec = timeout_ms / 1000;
-    tv.tv_usec = (timeout_ms % 1000) * 1000;
+    tv = util_ms_to_tv(timeout_ms);
     return evtimer_add(w->curl_timer, &tv);
 }
 

@@ -17,7 +17,6 @@
 #include "backoff.h"
 #include "frame.h"
 
-#define WORKER_STATUS_CANCELLED 499   /* nginx's "client closed request" */
 #define WORKER_MSG_MAX 160
 #define CALL_ALL_OPEN  (-2)
 #define WORKER_META_MAX (FRAME_META_FIXED + CFG_TARGET_NAME_MAX + \
@@ -532,8 +531,7 @@ static void call_timer_cb(evutil_socket_t fd, short what, void *arg)
 /* Arms the call's timer to start another attempt after delay_ms. */
 static int call_retry_later(struct call *c, int64_t delay_ms)
 {
-    struct timeval tv = { (time_t)(delay_ms / 1000),
-                          (suseconds_t)((delay_ms % 1000) * 1000) };
+    struct timeval tv = util_ms_to_tv(delay_ms);
 
     if (c->timer == NULL)
         c->timer = evtimer_new(c->w->base, call_timer_cb, c);
@@ -628,7 +626,7 @@ static void call_attempt_start(struct call *c)
     int t;
 
     if (atomic_load(&c->sj->cancel)) {
-        call_send_meta(c, FRAME_END, 0, WORKER_STATUS_CANCELLED, NULL, 0);
+        call_send_meta(c, FRAME_END, 0, APIERR_CLIENT_GONE, NULL, 0);
         call_finish(c);
         return;
     }
@@ -789,7 +787,7 @@ static void worker_cancel(struct worker *w, uint32_t job, uint32_t gen)
         return;
     log_msg(&w->log, LOG_DEBUG, c->sj->request_id, "cancelled");
     trace_attempt_end(&c->sj->trace, TRACE_CANCELLED, 0, util_now_us());
-    call_send_meta(c, FRAME_END, 0, WORKER_STATUS_CANCELLED, NULL, 0);
+    call_send_meta(c, FRAME_END, 0, APIERR_CLIENT_GONE, NULL, 0);
     call_finish(c);
 }
 
@@ -817,8 +815,7 @@ static void worker_pause(struct worker *w, uint32_t job, uint32_t gen,
 
 static void call_idle_arm(struct call *c, int64_t ms)
 {
-    struct timeval tv = { (time_t)(ms / 1000),
-                          (suseconds_t)((ms % 1000) * 1000) };
+    struct timeval tv = util_ms_to_tv(ms);
 
     evtimer_add(c->idle_timer, &tv);
 }

@@ -165,6 +165,26 @@ static void test_clocks(void)
     CU_ASSERT(util_wall_ms() > UT_EPOCH_2020_MS);
 }
 
+static void test_ms_to_tv(void)
+{
+    struct timeval tv = util_ms_to_tv(0);
+
+    CU_ASSERT_EQUAL(tv.tv_sec, 0);
+    CU_ASSERT_EQUAL(tv.tv_usec, 0);
+    tv = util_ms_to_tv(1);
+    CU_ASSERT_EQUAL(tv.tv_sec, 0);
+    CU_ASSERT_EQUAL(tv.tv_usec, 1000);
+    tv = util_ms_to_tv(12345);
+    CU_ASSERT_EQUAL(tv.tv_sec, 12);
+    CU_ASSERT_EQUAL(tv.tv_usec, 345000);
+    tv = util_ms_to_tv(86400000LL * 365);
+    CU_ASSERT_EQUAL(tv.tv_sec, 86400LL * 365);
+    CU_ASSERT_EQUAL(tv.tv_usec, 0);
+    tv = util_ms_to_tv(-5);        /* a deadline already past: at once */
+    CU_ASSERT_EQUAL(tv.tv_sec, 0);
+    CU_ASSERT_EQUAL(tv.tv_usec, 0);
+}
+
 static void test_random_bytes(void)
 {
     unsigned char a[UT_RANDOM_LEN], b[UT_RANDOM_LEN];
@@ -178,6 +198,7 @@ static void test_random_bytes(void)
 }
 
 static const CU_TestInfo util_tests[] = {
+    { "milliseconds to a timeval", test_ms_to_tv },
     { "util_parse_int edge cases", test_parse_int },
     { "util_request_id_valid", test_request_id_valid },
     { "util_request_id_make unique", test_request_id_make },
