@@ -10,17 +10,20 @@ quick=0
 total_pass=0
 total_fail=0
 failed_suites=()
+timings=()                 # "SECONDS s  NAME" per suite, shown at the end
 
 # run_suite NAME COMMAND...: the suite's last "X: N passed, M failed"
 # line is added to the totals; a suite that dies without one counts as
 # one failure.
 run_suite() {
-    local name=$1 log line p f rc
+    local name=$1 log line p f rc started
     shift
     log=$(mktemp /tmp/rcc-suite.XXXXXX)
     echo "=== $name"
+    started=$SECONDS
     "$@" 2>&1 | tee "$log"
     rc=${PIPESTATUS[0]}
+    timings+=("$((SECONDS - started)) s  $name")
     line=$(grep -Eo '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
     rm -f "$log"
     if [ -z "$line" ]; then
@@ -66,6 +69,9 @@ if [ $quick -eq 0 ]; then
 fi
 
 echo
+echo "time per suite (slowest first):"
+printf '%s\n' "${timings[@]}" | sort -rn | head -12 | sed 's/^/  /'
+echo "all suites: $SECONDS s"
 [ ${#failed_suites[@]} -gt 0 ] && echo "failed suites: ${failed_suites[*]}"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
