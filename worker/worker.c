@@ -40,7 +40,6 @@ static void worker_pull(struct worker *w)
     w->pulling = false;
 }
 
-
 /* A call ended (w->call_ended): stop when asked to and idle, else look
  * for more work. */
 static void worker_call_ended(struct worker *w)
@@ -158,6 +157,7 @@ static int worker_setup(struct worker *w, const struct worker_args *a)
     w->call_ended = worker_call_ended;
     w->resume_reading = call_resume_reading;
     w->calls = calloc(w->shm.hdr->job_count, sizeof(*w->calls));
+    /* + 1: never calloc(0), which may answer NULL. */
     w->provider_ops = calloc((size_t)w->cfg->provider_count + 1,
                              sizeof(*w->provider_ops));
     w->base = util_event_base_new();
