@@ -6,8 +6,9 @@
  * socketpair. Covers the retry decision, backoff on a timer with
  * Retry-After as a floor, the budget of attempts, failover, no retry
  * once the answer began, the deadline, breaker accounting, the final
- * error when every breaker is open, and a re-run job's inherited
- * attempts. Delays are a few ms; nothing sleeps. */
+ * error when every breaker is open, a re-run job's inherited attempts,
+ * and a fresh job put back in the queue when every target is full.
+ * Delays are a few ms; nothing sleeps. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,7 @@
 #define CT_LENIENT     100
 
 /* Retry policy and breaker threshold; two targets "a" and "b" of one
- * round-robin model on a fake provider. */
+ * round-robin model on a fake provider, one call at a time each. */
 static const char ct_conf_fmt[] =
     "retry = { max_retries = %d; base_delay_ms = %d; max_delay_ms = %d;"
     " jitter = \"none\"; };\n"
@@ -47,8 +48,9 @@ static const char ct_conf_fmt[] =
     " recovery_timeout_ms = 60000; half_open_max_requests = 1; };\n"
     "providers = ( { name = \"fake\"; type = \"mock\"; } );\n"
     "virtual_models = ( { name = \"pair\"; strategy = \"round-robin\";"
-    " targets = ( { provider = \"fake\"; model = \"a\"; },"
-    " { provider = \"fake\"; model = \"b\"; } ); } );\n";
+    " targets = ( { provider = \"fake\"; model = \"a\";"
+    " max_concurrent = 1; },"
+    " { provider = \"fake\"; model = \"b\"; max_concurrent = 1; } ); } );\n";
 
 /* What one attempt does: status 0 succeeds; CT_TRANSPORT fails to
  * connect; else the upstream answers that HTTP status. */
@@ -589,6 +591,55 @@ static void test_inherited_attempts(void)
     ct_teardown(&e);
 }
 
+/* A fresh job that finds every target full goes back to its place in
+ * the queue (shm_job_requeue): uncounted, no frame, and the worker
+ * takes no more jobs until a slot frees (w->blocked). */
+static void test_requeue_when_full(void)
+{
+    static const struct ct_step steps[] = { { 0, 0, false } };
+    struct ct_env e;
+    uint32_t j, again;
+
+    ct_script(steps, 1);
+    CU_ASSERT_FATAL(ct_setup(&e, 2, 1, 2, CT_LENIENT) == 0);
+    for (int t = 0; t < 2; t++)
+        atomic_store(&e.shm.targets[e.map.target_slot[t]].active, 1);
+    shm_lock(&e.shm);
+    CU_ASSERT_FATAL(shm_job_alloc(&e.shm, 2, &j) == 0);
+    e.shm.jobs[j].vmodel = e.map.vmodel_slot[0];
+    e.shm.jobs[j].target = SHM_NO_TARGET;
+    e.shm.jobs[j].deadline_ms = util_now_ms() + CT_TIMEOUT_MS;
+    trace_reset(&e.shm.jobs[j].trace);
+    CU_ASSERT_FATAL(shm_job_enqueue(&e.shm, j) == 0);
+    CU_ASSERT_FATAL(shm_job_pop(&e.shm, 0, &j) == 0);
+    shm_unlock(&e.shm);
+    CU_ASSERT_EQUAL(e.shm.hdr->running, 1);
+    call_begin(&e.w, j);
+    CU_ASSERT_EQUAL(ct.starts, 0);
+    CU_ASSERT_EQUAL(ct.ended, 0);
+    CU_ASSERT_PTR_NULL(e.w.calls[j]);
+    CU_ASSERT(e.w.blocked);
+    CU_ASSERT_EQUAL(e.w.active, 0);
+    CU_ASSERT_EQUAL(e.shm.jobs[j].state, SHM_JOB_QUEUED);
+    CU_ASSERT_EQUAL(e.shm.hdr->running, 0);
+    ct_read_frames(&e);
+    CU_ASSERT_EQUAL(ct.nframes, 0);
+    /* A slot frees: the same job runs next. */
+    atomic_store(&e.shm.targets[e.map.target_slot[0]].active, 0);
+    shm_lock(&e.shm);
+    CU_ASSERT_FATAL(shm_job_pop(&e.shm, 0, &again) == 0);
+    shm_unlock(&e.shm);
+    CU_ASSERT_EQUAL(again, j);
+    call_begin(&e.w, j);
+    CU_ASSERT_EQUAL(ct.starts, 1);
+    CU_ASSERT_EQUAL(ct.target[0], 0);
+    CU_ASSERT_EQUAL(ct.ended, 1);
+    ct_read_frames(&e);
+    CU_ASSERT_EQUAL(ct_last()->type, FRAME_END);
+    ct_check_done(&e, (int)j);
+    ct_teardown(&e);
+}
+
 static const CU_TestInfo call_tests[] = {
     { "which statuses are retried", test_status_decision },
     { "retry with failover, then success", test_retry_then_success },
@@ -600,6 +651,7 @@ static const CU_TestInfo call_tests[] = {
     { "the deadline bounds retries", test_deadline },
     { "every breaker open: apierr_final", test_all_breakers_open },
     { "a re-run job inherits attempts", test_inherited_attempts },
+    { "every target full: back in the queue", test_requeue_when_full },
     CU_TEST_INFO_NULL
 };
 
