@@ -42,9 +42,10 @@ COMMON_OBJ = $(call obj,$(COMMON_SRC))
 DAEMON_OBJ = $(call obj,$(MASTER_SRC) $(WORKER_SRC)) $(COMMON_OBJ)
 CTL_OBJ    = $(call obj,$(CTL_SRC)) $(COMMON_OBJ)
 # master/http.c and master/ctlcli.c are unit-tested too (test_http.c,
-# test_ctlcli.c).
-UNIT_OBJ   = $(call obj,$(UNIT_SRC) master/http.c master/ctlcli.c) \
-             $(COMMON_OBJ)
+# test_ctlcli.c), and the worker's modules (test_call.c drives call.c
+# through a fake provider; worker.c's worker_main is linked, not run).
+UNIT_OBJ   = $(call obj,$(UNIT_SRC) master/http.c master/ctlcli.c \
+             $(WORKER_SRC)) $(COMMON_OBJ)
 MOCK_OBJ   = $(call obj,$(MOCK_SRC))
 MOCK_OAUTH_OBJ = $(call obj,$(MOCK_OAUTH_SRC))
 SLOW_OBJ   = $(call obj,$(SLOW_SRC))
@@ -115,6 +116,7 @@ $(BINDIR)/stream_bench: $(SBENCH_OBJ)
 
 $(BUILD)/tests/unit/test_http.o: CFLAGS += -Imaster
 $(BUILD)/tests/unit/test_ctlcli.o: CFLAGS += -Imaster
+$(BUILD)/tests/unit/test_call.o: CFLAGS += -Iworker
 
 $(BINDIR)/unit_tests: $(UNIT_OBJ)
 	@mkdir -p $(@D)

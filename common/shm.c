@@ -232,6 +232,50 @@ int shm_job_enqueue(struct shm_view *shm, uint32_t j)
     return 0;
 }
 
+int shm_job_pop(struct shm_view *shm, int owner, uint32_t *jobp)
+{
+    struct shm_job *job;
+    uint32_t j;
+
+    if (shm->hdr->running >= shm->hdr->max_running ||
+        pq_pop(&shm->pq, &j) < 0)
+        return -1;
+    job = &shm->jobs[j];
+    job->state = SHM_JOB_RUNNING;
+    job->owner = owner;
+    shm->hdr->running++;
+    *jobp = j;
+    return 0;
+}
+
+/* A RUNNING job leaves that state: the one place the count goes down
+ * (shm_repair recounts it from the states). */
+static void shm_job_stop_running(struct shm_view *shm, struct shm_job *job,
+                                 uint32_t state)
+{
+    if (job->state == SHM_JOB_RUNNING && shm->hdr->running > 0)
+        shm->hdr->running--;
+    job->state = state;
+}
+
+void shm_job_done(struct shm_view *shm, uint32_t j)
+{
+    struct shm_job *job = &shm->jobs[j];
+
+    if (job->state == SHM_JOB_RUNNING)
+        shm_job_stop_running(shm, job, SHM_JOB_DONE);
+}
+
+int shm_job_requeue(struct shm_view *shm, uint32_t j)
+{
+    struct shm_job *job = &shm->jobs[j];
+
+    shm_job_release_target(shm, job);
+    shm_job_stop_running(shm, job, SHM_JOB_DONE);
+    /* It keeps its sequence number: back to its place in line. */
+    return shm_job_enqueue(shm, j);
+}
+
 void shm_job_release_target(struct shm_view *shm, struct shm_job *job)
 {
     if (job->slot_target < 0)
@@ -248,11 +292,9 @@ void shm_job_free(struct shm_view *shm, uint32_t j)
     struct shm_job *job = &shm->jobs[j];
 
     pq_remove(&shm->pq, j);
-    if (job->state == SHM_JOB_RUNNING && shm->hdr->running > 0)
-        shm->hdr->running--;
+    shm_job_stop_running(shm, job, SHM_JOB_FREE);
     shm_job_release_target(shm, job);
     arena_free(&shm->arena, job->body_off, job->body_len);
-    job->state = SHM_JOB_FREE;
     job->seq = 0;
     job->owner = SHM_NO_WORKER;
     job->next_free = shm->hdr->free_head;

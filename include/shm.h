@@ -184,8 +184,24 @@ int shm_job_enqueue(struct shm_view *shm, uint32_t job);
 /* With the lock held: gives back the target slot (and half-open probe)
  * the job holds, if any, without an outcome. */
 void shm_job_release_target(struct shm_view *shm, struct shm_job *job);
-/* With the lock held: releases the job's body, slot and target slot. */
+/* With the lock held: releases the job's body, slot and target slot
+ * (a RUNNING job leaves the running count). */
 void shm_job_free(struct shm_view *shm, uint32_t job);
+
+/* Job states change only through these (and shm_job_alloc, _enqueue,
+ * _free), which keep hdr->running equal to the number of RUNNING jobs,
+ * as shm_repair counts them. All with the lock held. */
+/* Takes the queue's first job for worker slot owner: RUNNING, counted.
+ * -1 when the queue is empty or max_running jobs run already. */
+int shm_job_pop(struct shm_view *shm, int owner, uint32_t *job);
+/* A RUNNING job was answered: DONE (the master frees it), uncounted.
+ * A job in another state stays as it is. */
+void shm_job_done(struct shm_view *shm, uint32_t job);
+/* A RUNNING (or DONE, not yet freed) job goes back to its place in the
+ * queue: target slot released, uncounted, QUEUED with its sequence
+ * number. -1 when the queue is full: the job is then DONE, for the
+ * master to end and free. */
+int shm_job_requeue(struct shm_view *shm, uint32_t job);
 
 /* Readies a worker slot for the worker about to be forked into it: no
  * jobs done or active and no wake-up pending (a replacement does not

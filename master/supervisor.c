@@ -255,15 +255,8 @@ static void supervisor_recover_job(struct master *m, uint32_t j)
     if ((sj->state == SHM_JOB_RUNNING || sj->state == SHM_JOB_DONE) &&
         mr->active && mr->req != NULL && !mr->head_sent && !mr->answered &&
         !atomic_load(&sj->cancel)) {
-        if (sj->state == SHM_JOB_RUNNING) {
-            shm_job_release_target(&m->shm, sj);
-            if (m->shm.hdr->running > 0)
-                m->shm.hdr->running--;
-        }
         /* It keeps its sequence number: back to its place in line. */
-        requeued = shm_job_enqueue(&m->shm, j) == 0;
-        if (!requeued)
-            sj->state = SHM_JOB_DONE;
+        requeued = shm_job_requeue(&m->shm, j) == 0;
     }
     if (!mr->active) {
         /* No client behind it (cannot happen; be safe). */

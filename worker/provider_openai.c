@@ -355,14 +355,14 @@ static void openai_http_failed(struct call *c, long status)
     const char *name = c->w->cfg->targets[c->target].name;
 
     openai_upstream_message(c, up, sizeof(up));
-    switch (status) {
-    case 400: case 404: case 413: case 422:
+    if (call_status_client_fault((int)status)) {
         /* The client's request is at fault: pass it on as it is. */
         call_attempt_failed(c, (int)status, "upstream_rejected",
                             up[0] ? up : "upstream rejected the request",
                             false, false);
         return;
-    case 401: case 403:
+    }
+    if (status == 401 || status == 403) {
         if (call_provider(c)->auth == CFG_AUTH_OAUTH &&
             c->auth_retries < WORKER_AUTH_RETRIES && auth_rejected(c)) {
             /* New tokens, and once more on this target. */
@@ -370,19 +370,16 @@ static void openai_http_failed(struct call *c, long status)
             call_attempt_again(c, (int)status);
             return;
         }
+        /* Another target may hold good credentials. */
         snprintf(msg, sizeof(msg), "%s rejected the gateway's credentials "
                  "(HTTP %ld): %.200s", name, status, up);
         call_attempt_failed(c, 502, "upstream_auth_failed", msg, true, true);
         return;
-    default:
-        break;
     }
     snprintf(msg, sizeof(msg), "%s answered HTTP %ld: %.200s", name, status,
              up);
-    if (status == 408 || status == 409 || status == 429 || status >= 500)
-        call_attempt_failed(c, 502, "upstream_error", msg, true, true);
-    else
-        call_attempt_failed(c, 502, "upstream_error", msg, false, true);
+    call_attempt_failed(c, 502, "upstream_error", msg,
+                        call_status_retryable((int)status), true);
 }
 
 static void openai_plain_done(struct call *c)

@@ -19,6 +19,9 @@
 #include "sse.h"
 #include "worker.h"
 
+#include "call.h"
+#include "outq.h"
+
 #define WORKER_TARGET_WORDS    ((CFG_MAX_TARGETS + 63) / 64)
 #define WORKER_MAX_UPSTREAM_BODY (16u * 1024 * 1024)
 #define WORKER_MAX_SSE_EVENT   (1u * 1024 * 1024)
@@ -34,7 +37,7 @@
 #define WORKER_OUT_HIGH_WATER  (1024 * 1024)
 #define WORKER_OUT_LOW_WATER   (256 * 1024)
 /* Frames written to the master at a time; a stream's first chunk skips
- * the backlog beyond this window (worker_queue). */
+ * the backlog beyond this window (outq_queue). */
 #define WORKER_OUT_WINDOW      (64 * 1024)
 /* Frames from the master are a few control frames at a time. */
 #define WORKER_READ_MAX        (16 * 1024)
@@ -96,6 +99,11 @@ struct worker {
     bool blocked;                  /* the queue's head found every target
                                       full; wait for a slot */
     uint64_t rng;                  /* xorshift state for jitter */
+    /* Hooks, so that call.c and outq.c never call the loop back: */
+    const struct provider_ops **provider_ops; /* per provider (the loop's
+                                                 provider_for) */
+    void (*call_ended)(struct worker *w);     /* a call ended: pull more */
+    void (*resume_reading)(struct call *c);   /* the backlog drained */
 };
 
 struct call {
@@ -153,42 +161,6 @@ struct call {
     uint32_t completion_tokens;
     uint16_t upstream_status;
 };
-
-/* worker.c: what adapters report with. */
-const char *call_model(const struct call *c);
-const struct cfg_provider *call_provider(const struct call *c);
-const uint8_t *call_body(const struct call *c, size_t *len);
-/* True when the frames waiting for the master are over the high mark
- * and the call has sent answer bytes before; the call is then marked to
- * be resumed when they drain. */
-bool call_output_full(struct call *c);
-/* Upstream bytes arrived (or the attempt started): restarts the idle
- * clock of the attempt. */
-void call_touch(struct call *c);
-/* Sends the HEAD frame once (status 200). */
-void call_send_head(struct call *c);
-/* Sends answer bytes (after call_send_head). Bytes sent together go to
- * the master in one frame: they are gathered until the loop turn ends or
- * another frame is sent. */
-void call_send_chunk(struct call *c, const void *data, size_t len);
-/* Sends one SSE event, "data: " data "\n\n", whole in one frame. */
-void call_send_event(struct call *c, const char *data, size_t len);
-/* When a stream's first bytes are waiting, writes the window they are in
- * at once, and nothing else (no resumed transfers, no failure handling),
- * so it may run inside a curl callback: the flush already due this turn
- * does the rest. Called from curl's write callback and after each curl
- * action (a stream that ends before its first event is written). */
-void worker_flush_first(struct worker *w);
-/* The attempt succeeded and the answer is complete. */
-void call_succeeded(struct call *c);
-/* The attempt got HTTP status but is worth making again on the same
- * target at once (new credentials): a new attempt, counted and traced. */
-void call_attempt_again(struct call *c, int status);
-/* The attempt failed. status/code/message describe it for the client
- * if no retry follows; retryable says whether another attempt may. */
-void call_attempt_failed(struct call *c, int status, const char *code,
-                         const char *message, bool retryable,
-                         bool target_fault);
 
 /* upstream.c: libcurl multi driven by the worker's event loop. */
 int upstream_init(struct worker *w);

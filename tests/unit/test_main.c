@@ -37,6 +37,7 @@ static int (*const unit_registrars[])(void) = {
     register_chan_tests,
     register_http_tests,
     register_ctlcli_tests,
+    register_call_tests,
 };
 
 int unit_add_suite(const char *name, const CU_TestInfo *tests)

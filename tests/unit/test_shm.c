@@ -658,6 +658,96 @@ static void test_worker_reset(void)
     CU_ASSERT_EQUAL(atomic_load(&sw.started_ms), SHMT_WALL_MS);
 }
 
+/* Every state change of a job goes through shm.c, and the running count
+ * follows it: pop counts, done and requeue uncount, the cap holds. */
+static void test_job_state_owner(void)
+{
+    struct shm_view shm;
+    uint32_t jobs[SHMT_RUNNING + 1], j, first;
+
+    CU_ASSERT_EQUAL_FATAL(shmt_create(&shm, SHMT_QUEUE, SHMT_RUNNING,
+                                      SHMT_ARENA), 0);
+    shm_lock(&shm);
+    CU_ASSERT_EQUAL(shm_job_pop(&shm, 0, &j), -1);       /* empty */
+    for (int i = 0; i <= SHMT_RUNNING; i++) {
+        CU_ASSERT_EQUAL_FATAL(shmt_job(&shm, 8, 0, &jobs[i]), 0);
+        CU_ASSERT_EQUAL_FATAL(shm_job_enqueue(&shm, jobs[i]), 0);
+    }
+    for (int i = 0; i < SHMT_RUNNING; i++) {
+        CU_ASSERT_EQUAL_FATAL(shm_job_pop(&shm, 2, &j), 0);
+        CU_ASSERT_EQUAL(j, jobs[i]);                      /* in order */
+        CU_ASSERT_EQUAL(shm.jobs[j].state, SHM_JOB_RUNNING);
+        CU_ASSERT_EQUAL(shm.jobs[j].owner, 2);
+    }
+    CU_ASSERT_EQUAL(shm.hdr->running, SHMT_RUNNING);
+    /* At max_running the queue keeps its head. */
+    CU_ASSERT_EQUAL(shm_job_pop(&shm, 2, &j), -1);
+    CU_ASSERT_EQUAL(pq_size(&shm.pq), 1);
+
+    /* Done: uncounted once; done again changes nothing. */
+    shm_job_done(&shm, jobs[0]);
+    CU_ASSERT_EQUAL(shm.jobs[jobs[0]].state, SHM_JOB_DONE);
+    CU_ASSERT_EQUAL(shm.hdr->running, SHMT_RUNNING - 1);
+    shm_job_done(&shm, jobs[0]);
+    CU_ASSERT_EQUAL(shm.hdr->running, SHMT_RUNNING - 1);
+
+    /* Requeue of a running job holding a target slot: slot given back,
+     * uncounted, back at its place (ahead of the later job). */
+    shm.jobs[jobs[1]].slot_target = 1;
+    atomic_fetch_add(&shm.targets[1].active, 1);
+    CU_ASSERT_EQUAL(shm_job_requeue(&shm, jobs[1]), 0);
+    CU_ASSERT_EQUAL(shm.jobs[jobs[1]].state, SHM_JOB_QUEUED);
+    CU_ASSERT_EQUAL(shm.jobs[jobs[1]].owner, SHM_NO_WORKER);
+    CU_ASSERT_EQUAL(shm.jobs[jobs[1]].slot_target, SHM_NO_TARGET);
+    CU_ASSERT_EQUAL(atomic_load(&shm.targets[1].active), 0);
+    CU_ASSERT_EQUAL(shm.hdr->running, SHMT_RUNNING - 2);
+    CU_ASSERT_EQUAL(shm_job_pop(&shm, 3, &first), 0);
+    CU_ASSERT_EQUAL(first, jobs[1]);
+    CU_ASSERT_EQUAL(shm.hdr->running, SHMT_RUNNING - 1);
+
+    /* Requeue of a DONE job (its worker died before its frames left):
+     * queued again, the count untouched. */
+    CU_ASSERT_EQUAL(shm_job_requeue(&shm, jobs[0]), 0);
+    CU_ASSERT_EQUAL(shm.jobs[jobs[0]].state, SHM_JOB_QUEUED);
+    CU_ASSERT_EQUAL(shm.hdr->running, SHMT_RUNNING - 1);
+
+    /* Free of a running job uncounts it too. */
+    shm_job_free(&shm, jobs[2]);
+    CU_ASSERT_EQUAL(shm.jobs[jobs[2]].state, SHM_JOB_FREE);
+    CU_ASSERT_EQUAL(shm.hdr->running, SHMT_RUNNING - 2);
+
+    /* The count is what shm_repair rebuilds from the states. */
+    j = shm.hdr->running;
+    shm_repair(&shm);
+    CU_ASSERT_EQUAL(shm.hdr->running, j);
+    shm_unlock(&shm);
+    shm_destroy(&shm);
+}
+
+/* A requeue that finds the queue full leaves the job DONE, uncounted,
+ * for the master to end and free. */
+static void test_requeue_full(void)
+{
+    struct shm_view shm;
+    uint32_t j, run, other;
+
+    CU_ASSERT_EQUAL_FATAL(shmt_create(&shm, 1, SHMT_RUNNING, SHMT_ARENA), 0);
+    shm_lock(&shm);
+    CU_ASSERT_EQUAL_FATAL(shmt_job(&shm, 8, 0, &j), 0);
+    CU_ASSERT_EQUAL_FATAL(shm_job_enqueue(&shm, j), 0);
+    CU_ASSERT_EQUAL_FATAL(shm_job_pop(&shm, 0, &run), 0);
+    CU_ASSERT_EQUAL_FATAL(shmt_job(&shm, 8, 0, &other), 0);
+    CU_ASSERT_EQUAL_FATAL(shm_job_enqueue(&shm, other), 0);  /* now full */
+    CU_ASSERT_EQUAL(shm.hdr->running, 1);
+    CU_ASSERT_EQUAL(shm_job_requeue(&shm, run), -1);
+    CU_ASSERT_EQUAL(shm.jobs[run].state, SHM_JOB_DONE);
+    CU_ASSERT_EQUAL(shm.hdr->running, 0);
+    shm_job_done(&shm, run);                 /* the worker's end: no-op */
+    CU_ASSERT_EQUAL(shm.hdr->running, 0);
+    shm_unlock(&shm);
+    shm_destroy(&shm);
+}
+
 static const CU_TestInfo shm_tests[] = {
     { "layout of a new segment", test_layout },
     { "job alloc, enqueue, free", test_job_life_cycle },
@@ -673,6 +763,8 @@ static const CU_TestInfo shm_tests[] = {
     { "owner died mid-update: lock repairs", test_owner_died_dirty },
     { "owner died clean: lock recovers", test_owner_died_clean },
     { "a worker slot starts from zero", test_worker_reset },
+    { "job states and running count owned", test_job_state_owner },
+    { "requeue into a full queue", test_requeue_full },
     CU_TEST_INFO_NULL
 };
 
