@@ -177,7 +177,10 @@ okn=$(cat "$WORK"/conc.*.code | grep -c '^200$')
 check "16 concurrent requests answered 200" 16 "$okn"
 check "exactly one refresh reached the server" $((r0 + 1)) "$(mstat "$QA_PORT" refresh)"
 c1=$(mstat "$QA_PORT" chat_401)
-check_match "several calls met the 401 ($((c1 - c0)))" '^([2-9]|1[0-9])$' "$((c1 - c0))"
+# Each call may meet the 401 twice (WORKER_AUTH_RETRIES): once with the
+# old token, and once more when it was signed before its worker read the
+# refreshed file, which a loaded machine makes likely.
+check_match "several calls met the 401 ($((c1 - c0)))" '^([2-9]|[12][0-9]|3[0-2])$' "$((c1 - c0))"
 check_match "the refresh was logged" 'refreshing its tokens \(the API refused them\)' "$(cat "$DLOG")"
 mctl "$QA_PORT" refresh_delay_ms=0
 
