@@ -37,6 +37,9 @@ static int (*const unit_registrars[])(void) = {
     register_chan_tests,
     register_http_tests,
     register_ctlcli_tests,
+    register_bucket_tests,
+    register_health_tests,
+    register_clientbudget_tests,
 };
 
 int unit_add_suite(const char *name, const CU_TestInfo *tests)
