@@ -8,6 +8,12 @@
 
 #include <stddef.h>
 
+/* The layout is part of the segment's (SHM_LAYOUT_VERSION): no padding,
+ * the same in every process. */
+_Static_assert(sizeof(struct bucket) == 32, "struct bucket layout");
+_Static_assert(sizeof(struct bucket_pair) == 2 * sizeof(struct bucket),
+               "struct bucket_pair layout");
+
 /* A full bucket of capacity, in units. */
 static int64_t bucket_full(int64_t capacity)
 {

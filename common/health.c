@@ -6,6 +6,14 @@
 
 #include <stddef.h>
 
+/* The layout is part of the segment's (SHM_LAYOUT_VERSION). */
+_Static_assert(sizeof(struct health_state) == 64, "struct health_state");
+/* An atomic that is not lock-free is guarded by a lock private to each
+ * process, which other processes would not see: the lease needs real
+ * lock-free 64-bit compare-and-set. */
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
+               "process-shared atomics must be lock-free");
+
 /* A time before any monotonic clock reading: "due at once" and "no round
  * counted yet". */
 #define HEALTH_LONG_AGO  INT64_MIN
