@@ -38,6 +38,9 @@ static int (*const unit_registrars[])(void) = {
     register_http_tests,
     register_ctlcli_tests,
     register_call_tests,
+    register_bucket_tests,
+    register_health_tests,
+    register_clientbudget_tests,
 };
 
 int unit_add_suite(const char *name, const CU_TestInfo *tests)

@@ -42,6 +42,9 @@ int register_chan_tests(void);
 int register_http_tests(void);
 int register_ctlcli_tests(void);
 int register_call_tests(void);
+int register_bucket_tests(void);
+int register_health_tests(void);
+int register_clientbudget_tests(void);
 
 /* xorshift64: a deterministic generator for randomized tests, kept
  * apart from backoff_rand() so the tests do not trust the code they
