@@ -13,7 +13,9 @@
 
 #include <libconfig.h>
 
+#include "cfgprov.h"
 #include "cfgread.h"
+#include "provkind.h"
 #include "util.h"
 
 #define CFG_DEFAULT_LISTEN           "127.0.0.1:8080"
@@ -60,25 +62,11 @@
 #define CFG_MAX_WINDOW               1000
 #define CFG_DEFAULT_MIN_CALLS        10
 #define CFG_MAX_WEIGHT               1000000
-#define CFG_MAX_LATENCY_MS           600000
 #define CFG_MAX_CLIENT_KEYS          1024
 #define CFG_MAX_PORT                 65535
 
-#define CFG_IFLOW_URL     "https://apis.iflow.cn/v1"
-#define CFG_QWEN_OAUTH    "https://chat.qwen.ai"
-#define CFG_QWEN_CLIENT   "f0304373b74a44d2b584a3fb70ca9e56"
-#define CFG_QWEN_TOKENS   "~/.qwen/oauth_creds.json"
-#define CFG_IFLOW_TOKENS  "~/.iflow/oauth_creds.json"
-#define CFG_IFLOW_OAUTH   "https://iflow.cn"
-#define CFG_IFLOW_SETTINGS "~/.iflow/settings.json"
 
 
-static const char *const cfg_provider_types[] = {
-    "mock", "openai", "qwen", "iflow", NULL
-};
-static const char *const cfg_auth_names[] = {
-    "none", "api_key", "oauth", NULL
-};
 static const char *const cfg_strategies[] = {
     "round-robin", "weighted", "least-connections", "random", NULL
 };
@@ -91,7 +79,7 @@ static const char *const cfg_log_levels[] = {
 
 const char *cfg_provider_type_name(enum cfg_provider_type type)
 {
-    return cfg_provider_types[type];
+    return provkind_of(type)->name;
 }
 
 const char *cfg_strategy_name(enum cfg_strategy strategy)
@@ -133,154 +121,6 @@ static int cfg_parse_listen(struct cfg_loader *ld, const config_setting_t *at,
     if (cfg->listen_host == NULL)
         return cfg_fail(ld, at, "out of memory");
     cfg->listen_port = (int)port;
-    return 0;
-}
-
-static const char *const cfg_provider_keys[] = {
-    "name", "type", "auth", "base_url", "api_key", "api_key_env",
-    "token_file", "oauth_base_url", "client_id", "client_secret",
-    "settings_file", "latency_ms", NULL
-};
-
-static int cfg_load_provider(struct cfg_loader *ld, const config_setting_t *s,
-                             struct cfg *cfg, struct cfg_provider *p)
-{
-    int type, auth;
-    const char *def_url = NULL;
-
-    p->line = config_setting_source_line(s);
-    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-        return cfg_fail(ld, s, "each provider must be a group { ... }");
-    if (cfg_check_keys(ld, s, "a provider", cfg_provider_keys) < 0 ||
-        cfg_get_str(ld, s, "name", true, NULL, &p->name) < 0)
-        return -1;
-    if (strlen(p->name) >= CFG_NAME_MAX || strchr(p->name, '/') != NULL)
-        return cfg_fail(ld, s, "provider name \"%s\" must be shorter than "
-                        "%d bytes and hold no '/'", p->name, CFG_NAME_MAX);
-    for (int i = 0; i < cfg->provider_count; i++)
-        if (strcmp(cfg->providers[i].name, p->name) == 0)
-            return cfg_fail(ld, s, "duplicate provider name \"%s\" (first at "
-                            "line %d)", p->name, cfg->providers[i].line);
-    if (config_setting_get_member(s, "type") == NULL)
-        return cfg_fail(ld, s, "provider \"%s\" has no 'type'", p->name);
-    if (cfg_get_enum(ld, s, "type", cfg_provider_types, 0, &type) < 0)
-        return -1;
-    p->type = (enum cfg_provider_type)type;
-    if (cfg_get_enum(ld, s, "auth", cfg_auth_names,
-                     p->type == CFG_PROVIDER_MOCK ? CFG_AUTH_NONE
-                                                  : CFG_AUTH_API_KEY,
-                     &auth) < 0)
-        return -1;
-    p->auth = (enum cfg_auth)auth;
-    if (cfg_get_str(ld, s, "api_key", false, NULL, &p->api_key) < 0 ||
-        cfg_get_str(ld, s, "api_key_env", false, NULL, &p->api_key_env) < 0 ||
-        cfg_get_i(ld, s, "latency_ms", 0, CFG_MAX_LATENCY_MS, 0,
-                  &p->latency_ms) < 0)
-        return -1;
-    if (p->api_key && p->api_key_env)
-        return cfg_fail(ld, s, "provider \"%s\": set 'api_key' or "
-                        "'api_key_env', not both", p->name);
-
-    switch (p->type) {
-    case CFG_PROVIDER_MOCK:
-        if (p->auth != CFG_AUTH_NONE)
-            return cfg_fail(ld, s, "provider \"%s\": a mock provider takes "
-                            "no 'auth'", p->name);
-        break;
-    case CFG_PROVIDER_OPENAI:
-        if (p->auth == CFG_AUTH_OAUTH)
-            return cfg_fail(ld, s, "provider \"%s\": type \"openai\" "
-                            "supports auth = \"api_key\" only", p->name);
-        if (config_setting_get_member(s, "base_url") == NULL)
-            return cfg_fail(ld, s, "provider \"%s\": type \"openai\" needs "
-                            "'base_url'", p->name);
-        break;
-    case CFG_PROVIDER_QWEN:
-        def_url = p->auth == CFG_AUTH_API_KEY ? CFG_DASHSCOPE_URL : NULL;
-        break;
-    case CFG_PROVIDER_IFLOW:
-        def_url = CFG_IFLOW_URL;
-        break;
-    }
-    if (p->type != CFG_PROVIDER_MOCK && p->auth == CFG_AUTH_NONE)
-        return cfg_fail(ld, s, "provider \"%s\": auth must be \"api_key\" "
-                        "or \"oauth\"", p->name);
-    p->base_url_set = config_setting_get_member(s, "base_url") != NULL;
-    if (cfg_get_str(ld, s, "base_url", false, def_url, &p->base_url) < 0)
-        return -1;
-    cfg_trim_url(p->base_url);
-    if (p->base_url && strncmp(p->base_url, "http://", 7) != 0 &&
-        strncmp(p->base_url, "https://", 8) != 0)
-        return cfg_fail(ld, config_setting_get_member(s, "base_url"),
-                        "provider \"%s\": 'base_url' must start with "
-                        "http:// or https://", p->name);
-    if (p->auth == CFG_AUTH_OAUTH) {
-        bool qwen = p->type == CFG_PROVIDER_QWEN;
-
-        if (p->api_key != NULL || p->api_key_env != NULL)
-            return cfg_fail(ld, s, "provider \"%s\": 'api_key' and "
-                            "'api_key_env' go with auth = \"api_key\"; "
-                            "OAuth takes its key from 'token_file'", p->name);
-
-        if (cfg_get_str(ld, s, "token_file", false,
-                        qwen ? CFG_QWEN_TOKENS : CFG_IFLOW_TOKENS,
-                        &p->token_file) < 0 ||
-            cfg_get_str(ld, s, "oauth_base_url", false,
-                        qwen ? CFG_QWEN_OAUTH : CFG_IFLOW_OAUTH,
-                        &p->oauth_base_url) < 0 ||
-            cfg_get_str(ld, s, "client_id", false,
-                        qwen ? CFG_QWEN_CLIENT : NULL, &p->client_id) < 0)
-            return -1;
-        if (cfg_get_str(ld, s, "client_secret", false, NULL,
-                        &p->client_secret) < 0 ||
-            cfg_get_str(ld, s, "settings_file", false,
-                        qwen ? NULL : CFG_IFLOW_SETTINGS,
-                        &p->settings_file) < 0)
-            return -1;
-        if (qwen && config_setting_get_member(s, "settings_file") != NULL)
-            return cfg_fail(ld, config_setting_get_member(s, "settings_file"),
-                            "provider \"%s\": 'settings_file' is for type "
-                            "\"iflow\" only", p->name);
-        cfg_trim_url(p->oauth_base_url);
-        if (cfg_expand_home(ld, s, "token_file", &p->token_file) < 0 ||
-            cfg_expand_home(ld, s, "settings_file", &p->settings_file) < 0)
-            return -1;
-        if (strncmp(p->oauth_base_url, "http://", 7) != 0 &&
-            strncmp(p->oauth_base_url, "https://", 8) != 0)
-            return cfg_fail(ld, config_setting_get_member(s,
-                            "oauth_base_url"), "provider \"%s\": "
-                            "'oauth_base_url' must start with http:// or "
-                            "https://", p->name);
-    } else {
-        const char *const oauth_only[] = {
-            "token_file", "oauth_base_url", "client_id", "client_secret",
-            "settings_file"
-        };
-
-        for (size_t i = 0; i < sizeof(oauth_only) / sizeof(*oauth_only); i++)
-            if (config_setting_get_member(s, oauth_only[i]) != NULL)
-                return cfg_fail(ld, config_setting_get_member(s,
-                                oauth_only[i]), "provider \"%s\": '%s' goes "
-                                "with auth = \"oauth\" only", p->name,
-                                oauth_only[i]);
-    }
-    if (p->auth == CFG_AUTH_API_KEY && p->api_key == NULL) {
-        const char *v;
-
-        if (p->api_key_env == NULL)
-            return cfg_fail(ld, s, "provider \"%s\" needs 'api_key' or "
-                            "'api_key_env'", p->name);
-        v = getenv(p->api_key_env);
-        if (v != NULL && v[0] != '\0') {
-            p->api_key = strdup(v);
-            if (p->api_key == NULL)
-                return cfg_fail(ld, s, "out of memory");
-        } else if (ld->warn_log != NULL) {
-            log_msg(ld->warn_log, LOG_WARN, NULL, "%s:%d: provider \"%s\": "
-                    "environment variable %s is not set; its calls will fail",
-                    ld->path, p->line, p->name, p->api_key_env);
-        }
-    }
     return 0;
 }
 
@@ -629,8 +469,8 @@ static int cfg_load_root(struct cfg_loader *ld, const config_setting_t *root,
     if (cfg->providers == NULL)
         return cfg_fail(ld, root, "out of memory");
     for (int i = 0; i < config_setting_length(providers); i++) {
-        int rc = cfg_load_provider(ld, config_setting_get_elem(providers, i),
-                                   cfg, &cfg->providers[i]);
+        int rc = cfgprov_load(ld, config_setting_get_elem(providers, i),
+                              cfg, &cfg->providers[i]);
 
         cfg->provider_count++;
         if (rc < 0)
