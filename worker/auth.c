@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "oauth.h"
+#include "provkind.h"
 
 #define AUTH_STAT_INTERVAL_MS   1000   /* look at the token file this often */
 #define AUTH_POLL_MS            50     /* parked calls: deadline checks, and
@@ -34,11 +35,6 @@
 #define AUTH_REASON_MAX         512
 #define AUTH_ANSWER_MAX         (64 * 1024)
 #define AUTH_MARK_MAX           128
-#define AUTH_QWEN_TOKEN_PATH    "/api/v1/oauth2/token"
-#define AUTH_IFLOW_TOKEN_PATH   "/oauth/token"
-#define AUTH_IFLOW_USER_PATH    "/api/oauth/getUserInfo?accessToken="
-#define AUTH_CHAT_PATH          "/chat/completions"
-#define AUTH_HEADER_PREFIX      "Authorization: Bearer "
 
 enum auth_phase {
     AUTH_IDLE,
@@ -50,12 +46,15 @@ enum auth_phase {
 struct auth_provider {
     struct worker *w;
     int provider;
+    const struct provkind *kind;
+    int (*restart)(struct call *c); /* starts a parked call's attempt */
+    struct upstream_xfer xfer;  /* the refresh call's CURLINFO_PRIVATE */
     bool oauth;
     struct oauth_tokens tok;
     struct oauth_file_id id;
     bool loaded;
     uint32_t gen;              /* bumped whenever the tokens change */
-    char *header;              /* "Authorization: Bearer ..."; secret */
+    char *bearer;              /* the key requests are signed with; secret */
     char *chat_url;
     int64_t next_stat_ms;      /* monotonic */
     int64_t next_refresh_ms;   /* monotonic; after a failed refresh */
@@ -92,9 +91,9 @@ static const struct cfg_provider *auth_cfg(const struct auth_provider *ap)
     return &ap->w->cfg->providers[ap->provider];
 }
 
-static bool auth_is_qwen(const struct auth_provider *ap)
+static const struct provkind_oauth *auth_kind(const struct auth_provider *ap)
 {
-    return auth_cfg(ap)->type == CFG_PROVIDER_QWEN;
+    return ap->kind->oauth;
 }
 
 static void auth_free_str(char **s)
@@ -108,17 +107,21 @@ static void auth_free_str(char **s)
 
 /* ---- parking calls ---- */
 
+static void auth_forget(struct call *c);
+
 static void auth_park(struct auth_provider *ap, struct call *c)
 {
     c->auth_next = ap->waiters;
     ap->waiters = c;
     c->auth_parked = true;
+    c->unpark = auth_forget;
     /* One tick for all: re-arming per call would keep pushing it out. */
     if (!evtimer_pending(ap->timer, NULL))
         auth_timer_arm(ap, AUTH_POLL_MS);
 }
 
-void auth_forget(struct call *c)
+/* Takes c off the parked list, if it is there (c->unpark). */
+static void auth_forget(struct call *c)
 {
     struct auth_provider *ap;
     struct call **pp;
@@ -134,6 +137,7 @@ void auth_forget(struct call *c)
     }
     c->auth_next = NULL;
     c->auth_parked = false;
+    c->unpark = NULL;
 }
 
 /* Takes every parked call off the list and starts its attempt again
@@ -147,7 +151,8 @@ static void auth_resume_all(struct auth_provider *ap)
         next = c->auth_next;
         c->auth_next = NULL;
         c->auth_parked = false;
-        provider_for(call_provider(c))->start(c);
+        c->unpark = NULL;
+        ap->restart(c);
     }
 }
 
@@ -167,6 +172,7 @@ static void auth_expire_waiters(struct auth_provider *ap)
         *pp = c->auth_next;
         c->auth_next = NULL;
         c->auth_parked = false;
+        c->unpark = NULL;
         call_attempt_failed(c, 504, "timeout", "request timed out waiting "
                             "for the provider's credentials", false, false);
         /* The list may have changed under us (the failure pulled new
@@ -284,9 +290,10 @@ static void auth_mark_dead(struct auth_provider *ap, const char *why)
 }
 
 /* The API base for tokens t: a base_url written in the config wins;
- * else Qwen's resource_url (or DashScope when it has none), iFlow's
- * settings file baseUrl, or the default. *settings_key gets the settings
- * file's apiKey (iFlow; malloc'd, the caller frees). 0 or -1. */
+ * else, as the kind says, the settings file's baseUrl or the default
+ * (iFlow), or the tokens' resource_url or the API-key base when they
+ * have none (Qwen). *settings_key gets the settings file's apiKey
+ * (malloc'd, the caller frees). 0 or -1. */
 static int auth_base_url(struct auth_provider *ap,
                          const struct oauth_tokens *t, char *out, size_t cap,
                          char **settings_key)
@@ -295,20 +302,22 @@ static int auth_base_url(struct auth_provider *ap,
     char *base = NULL, err[OAUTH_ERR_MAX];
     int rc = 0;
 
+    bool from_settings = auth_kind(ap)->base_from_settings;
+
     *settings_key = NULL;
-    if (!auth_is_qwen(ap) && p->settings_file != NULL &&
+    if (p->settings_file != NULL &&
         oauth_iflow_settings_load(p->settings_file, settings_key, &base,
                                   err, sizeof(err)) < 0 && errno != ENOENT)
         log_msg(&ap->w->log, LOG_DEBUG, NULL, "provider %s: %s", p->name,
                 err);
-    if (p->base_url_set || (!auth_is_qwen(ap) && base == NULL))
+    if (p->base_url_set || (from_settings && base == NULL))
         rc = util_strlcpy(out, p->base_url, cap);
-    else if (!auth_is_qwen(ap))
+    else if (from_settings)
         rc = util_strlcpy(out, base, cap);
     else if (t->resource_url != NULL)
         rc = oauth_api_base(t->resource_url, out, cap);
     else
-        rc = util_strlcpy(out, CFG_DASHSCOPE_URL, cap);
+        rc = util_strlcpy(out, ap->kind->base_url_api_key, cap);
     free(base);
     /* Trailing slashes would double up before the path. */
     for (size_t n = strlen(out); rc == 0 && n > 0 && out[n - 1] == '/'; n--)
@@ -321,28 +330,29 @@ static int auth_base_url(struct auth_provider *ap,
 static void auth_adopt(struct auth_provider *ap, struct oauth_tokens *t,
                        const struct oauth_file_id *id)
 {
-    char base[OAUTH_URL_MAX], *key = NULL, *header = NULL, *url = NULL;
+    char base[OAUTH_URL_MAX], *key = NULL, *signing = NULL, *url = NULL;
     const char *bearer;
 
     if (auth_base_url(ap, t, base, sizeof(base), &key) < 0) {
         auth_mark_dead(ap, "the API base URL of its tokens is not usable");
         goto out;
     }
-    if (!auth_is_qwen(ap) && t->api_key == NULL && key != NULL) {
+    if (auth_kind(ap)->userinfo_path != NULL && t->api_key == NULL &&
+        key != NULL) {
         t->api_key = key;
         key = NULL;
     }
-    bearer = auth_is_qwen(ap) ? t->access_token : t->api_key;
+    bearer = auth_kind(ap)->userinfo_path == NULL ? t->access_token
+                                                   : t->api_key;
     if (bearer == NULL) {
-        /* iFlow tokens without an API key: fetching one is a refresh. */
+        /* Tokens without their API key: fetching one is a refresh. */
         bearer = t->access_token;
         ap->stale = true;
     } else {
         ap->stale = false;
     }
-    if (asprintf(&header, AUTH_HEADER_PREFIX "%s", bearer) < 0 ||
-        asprintf(&url, "%s%s", base, AUTH_CHAT_PATH) < 0) {
-        header = NULL;
+    if ((signing = strdup(bearer)) == NULL ||
+        asprintf(&url, "%s%s", base, ap->kind->chat_path) < 0) {
         url = NULL;
         auth_mark_dead(ap, "out of memory");
         goto out;
@@ -358,15 +368,15 @@ static void auth_adopt(struct auth_provider *ap, struct oauth_tokens *t,
     ap->proven = false;
     ap->from_refusal = false;
     ap->gen++;
-    auth_free_str(&ap->header);
+    auth_free_str(&ap->bearer);
     free(ap->chat_url);
-    ap->header = header;
+    ap->bearer = signing;
     ap->chat_url = url;
-    header = NULL;
+    signing = NULL;
     url = NULL;
 out:
     auth_free_str(&key);
-    auth_free_str(&header);
+    auth_free_str(&signing);
     free(url);
     oauth_tokens_free(t);
 }
@@ -417,7 +427,7 @@ static bool auth_refreshable(const struct auth_provider *ap)
 
     if (ap->tok.refresh_token == NULL || p->client_id == NULL)
         return false;
-    return auth_is_qwen(ap) || p->client_secret != NULL;
+    return !auth_kind(ap)->refresh_needs_secret || p->client_secret != NULL;
 }
 
 /* ---- the refresh call ---- */
@@ -425,7 +435,7 @@ static bool auth_refreshable(const struct auth_provider *ap)
 static void auth_call_clear(struct auth_provider *ap)
 {
     if (ap->easy != NULL) {
-        curl_multi_remove_handle(ap->w->multi, ap->easy);
+        upstream_remove(ap->w, ap->easy);
         curl_easy_cleanup(ap->easy);
         ap->easy = NULL;
     }
@@ -472,8 +482,8 @@ static int auth_call_start(struct auth_provider *ap)
         curl_easy_setopt(ap->easy, CURLOPT_POSTFIELDSIZE,
                          (long)strlen(ap->form));
     }
-    if (ap->phase == AUTH_REFRESHING && !auth_is_qwen(ap)) {
-        /* iFlow wants the client credentials as Basic auth too. */
+    if (ap->phase == AUTH_REFRESHING && auth_kind(ap)->refresh_needs_secret) {
+        /* The client credentials go as Basic auth too (iFlow). */
         curl_easy_setopt(ap->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(ap->easy, CURLOPT_USERNAME, p->client_id);
         curl_easy_setopt(ap->easy, CURLOPT_PASSWORD, p->client_secret);
@@ -486,7 +496,8 @@ static int auth_call_start(struct auth_provider *ap)
     curl_easy_setopt(ap->easy, CURLOPT_TIMEOUT_MS,
                      (long)AUTH_REFRESH_TIMEOUT_MS);
     curl_easy_setopt(ap->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    return curl_multi_add_handle(ap->w->multi, ap->easy) == CURLM_OK ? 0 : -1;
+    curl_easy_setopt(ap->easy, CURLOPT_PRIVATE, &ap->xfer);
+    return upstream_add(ap->w, ap->easy);
 }
 
 /* The refresh is over (whatever its outcome): drop the lock and let the
@@ -545,7 +556,7 @@ static void auth_start_userinfo(struct auth_provider *ap)
     auth_call_clear(ap);
     ap->phase = AUTH_USERINFO;
     if (tok == NULL || asprintf(&ap->url, "%s%s%s", p->oauth_base_url,
-                                AUTH_IFLOW_USER_PATH, tok) < 0) {
+                                auth_kind(ap)->userinfo_path, tok) < 0) {
         ap->url = NULL;
         auth_free_str(&tok);
         auth_refresh_failed(ap, "out of memory");
@@ -612,8 +623,8 @@ static void auth_refresh_done(struct auth_provider *ap, CURLcode result)
         auth_refresh_failed(ap, err);
         return;
     }
-    if (!auth_is_qwen(ap)) {
-        /* iFlow's Bearer key comes with the new access token. Save the
+    if (auth_kind(ap)->userinfo_path != NULL) {
+        /* The Bearer key comes with the new access token (iFlow). Save the
          * tokens first: the old refresh token may be dead already, and a
          * failed getUserInfo must not lose the new one. */
         auth_note_dead(ap, false);
@@ -629,17 +640,10 @@ static void auth_refresh_done(struct auth_provider *ap, CURLcode result)
     auth_refreshed(ap, &t);
 }
 
-bool auth_transfer_done(struct worker *w, const CURL *easy, CURLcode result)
+static void auth_xfer_done(struct upstream_xfer *x, CURLcode result)
 {
-    for (int p = 0; w->auth != NULL && p < w->cfg->provider_count; p++) {
-        struct auth_provider *ap = &w->auth[p];
-
-        if (ap->easy == easy && easy != NULL) {
-            auth_refresh_done(ap, result);
-            return true;
-        }
-    }
-    return false;
+    auth_refresh_done((struct auth_provider *)((char *)x -
+                      offsetof(struct auth_provider, xfer)), result);
 }
 
 /* With the lock held: someone else may have refreshed already (the file
@@ -647,8 +651,7 @@ bool auth_transfer_done(struct worker *w, const CURL *easy, CURLcode result)
 static void auth_refresh_locked(struct auth_provider *ap)
 {
     const struct cfg_provider *p = auth_cfg(ap);
-    const char *path = auth_is_qwen(ap) ? AUTH_QWEN_TOKEN_PATH
-                                        : AUTH_IFLOW_TOKEN_PATH;
+    const char *path = auth_kind(ap)->token_path;
 
     auth_load(ap, true);
     if (ap->dead || (!ap->stale && !auth_expiring(ap,
@@ -669,7 +672,8 @@ static void auth_refresh_locked(struct auth_provider *ap)
     ap->phase = AUTH_REFRESHING;
     ap->phase_start_ms = util_now_ms();
     ap->form = oauth_form_refresh(p->client_id,
-                                  auth_is_qwen(ap) ? NULL : p->client_secret,
+                                  auth_kind(ap)->refresh_needs_secret ?
+                                  p->client_secret : NULL,
                                   ap->tok.refresh_token);
     if (ap->form == NULL ||
         asprintf(&ap->url, "%s%s", p->oauth_base_url, path) < 0) {
@@ -737,7 +741,7 @@ static void auth_timer_arm(struct auth_provider *ap, int ms)
 
 /* ---- what the adapter asks ---- */
 
-int auth_prepare(struct call *c)
+int auth_prepare(struct call *c, int (*restart)(struct call *c))
 {
     struct worker *w = c->w;
     const char *name = w->cfg->providers[w->cfg->targets[c->target].provider]
@@ -745,6 +749,7 @@ int auth_prepare(struct call *c)
     struct auth_provider *ap = &w->auth[w->cfg->targets[c->target].provider];
     char msg[AUTH_REASON_MAX];
 
+    ap->restart = restart;
     if (ap->phase == AUTH_IDLE) {
         auth_load(ap, false);
         if (ap->dead)
@@ -789,16 +794,9 @@ fail:
     return -1;
 }
 
-const char *auth_header(const struct call *c)
-{
-    return c->w->auth[c->w->cfg->targets[c->target].provider].header;
-}
-
 const char *auth_secret(const struct call *c)
 {
-    const char *h = auth_header(c);
-
-    return h != NULL ? h + strlen(AUTH_HEADER_PREFIX) : NULL;
+    return c->w->auth[c->w->cfg->targets[c->target].provider].bearer;
 }
 
 const char *auth_chat_url(const struct call *c)
@@ -850,7 +848,10 @@ int auth_init(struct worker *w)
         ap->w = w;
         ap->provider = p;
         ap->lock_fd = -1;
-        ap->oauth = cfg->providers[p].auth == CFG_AUTH_OAUTH;
+        ap->kind = provkind_of(cfg->providers[p].type);
+        ap->xfer.done = auth_xfer_done;
+        ap->oauth = cfg->providers[p].auth == CFG_AUTH_OAUTH &&
+                    ap->kind->oauth != NULL;
         if (!ap->oauth)
             continue;
         ap->timer = evtimer_new(w->base, auth_timer_cb, ap);
@@ -871,7 +872,7 @@ void auth_free(struct worker *w)
         auth_unlock(ap);
         oauth_tokens_free(&ap->tok);
         oauth_tokens_free(&ap->fresh);
-        auth_free_str(&ap->header);
+        auth_free_str(&ap->bearer);
         free(ap->chat_url);
         if (ap->timer != NULL)
             event_free(ap->timer);
