@@ -3,6 +3,7 @@
  * iFlow CLI; the Bearer key is the tokens' apiKey, fetched from
  * getUserInfo after each refresh, which needs client_secret). */
 #include "provkind.h"
+#include "provsign.h"
 
 #define PROV_IFLOW_URL "https://apis.iflow.cn/v1"
 
@@ -37,7 +38,7 @@ const struct provkind provkind_iflow = {
     .base_url_oauth = PROV_IFLOW_URL,
     .chat_path = "/chat/completions",
     .models_path = "/models",
-    .sign = provkind_sign_bearer,
+    .sign = provsign_bearer,
     .params = prov_iflow_params,
     .oauth = &prov_iflow_oauth,
 };

@@ -1,6 +1,7 @@
 /* prov_mock.c - the mock kind: answered inside the worker (its runtime
  * part is worker/provider_mock.c), no upstream, no auth. */
 #include "provkind.h"
+#include "provsign.h"
 
 const struct provkind provkind_mock = {
     .name = "mock",
@@ -10,5 +11,5 @@ const struct provkind provkind_mock = {
     .simulated = true,
     .chat_path = "/chat/completions",
     .models_path = "/models",
-    .sign = provkind_sign_bearer,
+    .sign = provsign_bearer,
 };

@@ -1,6 +1,7 @@
 /* prov_openai.c - the openai kind: any OpenAI-compatible API at a
  * base_url that must be written, signed with an API key. */
 #include "provkind.h"
+#include "provsign.h"
 
 const struct provkind provkind_openai = {
     .name = "openai",
@@ -10,5 +11,5 @@ const struct provkind provkind_openai = {
     .base_url_required = true,
     .chat_path = "/chat/completions",
     .models_path = "/models",
-    .sign = provkind_sign_bearer,
+    .sign = provsign_bearer,
 };

@@ -3,6 +3,7 @@
  * login with PKCE: `pipelinectl login`; the API base from the tokens'
  * resource_url). */
 #include "provkind.h"
+#include "provsign.h"
 
 #include "oauth.h"
 
@@ -34,7 +35,7 @@ const struct provkind provkind_qwen = {
     .base_url_api_key = CFG_DASHSCOPE_URL,
     .chat_path = "/chat/completions",
     .models_path = "/models",
-    .sign = provkind_sign_bearer,
+    .sign = provsign_bearer,
     .params = prov_qwen_params,
     .oauth = &prov_qwen_oauth,
 };

@@ -1,6 +1,5 @@
 /* provkind.c - the table of provider kinds (one line per kind, in enum
- * cfg_provider_type order) and what the kinds share: the Bearer
- * signature and URL joining. See provkind.h. */
+ * cfg_provider_type order) and the look-ups over it. See provkind.h. */
 #include "provkind.h"
 
 #include <stdio.h>
@@ -41,25 +40,6 @@ const char *const *provkind_names(void)
 bool provkind_takes(const struct provkind *k, enum cfg_auth auth)
 {
     return (k->auth_modes & PROVKIND_AUTH(auth)) != 0;
-}
-
-int provkind_sign_bearer(const char *secret, bool stream, provkind_add_fn add,
-                         void *arg)
-{
-    char line[PROVKIND_HEADER_MAX];
-    int rc;
-
-    if (add(arg, "Content-Type: application/json") < 0 ||
-        add(arg, stream ? "Accept: text/event-stream"
-                        : "Accept: application/json") < 0 ||
-        add(arg, "Expect:") < 0)
-        return -1;
-    if (secret == NULL)
-        return 0;
-    snprintf(line, sizeof(line), "Authorization: Bearer %s", secret);
-    rc = add(arg, line);
-    explicit_bzero(line, sizeof(line));
-    return rc;
 }
 
 int provkind_url(const char *base, const char *path, char *out, size_t cap)

@@ -95,10 +95,6 @@ const struct provkind *provkind_by_name(const char *name);
 /* The kinds' names in enum order, NULL-terminated (config's "type"). */
 const char *const *provkind_names(void);
 bool provkind_takes(const struct provkind *k, enum cfg_auth auth);
-/* The OpenAI-compatible signature: JSON in, JSON or SSE accepted,
- * "Expect:" off, "Authorization: Bearer <secret>" when secret is set. */
-int provkind_sign_bearer(const char *secret, bool stream, provkind_add_fn add,
-                         void *arg);
 /* base + path into out[cap]; -1 when it does not fit. */
 int provkind_url(const char *base, const char *path, char *out, size_t cap);
 
