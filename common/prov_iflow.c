@@ -21,8 +21,7 @@ static const struct provkind_oauth prov_iflow_oauth = {
     .base_url = "https://iflow.cn",
     .settings_file = "~/.iflow/settings.json",
     .token_path = "/oauth/token",
-    .login_hint = "log in with the iFlow CLI (run `iflow`); pipelined "
-                  "reuses the files it writes (%s, %s)",
+    .login_elsewhere = "log in with the iFlow CLI (run `iflow`)",
     .refresh_needs_secret = true,
     .userinfo_path = "/api/oauth/getUserInfo?accessToken=",
     .base_from_settings = true,
@@ -30,6 +29,7 @@ static const struct provkind_oauth prov_iflow_oauth = {
 
 const struct provkind provkind_iflow = {
     .name = "iflow",
+    .label = "an iFlow provider",
     .type = CFG_PROVIDER_IFLOW,
     .auth_modes = PROVKIND_AUTH(CFG_AUTH_API_KEY) |
                   PROVKIND_AUTH(CFG_AUTH_OAUTH),

@@ -5,6 +5,7 @@
 
 const struct provkind provkind_mock = {
     .name = "mock",
+    .label = "a mock provider",
     .type = CFG_PROVIDER_MOCK,
     .auth_modes = PROVKIND_AUTH(CFG_AUTH_NONE),
     .default_auth = CFG_AUTH_NONE,

@@ -5,6 +5,7 @@
 
 const struct provkind provkind_openai = {
     .name = "openai",
+    .label = "an OpenAI-compatible provider",
     .type = CFG_PROVIDER_OPENAI,
     .auth_modes = PROVKIND_AUTH(CFG_AUTH_API_KEY),
     .default_auth = CFG_AUTH_API_KEY,

@@ -28,6 +28,7 @@ static const struct provkind_oauth prov_qwen_oauth = {
 
 const struct provkind provkind_qwen = {
     .name = "qwen",
+    .label = "a Qwen provider",
     .type = CFG_PROVIDER_QWEN,
     .auth_modes = PROVKIND_AUTH(CFG_AUTH_API_KEY) |
                   PROVKIND_AUTH(CFG_AUTH_OAUTH),

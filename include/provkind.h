@@ -43,8 +43,8 @@ struct provkind_oauth {
     const char *device_path;        /* device authorization; NULL: no
                                        login with pipelinectl */
     const char *scope;              /* the device login's scope */
-    const char *login_hint;         /* how to log in when device_path is
-                                       NULL (%s: token_file, settings) */
+    const char *login_elsewhere;    /* how to log in when device_path is
+                                       NULL: another tool writes the files */
     /* The refresh form carries client_secret, which the kind needs to
      * refresh at all. */
     bool refresh_needs_secret;
@@ -63,6 +63,7 @@ typedef int (*provkind_add_fn)(void *arg, const char *line);
 
 struct provkind {
     const char *name;               /* config's "type" */
+    const char *label;              /* in messages: "an iFlow provider" */
     enum cfg_provider_type type;
     unsigned auth_modes;            /* PROVKIND_AUTH bits */
     enum cfg_auth default_auth;
