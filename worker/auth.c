@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "oauth.h"
+#include "offload.h"
 #include "provkind.h"
 
 #define AUTH_STAT_INTERVAL_MS   1000   /* look at the token file this often */
@@ -40,7 +41,8 @@ enum auth_phase {
     AUTH_IDLE,
     AUTH_REFRESHING,        /* our refresh call is in flight */
     AUTH_USERINFO,          /* iFlow: fetching the API key of new tokens */
-    AUTH_WAITING            /* another process holds the lock */
+    AUTH_WAITING,           /* another process holds the lock */
+    AUTH_SAVING             /* the new tokens are being saved (offload) */
 };
 
 struct auth_provider {
@@ -80,6 +82,8 @@ struct auth_provider {
     struct evbuffer *resp;
     bool resp_too_large;
     struct oauth_tokens fresh; /* iFlow: new tokens awaiting their key */
+    struct offload *offload;   /* token saves, off the event loop */
+    bool closing;              /* auth_free: saves that end do no more */
     struct event *timer;
     struct call *waiters;      /* parked, linked by auth_next */
 };
@@ -519,19 +523,83 @@ static void auth_refresh_failed(struct auth_provider *ap, const char *why)
     auth_settle(ap);
 }
 
-/* New tokens: to the file for every other process, then ours. */
-static void auth_refreshed(struct auth_provider *ap, struct oauth_tokens *t)
-{
-    const struct cfg_provider *p = auth_cfg(ap);
-    struct oauth_file_id id;
+/* A token save, run on the offload thread (an fsync'd file and
+ * directory would stall every stream of the worker): path and tokens
+ * are the job's own. */
+struct auth_save {
+    struct auth_provider *ap;
+    char *path;
+    struct oauth_tokens tok;
+    bool final;                /* the refresh ends when they are saved */
     char err[OAUTH_ERR_MAX];
+};
 
-    auth_note_dead(ap, false);
-    if (oauth_tokens_save(p->token_file, t, err, sizeof(err)) < 0)
+static void auth_refreshed_saved(struct auth_provider *ap,
+                                 struct oauth_tokens *t);
+
+static int auth_save_run(void *arg)
+{
+    struct auth_save *sv = arg;
+
+    return oauth_tokens_save(sv->path, &sv->tok, sv->err, sizeof(sv->err));
+}
+
+static void auth_save_done(void *arg, int rc)
+{
+    struct auth_save *sv = arg;
+    struct auth_provider *ap = sv->ap;
+    const struct cfg_provider *p = auth_cfg(ap);
+
+    if (rc < 0 && sv->final)
         log_msg(&ap->w->log, LOG_ERROR, NULL, "provider %s: new tokens not "
                 "saved: %s; this worker keeps them, but other processes "
                 "will not see them until the file can be written",
-                p->name, err);
+                p->name, sv->err);
+    else if (rc < 0)
+        log_msg(&ap->w->log, LOG_ERROR, NULL, "provider %s: new tokens "
+                "not saved: %s", p->name, sv->err);
+    if (sv->final && !ap->closing)
+        auth_refreshed_saved(ap, &sv->tok);
+    oauth_tokens_free(&sv->tok);
+    free(sv->path);
+    free(sv);
+}
+
+/* Saves t (moved into the job: *t is left empty) off the loop; final:
+ * the refresh goes on in auth_refreshed_saved when it is written. When
+ * no thread can run it, the save is made here. */
+static void auth_save(struct auth_provider *ap, struct oauth_tokens *t,
+                      bool final)
+{
+    struct auth_save *sv = calloc(1, sizeof(*sv));
+
+    if (sv == NULL || (sv->path = strdup(auth_cfg(ap)->token_file)) == NULL)
+        util_oom("token save");
+    sv->ap = ap;
+    sv->tok = *t;
+    memset(t, 0, sizeof(*t));
+    sv->final = final;
+    if (final)
+        ap->phase = AUTH_SAVING;
+    if (offload_run(ap->offload, auth_save_run, auth_save_done, sv) < 0)
+        auth_save_done(sv, auth_save_run(sv));
+}
+
+/* New tokens: to the file for every other process, then ours. */
+static void auth_refreshed(struct auth_provider *ap, struct oauth_tokens *t)
+{
+    auth_note_dead(ap, false);
+    auth_save(ap, t, true);
+}
+
+/* The new tokens t are on disk (or could not be written, which was
+ * logged): now they are ours. */
+static void auth_refreshed_saved(struct auth_provider *ap,
+                                 struct oauth_tokens *t)
+{
+    const struct cfg_provider *p = auth_cfg(ap);
+    struct oauth_file_id id;
+
     /* The version on disk now, ours or (when the save failed) the old
      * one: either way it is not read back over the new tokens. */
     if (oauth_file_stat(p->token_file, &id) < 0)
@@ -627,11 +695,12 @@ static void auth_refresh_done(struct auth_provider *ap, CURLcode result)
         /* The Bearer key comes with the new access token (iFlow). Save the
          * tokens first: the old refresh token may be dead already, and a
          * failed getUserInfo must not lose the new one. */
+        struct oauth_tokens copy;
+
         auth_note_dead(ap, false);
-        if (oauth_tokens_save(auth_cfg(ap)->token_file, &t, err,
-                              sizeof(err)) < 0)
-            log_msg(&ap->w->log, LOG_ERROR, NULL, "provider %s: new tokens "
-                    "not saved: %s", auth_cfg(ap)->name, err);
+        if (oauth_tokens_copy(&copy, &t) < 0)
+            util_oom("token copy");
+        auth_save(ap, &copy, false);
         oauth_tokens_free(&ap->fresh);
         ap->fresh = t;
         auth_start_userinfo(ap);
@@ -726,6 +795,7 @@ static void auth_timer_cb(evutil_socket_t fd, short what, void *arg)
         return;
     case AUTH_REFRESHING:
     case AUTH_USERINFO:
+    case AUTH_SAVING:
         if (ap->waiters != NULL)
             auth_timer_arm(ap, AUTH_POLL_MS);
         return;
@@ -855,7 +925,8 @@ int auth_init(struct worker *w)
         if (!ap->oauth)
             continue;
         ap->timer = evtimer_new(w->base, auth_timer_cb, ap);
-        if (ap->timer == NULL)
+        ap->offload = offload_new(w->base);
+        if (ap->timer == NULL || ap->offload == NULL)
             return -1;
     }
     return 0;
@@ -868,6 +939,9 @@ void auth_free(struct worker *w)
     for (int p = 0; p < w->cfg->provider_count; p++) {
         struct auth_provider *ap = &w->auth[p];
 
+        /* Saves under way finish (the tokens reach the disk) first. */
+        ap->closing = true;
+        offload_free(ap->offload);
         auth_call_clear(ap);
         auth_unlock(ap);
         oauth_tokens_free(&ap->tok);
