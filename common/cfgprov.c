@@ -8,11 +8,6 @@
 
 #include "provkind.h"
 
-static const char *const cfgprov_keys[] = {
-    "name", "type", "auth", "base_url", "api_key", "api_key_env",
-    "token_file", "oauth_base_url", "client_id", "client_secret",
-    "settings_file", "latency_ms", NULL
-};
 static const char *const cfgprov_auth_names[] = {
     "none", "api_key", "oauth", NULL
 };
@@ -138,7 +133,8 @@ static int cfgprov_api_key(struct cfg_loader *ld, const config_setting_t *s,
 }
 
 int cfgprov_load(struct cfg_loader *ld, const config_setting_t *s,
-                 struct cfg *cfg, struct cfg_provider *p)
+                 const char *const *keys, struct cfg *cfg,
+                 struct cfg_provider *p)
 {
     const struct provkind *k;
     const char *def_url;
@@ -147,7 +143,7 @@ int cfgprov_load(struct cfg_loader *ld, const config_setting_t *s,
     p->line = config_setting_source_line(s);
     if (config_setting_type(s) != CONFIG_TYPE_GROUP)
         return cfg_fail(ld, s, "each provider must be a group { ... }");
-    if (cfg_check_keys(ld, s, "a provider", cfgprov_keys) < 0 ||
+    if (cfg_check_keys(ld, s, "a provider", keys) < 0 ||
         cfgprov_name(ld, s, cfg, p) < 0)
         return -1;
     if (config_setting_get_member(s, "type") == NULL)

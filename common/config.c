@@ -124,6 +124,13 @@ static int cfg_parse_listen(struct cfg_loader *ld, const config_setting_t *at,
     return 0;
 }
 
+/* A provider's keys (cfgprov.c reads them by its kind's rules). */
+static const char *const cfg_provider_keys[] = {
+    "name", "type", "auth", "base_url", "api_key", "api_key_env",
+    "token_file", "oauth_base_url", "client_id", "client_secret",
+    "settings_file", "latency_ms", NULL
+};
+
 static const char *const cfg_target_keys[] = {
     "provider", "model", "weight", "max_concurrent", NULL
 };
@@ -470,7 +477,7 @@ static int cfg_load_root(struct cfg_loader *ld, const config_setting_t *root,
         return cfg_fail(ld, root, "out of memory");
     for (int i = 0; i < config_setting_length(providers); i++) {
         int rc = cfgprov_load(ld, config_setting_get_elem(providers, i),
-                              cfg, &cfg->providers[i]);
+                              cfg_provider_keys, cfg, &cfg->providers[i]);
 
         cfg->provider_count++;
         if (rc < 0)

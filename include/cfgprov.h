@@ -10,10 +10,12 @@
 
 #define CFGPROV_MAX_LATENCY_MS 600000   /* mock's latency_ms */
 
-/* Fills p (zeroed by the caller; its strings are cfg_free's) from s; the
+/* Fills p (zeroed by the caller; its strings are cfg_free's) from s,
+ * whose members must be among keys (config.c's list of them); the
  * providers before it are cfg->providers[0..provider_count). 0, or -1
  * after cfg_fail. */
 int cfgprov_load(struct cfg_loader *ld, const config_setting_t *s,
-                 struct cfg *cfg, struct cfg_provider *p);
+                 const char *const *keys, struct cfg *cfg,
+                 struct cfg_provider *p);
 
 #endif
