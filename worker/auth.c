@@ -478,7 +478,7 @@ static void auth_timer_arm(struct auth_provider *ap, int ms)
 {
     struct timeval tv = util_ms_to_tv(ms);
 
-    evtimer_add(ap->timer, &tv);
+    UTIL_MUST(evtimer_add(ap->timer, &tv), "OAuth timer");
 }
 
 /* ---- what the adapter asks ---- */

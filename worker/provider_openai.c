@@ -214,7 +214,7 @@ static size_t openai_write_cb(char *buf, size_t size, size_t n, void *arg)
         c->too_large = true;
         return 0;
     }
-    evbuffer_add(c->resp, buf, len);
+    UTIL_MUST(evbuffer_add(c->resp, buf, len), "upstream answer");
     return len;
 }
 
