@@ -1,4 +1,5 @@
-/* compat.c - per-provider request rules and the reading of OpenAI-shaped
+/* compat.c - applies a provider kind's request rules (the parameters its
+ * descriptor says it does not take, provkind.h) and reads OpenAI-shaped
  * answers; see compat.h. Pure: no I/O, no global state. */
 #include "compat.h"
 
@@ -12,6 +13,7 @@
 
 #include "apierror.h"
 #include "jsonscan.h"
+#include "provkind.h"
 #include "request.h"
 
 #define COMPAT_SNIPPET_MAX 120
@@ -21,31 +23,6 @@
 #define COMPAT_REDACTED    "***"
 #define COMPAT_SECRET_MIN  4
 
-/* A request parameter a provider does not take: dropped, or renamed to
- * what it takes instead (dropped too when the client also sent that). */
-struct compat_rule {
-    enum cfg_provider_type type;
-    const char *key;
-    const char *rename_to;     /* NULL: drop */
-};
-
-/* OpenAI-platform parameters that Qwen (DashScope and the Qwen OAuth
- * API) and iFlow refuse or do not know. Documented in the README. */
-static const struct compat_rule compat_rules[] = {
-    { CFG_PROVIDER_QWEN, "max_completion_tokens", "max_tokens" },
-    { CFG_PROVIDER_QWEN, "store", NULL },
-    { CFG_PROVIDER_QWEN, "metadata", NULL },
-    { CFG_PROVIDER_QWEN, "service_tier", NULL },
-    { CFG_PROVIDER_QWEN, "prediction", NULL },
-    { CFG_PROVIDER_QWEN, "reasoning_effort", NULL },
-    { CFG_PROVIDER_IFLOW, "max_completion_tokens", "max_tokens" },
-    { CFG_PROVIDER_IFLOW, "store", NULL },
-    { CFG_PROVIDER_IFLOW, "metadata", NULL },
-    { CFG_PROVIDER_IFLOW, "service_tier", NULL },
-    { CFG_PROVIDER_IFLOW, "prediction", NULL },
-};
-
-#define COMPAT_RULE_COUNT (sizeof(compat_rules) / sizeof(compat_rules[0]))
 
 /* Can the fast path take body as it is, with only its model's value
  * replaced? Not when a rule of type applies, when "model" is absent or
@@ -56,15 +33,15 @@ static const struct compat_rule compat_rules[] = {
 static bool compat_splice_ok(enum cfg_provider_type type, const char *body,
                              size_t len, size_t *start, size_t *end)
 {
-    const char *keys[COMPAT_RULE_COUNT + 2];
-    size_t st[COMPAT_RULE_COUNT + 2], en[COMPAT_RULE_COUNT + 2], n = 2;
-    unsigned counts[COMPAT_RULE_COUNT + 2];
+    const struct provkind_param *r = provkind_of(type)->params;
+    const char *keys[PROVKIND_COMPAT_MAX + 2];
+    size_t st[PROVKIND_COMPAT_MAX + 2], en[PROVKIND_COMPAT_MAX + 2], n = 2;
+    unsigned counts[PROVKIND_COMPAT_MAX + 2];
 
     keys[0] = "model";
     keys[1] = "stream";
-    for (size_t i = 0; i < COMPAT_RULE_COUNT; i++)
-        if (compat_rules[i].type == type)
-            keys[n++] = compat_rules[i].key;
+    for (; r != NULL && r->key != NULL && n < PROVKIND_COMPAT_MAX + 2; r++)
+        keys[n++] = r->key;
     if (js_count_members(body, len, keys, n, st, en, counts) < 0 ||
         counts[0] != 1 || counts[1] > 1)
         return false;
@@ -93,10 +70,9 @@ static int compat_request_tree(enum cfg_provider_type type, const char *body,
     root = json_tokener_parse_ex(tok, body, (int)len);
     if (root == NULL || !json_object_is_type(root, json_type_object))
         goto out;
-    for (size_t i = 0; i < COMPAT_RULE_COUNT; i++) {
-        const struct compat_rule *r = &compat_rules[i];
-
-        if (r->type != type || !json_object_object_get_ex(root, r->key, &v))
+    for (const struct provkind_param *r = provkind_of(type)->params;
+         r != NULL && r->key != NULL; r++) {
+        if (!json_object_object_get_ex(root, r->key, &v))
             continue;
         if (r->rename_to != NULL &&
             !json_object_object_get_ex(root, r->rename_to, NULL))

@@ -13,6 +13,9 @@
 
 #include <libconfig.h>
 
+#include "cfgprov.h"
+#include "cfgread.h"
+#include "provkind.h"
 #include "util.h"
 
 #define CFG_DEFAULT_LISTEN           "127.0.0.1:8080"
@@ -59,237 +62,11 @@
 #define CFG_MAX_WINDOW               1000
 #define CFG_DEFAULT_MIN_CALLS        10
 #define CFG_MAX_WEIGHT               1000000
-#define CFG_MAX_LATENCY_MS           600000
 #define CFG_MAX_CLIENT_KEYS          1024
 #define CFG_MAX_PORT                 65535
 
-#define CFG_IFLOW_URL     "https://apis.iflow.cn/v1"
-#define CFG_QWEN_OAUTH    "https://chat.qwen.ai"
-#define CFG_QWEN_CLIENT   "f0304373b74a44d2b584a3fb70ca9e56"
-#define CFG_QWEN_TOKENS   "~/.qwen/oauth_creds.json"
-#define CFG_IFLOW_TOKENS  "~/.iflow/oauth_creds.json"
-#define CFG_IFLOW_OAUTH   "https://iflow.cn"
-#define CFG_IFLOW_SETTINGS "~/.iflow/settings.json"
 
-/* State of one load: the file name for messages and the error buffer. */
-struct cfg_loader {
-    const char *path;
-    char *err;
-    size_t errlen;
-    const struct log *warn_log;
-};
 
-static int cfg_fail(struct cfg_loader *ld, const config_setting_t *at,
-                    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int cfg_fail(struct cfg_loader *ld, const config_setting_t *at,
-                    const char *fmt, ...)
-{
-    char msg[CFG_ERR_MAX];
-    /* The root setting has line 0: a rule about the whole file is
-     * reported at its first line, so FILE:LINE always names a line. */
-    int line = at && config_setting_source_line(at) > 0 ?
-               config_setting_source_line(at) : 1;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    snprintf(ld->err, ld->errlen, "%s:%d: %s", ld->path, line, msg);
-    return -1;
-}
-
-/* A group's member; an absent group (NULL) has none, so every key of it
- * takes its default. */
-static const config_setting_t *cfg_member(const config_setting_t *grp,
-                                          const char *key)
-{
-    return grp ? config_setting_get_member(grp, key) : NULL;
-}
-
-static const char *cfg_type_name(int type)
-{
-    switch (type) {
-    case CONFIG_TYPE_GROUP:  return "a group";
-    case CONFIG_TYPE_INT:
-    case CONFIG_TYPE_INT64:  return "an integer";
-    case CONFIG_TYPE_FLOAT:  return "a number";
-    case CONFIG_TYPE_STRING: return "a string";
-    case CONFIG_TYPE_BOOL:   return "a boolean";
-    case CONFIG_TYPE_ARRAY:  return "an array";
-    case CONFIG_TYPE_LIST:   return "a list";
-    default:                 return "a value";
-    }
-}
-
-/* Every child of group must be named in allowed (NULL-terminated). */
-static int cfg_check_keys(struct cfg_loader *ld, const config_setting_t *grp,
-                          const char *what, const char *const *allowed)
-{
-    int n = config_setting_length(grp);
-
-    for (int i = 0; i < n; i++) {
-        const config_setting_t *s = config_setting_get_elem(grp, i);
-        const char *name = config_setting_name(s);
-        bool known = false;
-
-        for (const char *const *a = allowed; *a != NULL; a++)
-            if (name != NULL && strcmp(name, *a) == 0)
-                known = true;
-        if (!known)
-            return cfg_fail(ld, s, "unknown key '%s' in %s",
-                            name ? name : "?", what);
-    }
-    return 0;
-}
-
-static int cfg_get_int(struct cfg_loader *ld, const config_setting_t *grp,
-                       const char *key, long long min, long long max,
-                       long long def, long long *out)
-{
-    const config_setting_t *s = cfg_member(grp, key);
-    long long v;
-
-    if (s == NULL) {
-        *out = def;
-        return 0;
-    }
-    if (config_setting_type(s) == CONFIG_TYPE_INT)
-        v = config_setting_get_int(s);
-    else if (config_setting_type(s) == CONFIG_TYPE_INT64)
-        v = config_setting_get_int64(s);
-    else
-        return cfg_fail(ld, s, "'%s' must be an integer, not %s", key,
-                        cfg_type_name(config_setting_type(s)));
-    if (v < min || v > max)
-        return cfg_fail(ld, s, "'%s' must be between %lld and %lld, not %lld",
-                        key, min, max, v);
-    *out = v;
-    return 0;
-}
-
-/* cfg_get_int for int-sized fields. */
-static int cfg_get_i(struct cfg_loader *ld, const config_setting_t *grp,
-                     const char *key, long long min, long long max,
-                     long long def, int *out)
-{
-    long long v;
-
-    if (cfg_get_int(ld, grp, key, min, max, def, &v) < 0)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
-static int cfg_get_float(struct cfg_loader *ld, const config_setting_t *grp,
-                         const char *key, double min, double max, double def,
-                         double *out)
-{
-    const config_setting_t *s = cfg_member(grp, key);
-    double v;
-
-    if (s == NULL) {
-        *out = def;
-        return 0;
-    }
-    switch (config_setting_type(s)) {
-    case CONFIG_TYPE_FLOAT: v = config_setting_get_float(s); break;
-    case CONFIG_TYPE_INT:   v = config_setting_get_int(s); break;
-    case CONFIG_TYPE_INT64: v = (double)config_setting_get_int64(s); break;
-    default:
-        return cfg_fail(ld, s, "'%s' must be a number, not %s", key,
-                        cfg_type_name(config_setting_type(s)));
-    }
-    if (!(v >= min && v <= max))
-        return cfg_fail(ld, s, "'%s' must be between %g and %g, not %g",
-                        key, min, max, v);
-    *out = v;
-    return 0;
-}
-
-static int cfg_get_bool(struct cfg_loader *ld, const config_setting_t *grp,
-                        const char *key, bool def, bool *out)
-{
-    const config_setting_t *s = cfg_member(grp, key);
-
-    if (s == NULL) {
-        *out = def;
-        return 0;
-    }
-    if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-        return cfg_fail(ld, s, "'%s' must be true or false, not %s", key,
-                        cfg_type_name(config_setting_type(s)));
-    *out = config_setting_get_bool(s) != 0;
-    return 0;
-}
-
-/* Reads a string into *out (strdup; freed by cfg_free). A missing key
- * yields def (which may be NULL) unless required. */
-static int cfg_get_str(struct cfg_loader *ld, const config_setting_t *grp,
-                       const char *key, bool required, const char *def,
-                       char **out)
-{
-    const config_setting_t *s = cfg_member(grp, key);
-    const char *v;
-
-    if (s == NULL) {
-        if (required)
-            return cfg_fail(ld, grp, "missing required key '%s'", key);
-        v = def;
-    } else {
-        if (config_setting_type(s) != CONFIG_TYPE_STRING)
-            return cfg_fail(ld, s, "'%s' must be a string, not %s", key,
-                            cfg_type_name(config_setting_type(s)));
-        v = config_setting_get_string(s);
-        if (v[0] == '\0')
-            return cfg_fail(ld, s, "'%s' must not be empty", key);
-    }
-    if (v == NULL) {
-        *out = NULL;
-        return 0;
-    }
-    *out = strdup(v);
-    if (*out == NULL)
-        return cfg_fail(ld, grp, "out of memory");
-    return 0;
-}
-
-/* Maps a string key onto one of names[]; the index goes to *out. */
-static int cfg_get_enum(struct cfg_loader *ld, const config_setting_t *grp,
-                        const char *key, const char *const *names, int def,
-                        int *out)
-{
-    const config_setting_t *s = cfg_member(grp, key);
-    const char *v;
-    char choices[CFG_ERR_MAX / 2] = "";
-
-    if (s == NULL) {
-        *out = def;
-        return 0;
-    }
-    if (config_setting_type(s) != CONFIG_TYPE_STRING)
-        return cfg_fail(ld, s, "'%s' must be a string, not %s", key,
-                        cfg_type_name(config_setting_type(s)));
-    v = config_setting_get_string(s);
-    for (int i = 0; names[i] != NULL; i++) {
-        if (strcmp(v, names[i]) == 0) {
-            *out = i;
-            return 0;
-        }
-        if (i > 0)
-            strncat(choices, " | ", sizeof(choices) - strlen(choices) - 1);
-        strncat(choices, names[i], sizeof(choices) - strlen(choices) - 1);
-    }
-    return cfg_fail(ld, s, "'%s' must be one of %s, not \"%s\"", key,
-                    choices, v);
-}
-
-static const char *const cfg_provider_types[] = {
-    "mock", "openai", "qwen", "iflow", NULL
-};
-static const char *const cfg_auth_names[] = {
-    "none", "api_key", "oauth", NULL
-};
 static const char *const cfg_strategies[] = {
     "round-robin", "weighted", "least-connections", "random", NULL
 };
@@ -302,7 +79,7 @@ static const char *const cfg_log_levels[] = {
 
 const char *cfg_provider_type_name(enum cfg_provider_type type)
 {
-    return cfg_provider_types[type];
+    return provkind_of(type)->name;
 }
 
 const char *cfg_strategy_name(enum cfg_strategy strategy)
@@ -347,184 +124,12 @@ static int cfg_parse_listen(struct cfg_loader *ld, const config_setting_t *at,
     return 0;
 }
 
+/* A provider's keys (cfgprov.c reads them by its kind's rules). */
 static const char *const cfg_provider_keys[] = {
     "name", "type", "auth", "base_url", "api_key", "api_key_env",
     "token_file", "oauth_base_url", "client_id", "client_secret",
     "settings_file", "latency_ms", NULL
 };
-
-/* Drops trailing slashes so paths can be appended with one '/'. */
-static void cfg_trim_url(char *url)
-{
-    size_t n = url ? strlen(url) : 0;
-
-    while (n > 0 && url[n - 1] == '/')
-        url[--n] = '\0';
-}
-
-/* A path starting with "~/" is taken from $HOME (the daemon's user's
- * home, as the Qwen and iFlow CLIs write there). */
-static int cfg_expand_home(struct cfg_loader *ld, const config_setting_t *grp,
-                           const char *key, char **path)
-{
-    const char *home;
-    char *full;
-
-    if (*path == NULL || strncmp(*path, "~/", 2) != 0)
-        return 0;
-    home = getenv("HOME");
-    if (home == NULL || home[0] != '/')
-        return cfg_fail(ld, cfg_member(grp, key) ? cfg_member(grp, key) : grp,
-                        "'%s' starts with '~' but HOME is not set to an "
-                        "absolute path", key);
-    if (asprintf(&full, "%s%s", home, *path + 1) < 0)
-        return cfg_fail(ld, grp, "out of memory");
-    free(*path);
-    *path = full;
-    return 0;
-}
-
-static int cfg_load_provider(struct cfg_loader *ld, const config_setting_t *s,
-                             struct cfg *cfg, struct cfg_provider *p)
-{
-    int type, auth;
-    const char *def_url = NULL;
-
-    p->line = config_setting_source_line(s);
-    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-        return cfg_fail(ld, s, "each provider must be a group { ... }");
-    if (cfg_check_keys(ld, s, "a provider", cfg_provider_keys) < 0 ||
-        cfg_get_str(ld, s, "name", true, NULL, &p->name) < 0)
-        return -1;
-    if (strlen(p->name) >= CFG_NAME_MAX || strchr(p->name, '/') != NULL)
-        return cfg_fail(ld, s, "provider name \"%s\" must be shorter than "
-                        "%d bytes and hold no '/'", p->name, CFG_NAME_MAX);
-    for (int i = 0; i < cfg->provider_count; i++)
-        if (strcmp(cfg->providers[i].name, p->name) == 0)
-            return cfg_fail(ld, s, "duplicate provider name \"%s\" (first at "
-                            "line %d)", p->name, cfg->providers[i].line);
-    if (config_setting_get_member(s, "type") == NULL)
-        return cfg_fail(ld, s, "provider \"%s\" has no 'type'", p->name);
-    if (cfg_get_enum(ld, s, "type", cfg_provider_types, 0, &type) < 0)
-        return -1;
-    p->type = (enum cfg_provider_type)type;
-    if (cfg_get_enum(ld, s, "auth", cfg_auth_names,
-                     p->type == CFG_PROVIDER_MOCK ? CFG_AUTH_NONE
-                                                  : CFG_AUTH_API_KEY,
-                     &auth) < 0)
-        return -1;
-    p->auth = (enum cfg_auth)auth;
-    if (cfg_get_str(ld, s, "api_key", false, NULL, &p->api_key) < 0 ||
-        cfg_get_str(ld, s, "api_key_env", false, NULL, &p->api_key_env) < 0 ||
-        cfg_get_i(ld, s, "latency_ms", 0, CFG_MAX_LATENCY_MS, 0,
-                  &p->latency_ms) < 0)
-        return -1;
-    if (p->api_key && p->api_key_env)
-        return cfg_fail(ld, s, "provider \"%s\": set 'api_key' or "
-                        "'api_key_env', not both", p->name);
-
-    switch (p->type) {
-    case CFG_PROVIDER_MOCK:
-        if (p->auth != CFG_AUTH_NONE)
-            return cfg_fail(ld, s, "provider \"%s\": a mock provider takes "
-                            "no 'auth'", p->name);
-        break;
-    case CFG_PROVIDER_OPENAI:
-        if (p->auth == CFG_AUTH_OAUTH)
-            return cfg_fail(ld, s, "provider \"%s\": type \"openai\" "
-                            "supports auth = \"api_key\" only", p->name);
-        if (config_setting_get_member(s, "base_url") == NULL)
-            return cfg_fail(ld, s, "provider \"%s\": type \"openai\" needs "
-                            "'base_url'", p->name);
-        break;
-    case CFG_PROVIDER_QWEN:
-        def_url = p->auth == CFG_AUTH_API_KEY ? CFG_DASHSCOPE_URL : NULL;
-        break;
-    case CFG_PROVIDER_IFLOW:
-        def_url = CFG_IFLOW_URL;
-        break;
-    }
-    if (p->type != CFG_PROVIDER_MOCK && p->auth == CFG_AUTH_NONE)
-        return cfg_fail(ld, s, "provider \"%s\": auth must be \"api_key\" "
-                        "or \"oauth\"", p->name);
-    p->base_url_set = config_setting_get_member(s, "base_url") != NULL;
-    if (cfg_get_str(ld, s, "base_url", false, def_url, &p->base_url) < 0)
-        return -1;
-    cfg_trim_url(p->base_url);
-    if (p->base_url && strncmp(p->base_url, "http://", 7) != 0 &&
-        strncmp(p->base_url, "https://", 8) != 0)
-        return cfg_fail(ld, config_setting_get_member(s, "base_url"),
-                        "provider \"%s\": 'base_url' must start with "
-                        "http:// or https://", p->name);
-    if (p->auth == CFG_AUTH_OAUTH) {
-        bool qwen = p->type == CFG_PROVIDER_QWEN;
-
-        if (p->api_key != NULL || p->api_key_env != NULL)
-            return cfg_fail(ld, s, "provider \"%s\": 'api_key' and "
-                            "'api_key_env' go with auth = \"api_key\"; "
-                            "OAuth takes its key from 'token_file'", p->name);
-
-        if (cfg_get_str(ld, s, "token_file", false,
-                        qwen ? CFG_QWEN_TOKENS : CFG_IFLOW_TOKENS,
-                        &p->token_file) < 0 ||
-            cfg_get_str(ld, s, "oauth_base_url", false,
-                        qwen ? CFG_QWEN_OAUTH : CFG_IFLOW_OAUTH,
-                        &p->oauth_base_url) < 0 ||
-            cfg_get_str(ld, s, "client_id", false,
-                        qwen ? CFG_QWEN_CLIENT : NULL, &p->client_id) < 0)
-            return -1;
-        if (cfg_get_str(ld, s, "client_secret", false, NULL,
-                        &p->client_secret) < 0 ||
-            cfg_get_str(ld, s, "settings_file", false,
-                        qwen ? NULL : CFG_IFLOW_SETTINGS,
-                        &p->settings_file) < 0)
-            return -1;
-        if (qwen && config_setting_get_member(s, "settings_file") != NULL)
-            return cfg_fail(ld, config_setting_get_member(s, "settings_file"),
-                            "provider \"%s\": 'settings_file' is for type "
-                            "\"iflow\" only", p->name);
-        cfg_trim_url(p->oauth_base_url);
-        if (cfg_expand_home(ld, s, "token_file", &p->token_file) < 0 ||
-            cfg_expand_home(ld, s, "settings_file", &p->settings_file) < 0)
-            return -1;
-        if (strncmp(p->oauth_base_url, "http://", 7) != 0 &&
-            strncmp(p->oauth_base_url, "https://", 8) != 0)
-            return cfg_fail(ld, config_setting_get_member(s,
-                            "oauth_base_url"), "provider \"%s\": "
-                            "'oauth_base_url' must start with http:// or "
-                            "https://", p->name);
-    } else {
-        const char *const oauth_only[] = {
-            "token_file", "oauth_base_url", "client_id", "client_secret",
-            "settings_file"
-        };
-
-        for (size_t i = 0; i < sizeof(oauth_only) / sizeof(*oauth_only); i++)
-            if (config_setting_get_member(s, oauth_only[i]) != NULL)
-                return cfg_fail(ld, config_setting_get_member(s,
-                                oauth_only[i]), "provider \"%s\": '%s' goes "
-                                "with auth = \"oauth\" only", p->name,
-                                oauth_only[i]);
-    }
-    if (p->auth == CFG_AUTH_API_KEY && p->api_key == NULL) {
-        const char *v;
-
-        if (p->api_key_env == NULL)
-            return cfg_fail(ld, s, "provider \"%s\" needs 'api_key' or "
-                            "'api_key_env'", p->name);
-        v = getenv(p->api_key_env);
-        if (v != NULL && v[0] != '\0') {
-            p->api_key = strdup(v);
-            if (p->api_key == NULL)
-                return cfg_fail(ld, s, "out of memory");
-        } else if (ld->warn_log != NULL) {
-            log_msg(ld->warn_log, LOG_WARN, NULL, "%s:%d: provider \"%s\": "
-                    "environment variable %s is not set; its calls will fail",
-                    ld->path, p->line, p->name, p->api_key_env);
-        }
-    }
-    return 0;
-}
 
 static const char *const cfg_target_keys[] = {
     "provider", "model", "weight", "max_concurrent", NULL
@@ -630,27 +235,6 @@ static int cfg_load_vmodel(struct cfg_loader *ld, const config_setting_t *s,
     return 0;
 }
 
-/* A list setting at root: NULL when absent; -1 when present but wrong. */
-static int cfg_get_list(struct cfg_loader *ld, const config_setting_t *root,
-                        const char *key, int max,
-                        const config_setting_t **out)
-{
-    const config_setting_t *s = config_setting_get_member(root, key);
-
-    *out = NULL;
-    if (s == NULL)
-        return cfg_fail(ld, root, "missing required list '%s'", key);
-    if (config_setting_type(s) != CONFIG_TYPE_LIST)
-        return cfg_fail(ld, s, "'%s' must be a list ( ... ), not %s", key,
-                        cfg_type_name(config_setting_type(s)));
-    if (config_setting_length(s) == 0)
-        return cfg_fail(ld, s, "'%s' must not be empty", key);
-    if (config_setting_length(s) > max)
-        return cfg_fail(ld, s, "'%s' holds more than %d entries", key, max);
-    *out = s;
-    return 0;
-}
-
 static const char *const cfg_retry_keys[] = {
     "max_retries", "base_delay_ms", "max_delay_ms", "multiplier", "jitter",
     NULL
@@ -665,22 +249,6 @@ static const char *const cfg_clients_keys[] = {
     "max_headers", "header_timeout_ms", "body_timeout_ms",
     "keepalive_timeout_ms", "keepalive_requests", NULL
 };
-
-/* Reads an optional group; *out is NULL when absent. */
-static int cfg_get_group(struct cfg_loader *ld, const config_setting_t *root,
-                         const char *key, const char *const *allowed,
-                         const config_setting_t **out)
-{
-    const config_setting_t *s = config_setting_get_member(root, key);
-
-    *out = s;
-    if (s == NULL)
-        return 0;
-    if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-        return cfg_fail(ld, s, "'%s' must be a group { ... }, not %s", key,
-                        cfg_type_name(config_setting_type(s)));
-    return cfg_check_keys(ld, s, key, allowed);
-}
 
 static int cfg_load_retry(struct cfg_loader *ld, const config_setting_t *root,
                           struct cfg_retry *r)
@@ -908,8 +476,8 @@ static int cfg_load_root(struct cfg_loader *ld, const config_setting_t *root,
     if (cfg->providers == NULL)
         return cfg_fail(ld, root, "out of memory");
     for (int i = 0; i < config_setting_length(providers); i++) {
-        int rc = cfg_load_provider(ld, config_setting_get_elem(providers, i),
-                                   cfg, &cfg->providers[i]);
+        int rc = cfgprov_load(ld, config_setting_get_elem(providers, i),
+                              cfg_provider_keys, cfg, &cfg->providers[i]);
 
         cfg->provider_count++;
         if (rc < 0)

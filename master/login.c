@@ -1,6 +1,6 @@
 /* login.c - the device login behind `pipelinectl -c CONFIG login NAME`:
- * checks that the provider can log in this way (type "qwen" with auth
- * "oauth"), asks the authorization server for a device code with a PKCE
+ * checks that the provider can log in this way (auth "oauth" and a kind
+ * whose descriptor, provkind.h, has a device login: "qwen"), asks the authorization server for a device code with a PKCE
  * S256 challenge, shows the user where to confirm it, polls the token
  * endpoint at the pace the server sets, and saves the tokens atomically
  * with mode 0600 (as the configuration's `user` when run as root). One
@@ -21,10 +21,9 @@
 
 #include "config.h"
 #include "oauth.h"
+#include "provkind.h"
 #include "util.h"
 
-#define LOGIN_DEVICE_PATH      "/api/v1/oauth2/device/code"
-#define LOGIN_TOKEN_PATH       "/api/v1/oauth2/token"
 #define LOGIN_CONNECT_TIMEOUT_MS 10000L
 #define LOGIN_REQUEST_TIMEOUT_MS 30000L
 #define LOGIN_MIN_POLL_MS      200       /* a server interval of 0 */
@@ -168,12 +167,25 @@ static void login_sleep_until(int64_t at_ms)
         ;
 }
 
+/* The name of a kind with a device login (for the message). */
+static const char *login_device_kind(void)
+{
+    for (const char *const *n = provkind_names(); *n != NULL; n++) {
+        const struct provkind *k = provkind_by_name(*n);
+
+        if (k->oauth != NULL && k->oauth->device_path != NULL)
+            return k->name;
+    }
+    return "?";
+}
+
 /* The provider named name, when it can log in here; NULL after saying
  * why on stderr. */
 static const struct cfg_provider *login_provider(const struct cfg *cfg,
                                                  const char *name)
 {
     const struct cfg_provider *p = NULL;
+    const struct provkind *k;
 
     for (int i = 0; i < cfg->provider_count; i++)
         if (strcmp(cfg->providers[i].name, name) == 0)
@@ -183,15 +195,16 @@ static const struct cfg_provider *login_provider(const struct cfg *cfg,
                 cfg->path, name);
         return NULL;
     }
-    if (p->type == CFG_PROVIDER_IFLOW) {
+    k = provkind_of(p->type);
+    if (k->oauth != NULL && k->oauth->login_elsewhere != NULL) {
         if (p->auth == CFG_AUTH_OAUTH)
-            fprintf(stderr, "pipelinectl: provider \"%s\" is an iFlow "
-                    "provider: log in with the iFlow CLI (run `iflow`); "
+            fprintf(stderr, "pipelinectl: provider \"%s\" is %s: %s; "
                     "pipelined reuses the files it writes (%s, %s)\n", name,
-                    p->token_file, p->settings_file);
+                    k->label, k->oauth->login_elsewhere, p->token_file,
+                    p->settings_file);
         else
-            fprintf(stderr, "pipelinectl: provider \"%s\" is an iFlow "
-                    "provider with an API key: nothing to log in\n", name);
+            fprintf(stderr, "pipelinectl: provider \"%s\" is %s with an "
+                    "API key: nothing to log in\n", name, k->label);
         return NULL;
     }
     if (p->auth != CFG_AUTH_OAUTH) {
@@ -200,9 +213,9 @@ static const struct cfg_provider *login_provider(const struct cfg *cfg,
                 "\"oauth\")\n", name, cfg_provider_type_name(p->type));
         return NULL;
     }
-    if (p->type != CFG_PROVIDER_QWEN) {
+    if (k->oauth == NULL || k->oauth->device_path == NULL) {
         fprintf(stderr, "pipelinectl: provider \"%s\": login supports type "
-                "\"qwen\" only\n", name);
+                "\"%s\" only\n", name, login_device_kind());
         return NULL;
     }
     return p;
@@ -215,7 +228,8 @@ static int login_device(struct login *l)
     char *form;
     int rc;
 
-    form = oauth_form_device_code(l->provider->client_id, OAUTH_QWEN_SCOPE,
+    form = oauth_form_device_code(l->provider->client_id,
+                                  provkind_of(l->provider->type)->oauth->scope,
                                   l->challenge);
     if (form == NULL) {
         fprintf(stderr, "pipelinectl: out of memory\n");
@@ -373,15 +387,13 @@ out:
 /* Fills l for provider p: endpoints and a fresh PKCE pair. */
 static int login_prepare(struct login *l, const struct cfg_provider *p)
 {
-    int n1, n2;
+    const struct provkind_oauth *o = provkind_of(p->type)->oauth;
 
     l->provider = p;
-    n1 = snprintf(l->device_url, sizeof(l->device_url), "%s%s",
-                  p->oauth_base_url, LOGIN_DEVICE_PATH);
-    n2 = snprintf(l->token_url, sizeof(l->token_url), "%s%s",
-                  p->oauth_base_url, LOGIN_TOKEN_PATH);
-    if (n1 < 0 || (size_t)n1 >= sizeof(l->device_url) || n2 < 0 ||
-        (size_t)n2 >= sizeof(l->token_url)) {
+    if (provkind_url(p->oauth_base_url, o->device_path, l->device_url,
+                     sizeof(l->device_url)) < 0 ||
+        provkind_url(p->oauth_base_url, o->token_path, l->token_url,
+                     sizeof(l->token_url)) < 0) {
         fprintf(stderr, "pipelinectl: provider \"%s\": oauth_base_url is "
                 "too long\n", p->name);
         return -1;

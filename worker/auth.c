@@ -8,8 +8,12 @@
  * refreshed) and only then calls the authorization server, on the
  * worker's curl multi. Calls that need the new tokens wait parked here,
  * their deadlines still watched; the new tokens go to the token file
- * (atomically, 0600), where every other worker finds them. */
-#include "worker_int.h"
+ * (atomically, 0600), where every other worker finds them, written on a
+ * helper thread (offload.h) so no fsync stalls the worker's streams.
+ * The tokens' own state (reading, adopting, why they are unusable, the
+ * lock) is auth_state.c's; what a kind does differently is its
+ * descriptor's (provkind.h). */
+#include "auth_state.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,104 +25,28 @@
 #include <unistd.h>
 
 #include "oauth.h"
-
-#define AUTH_STAT_INTERVAL_MS   1000   /* look at the token file this often */
-#define AUTH_POLL_MS            50     /* parked calls: deadline checks, and
-                                          the lock held by another process */
-#define AUTH_REFRESH_TIMEOUT_MS 15000  /* one authorization server call */
-#define AUTH_WAIT_MAX_MS        (2 * AUTH_REFRESH_TIMEOUT_MS)
-#define AUTH_RETRY_MS           2000   /* no new refresh after a failed one */
-#define AUTH_FRESH_MS           10000  /* after a refresh that did not cure a
-                                          refusal, refusals refresh nothing
-                                          for this long */
-#define AUTH_REASON_MAX         512
-#define AUTH_ANSWER_MAX         (64 * 1024)
-#define AUTH_MARK_MAX           128
-#define AUTH_QWEN_TOKEN_PATH    "/api/v1/oauth2/token"
-#define AUTH_IFLOW_TOKEN_PATH   "/oauth/token"
-#define AUTH_IFLOW_USER_PATH    "/api/oauth/getUserInfo?accessToken="
-#define AUTH_CHAT_PATH          "/chat/completions"
-#define AUTH_HEADER_PREFIX      "Authorization: Bearer "
-
-enum auth_phase {
-    AUTH_IDLE,
-    AUTH_REFRESHING,        /* our refresh call is in flight */
-    AUTH_USERINFO,          /* iFlow: fetching the API key of new tokens */
-    AUTH_WAITING            /* another process holds the lock */
-};
-
-struct auth_provider {
-    struct worker *w;
-    int provider;
-    bool oauth;
-    struct oauth_tokens tok;
-    struct oauth_file_id id;
-    bool loaded;
-    uint32_t gen;              /* bumped whenever the tokens change */
-    char *header;              /* "Authorization: Bearer ..."; secret */
-    char *chat_url;
-    int64_t next_stat_ms;      /* monotonic */
-    int64_t next_refresh_ms;   /* monotonic; after a failed refresh */
-    int64_t next_ahead_ms;     /* monotonic; no refresh ahead of expiry
-                                  before this (after a good one) */
-    bool stale;                /* the API refused the current tokens */
-    bool dead;                 /* unusable until the file changes */
-    char reason[AUTH_REASON_MAX];
-    char last_warn[AUTH_REASON_MAX];
-    bool proven;               /* the API has taken these tokens */
-    bool for_refusal;          /* the refresh under way is for a refusal */
-    bool from_refusal;         /* the tokens came from such a refresh */
-    int64_t refusal_quiet_ms;  /* monotonic: refusals refresh nothing
-                                  before this */
-    enum auth_phase phase;
-    int64_t phase_start_ms;
-    int lock_fd;
-    /* the refresh call in flight */
-    CURL *easy;
-    struct curl_slist *hdrs;
-    char *form;                /* secret */
-    char *url;                 /* secret (iFlow puts the token in it) */
-    struct evbuffer *resp;
-    bool resp_too_large;
-    struct oauth_tokens fresh; /* iFlow: new tokens awaiting their key */
-    struct event *timer;
-    struct call *waiters;      /* parked, linked by auth_next */
-};
+#include "offload.h"
+#include "provkind.h"
 
 static void auth_timer_arm(struct auth_provider *ap, int ms);
 
-static const struct cfg_provider *auth_cfg(const struct auth_provider *ap)
-{
-    return &ap->w->cfg->providers[ap->provider];
-}
-
-static bool auth_is_qwen(const struct auth_provider *ap)
-{
-    return auth_cfg(ap)->type == CFG_PROVIDER_QWEN;
-}
-
-static void auth_free_str(char **s)
-{
-    if (*s != NULL) {
-        explicit_bzero(*s, strlen(*s));
-        free(*s);
-        *s = NULL;
-    }
-}
-
 /* ---- parking calls ---- */
+
+static void auth_forget(struct call *c);
 
 static void auth_park(struct auth_provider *ap, struct call *c)
 {
     c->auth_next = ap->waiters;
     ap->waiters = c;
     c->auth_parked = true;
+    c->unpark = auth_forget;
     /* One tick for all: re-arming per call would keep pushing it out. */
     if (!evtimer_pending(ap->timer, NULL))
         auth_timer_arm(ap, AUTH_POLL_MS);
 }
 
-void auth_forget(struct call *c)
+/* Takes c off the parked list, if it is there (c->unpark). */
+static void auth_forget(struct call *c)
 {
     struct auth_provider *ap;
     struct call **pp;
@@ -134,6 +62,7 @@ void auth_forget(struct call *c)
     }
     c->auth_next = NULL;
     c->auth_parked = false;
+    c->unpark = NULL;
 }
 
 /* Takes every parked call off the list and starts its attempt again
@@ -147,7 +76,8 @@ static void auth_resume_all(struct auth_provider *ap)
         next = c->auth_next;
         c->auth_next = NULL;
         c->auth_parked = false;
-        provider_for(call_provider(c))->start(c);
+        c->unpark = NULL;
+        ap->restart(c);
     }
 }
 
@@ -167,6 +97,7 @@ static void auth_expire_waiters(struct auth_provider *ap)
         *pp = c->auth_next;
         c->auth_next = NULL;
         c->auth_parked = false;
+        c->unpark = NULL;
         call_attempt_failed(c, 504, "timeout", "request timed out waiting "
                             "for the provider's credentials", false, false);
         /* The list may have changed under us (the failure pulled new
@@ -175,257 +106,12 @@ static void auth_expire_waiters(struct auth_provider *ap)
     }
 }
 
-/* Logs msg unless it is the one last kept in last (once per distinct
- * message, not once per call), and keeps it there. */
-static void auth_log_once(struct auth_provider *ap, enum log_level level,
-                          char last[AUTH_REASON_MAX], const char *msg)
-{
-    if (strcmp(msg, last) != 0)
-        log_msg(&ap->w->log, level, NULL, "%s", msg);
-    snprintf(last, AUTH_REASON_MAX, "%s", msg);
-}
-
-static void auth_warn_once(struct auth_provider *ap, const char *fmt,
-                           const char *detail)
-{
-    char buf[AUTH_REASON_MAX];
-    /* The name is shorter than CFG_NAME_MAX, well inside buf. */
-    int n = snprintf(buf, sizeof(buf), "provider %s: ", auth_cfg(ap)->name);
-
-    snprintf(buf + n, sizeof(buf) - (size_t)n, fmt, detail);
-    auth_log_once(ap, LOG_WARN, ap->last_warn, buf);
-}
-
-/* ---- the lock ---- */
-
-/* 1 when this process now holds the refresh lock, 0 when another one
- * does, -1 when there is no lock to take (then we refresh alone). */
-static int auth_lock(struct auth_provider *ap)
-{
-    if (ap->lock_fd < 0) {
-        char err[OAUTH_ERR_MAX];
-
-        ap->lock_fd = oauth_lock_open(auth_cfg(ap)->token_file, err,
-                                      sizeof(err));
-        if (ap->lock_fd < 0) {
-            auth_warn_once(ap, "%s; refreshing without a lock", err);
-            return -1;
-        }
-    }
-    if (flock(ap->lock_fd, LOCK_EX | LOCK_NB) == 0)
-        return 1;
-    if (errno == EWOULDBLOCK)
-        return 0;
-    return -1;
-}
-
-/* Closing drops the flock. */
-static void auth_unlock(struct auth_provider *ap)
-{
-    if (ap->lock_fd >= 0) {
-        close(ap->lock_fd);
-        ap->lock_fd = -1;
-    }
-}
-
-/* The lock file also remembers which version of the token file the
- * authorization server refused, so that every other process sees it is
- * dead without asking again. Both need the lock held. */
-static int auth_dead_mark(const struct auth_provider *ap, char *buf,
-                          size_t cap)
-{
-    return snprintf(buf, cap, "dead %ju %ju %jd %jd\n",
-                    (uintmax_t)ap->id.dev, (uintmax_t)ap->id.ino,
-                    (intmax_t)ap->id.mtime_ns, (intmax_t)ap->id.size);
-}
-
-static void auth_note_dead(struct auth_provider *ap, bool dead)
-{
-    char buf[AUTH_MARK_MAX];
-    int n = auth_dead_mark(ap, buf, sizeof(buf));
-
-    if (ap->lock_fd < 0 || ftruncate(ap->lock_fd, 0) < 0 || !dead)
-        return;
-    if (pwrite(ap->lock_fd, buf, (size_t)n, 0) != n)
-        log_msg(&ap->w->log, LOG_DEBUG, NULL, "provider %s: lock file "
-                "not written", auth_cfg(ap)->name);
-}
-
-static bool auth_known_dead(const struct auth_provider *ap)
-{
-    char want[AUTH_MARK_MAX], have[AUTH_MARK_MAX];
-    int n = auth_dead_mark(ap, want, sizeof(want));
-    ssize_t got;
-
-    if (ap->lock_fd < 0)
-        return false;
-    got = pread(ap->lock_fd, have, sizeof(have) - 1, 0);
-    return got == n && memcmp(have, want, (size_t)n) == 0;
-}
-
-/* ---- the tokens ---- */
-
-static void auth_set_reason(struct auth_provider *ap, enum log_level level,
-                            const char *fmt, const char *detail)
-{
-    char buf[AUTH_REASON_MAX];
-
-    snprintf(buf, sizeof(buf), fmt, auth_cfg(ap)->name, detail,
-             ap->w->cfg->path, auth_cfg(ap)->name);
-    auth_log_once(ap, level, ap->reason, buf);
-}
-
-#define AUTH_LOGIN_HINT "; run `pipelinectl -c %s login %s`"
-
-static void auth_mark_dead(struct auth_provider *ap, const char *why)
-{
-    ap->dead = true;
-    auth_set_reason(ap, LOG_ERROR, "provider %s: %s" AUTH_LOGIN_HINT, why);
-}
-
-/* The API base for tokens t: a base_url written in the config wins;
- * else Qwen's resource_url (or DashScope when it has none), iFlow's
- * settings file baseUrl, or the default. *settings_key gets the settings
- * file's apiKey (iFlow; malloc'd, the caller frees). 0 or -1. */
-static int auth_base_url(struct auth_provider *ap,
-                         const struct oauth_tokens *t, char *out, size_t cap,
-                         char **settings_key)
-{
-    const struct cfg_provider *p = auth_cfg(ap);
-    char *base = NULL, err[OAUTH_ERR_MAX];
-    int rc = 0;
-
-    *settings_key = NULL;
-    if (!auth_is_qwen(ap) && p->settings_file != NULL &&
-        oauth_iflow_settings_load(p->settings_file, settings_key, &base,
-                                  err, sizeof(err)) < 0 && errno != ENOENT)
-        log_msg(&ap->w->log, LOG_DEBUG, NULL, "provider %s: %s", p->name,
-                err);
-    if (p->base_url_set || (!auth_is_qwen(ap) && base == NULL))
-        rc = util_strlcpy(out, p->base_url, cap);
-    else if (!auth_is_qwen(ap))
-        rc = util_strlcpy(out, base, cap);
-    else if (t->resource_url != NULL)
-        rc = oauth_api_base(t->resource_url, out, cap);
-    else
-        rc = util_strlcpy(out, CFG_DASHSCOPE_URL, cap);
-    free(base);
-    /* Trailing slashes would double up before the path. */
-    for (size_t n = strlen(out); rc == 0 && n > 0 && out[n - 1] == '/'; n--)
-        out[n - 1] = '\0';
-    return rc;
-}
-
-/* Takes t (moved: *t is left empty) as the provider's tokens, read from
- * the file version id. */
-static void auth_adopt(struct auth_provider *ap, struct oauth_tokens *t,
-                       const struct oauth_file_id *id)
-{
-    char base[OAUTH_URL_MAX], *key = NULL, *header = NULL, *url = NULL;
-    const char *bearer;
-
-    if (auth_base_url(ap, t, base, sizeof(base), &key) < 0) {
-        auth_mark_dead(ap, "the API base URL of its tokens is not usable");
-        goto out;
-    }
-    if (!auth_is_qwen(ap) && t->api_key == NULL && key != NULL) {
-        t->api_key = key;
-        key = NULL;
-    }
-    bearer = auth_is_qwen(ap) ? t->access_token : t->api_key;
-    if (bearer == NULL) {
-        /* iFlow tokens without an API key: fetching one is a refresh. */
-        bearer = t->access_token;
-        ap->stale = true;
-    } else {
-        ap->stale = false;
-    }
-    if (asprintf(&header, AUTH_HEADER_PREFIX "%s", bearer) < 0 ||
-        asprintf(&url, "%s%s", base, AUTH_CHAT_PATH) < 0) {
-        header = NULL;
-        url = NULL;
-        auth_mark_dead(ap, "out of memory");
-        goto out;
-    }
-    oauth_tokens_free(&ap->tok);
-    ap->tok = *t;
-    memset(t, 0, sizeof(*t));
-    ap->id = *id;
-    ap->loaded = true;
-    ap->dead = false;
-    ap->reason[0] = '\0';
-    ap->last_warn[0] = '\0';
-    ap->proven = false;
-    ap->from_refusal = false;
-    ap->gen++;
-    auth_free_str(&ap->header);
-    free(ap->chat_url);
-    ap->header = header;
-    ap->chat_url = url;
-    header = NULL;
-    url = NULL;
-out:
-    auth_free_str(&key);
-    auth_free_str(&header);
-    free(url);
-    oauth_tokens_free(t);
-}
-
-/* Reads the token file when it changed since we last read it (looked at
- * once per AUTH_STAT_INTERVAL_MS unless force). */
-static void auth_load(struct auth_provider *ap, bool force)
-{
-    const struct cfg_provider *p = auth_cfg(ap);
-    struct oauth_tokens t;
-    struct oauth_file_id id;
-    char err[OAUTH_ERR_MAX];
-    int64_t now = util_now_ms();
-
-    if (!force && (ap->loaded || ap->dead) && now < ap->next_stat_ms)
-        return;
-    ap->next_stat_ms = now + AUTH_STAT_INTERVAL_MS;
-    /* The version read before, or the one we could not use. */
-    if ((ap->loaded || ap->dead) && oauth_file_stat(p->token_file, &id) == 0 &&
-        oauth_file_same(&id, &ap->id))
-        return;
-    memset(&t, 0, sizeof(t));
-    if (oauth_tokens_load(p->token_file, &t, &id, err, sizeof(err)) < 0) {
-        if (ap->loaded) {
-            /* Keep what we have: the file may be in the middle of being
-             * rewritten by a tool that does not rename. */
-            auth_warn_once(ap, "%s; keeping the tokens read before", err);
-            return;
-        }
-        if (oauth_file_stat(p->token_file, &ap->id) < 0)
-            memset(&ap->id, 0, sizeof(ap->id));
-        auth_mark_dead(ap, err);
-        return;
-    }
-    auth_adopt(ap, &t, &id);
-}
-
-static bool auth_expiring(const struct auth_provider *ap, int64_t margin_ms)
-{
-    return ap->tok.expiry_ms != 0 &&
-           util_wall_ms() + margin_ms >= ap->tok.expiry_ms;
-}
-
-/* Can these tokens be refreshed at all? */
-static bool auth_refreshable(const struct auth_provider *ap)
-{
-    const struct cfg_provider *p = auth_cfg(ap);
-
-    if (ap->tok.refresh_token == NULL || p->client_id == NULL)
-        return false;
-    return auth_is_qwen(ap) || p->client_secret != NULL;
-}
-
 /* ---- the refresh call ---- */
 
 static void auth_call_clear(struct auth_provider *ap)
 {
     if (ap->easy != NULL) {
-        curl_multi_remove_handle(ap->w->multi, ap->easy);
+        upstream_remove(ap->w, ap->easy);
         curl_easy_cleanup(ap->easy);
         ap->easy = NULL;
     }
@@ -472,8 +158,8 @@ static int auth_call_start(struct auth_provider *ap)
         curl_easy_setopt(ap->easy, CURLOPT_POSTFIELDSIZE,
                          (long)strlen(ap->form));
     }
-    if (ap->phase == AUTH_REFRESHING && !auth_is_qwen(ap)) {
-        /* iFlow wants the client credentials as Basic auth too. */
+    if (ap->phase == AUTH_REFRESHING && auth_kind(ap)->refresh_needs_secret) {
+        /* The client credentials go as Basic auth too (iFlow). */
         curl_easy_setopt(ap->easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(ap->easy, CURLOPT_USERNAME, p->client_id);
         curl_easy_setopt(ap->easy, CURLOPT_PASSWORD, p->client_secret);
@@ -486,7 +172,8 @@ static int auth_call_start(struct auth_provider *ap)
     curl_easy_setopt(ap->easy, CURLOPT_TIMEOUT_MS,
                      (long)AUTH_REFRESH_TIMEOUT_MS);
     curl_easy_setopt(ap->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    return curl_multi_add_handle(ap->w->multi, ap->easy) == CURLM_OK ? 0 : -1;
+    curl_easy_setopt(ap->easy, CURLOPT_PRIVATE, &ap->xfer);
+    return upstream_add(ap->w, ap->easy);
 }
 
 /* The refresh is over (whatever its outcome): drop the lock and let the
@@ -508,19 +195,83 @@ static void auth_refresh_failed(struct auth_provider *ap, const char *why)
     auth_settle(ap);
 }
 
-/* New tokens: to the file for every other process, then ours. */
-static void auth_refreshed(struct auth_provider *ap, struct oauth_tokens *t)
-{
-    const struct cfg_provider *p = auth_cfg(ap);
-    struct oauth_file_id id;
+/* A token save, run on the offload thread (an fsync'd file and
+ * directory would stall every stream of the worker): path and tokens
+ * are the job's own. */
+struct auth_save {
+    struct auth_provider *ap;
+    char *path;
+    struct oauth_tokens tok;
+    bool final;                /* the refresh ends when they are saved */
     char err[OAUTH_ERR_MAX];
+};
 
-    auth_note_dead(ap, false);
-    if (oauth_tokens_save(p->token_file, t, err, sizeof(err)) < 0)
+static void auth_refreshed_saved(struct auth_provider *ap,
+                                 struct oauth_tokens *t);
+
+static int auth_save_run(void *arg)
+{
+    struct auth_save *sv = arg;
+
+    return oauth_tokens_save(sv->path, &sv->tok, sv->err, sizeof(sv->err));
+}
+
+static void auth_save_done(void *arg, int rc)
+{
+    struct auth_save *sv = arg;
+    struct auth_provider *ap = sv->ap;
+    const struct cfg_provider *p = auth_cfg(ap);
+
+    if (rc < 0 && sv->final)
         log_msg(&ap->w->log, LOG_ERROR, NULL, "provider %s: new tokens not "
                 "saved: %s; this worker keeps them, but other processes "
                 "will not see them until the file can be written",
-                p->name, err);
+                p->name, sv->err);
+    else if (rc < 0)
+        log_msg(&ap->w->log, LOG_ERROR, NULL, "provider %s: new tokens "
+                "not saved: %s", p->name, sv->err);
+    if (sv->final && !ap->closing)
+        auth_refreshed_saved(ap, &sv->tok);
+    oauth_tokens_free(&sv->tok);
+    free(sv->path);
+    free(sv);
+}
+
+/* Saves t (moved into the job: *t is left empty) off the loop; final:
+ * the refresh goes on in auth_refreshed_saved when it is written. When
+ * no thread can run it, the save is made here. */
+static void auth_save(struct auth_provider *ap, struct oauth_tokens *t,
+                      bool final)
+{
+    struct auth_save *sv = calloc(1, sizeof(*sv));
+
+    if (sv == NULL || (sv->path = strdup(auth_cfg(ap)->token_file)) == NULL)
+        util_oom("token save");
+    sv->ap = ap;
+    sv->tok = *t;
+    memset(t, 0, sizeof(*t));
+    sv->final = final;
+    if (final)
+        ap->phase = AUTH_SAVING;
+    if (offload_run(ap->offload, auth_save_run, auth_save_done, sv) < 0)
+        auth_save_done(sv, auth_save_run(sv));
+}
+
+/* New tokens: to the file for every other process, then ours. */
+static void auth_refreshed(struct auth_provider *ap, struct oauth_tokens *t)
+{
+    auth_note_dead(ap, false);
+    auth_save(ap, t, true);
+}
+
+/* The new tokens t are on disk (or could not be written, which was
+ * logged): now they are ours. */
+static void auth_refreshed_saved(struct auth_provider *ap,
+                                 struct oauth_tokens *t)
+{
+    const struct cfg_provider *p = auth_cfg(ap);
+    struct oauth_file_id id;
+
     /* The version on disk now, ours or (when the save failed) the old
      * one: either way it is not read back over the new tokens. */
     if (oauth_file_stat(p->token_file, &id) < 0)
@@ -545,7 +296,7 @@ static void auth_start_userinfo(struct auth_provider *ap)
     auth_call_clear(ap);
     ap->phase = AUTH_USERINFO;
     if (tok == NULL || asprintf(&ap->url, "%s%s%s", p->oauth_base_url,
-                                AUTH_IFLOW_USER_PATH, tok) < 0) {
+                                auth_kind(ap)->userinfo_path, tok) < 0) {
         ap->url = NULL;
         auth_free_str(&tok);
         auth_refresh_failed(ap, "out of memory");
@@ -612,15 +363,16 @@ static void auth_refresh_done(struct auth_provider *ap, CURLcode result)
         auth_refresh_failed(ap, err);
         return;
     }
-    if (!auth_is_qwen(ap)) {
-        /* iFlow's Bearer key comes with the new access token. Save the
+    if (auth_kind(ap)->userinfo_path != NULL) {
+        /* The Bearer key comes with the new access token (iFlow). Save the
          * tokens first: the old refresh token may be dead already, and a
          * failed getUserInfo must not lose the new one. */
+        struct oauth_tokens copy;
+
         auth_note_dead(ap, false);
-        if (oauth_tokens_save(auth_cfg(ap)->token_file, &t, err,
-                              sizeof(err)) < 0)
-            log_msg(&ap->w->log, LOG_ERROR, NULL, "provider %s: new tokens "
-                    "not saved: %s", auth_cfg(ap)->name, err);
+        if (oauth_tokens_copy(&copy, &t) < 0)
+            util_oom("token copy");
+        auth_save(ap, &copy, false);
         oauth_tokens_free(&ap->fresh);
         ap->fresh = t;
         auth_start_userinfo(ap);
@@ -629,17 +381,10 @@ static void auth_refresh_done(struct auth_provider *ap, CURLcode result)
     auth_refreshed(ap, &t);
 }
 
-bool auth_transfer_done(struct worker *w, const CURL *easy, CURLcode result)
+static void auth_xfer_done(struct upstream_xfer *x, CURLcode result)
 {
-    for (int p = 0; w->auth != NULL && p < w->cfg->provider_count; p++) {
-        struct auth_provider *ap = &w->auth[p];
-
-        if (ap->easy == easy && easy != NULL) {
-            auth_refresh_done(ap, result);
-            return true;
-        }
-    }
-    return false;
+    auth_refresh_done((struct auth_provider *)((char *)x -
+                      offsetof(struct auth_provider, xfer)), result);
 }
 
 /* With the lock held: someone else may have refreshed already (the file
@@ -647,8 +392,7 @@ bool auth_transfer_done(struct worker *w, const CURL *easy, CURLcode result)
 static void auth_refresh_locked(struct auth_provider *ap)
 {
     const struct cfg_provider *p = auth_cfg(ap);
-    const char *path = auth_is_qwen(ap) ? AUTH_QWEN_TOKEN_PATH
-                                        : AUTH_IFLOW_TOKEN_PATH;
+    const char *path = auth_kind(ap)->token_path;
 
     auth_load(ap, true);
     if (ap->dead || (!ap->stale && !auth_expiring(ap,
@@ -669,7 +413,8 @@ static void auth_refresh_locked(struct auth_provider *ap)
     ap->phase = AUTH_REFRESHING;
     ap->phase_start_ms = util_now_ms();
     ap->form = oauth_form_refresh(p->client_id,
-                                  auth_is_qwen(ap) ? NULL : p->client_secret,
+                                  auth_kind(ap)->refresh_needs_secret ?
+                                  p->client_secret : NULL,
                                   ap->tok.refresh_token);
     if (ap->form == NULL ||
         asprintf(&ap->url, "%s%s", p->oauth_base_url, path) < 0) {
@@ -722,6 +467,7 @@ static void auth_timer_cb(evutil_socket_t fd, short what, void *arg)
         return;
     case AUTH_REFRESHING:
     case AUTH_USERINFO:
+    case AUTH_SAVING:
         if (ap->waiters != NULL)
             auth_timer_arm(ap, AUTH_POLL_MS);
         return;
@@ -732,12 +478,12 @@ static void auth_timer_arm(struct auth_provider *ap, int ms)
 {
     struct timeval tv = util_ms_to_tv(ms);
 
-    evtimer_add(ap->timer, &tv);
+    UTIL_MUST(evtimer_add(ap->timer, &tv), "OAuth timer");
 }
 
 /* ---- what the adapter asks ---- */
 
-int auth_prepare(struct call *c)
+int auth_prepare(struct call *c, int (*restart)(struct call *c))
 {
     struct worker *w = c->w;
     const char *name = w->cfg->providers[w->cfg->targets[c->target].provider]
@@ -745,6 +491,7 @@ int auth_prepare(struct call *c)
     struct auth_provider *ap = &w->auth[w->cfg->targets[c->target].provider];
     char msg[AUTH_REASON_MAX];
 
+    ap->restart = restart;
     if (ap->phase == AUTH_IDLE) {
         auth_load(ap, false);
         if (ap->dead)
@@ -789,16 +536,9 @@ fail:
     return -1;
 }
 
-const char *auth_header(const struct call *c)
-{
-    return c->w->auth[c->w->cfg->targets[c->target].provider].header;
-}
-
 const char *auth_secret(const struct call *c)
 {
-    const char *h = auth_header(c);
-
-    return h != NULL ? h + strlen(AUTH_HEADER_PREFIX) : NULL;
+    return c->w->auth[c->w->cfg->targets[c->target].provider].bearer;
 }
 
 const char *auth_chat_url(const struct call *c)
@@ -850,11 +590,15 @@ int auth_init(struct worker *w)
         ap->w = w;
         ap->provider = p;
         ap->lock_fd = -1;
-        ap->oauth = cfg->providers[p].auth == CFG_AUTH_OAUTH;
+        ap->kind = provkind_of(cfg->providers[p].type);
+        ap->xfer.done = auth_xfer_done;
+        ap->oauth = cfg->providers[p].auth == CFG_AUTH_OAUTH &&
+                    ap->kind->oauth != NULL;
         if (!ap->oauth)
             continue;
         ap->timer = evtimer_new(w->base, auth_timer_cb, ap);
-        if (ap->timer == NULL)
+        ap->offload = offload_new(w->base);
+        if (ap->timer == NULL || ap->offload == NULL)
             return -1;
     }
     return 0;
@@ -867,11 +611,14 @@ void auth_free(struct worker *w)
     for (int p = 0; p < w->cfg->provider_count; p++) {
         struct auth_provider *ap = &w->auth[p];
 
+        /* Saves under way finish (the tokens reach the disk) first. */
+        ap->closing = true;
+        offload_free(ap->offload);
         auth_call_clear(ap);
         auth_unlock(ap);
         oauth_tokens_free(&ap->tok);
         oauth_tokens_free(&ap->fresh);
-        auth_free_str(&ap->header);
+        auth_free_str(&ap->bearer);
         free(ap->chat_url);
         if (ap->timer != NULL)
             event_free(ap->timer);

@@ -1,7 +1,9 @@
-/* provider_openai.c - the OpenAI-compatible adapter, for type "openai",
- * "qwen" and "iflow" (API key or OAuth; auth.c owns OAuth tokens, compat.c
- * what differs between providers): builds the upstream request, reads
- * the answer plain or as SSE, and classifies every outcome in one place. */
+/* provider_openai.c - the OpenAI-compatible adapter, the runtime part of
+ * kinds "openai", "qwen" and "iflow" (API key or OAuth; auth.c owns
+ * OAuth tokens; the kind's descriptor, provkind.h, says how a request is
+ * signed, its chat path and what parameters it takes, via compat.c):
+ * builds the upstream request, reads the answer plain or as SSE, and
+ * classifies every outcome in one place. Owns w->headers and w->urls. */
 #include "worker_int.h"
 
 #include <stdio.h>
@@ -12,12 +14,14 @@
 
 #include "compat.h"
 #include "jsonscan.h"
+#include "provkind.h"
 
 #define OPENAI_MSG_MAX        300
 #define OPENAI_SECRETS        3
 #define OPENAI_BEARER         "Authorization: Bearer "
 #define OPENAI_MS_PER_S       1000
 #define OPENAI_RETRY_AFTER_MAX (3600 * 1000)
+#define OPENAI_URL_MAX        2048
 
 static const char sse_done_event[] = "data: [DONE]\n\n";
 
@@ -210,8 +214,109 @@ static size_t openai_write_cb(char *buf, size_t size, size_t n, void *arg)
         c->too_large = true;
         return 0;
     }
-    evbuffer_add(c->resp, buf, len);
+    UTIL_MUST(evbuffer_add(c->resp, buf, len), "upstream answer");
     return len;
+}
+
+/* ---- per-worker state: signed headers and URLs, built once ---- */
+
+static int openai_add_header(void *arg, const char *line)
+{
+    struct curl_slist **h = arg;
+    struct curl_slist *n = curl_slist_append(*h, line);
+
+    if (n == NULL)
+        return -1;
+    *h = n;
+    return 0;
+}
+
+/* The header lists of every provider with an API key, signed as its
+ * kind says: the same few lines go out with each call. */
+static int openai_build_headers(struct worker *w)
+{
+    const struct cfg *cfg = w->cfg;
+
+    w->headers = calloc((size_t)cfg->provider_count * 2,
+                        sizeof(*w->headers));
+    if (w->headers == NULL)
+        return -1;
+    for (int p = 0; p < cfg->provider_count; p++) {
+        const struct cfg_provider *prov = &cfg->providers[p];
+        const struct provkind *k = provkind_of(prov->type);
+
+        if (k->simulated)
+            continue;
+        for (int stream = 0; stream < 2; stream++) {
+            struct curl_slist *h = NULL;
+
+            if (k->sign(prov->api_key, stream != 0, openai_add_header,
+                        &h) < 0) {
+                curl_slist_free_all(h);
+                return -1;
+            }
+            w->headers[2 * p + stream] = h;
+        }
+    }
+    return 0;
+}
+
+/* Parses every provider's chat URL once; curl would parse the string
+ * again on every transfer. */
+static int openai_build_urls(struct worker *w)
+{
+    const struct cfg *cfg = w->cfg;
+
+    w->urls = calloc((size_t)cfg->provider_count, sizeof(*w->urls));
+    if (w->urls == NULL)
+        return -1;
+    for (int p = 0; p < cfg->provider_count; p++) {
+        const struct provkind *k = provkind_of(cfg->providers[p].type);
+        char url[OPENAI_URL_MAX];
+
+        if (cfg->providers[p].base_url == NULL || k->simulated)
+            continue;
+        if (provkind_url(cfg->providers[p].base_url, k->chat_path, url,
+                         sizeof(url)) < 0)
+            return -1;
+        w->urls[p] = curl_url();
+        if (w->urls[p] == NULL ||
+            curl_url_set(w->urls[p], CURLUPART_URL, url, 0) != CURLUE_OK)
+            return -1;
+    }
+    return 0;
+}
+
+static int openai_init(struct worker *w)
+{
+    if (openai_build_headers(w) < 0 || openai_build_urls(w) < 0)
+        return -1;
+    return auth_init(w);
+}
+
+static void openai_free(struct worker *w)
+{
+    auth_free(w);      /* its calls leave the multi before it goes */
+    if (w->headers != NULL) {
+        for (int i = 0; i < 2 * w->cfg->provider_count; i++)
+            curl_slist_free_all(w->headers[i]);
+        free(w->headers);
+        w->headers = NULL;
+    }
+    if (w->urls != NULL) {
+        for (int p = 0; p < w->cfg->provider_count; p++)
+            curl_url_cleanup(w->urls[p]);
+        free(w->urls);
+        w->urls = NULL;
+    }
+}
+
+/* The prebuilt request headers for c's provider and mode. */
+static struct curl_slist *openai_headers(const struct call *c)
+{
+    int p = c->w->cfg->targets[c->target].provider;
+
+    return c->w->headers[2 * p + (c->stream ? 1 : 0)];
 }
 
 /* ---- the request ---- */
@@ -227,27 +332,29 @@ static int openai_build_body(struct call *c)
                           &c->req_body, &c->req_len);
 }
 
-/* This attempt's header list: the provider's fixed lines and the
- * Authorization line of the current tokens. Freed with the attempt. */
+/* This attempt's header list, signed as the kind says with the current
+ * tokens' key. Freed with the attempt. */
 static int openai_auth_headers(struct call *c)
 {
-    struct curl_slist *h = NULL, *n;
+    struct curl_slist *h = NULL;
 
-    for (const struct curl_slist *l = upstream_headers(c); l; l = l->next) {
-        n = curl_slist_append(h, l->data);
-        if (n == NULL)
-            goto fail;
-        h = n;
+    if (provkind_of(call_provider(c)->type)->sign(auth_secret(c), c->stream,
+                                                  openai_add_header, &h) < 0) {
+        curl_slist_free_all(h);
+        return -1;
     }
-    n = curl_slist_append(h, auth_header(c));
-    if (n == NULL)
-        goto fail;
     curl_slist_free_all(c->auth_headers);
-    c->auth_headers = n;
+    c->auth_headers = h;
     return 0;
-fail:
-    curl_slist_free_all(h);
-    return -1;
+}
+
+static void openai_transfer_done(struct call *c, CURLcode result);
+
+static void openai_xfer_done(struct upstream_xfer *x, CURLcode result)
+{
+    openai_transfer_done((struct call *)((char *)x -
+                                         offsetof(struct call, xfer)),
+                         result);
 }
 
 static int openai_start(struct call *c)
@@ -257,7 +364,7 @@ static int openai_start(struct call *c)
     int64_t left = c->deadline_ms - util_now_ms();
 
     if (p->auth == CFG_AUTH_OAUTH) {
-        int rc = auth_prepare(c);
+        int rc = auth_prepare(c, openai_start);
 
         if (rc <= 0)
             return rc;     /* parked (started again later), or failed */
@@ -292,8 +399,9 @@ static int openai_start(struct call *c)
         curl_easy_setopt(c->easy, CURLOPT_URL, auth_chat_url(c));
         curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->auth_headers);
     } else {
-        curl_easy_setopt(c->easy, CURLOPT_CURLU, upstream_url(c));
-        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, upstream_headers(c));
+        curl_easy_setopt(c->easy, CURLOPT_CURLU,
+                         w->urls[w->cfg->targets[c->target].provider]);
+        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, openai_headers(c));
     }
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->req_body);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)c->req_len);
@@ -301,7 +409,7 @@ static int openai_start(struct call *c)
     curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, openai_header_cb);
     curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, c);
-    curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
+    c->xfer.done = openai_xfer_done;
     curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->curl_err);
     curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c->easy, CURLOPT_HTTP_VERSION,
@@ -414,7 +522,7 @@ static void openai_stream_done(struct call *c)
                         "without [DONE] or a finish_reason", true, true);
 }
 
-void openai_transfer_done(struct call *c, CURLcode result)
+static void openai_transfer_done(struct call *c, CURLcode result)
 {
     long status = 0;
     char msg[2 * OPENAI_MSG_MAX];
@@ -459,5 +567,7 @@ void openai_transfer_done(struct call *c, CURLcode result)
 
 const struct provider_ops provider_openai_ops = {
     .type = "openai",
+    .init = openai_init,
+    .free = openai_free,
     .start = openai_start,
 };

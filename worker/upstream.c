@@ -1,7 +1,9 @@
 /* upstream.c - drives libcurl's multi interface from the worker's
  * libevent loop (curl tells us which sockets and timeouts to watch; the
  * loop tells curl when they fire), so one worker runs many transfers at
- * once and reuses connections. Also keeps a small pool of easy handles. */
+ * once and reuses connections. Also keeps a small pool of easy handles.
+ * Curl glue only: it never names a provider; a transfer that ends is
+ * reported to the struct upstream_xfer its CURLINFO_PRIVATE points to. */
 #include "worker_int.h"
 
 #include <stdio.h>
@@ -9,8 +11,6 @@
 #include <string.h>
 
 #define UPSTREAM_MAX_CONNECTS 256
-#define UPSTREAM_AUTH_MAX     4096
-#define UPSTREAM_URL_MAX      2048
 
 /* What we keep per socket curl asked us to watch. */
 struct upstream_sock {
@@ -23,7 +23,7 @@ static void upstream_check_done(struct worker *w)
     int left;
 
     while ((msg = curl_multi_info_read(w->multi, &left)) != NULL) {
-        struct call *c = NULL;
+        struct upstream_xfer *x = NULL;
         CURL *easy;
         CURLcode result;
 
@@ -32,14 +32,12 @@ static void upstream_check_done(struct worker *w)
         /* msg is not to be read once its handle leaves the multi. */
         easy = msg->easy_handle;
         result = msg->data.result;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
         /* Take it out of the multi before the call reacts: the reaction
          * may start a new attempt with this very handle. */
         curl_multi_remove_handle(w->multi, easy);
-        if (auth_transfer_done(w, easy, result))
-            continue;
-        if (c != NULL)
-            openai_transfer_done(c, result);
+        if (x != NULL && x->done != NULL)
+            x->done(x, result);
     }
 }
 
@@ -116,86 +114,8 @@ static int upstream_timerfn(CURLM *multi, long timeout_ms, void *userp)
     return evtimer_add(w->curl_timer, &tv);
 }
 
-/* Builds the header lists of every provider once: the same few lines
- * go out with each call. */
-static int upstream_build_headers(struct worker *w)
-{
-    const struct cfg *cfg = w->cfg;
-
-    w->headers = calloc((size_t)cfg->provider_count * 2,
-                        sizeof(*w->headers));
-    if (w->headers == NULL)
-        return -1;
-    for (int p = 0; p < cfg->provider_count; p++) {
-        const struct cfg_provider *prov = &cfg->providers[p];
-
-        for (int stream = 0; stream < 2; stream++) {
-            struct curl_slist *h = NULL, *n;
-
-            h = curl_slist_append(h, "Content-Type: application/json");
-            n = h ? curl_slist_append(h, stream ? "Accept: text/event-stream"
-                                                : "Accept: application/json")
-                  : NULL;
-            h = n ? curl_slist_append(n, "Expect:") : NULL;
-            if (h != NULL && prov->api_key != NULL) {
-                char auth[UPSTREAM_AUTH_MAX];
-
-                snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-                         prov->api_key);
-                n = curl_slist_append(h, auth);
-                explicit_bzero(auth, sizeof(auth));
-                if (n == NULL)
-                    curl_slist_free_all(h);
-                h = n;
-            }
-            if (h == NULL)
-                return -1;
-            w->headers[2 * p + stream] = h;
-        }
-    }
-    return 0;
-}
-
-/* Parses every provider's chat URL once; curl would parse the string
- * again on every transfer. */
-static int upstream_build_urls(struct worker *w)
-{
-    const struct cfg *cfg = w->cfg;
-
-    w->urls = calloc((size_t)cfg->provider_count, sizeof(*w->urls));
-    if (w->urls == NULL)
-        return -1;
-    for (int p = 0; p < cfg->provider_count; p++) {
-        char url[UPSTREAM_URL_MAX];
-
-        if (cfg->providers[p].base_url == NULL)
-            continue;
-        snprintf(url, sizeof(url), "%s/chat/completions",
-                 cfg->providers[p].base_url);
-        w->urls[p] = curl_url();
-        if (w->urls[p] == NULL ||
-            curl_url_set(w->urls[p], CURLUPART_URL, url, 0) != CURLUE_OK)
-            return -1;
-    }
-    return 0;
-}
-
-CURLU *upstream_url(const struct call *c)
-{
-    return c->w->urls[c->w->cfg->targets[c->target].provider];
-}
-
-struct curl_slist *upstream_headers(const struct call *c)
-{
-    int p = c->w->cfg->targets[c->target].provider;
-
-    return c->w->headers[2 * p + (c->stream ? 1 : 0)];
-}
-
 int upstream_init(struct worker *w)
 {
-    if (upstream_build_headers(w) < 0 || upstream_build_urls(w) < 0)
-        return -1;
     w->multi = curl_multi_init();
     w->curl_timer = evtimer_new(w->base, upstream_timer_cb, w);
     if (w->multi == NULL || w->curl_timer == NULL)
@@ -206,26 +126,13 @@ int upstream_init(struct worker *w)
     curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
     curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS,
                       (long)UPSTREAM_MAX_CONNECTS);
-    return auth_init(w);
+    return 0;
 }
 
 void upstream_free(struct worker *w)
 {
-    auth_free(w);      /* its calls leave the multi before it goes */
-    if (w->headers != NULL) {
-        for (int i = 0; i < 2 * w->cfg->provider_count; i++)
-            curl_slist_free_all(w->headers[i]);
-        free(w->headers);
-        w->headers = NULL;
-    }
     while (w->easy_pool_len > 0)
         curl_easy_cleanup(w->easy_pool[--w->easy_pool_len]);
-    if (w->urls != NULL) {
-        for (int p = 0; p < w->cfg->provider_count; p++)
-            curl_url_cleanup(w->urls[p]);
-        free(w->urls);
-        w->urls = NULL;
-    }
     if (w->multi != NULL) {
         curl_multi_cleanup(w->multi);
         w->multi = NULL;
@@ -257,16 +164,35 @@ void upstream_easy_put(struct worker *w, CURL **easy)
     *easy = NULL;
 }
 
+int upstream_add(struct worker *w, CURL *easy)
+{
+    return curl_multi_add_handle(w->multi, easy) == CURLM_OK ? 0 : -1;
+}
+
+void upstream_remove(struct worker *w, CURL *easy)
+{
+    if (easy != NULL)
+        curl_multi_remove_handle(w->multi, easy);
+}
+
 int upstream_start(struct worker *w, struct call *c)
 {
-    return curl_multi_add_handle(w->multi, c->easy) == CURLM_OK ? 0 : -1;
+    curl_easy_setopt(c->easy, CURLOPT_PRIVATE, &c->xfer);
+    return upstream_add(w, c->easy);
+}
+
+/* The call leaves whoever holds it parked. */
+static void upstream_unpark(struct call *c)
+{
+    if (c->unpark != NULL)
+        c->unpark(c);
 }
 
 void upstream_abort(struct worker *w, struct call *c)
 {
     if (c->easy != NULL)
         curl_multi_remove_handle(w->multi, c->easy);
-    auth_forget(c);
+    upstream_unpark(c);
     if (c->timer != NULL)
         evtimer_del(c->timer);
     if (c->adapter_timer != NULL)
@@ -280,7 +206,7 @@ void upstream_attempt_clear(struct call *c)
     /* No idle clock between attempts: a backoff is not the upstream's. */
     if (c->idle_timer != NULL)
         evtimer_del(c->idle_timer);
-    auth_forget(c);
+    upstream_unpark(c);
     curl_slist_free_all(c->auth_headers);
     c->auth_headers = NULL;
     free(c->req_body);

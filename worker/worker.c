@@ -179,7 +179,7 @@ static int worker_setup(struct worker *w, const struct worker_args *a)
     if (w->wake_ev == NULL || w->term_ev == NULL ||
         event_add(w->wake_ev, NULL) < 0 || event_add(w->term_ev, NULL) < 0)
         return -1;
-    return upstream_init(w);
+    return upstream_init(w) < 0 ? -1 : provider_init(w);
 }
 
 static void worker_teardown(struct worker *w)
@@ -190,6 +190,7 @@ static void worker_teardown(struct worker *w)
                 call_abandon(w->calls[j]);
         }
     }
+    provider_free(w);  /* their transfers leave the multi before it goes */
     upstream_free(w);
     if (w->wake_ev)
         event_free(w->wake_ev);

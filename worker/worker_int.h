@@ -43,11 +43,28 @@
 #define WORKER_READ_MAX        (16 * 1024)
 
 struct call;
+struct worker;
 struct auth_provider;
 
-/* A provider adapter: how one kind of upstream is called. */
+/* What a curl transfer reports to when it ends: CURLINFO_PRIVATE of
+ * every easy handle on the multi points to one, inside whatever owns the
+ * transfer (a call's attempt, an OAuth refresh). upstream.c calls done
+ * and knows nothing else of the owner. */
+struct upstream_xfer {
+    void (*done)(struct upstream_xfer *x, CURLcode result);
+};
+
+/* A provider adapter: the runtime part of a provider kind (its static
+ * part, the descriptor, is provkind.h). The call logic reaches adapters
+ * only through these pointers; adapters call the call_, outq and
+ * upstream_ functions directly. */
 struct provider_ops {
     const char *type;
+    /* Sets up the adapter's per-worker state for every provider of its
+     * kind in w->cfg (once per worker, NULL when none). 0 or -1. */
+    int (*init)(struct worker *w);
+    /* Frees it; its transfers leave the multi first. NULL when none. */
+    void (*free)(struct worker *w);
     /* Starts one attempt of c on c->target. 0 when started (the outcome
      * arrives later through call_* functions), -1 when it failed at
      * once (the adapter has reported it with call_attempt_failed). */
@@ -58,6 +75,10 @@ extern const struct provider_ops provider_mock_ops;
 extern const struct provider_ops provider_openai_ops;
 
 const struct provider_ops *provider_for(const struct cfg_provider *p);
+/* Runs every adapter's init (provider_free undoes it; safe after a
+ * failed init). 0 or -1. */
+int provider_init(struct worker *w);
+void provider_free(struct worker *w);
 
 struct worker {
     const struct cfg *cfg;
@@ -85,10 +106,11 @@ struct worker {
     struct event *curl_timer;
     CURL *easy_pool[WORKER_EASY_POOL];
     int easy_pool_len;
-    /* Request headers per provider, [2p] plain and [2p+1] streaming,
-     * built once (they hold the provider's key). */
+    /* provider_openai.c's: request headers per provider, [2p] plain and
+     * [2p+1] streaming, built once (they hold the provider's key), and
+     * its chat URL, parsed once. */
     struct curl_slist **headers;
-    CURLU **urls;                  /* per provider: its chat URL, parsed */
+    CURLU **urls;
     struct auth_provider *auth;    /* per provider: OAuth state (auth.c) */
     struct call **calls;           /* by job index */
     int active;
@@ -133,7 +155,11 @@ struct call {
     struct event *idle_timer;      /* no upstream bytes for too long */
     int64_t touch_ms;              /* when the last upstream bytes came */
     const char *proto_error;       /* why a transfer was aborted by us */
+    /* Set by whoever holds the call parked outside the multi (auth.c):
+     * takes it off its list when the call ends or moves on. */
+    void (*unpark)(struct call *c);
     /* the attempt in flight */
+    struct upstream_xfer xfer;     /* its CURLINFO_PRIVATE */
     CURL *easy;
     char *req_body;                /* owned */
     size_t req_len;
@@ -167,40 +193,33 @@ int upstream_init(struct worker *w);
 void upstream_free(struct worker *w);
 CURL *upstream_easy_get(struct worker *w);
 void upstream_easy_put(struct worker *w, CURL **easy);
+/* Adds easy to the multi; its CURLINFO_PRIVATE must point to a struct
+ * upstream_xfer (told when it ends). 0 or -1. */
+int upstream_add(struct worker *w, CURL *easy);
+/* Takes easy off the multi (NULL-safe); it is not told. */
+void upstream_remove(struct worker *w, CURL *easy);
 int upstream_start(struct worker *w, struct call *c);
 void upstream_abort(struct worker *w, struct call *c);
 /* Releases the attempt's request and answer buffers. */
 void upstream_attempt_clear(struct call *c);
-/* The prebuilt request headers for c's provider and mode. */
-struct curl_slist *upstream_headers(const struct call *c);
-/* The provider's chat-completions URL, parsed once (NULL for mock). */
-CURLU *upstream_url(const struct call *c);
 
-/* auth.c: OAuth providers' tokens. */
+/* auth.c: OAuth providers' tokens (used by provider_openai.c). */
 int auth_init(struct worker *w);
 void auth_free(struct worker *w);
 /* Before an attempt to an OAuth provider: 1 when its tokens are ready
- * (auth_header / auth_chat_url give them), 0 when the call is parked
- * until a refresh ends (its attempt is then started again), -1 when the
- * attempt failed (reported with call_attempt_failed). */
-int auth_prepare(struct call *c);
-const char *auth_header(const struct call *c);
-const char *auth_chat_url(const struct call *c);
-/* The Bearer token the header carries (to keep it out of messages). */
+ * (auth_secret / auth_chat_url give them), 0 when the call is parked
+ * until a refresh ends (restart(c) then starts its attempt again), -1
+ * when the attempt failed (reported with call_attempt_failed). */
+int auth_prepare(struct call *c, int (*restart)(struct call *c));
+/* The key the attempt is signed with (the kind's sign puts it in its
+ * header lines); the chat URL the tokens give. */
 const char *auth_secret(const struct call *c);
+const char *auth_chat_url(const struct call *c);
 /* The API refused the tokens c was signed with: true when another try
  * may help (newer tokens were read meanwhile, or these are marked for a
  * refresh), false when they are fresh and a refresh would not help. */
 bool auth_rejected(struct call *c);
 /* The API took the tokens c was signed with. */
 void auth_accepted(const struct call *c);
-/* Takes c off the parked list, if it is there. */
-void auth_forget(struct call *c);
-/* True when easy was an auth call, which has now been handled. */
-bool auth_transfer_done(struct worker *w, const CURL *easy,
-                        CURLcode result);
-
-/* provider_openai.c: entry point when a transfer ends. */
-void openai_transfer_done(struct call *c, CURLcode result);
 
 #endif

@@ -120,7 +120,9 @@ static int ct_start(struct call *c)
     return -1;
 }
 
-static const struct provider_ops ct_ops = { "fake", ct_start };
+static const struct provider_ops ct_ops = {
+    .type = "fake", .init = NULL, .free = NULL, .start = ct_start,
+};
 
 static void ct_ended(struct worker *w)
 {

@@ -41,6 +41,8 @@ static int (*const unit_registrars[])(void) = {
     register_bucket_tests,
     register_health_tests,
     register_clientbudget_tests,
+    register_provkind_tests,
+    register_offload_tests,
 };
 
 int unit_add_suite(const char *name, const CU_TestInfo *tests)

@@ -37,6 +37,8 @@ int register_balancer_tests(void);
 int register_breaker_tests(void);
 int register_compat_tests(void);
 int register_oauth_tests(void);
+int register_provkind_tests(void);
+int register_offload_tests(void);
 int register_trace_tests(void);
 int register_chan_tests(void);
 int register_http_tests(void);
