@@ -303,7 +303,15 @@ check "unknown path 404" 404 "$code"
 check_match "404 not_found_error" '"error":\{"type":"not_found_error"' "$(rbody)"
 
 echo "exit"
+# An answer still pending at shutdown is dropped without leaking.
+curl -s -N -o /dev/null "${HDRS[@]}" -d "$(body drip-5000 true)" \
+    "$B/v1/messages" &
+CPID=$!
+PIDS+=($CPID)
+wait_until 20 sh -c "curl -s '$B/_calls' | grep -q '\"count\":4,'"
+check "drip pending at shutdown" 0 "$?"
 kill -TERM "$MPID"
 wait "$MPID"; check "SIGTERM: exit 0, nothing leaked" 0 "$?"
+wait "$CPID"; check "its client sees the connection close (18)" 18 "$?"
 
 summary "mock_anthropic"

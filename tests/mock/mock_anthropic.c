@@ -24,7 +24,8 @@
  *                         first, each exactly as received
  *   GET  /_last/body      the last /v1/... request's body, raw
  *   GET  /_last/headers   its headers, one "Name: value" line each
- *   POST /_reset          forget records, counts and failN/flaky counters
+ *   POST /_reset          forget records, counts, failN/flaky counters
+ *                         and models=fail
  *   POST /_control?models=fail|ok
  *   anything else         404 not_found_error
  *
@@ -86,8 +87,10 @@
  * answer (auth, validation, error modes) are plain HTTP errors, as the
  * real API sends them.
  *
- * Every answer carries a request-id header "req_mock_<n>"; errors are
- * {"type":"error","error":{"type","message"},"request_id"}.  Token
+ * Answers from /v1 (but garbage and cut plain) carry a request-id header
+ * "req_mock_<n>" (a message's id is "msg_mock_<same n>"); errors are
+ * {"type":"error","error":{"type","message"},"request_id"}, 429 and 529
+ * with retry-after: 1 (a stream's error event has no request_id).  Token
  * counts are deterministic: input_tokens = whitespace-separated words in
  * system and every message's text (text blocks, string contents,
  * tool_result text), at least 1; output_tokens = words of the answer's
@@ -262,7 +265,6 @@ struct ma_job {
     struct event *timer;
     struct timeval delay;
     int drip;               /* one event per tick, else all at once */
-    int started;            /* stream head sent */
     size_t cursor;          /* next event */
     struct ma_reply reply;
 };
@@ -1359,7 +1361,6 @@ ma_answer(struct ma_ctx *ctx, struct evhttp_request *req,
 {
     struct ma_answer a;
     struct ma_reply rep;
-    struct json_object *msg;
     int rc;
 
     memset(&rep, 0, sizeof(rep));
@@ -1374,7 +1375,8 @@ ma_answer(struct ma_ctx *ctx, struct evhttp_request *req,
     if (r->stream) {
         rc = ma_stream_build(&a, mode, &rep);
     } else {
-        msg = ma_message(&a, 1);
+        struct json_object *msg = ma_message(&a, 1);
+
         rep.body = strdup(ma_to_json(msg));
         rep.body_len = rep.body != NULL ? strlen(rep.body) : 0;
         rc = rep.body != NULL ? 0 : -1;
@@ -1517,7 +1519,6 @@ ma_last_cb(struct evhttp_request *req, void *arg)
     const struct ma_ctx *ctx = arg;
     const struct ma_record *r = ma_last_record(ctx);
     const char *path = evhttp_request_get_uri(req);
-    const char *s;
 
     if (r == NULL) {
         ma_send_text(req, HTTP_NOTFOUND, MA_CT_TEXT, "", 0);
@@ -1527,7 +1528,8 @@ ma_last_cb(struct evhttp_request *req, void *arg)
         ma_send_text(req, HTTP_OK, MA_CT_TEXT, r->body != NULL ? r->body : "",
                      r->body != NULL ? r->body_len : 0);
     else {
-        s = r->raw_headers != NULL ? r->raw_headers : "";
+        const char *s = r->raw_headers != NULL ? r->raw_headers : "";
+
         ma_send_text(req, HTTP_OK, MA_CT_TEXT, s, strlen(s));
     }
 }
