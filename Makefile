@@ -29,6 +29,7 @@ CTL_SRC    = master/pipelinectl.c master/login.c master/ctlcli.c
 UNIT_SRC   = $(wildcard tests/unit/*.c)
 MOCK_SRC   = tests/mock/mock_upstream.c
 MOCK_OAUTH_SRC = tests/mock/mock_oauth.c
+MOCK_ANTH_SRC = tests/mock/mock_anthropic.c
 SLOW_SRC   = tests/mock/slow_client.c
 HOSTILE_SRC = tests/mock/hostile_client.c
 SINK_SRC   = tests/mock/notify_sink.c
@@ -48,6 +49,7 @@ UNIT_OBJ   = $(call obj,$(UNIT_SRC) master/http.c master/ctlcli.c \
              $(WORKER_SRC)) $(COMMON_OBJ)
 MOCK_OBJ   = $(call obj,$(MOCK_SRC))
 MOCK_OAUTH_OBJ = $(call obj,$(MOCK_OAUTH_SRC))
+MOCK_ANTH_OBJ = $(call obj,$(MOCK_ANTH_SRC))
 SLOW_OBJ   = $(call obj,$(SLOW_SRC))
 HOSTILE_OBJ = $(call obj,$(HOSTILE_SRC))
 SINK_OBJ   = $(call obj,$(SINK_SRC))
@@ -56,7 +58,7 @@ QBENCH_OBJ = $(call obj,$(QBENCH_SRC)) $(COMMON_OBJ)
 SBENCH_OBJ = $(call obj,$(SBENCH_SRC))
 
 PROGS = $(BINDIR)/pipelined $(BINDIR)/pipelinectl $(BINDIR)/mock_upstream \
-        $(BINDIR)/mock_oauth \
+        $(BINDIR)/mock_oauth $(BINDIR)/mock_anthropic \
         $(BINDIR)/slow_client $(BINDIR)/hostile_client $(BINDIR)/notify_sink \
         $(BINDIR)/ctl_clients $(BINDIR)/queue_bench \
         $(BINDIR)/stream_bench \
@@ -87,6 +89,10 @@ $(BINDIR)/mock_upstream: $(MOCK_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BINDIR)/mock_oauth: $(MOCK_OAUTH_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BINDIR)/mock_anthropic: $(MOCK_ANTH_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

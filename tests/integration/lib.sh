@@ -81,6 +81,20 @@ start_oauth_mock() {
     printf -v "${name}_PORT" '%s' "$(cat "$pf")"
 }
 
+# start_anthropic_mock NAME [ARGS...]: a mock Anthropic Messages API
+# (tests/mock/mock_anthropic.c; ARGS e.g. -k KEY, default key
+# sk-ant-mock); its port in ${NAME}_PORT, its pid in ${NAME}_PID.
+start_anthropic_mock() {
+    local name=$1 pf="$WORK/$1.port"
+    shift
+    "$BIN/mock_anthropic" -q -P "$pf" "$@" >"$WORK/$name.out" \
+        2>"$WORK/$name.err" &
+    PIDS+=($!)
+    printf -v "${name}_PID" '%s' "$!"
+    wait_until 10 test -s "$pf" || { echo "mock anthropic did not start"; exit 1; }
+    printf -v "${name}_PORT" '%s' "$(cat "$pf")"
+}
+
 # oauth_control NAME 'key=value&key=value': POST /control; prints the
 # HTTP status (200 when applied).
 oauth_control() {
