@@ -460,9 +460,17 @@ void http_stream_error(struct http_req *req, const char *body, size_t len)
 {
     static const char head[] = "event: error\ndata: ";
     static const char tail[] = "\n\n";
+    struct http_conn *c = req->conn;
 
-    http_stream_chunk(req, head, sizeof(head) - 1);
-    http_stream_chunk(req, body, len);
-    http_stream_chunk(req, tail, sizeof(tail) - 1);
+    /* One chunk, the event whole. */
+    if (!c->head_only) {
+        http_chunk_header(c, sizeof(head) - 1 + len + sizeof(tail) - 1);
+        UTIL_MUST(evbuffer_add(c->out, head, sizeof(head) - 1) |
+                  evbuffer_add(c->out, body, len) |
+                  evbuffer_add(c->out, tail, sizeof(tail) - 1),
+                  "an answer's output");
+        if (!c->http10)
+            UTIL_MUST(evbuffer_add(c->out, "\r\n", 2), "an answer's output");
+    }
     http_stream_end(req);
 }
