@@ -15,6 +15,10 @@
 
 #define ENDPOINTS_HIST_FOLD  HIST_SUB_COUNT  /* buckets per le label */
 #define ENDPOINTS_HEALTH_MAX 256             /* the /health body */
+/* Appends to the /metrics answer; out of memory aborts (util_oom). */
+#define ENDPOINTS_PRINTF(buf, ...) \
+    do { if (evbuffer_add_printf(buf, __VA_ARGS__) < 0) \
+             util_oom("the /metrics answer"); } while (0)
 
 void endpoints_models(struct master *m, struct http_req *req)
 {
@@ -61,7 +65,7 @@ static void endpoints_targets(struct master *m, struct evbuffer *buf)
     };
 
     for (size_t k = 0; k < sizeof(series) / sizeof(series[0]); k++) {
-        evbuffer_add_printf(buf, "# HELP %s %s\n# TYPE %s %s\n",
+        ENDPOINTS_PRINTF(buf, "# HELP %s %s\n# TYPE %s %s\n",
                             series[k].name, series[k].help, series[k].name,
                             series[k].type);
         for (int t = 0; t < m->cfg->target_count; t++) {
@@ -70,7 +74,7 @@ static void endpoints_targets(struct master *m, struct evbuffer *buf)
                           k == 1 ? (long long)atomic_load(&st->failures) :
                                    (long long)atomic_load(&st->active);
 
-            evbuffer_add_printf(buf, "%s{target=\"%s\",virtual_model="
+            ENDPOINTS_PRINTF(buf, "%s{target=\"%s\",virtual_model="
                                 "\"%s\"} %lld\n", series[k].name,
                                 m->cfg->targets[t].name,
                                 m->cfg->vmodels[m->cfg->targets[t].vmodel]
@@ -84,7 +88,7 @@ static void endpoints_tokens(struct master *m, struct evbuffer *buf)
 {
     static const char name[] = "pipeline_tokens_total";
 
-    evbuffer_add_printf(buf, "# HELP %s Tokens of the answers, as the "
+    ENDPOINTS_PRINTF(buf, "# HELP %s Tokens of the answers, as the "
                         "upstream reported them, by target.\n"
                         "# TYPE %s counter\n", name, name);
     for (int t = 0; t < m->cfg->target_count; t++) {
@@ -93,7 +97,7 @@ static void endpoints_tokens(struct master *m, struct evbuffer *buf)
         const char *tn = m->cfg->targets[t].name;
         const char *vm = m->cfg->vmodels[m->cfg->targets[t].vmodel].name;
 
-        evbuffer_add_printf(buf, "%s{target=\"%s\",virtual_model=\"%s\","
+        ENDPOINTS_PRINTF(buf, "%s{target=\"%s\",virtual_model=\"%s\","
                             "kind=\"prompt\"} %llu\n"
                             "%s{target=\"%s\",virtual_model=\"%s\","
                             "kind=\"completion\"} %llu\n", name, tn, vm,
@@ -109,7 +113,7 @@ static void endpoints_latency(struct master *m, struct evbuffer *buf)
 {
     static const char name[] = "pipeline_request_duration_seconds";
 
-    evbuffer_add_printf(buf, "# HELP %s Time from request to the end of "
+    ENDPOINTS_PRINTF(buf, "# HELP %s Time from request to the end of "
                         "its answer, by target.\n# TYPE %s histogram\n",
                         name, name);
     for (int t = 0; t < m->cfg->target_count; t++) {
@@ -129,31 +133,31 @@ static void endpoints_latency(struct master *m, struct evbuffer *buf)
             if ((i + 1) % ENDPOINTS_HIST_FOLD != 0)
                 continue;
             hist_format_seconds(le, sizeof(le), hist_bucket_bound_us(i));
-            evbuffer_add_printf(buf, "%s_bucket{target=\"%s\",le=\"%s\"} "
+            ENDPOINTS_PRINTF(buf, "%s_bucket{target=\"%s\",le=\"%s\"} "
                                 "%llu\n", name, tn, le,
                                 (unsigned long long)cum);
         }
         hist_format_seconds(sum, sizeof(sum), h->sum_us);
-        evbuffer_add_printf(buf, "%s_bucket{target=\"%s\",le=\"+Inf\"} "
+        ENDPOINTS_PRINTF(buf, "%s_bucket{target=\"%s\",le=\"+Inf\"} "
                             "%llu\n%s_sum{target=\"%s\"} %s\n"
                             "%s_count{target=\"%s\"} %llu\n", name, tn,
                             (unsigned long long)h->total, name, tn, sum,
                             name, tn, (unsigned long long)h->total);
     }
-    evbuffer_add_printf(buf, "# HELP pipeline_breaker_state Circuit breaker: "
+    ENDPOINTS_PRINTF(buf, "# HELP pipeline_breaker_state Circuit breaker: "
                         "0 closed, 1 open, 2 half-open.\n"
                         "# TYPE pipeline_breaker_state gauge\n");
     for (int t = 0; t < m->cfg->target_count; t++)
-        evbuffer_add_printf(buf, "pipeline_breaker_state{target=\"%s\","
+        ENDPOINTS_PRINTF(buf, "pipeline_breaker_state{target=\"%s\","
                             "virtual_model=\"%s\"} %u\n",
                             m->cfg->targets[t].name,
                             m->cfg->vmodels[m->cfg->targets[t].vmodel].name,
                             atomic_load(&master_target(m, t)->state));
-    evbuffer_add_printf(buf, "# HELP pipeline_breaker_transitions_total "
+    ENDPOINTS_PRINTF(buf, "# HELP pipeline_breaker_transitions_total "
                         "Breaker state changes.\n"
                         "# TYPE pipeline_breaker_transitions_total counter\n");
     for (int t = 0; t < m->cfg->target_count; t++)
-        evbuffer_add_printf(buf, "pipeline_breaker_transitions_total{target="
+        ENDPOINTS_PRINTF(buf, "pipeline_breaker_transitions_total{target="
                             "\"%s\",virtual_model=\"%s\"} %llu\n",
                             m->cfg->targets[t].name,
                             m->cfg->vmodels[m->cfg->targets[t].vmodel].name,
@@ -168,7 +172,7 @@ void endpoints_metrics(struct master *m, struct http_req *req)
 
     if (buf == NULL)
         util_oom("the /metrics answer");
-    evbuffer_add_printf(buf,
+    ENDPOINTS_PRINTF(buf,
         "# HELP pipeline_requests_total Chat requests received.\n"
         "# TYPE pipeline_requests_total counter\n"
         "pipeline_requests_total %llu\n"

@@ -84,6 +84,8 @@ static void http_refuse(struct http_conn *c, int status, const char *why)
 
 /* ---- reading requests ---- */
 
+#define HTTP_CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
+
 static void http_dispatch(struct http_conn *c, const struct hp_request *hp,
                           const char *body, size_t body_len)
 {
@@ -169,7 +171,9 @@ static void http_conn_process(struct http_conn *c)
             }
             if (hp.expect_continue && !c->continue_sent &&
                 avail == hp.head_len) {
-                evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+                UTIL_MUST(evbuffer_add(c->out, HTTP_CONTINUE,
+                                       sizeof(HTTP_CONTINUE) - 1),
+                          "an answer's output");
                 c->continue_sent = true;
                 http_out_flush(c);
                 if (c->doomed)
@@ -199,7 +203,8 @@ static void http_conn_process(struct http_conn *c)
             r = hp_chunked_decode(&c->chunk, buf + hp.head_len, have, tmp,
                                   &consumed, &produced,
                                   c->srv->limits.read_limit);
-            evbuffer_add(c->body, tmp, produced);
+            UTIL_MUST(evbuffer_add(c->body, tmp, produced),
+                      "a request's body");
             free(tmp);
             if (r == HP_ERROR) {
                 http_refuse(c, c->chunk.total + c->chunk.remaining >
@@ -215,9 +220,12 @@ static void http_conn_process(struct http_conn *c)
                     http_refuse(c, 503, "out of memory");
                     return;
                 }
-                evbuffer_remove_buffer(c->in, rest, hp.head_len);
+                if (evbuffer_remove_buffer(c->in, rest, hp.head_len) !=
+                    (int)hp.head_len)
+                    util_oom("a request's head");
                 evbuffer_drain(c->in, consumed);
-                evbuffer_prepend_buffer(c->in, rest);
+                UTIL_MUST(evbuffer_prepend_buffer(c->in, rest),
+                          "a request's head");
                 evbuffer_free(rest);
             }
             if (r == HP_NEED_MORE)

@@ -278,7 +278,7 @@ static void http_head(struct http_conn *c, int status,
                                 "\r\n\r\n", http_reason(500));
         c->close_after = true;
     }
-    evbuffer_add(c->out, head, used);
+    UTIL_MUST(evbuffer_add(c->out, head, used), "an answer's output");
 }
 
 void http_send_buffer(struct http_req *req, int status,
@@ -293,7 +293,7 @@ void http_send_buffer(struct http_req *req, int status,
         if (c->head_only)
             evbuffer_drain(buf, len);
         else
-            evbuffer_add_buffer(c->out, buf);
+            UTIL_MUST(evbuffer_add_buffer(c->out, buf), "an answer's output");
     }
     http_out_finish(c);
 }
@@ -306,7 +306,7 @@ void http_send(struct http_req *req, int status, const char *content_type,
 
     http_head(c, status, content_type, hdrs, nhdrs, (int64_t)len);
     if (len > 0 && !c->head_only)
-        evbuffer_add(c->out, body, len);
+        UTIL_MUST(evbuffer_add(c->out, body, len), "an answer's output");
     http_out_finish(c);
 }
 
@@ -393,7 +393,7 @@ static void http_chunk_header(struct http_conn *c, size_t len)
     if (c->http10)
         return;
     n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
-    evbuffer_add(c->out, hdr, (size_t)n);
+    UTIL_MUST(evbuffer_add(c->out, hdr, (size_t)n), "an answer's output");
 }
 
 void http_stream_chunk(struct http_req *req, const void *data, size_t len)
@@ -403,9 +403,9 @@ void http_stream_chunk(struct http_req *req, const void *data, size_t len)
     if (len == 0 || c->head_only)
         return;
     http_chunk_header(c, len);
-    evbuffer_add(c->out, data, len);
+    UTIL_MUST(evbuffer_add(c->out, data, len), "an answer's output");
     if (!c->http10)
-        evbuffer_add(c->out, "\r\n", 2);
+        UTIL_MUST(evbuffer_add(c->out, "\r\n", 2), "an answer's output");
     http_flush_soon(c);
 }
 
@@ -420,9 +420,10 @@ void http_stream_move(struct http_req *req, struct evbuffer *src, size_t len)
         return;
     }
     http_chunk_header(c, len);
-    evbuffer_remove_buffer(src, c->out, len);
+    if (evbuffer_remove_buffer(src, c->out, len) != (int)len)
+        util_oom("an answer's output");
     if (!c->http10)
-        evbuffer_add(c->out, "\r\n", 2);
+        UTIL_MUST(evbuffer_add(c->out, "\r\n", 2), "an answer's output");
     http_flush_soon(c);
 }
 
@@ -431,7 +432,7 @@ void http_stream_end(struct http_req *req)
     struct http_conn *c = req->conn;
 
     if (!c->http10 && !c->head_only)
-        evbuffer_add(c->out, "0\r\n\r\n", 5);
+        UTIL_MUST(evbuffer_add(c->out, "0\r\n\r\n", 5), "an answer's output");
     http_out_finish(c);
 }
 

@@ -250,8 +250,9 @@ static void supervisor_arm_respawn(struct master *m, int64_t ms)
 
     if (m->respawn_timer == NULL)
         m->respawn_timer = evtimer_new(m->base, supervisor_respawn_cb, m);
-    if (m->respawn_timer == NULL || evtimer_add(m->respawn_timer, &tv) < 0)
-        log_msg(&m->log, LOG_ERROR, NULL, "cannot arm the respawn timer");
+    if (m->respawn_timer == NULL)
+        util_oom("the respawn timer");
+    UTIL_MUST(evtimer_add(m->respawn_timer, &tv), "the respawn timer");
 }
 
 /* The back-off is over: replace the dead workers, then watch them for a
