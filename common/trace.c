@@ -348,7 +348,7 @@ size_t trace_format(char *out, size_t cap, const struct trace_req *r,
     const struct trace_attempt *last = trace_last(t);
     const char *target = r->target;
     char model[CFG_TARGET_NAME_MAX], tname[CFG_TARGET_NAME_MAX];
-    char error[CFG_TARGET_NAME_MAX], ms[TRACE_NUM_MAX], fb[TRACE_NUM_MAX];
+    char ms[TRACE_NUM_MAX], fb[TRACE_NUM_MAX];
 
     if ((target == NULL || *target == '\0') && last != NULL)
         target = trace_target_name(cfg, last->target);
@@ -364,9 +364,12 @@ size_t trace_format(char *out, size_t cap, const struct trace_req *r,
     if (r->usage)
         trace_put(&b, " prompt_tokens=%u completion_tokens=%u",
                   r->prompt_tokens, r->completion_tokens);
-    if (r->error != NULL)
+    if (r->error != NULL) {
+        char error[CFG_TARGET_NAME_MAX];
+
         trace_put(&b, " error=%s", trace_word(error, sizeof(error),
                                               r->error));
+    }
     if (r->client_gone)
         trace_put(&b, " client_gone=1");
     if (stages)
