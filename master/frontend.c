@@ -10,25 +10,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
-#include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #include "apierror.h"
 #include "endpoints.h"
+#include "mreq.h"
+#include "reqlog.h"
 #include "request.h"
 #include "trace.h"
 #include "util.h"
 
 #define FRONTEND_BEARER        "Bearer "
 #define FRONTEND_SHA256_PREFIX "sha256:"
-#define FRONTEND_SSE_ERR_MAX   (APIERR_BODY_MAX + 32)
 #define FRONTEND_INT_MAX       32      /* bytes of an integer header */
 #define FRONTEND_MAX_TIMEOUT_MS 86400000
-#define FRONTEND_HIST_FOLD     HIST_SUB_COUNT  /* buckets per le label */
-
 
 /* ---- small helpers ---- */
 

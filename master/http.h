@@ -33,7 +33,8 @@ struct http_req {
     const char *body;                  /* callback only */
     size_t body_len;
     bool streaming;                    /* http_stream_start was called */
-    void *user;                        /* the front end's state */
+    void *user;                        /* the front end's: the mreq
+                                          serving it (master/mreq.c) */
     /* The client's X-Request-Id when valid, else one made here; every
      * answer carries it. Valid until the request is answered. */
     char id[UTIL_REQUEST_ID_MAX];

@@ -86,6 +86,8 @@ void relay_read_cb(struct chan *ch, void *arg)
         if (avail < FRAME_HDR_SIZE)
             return;
         p = evbuffer_pullup(in, FRAME_HDR_SIZE);
+        if (p == NULL)
+            util_oom("a worker's frame");
         n = frame_decode(p, FRAME_HDR_SIZE, &f);
         if (n < 0 || (n == 0 && f.len > FRAME_MAX_PAYLOAD) ||
             f.type >= FRAME_CANCEL) {
@@ -129,8 +131,8 @@ void relay_worker_lost(struct master *m, int slot)
 
     /* Frames it sent before dying are still worth relaying, unless it
      * was killed for sending a bad one. */
-    if (mw->chan != NULL && !mw->broken)
-        while (chan_read_once(mw->chan) > 0)
+    if (mw->chan != NULL)
+        while (!mw->broken && chan_read_once(mw->chan) > 0)
             relay_read_cb(mw->chan, m);
     for (uint32_t j = 0; j < m->shm.hdr->job_count; j++) {
         const struct shm_job *sj = &m->shm.jobs[j];
