@@ -22,7 +22,8 @@ LDLIBS  = $(PKG_LIBS) -lpthread -lm
 
 COMMON_SRC = $(wildcard common/*.c)
 MASTER_SRC = master/main.c master/master.c master/frontend.c \
-             master/http.c master/relay.c master/supervisor.c \
+             master/http.c master/http_out.c master/relay.c master/supervisor.c \
+             master/mreq.c master/reqlog.c master/endpoints.c \
              master/control.c master/notify.c
 WORKER_SRC = $(wildcard worker/*.c)
 CTL_SRC    = master/pipelinectl.c master/login.c master/ctlcli.c
@@ -45,8 +46,8 @@ CTL_OBJ    = $(call obj,$(CTL_SRC)) $(COMMON_OBJ)
 # master/http.c and master/ctlcli.c are unit-tested too (test_http.c,
 # test_ctlcli.c), and the worker's modules (test_call.c drives call.c
 # through a fake provider; worker.c's worker_main is linked, not run).
-UNIT_OBJ   = $(call obj,$(UNIT_SRC) master/http.c master/ctlcli.c \
-             $(WORKER_SRC)) $(COMMON_OBJ)
+UNIT_OBJ   = $(call obj,$(UNIT_SRC) master/http.c master/http_out.c \
+             master/ctlcli.c $(WORKER_SRC)) $(COMMON_OBJ)
 MOCK_OBJ   = $(call obj,$(MOCK_SRC))
 MOCK_OAUTH_OBJ = $(call obj,$(MOCK_OAUTH_SRC))
 MOCK_ANTH_OBJ = $(call obj,$(MOCK_ANTH_SRC))

@@ -16,12 +16,6 @@ static void put32(uint8_t *p, uint32_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static uint16_t get16(const uint8_t *p)
 {
     return (uint16_t)(p[0] | (p[1] << 8));
@@ -31,11 +25,6 @@ static uint32_t get32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
            (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
 void frame_encode_hdr(uint8_t out[FRAME_HDR_SIZE], const struct frame *f)
@@ -79,13 +68,9 @@ int frame_meta_encode(uint8_t *out, size_t cap, const struct frame_meta *m)
     if (n > cap)
         return -1;
     put16(out, m->attempts);
-    put16(out + 2, m->upstream_status);
-    put32(out + 4, m->latency_ms);
-    put32(out + 8, m->ttfb_ms);
-    put32(out + 12, m->prompt_tokens);
-    put32(out + 16, m->completion_tokens);
-    put64(out + 20, m->bytes);
-    put16(out + 28, m->target_len);
+    put32(out + 2, m->prompt_tokens);
+    put32(out + 6, m->completion_tokens);
+    put16(out + 10, m->target_len);
     if (m->target_len > 0)
         memcpy(out + FRAME_META_FIXED, m->target, m->target_len);
     if (m->rest_len > 0)
@@ -97,14 +82,11 @@ int frame_meta_decode(const uint8_t *p, size_t len, struct frame_meta *m)
 {
     if (len < FRAME_META_FIXED)
         return -1;
+    memset(m, 0, sizeof(*m));
     m->attempts = get16(p);
-    m->upstream_status = get16(p + 2);
-    m->latency_ms = get32(p + 4);
-    m->ttfb_ms = get32(p + 8);
-    m->prompt_tokens = get32(p + 12);
-    m->completion_tokens = get32(p + 16);
-    m->bytes = get64(p + 20);
-    m->target_len = get16(p + 28);
+    m->prompt_tokens = get32(p + 2);
+    m->completion_tokens = get32(p + 6);
+    m->target_len = get16(p + 10);
     if (len - FRAME_META_FIXED < m->target_len)
         return -1;
     m->target = (const char *)p + FRAME_META_FIXED;

@@ -348,22 +348,30 @@ size_t trace_format(char *out, size_t cap, const struct trace_req *r,
     const struct trace_attempt *last = trace_last(t);
     const char *target = r->target;
     char model[CFG_TARGET_NAME_MAX], tname[CFG_TARGET_NAME_MAX];
-    char error[CFG_TARGET_NAME_MAX], ms[TRACE_NUM_MAX], fb[TRACE_NUM_MAX];
+    char ms[TRACE_NUM_MAX], fb[TRACE_NUM_MAX];
 
     if ((target == NULL || *target == '\0') && last != NULL)
         target = trace_target_name(cfg, last->target);
     /* The part every request has, in one call. */
     trace_advance(&b, snprintf(out, cap, "model=%s target=%s status=%d "
-                               "attempts=%u ms=%s first_byte_ms=%s%s%s%s",
+                               "attempts=%u ms=%s first_byte_ms=%s",
         trace_word(model, sizeof(model), r->model),
         trace_word(tname, sizeof(tname), target), r->status,
         t != NULL ? t->attempts : 0,
         trace_ms(ms, r->received_us, r->end_us),
         r->first_byte_us != 0 ? trace_ms(fb, r->received_us,
-                                         r->first_byte_us) : TRACE_NONE,
-        r->error != NULL ? " error=" : "",
-        r->error != NULL ? trace_word(error, sizeof(error), r->error) : "",
-        r->client_gone ? " client_gone=1" : ""));
+                                         r->first_byte_us) : TRACE_NONE));
+    if (r->usage)
+        trace_put(&b, " prompt_tokens=%u completion_tokens=%u",
+                  r->prompt_tokens, r->completion_tokens);
+    if (r->error != NULL) {
+        char error[CFG_TARGET_NAME_MAX];
+
+        trace_put(&b, " error=%s", trace_word(error, sizeof(error),
+                                              r->error));
+    }
+    if (r->client_gone)
+        trace_put(&b, " client_gone=1");
     if (stages)
         trace_put_stages(&b, r, t, cfg);
     return b.len;

@@ -1,8 +1,11 @@
 /* frame.h - the worker<->master frame protocol over each worker's
  * socketpair. A frame is a 16-byte header (payload length, type, flags,
  * HTTP status, job index, job generation; little-endian) and a payload.
- * HEAD, END and ERROR carry a "meta" payload: counters, the target name
- * and, for ERROR, the OpenAI-shaped error body. Pure codec, no I/O. */
+ * HEAD, END and ERROR carry a "meta" payload: the attempts made, the
+ * tokens the answer used (END: the request's log line and /metrics), the
+ * target name and, for ERROR, the OpenAI-shaped error body. Meta that
+ * does not decode is as bad as a bad header: the master kills the
+ * worker. Pure codec, no I/O. */
 #ifndef RCC_FRAME_H
 #define RCC_FRAME_H
 
@@ -11,7 +14,9 @@
 
 #define FRAME_HDR_SIZE     16
 #define FRAME_MAX_PAYLOAD  (1u << 20)
-#define FRAME_META_FIXED   30      /* meta bytes before the target name */
+/* Meta bytes before the target name: attempts (u16), prompt_tokens
+ * (u32), completion_tokens (u32), target_len (u16). */
+#define FRAME_META_FIXED   12
 
 enum frame_type {
     /* worker -> master */
@@ -43,12 +48,8 @@ struct frame {
 
 struct frame_meta {
     uint16_t attempts;
-    uint16_t upstream_status;
-    uint32_t latency_ms;
-    uint32_t ttfb_ms;
-    uint32_t prompt_tokens;
+    uint32_t prompt_tokens;    /* END: the upstream's usage; 0: none */
     uint32_t completion_tokens;
-    uint64_t bytes;
     uint16_t target_len;
     const char *target;        /* not NUL-terminated */
     size_t rest_len;

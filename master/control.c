@@ -325,7 +325,7 @@ static char *control_reload(struct master *m)
 
     if (m->draining)
         return control_error("shutting down");
-    if (master_reload(m, err, sizeof(err)) < 0)
+    if (m->hooks.reload(m, err, sizeof(err)) < 0)
         return control_error(err);
     root = json_object_new_object();
     json_object_object_add(root, "ok", json_object_new_boolean(1));

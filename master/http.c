@@ -9,8 +9,6 @@
  * read its answers is not read either). */
 #include "http.h"
 
-#include "apierror.h"
-
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,90 +23,13 @@
 #include <event2/util.h>
 
 #include "apierror.h"
+#include "http_out.h"
 #include "util.h"
 
-#define HTTP_READ_CHUNK      16384
-#define HTTP_BACKLOG         1024
-#define HTTP_PATH_MAX        8192
-#define HTTP_STATUS_LINE_MAX 64
-#define HTTP_HEAD_MAX        4096   /* our own response heads */
-#define HTTP_PIPELINE_MAX    65536  /* input kept while a request runs */
-#define HTTP_CHUNK_HDR_MAX   24
-#define HTTP_LINGER_MS       2000   /* reading what a refused client sent */
-#define HTTP_OUTPUT_MAX      65536  /* unsent answers that stop the reading */
-#define HTTP_ACCEPT_RETRY_MS 250    /* out of descriptors: accept again after */
-#define HTTP_ACCEPT_LOG_MS   60000  /* ... and say so at most this often */
-
-enum http_conn_state {
-    HTTP_READING,              /* waiting for (the rest of) a request */
-    HTTP_BUSY,                 /* request dispatched, answer pending */
-    HTTP_CLOSING,              /* answer out, then close */
-    HTTP_LINGERING             /* write side shut; draining the client */
-};
-
-struct http_conn {
-    struct http_server *srv;
-    evutil_socket_t fd;
-    struct event *rev, *wev, *timer;
-    struct evbuffer *in, *out;
-    struct evbuffer *body;     /* decoded chunked body, while reading */
-    struct hp_chunked chunk;
-    enum http_conn_state state;
-    bool reading;              /* rev is added */
-    bool head_done;            /* the head of the request being read */
-    bool continue_sent;
-    bool keep_alive;
-    bool close_after;
-    bool http10;
-    bool head_only;            /* a HEAD request: no body in the answer */
-    bool in_dispatch;          /* inside on_request */
-    bool doomed;               /* to be freed from the loop, not here */
-    bool drain_watch;          /* call on_drain at drain_low */
-    bool req_started;          /* a byte of the next request arrived */
-    bool flush_queued;         /* on the server's flush list */
-    bool out_blocked;          /* between requests, waiting for the client
-                                * to read its answers (HTTP_OUTPUT_MAX) */
-    size_t drain_low;
-    size_t head_len;
-    int requests;
-    struct http_req req;
-    struct http_conn *prev, *next;
-    struct http_conn *flush_prev, *flush_next;
-};
 
 static void http_conn_process(struct http_conn *c);
-static void http_unqueue_flush(struct http_conn *c);
 static void http_listener_resume(struct http_server *s);
 
-const char *http_reason(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case APIERR_CLIENT_GONE: return "Client Closed Request";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default:  return status < 400 ? "OK" : status < 500 ? "Client Error"
-                                                        : "Server Error";
-    }
-}
 
 /* ---- connection life ---- */
 
@@ -119,7 +40,7 @@ static void http_conn_free(struct http_conn *c, bool lost)
 
     if (lost && c->state == HTTP_BUSY && s->on_lost != NULL)
         s->on_lost(&c->req, s->arg);
-    http_unqueue_flush(c);
+    http_out_unqueue(c);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -144,423 +65,26 @@ static void http_conn_free(struct http_conn *c, bool lost)
     }
 }
 
-static void http_arm(struct http_conn *c, int ms)
-{
-    struct timeval tv = util_ms_to_tv(ms);
-
-    evtimer_add(c->timer, &tv);
-}
-
-static void http_read_on(struct http_conn *c, bool on)
-{
-    if (on == c->reading)
-        return;
-    c->reading = on;
-    if (on)
-        event_add(c->rev, NULL);
-    else
-        event_del(c->rev);
-}
-
-/* Frees the connection from the event loop rather than from inside a
- * call the front end made: callers never see it vanish under them. */
-static void http_doom(struct http_conn *c)
-{
-    if (c->doomed)
-        return;
-    c->doomed = true;
-    http_read_on(c, false);
-    event_del(c->wev);
-    event_active(c->timer, EV_TIMEOUT, 0);
-}
-
-static void http_check_drain(struct http_conn *c)
-{
-    struct http_server *s = c->srv;
-
-    if (c->drain_watch && c->state == HTTP_BUSY &&
-        evbuffer_get_length(c->out) <= c->drain_low) {
-        c->drain_watch = false;
-        if (s->on_drain != NULL)
-            s->on_drain(&c->req, s->arg);
-    }
-}
-
-void http_watch_drain(struct http_req *req, size_t low)
-{
-    req->conn->drain_watch = true;
-    req->conn->drain_low = low;
-}
-
-/* Writes what is buffered; arms the write event for the rest. */
-static void http_flush(struct http_conn *c)
-{
-    http_unqueue_flush(c);
-    while (!c->doomed && evbuffer_get_length(c->out) > 0) {
-        int n = evbuffer_write(c->out, c->fd);
-
-        if (n < 0 && (EVUTIL_SOCKET_ERROR() == EAGAIN ||
-                      EVUTIL_SOCKET_ERROR() == EINTR))
-            break;
-        if (n <= 0) {
-            http_doom(c);
-            return;
-        }
-    }
-    if (c->doomed)
-        return;
-    if (evbuffer_get_length(c->out) > 0) {
-        http_check_drain(c);
-        event_add(c->wev, NULL);
-        return;
-    }
-    event_del(c->wev);
-    http_check_drain(c);
-    if (c->state == HTTP_CLOSING) {
-        /* Closing with unread input would reset the connection and
-         * destroy our answer in flight: shut our side, then read and drop
-         * what the client still sends, for a while (a lingering close). */
-        c->state = HTTP_LINGERING;
-        shutdown(c->fd, SHUT_WR);
-        evbuffer_drain(c->in, evbuffer_get_length(c->in));
-        http_read_on(c, true);
-        http_arm(c, HTTP_LINGER_MS);
-    }
-}
-
-/* Between requests: reads the next one, unless the client is behind on
- * reading its answers. Then nothing more is read or started (a client
- * that pipelines requests and never reads would otherwise have us
- * buffer answers without end) until the unsent output is down to
- * HTTP_OUTPUT_MAX again; the client has idle_timeout_ms to get there.
- * Returns whether input waits to be processed now. */
-static bool http_await_request(struct http_conn *c)
-{
-    size_t pending = evbuffer_get_length(c->in);
-
-    if (evbuffer_get_length(c->out) > HTTP_OUTPUT_MAX) {
-        if (!c->out_blocked) {
-            c->out_blocked = true;
-            http_read_on(c, false);
-            http_arm(c, c->srv->limits.idle_timeout_ms);
-        }
-        return false;
-    }
-    c->out_blocked = false;
-    http_read_on(c, true);
-    c->req_started = pending > 0;
-    http_arm(c, pending > 0 ? c->srv->limits.header_timeout_ms :
-                              c->srv->limits.idle_timeout_ms);
-    return pending > 0;
-}
-
-/* The answer is complete: close, or go on with the next request. */
-static void http_finish(struct http_conn *c)
-{
-    if (c->doomed)
-        return;            /* being freed from the loop already */
-    c->requests++;
-    c->req_started = false;
-    c->req.streaming = false;
-    c->req.user = NULL;
-    c->drain_watch = false;
-    if (!c->keep_alive || c->close_after ||
-        (c->srv->limits.max_requests > 0 &&
-         c->requests >= c->srv->limits.max_requests)) {
-        c->state = HTTP_CLOSING;
-        http_read_on(c, false);
-        /* A client that never reads its answer does not keep the slot. */
-        http_arm(c, c->srv->limits.idle_timeout_ms);
-        http_flush(c);
-        return;
-    }
-    c->state = HTTP_READING;
-    http_flush(c);
-    if (c->doomed)
-        return;
-    /* Inside http_conn_process the request just answered is still at the
-     * front of the input: that loop goes on once it has dropped it. */
-    if (!c->in_dispatch && http_await_request(c))
-        http_conn_process(c);
-}
-
-/* ---- writing answers ---- */
-
-/* The id of the request whose head is hp (NULL: not parsed): the
- * client's X-Request-Id when it is a valid one, else a new one. */
-static void http_take_id(struct http_conn *c, const struct hp_request *hp)
-{
-    const struct hp_header *h = hp != NULL ? hp_find(hp, "x-request-id")
-                                           : NULL;
-
-    if (h != NULL && h->value_len < sizeof(c->req.id)) {
-        memcpy(c->req.id, h->value, h->value_len);
-        c->req.id[h->value_len] = '\0';
-        if (util_request_id_valid(c->req.id))
-            return;
-    }
-    util_request_id_make(c->req.id, sizeof(c->req.id), c->srv->id_prefix,
-                         ++c->srv->id_counter);
-}
-
-static void http_date(struct http_server *s)
-{
-    time_t now = time(NULL);
-    struct tm tm;
-
-    if ((int64_t)now == s->date_second)
-        return;
-    s->date_second = (int64_t)now;
-    gmtime_r(&now, &tm);
-    strftime(s->date, sizeof(s->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n",
-             &tm);
-}
-
-/* The status line and headers; length < 0 means a chunked body. */
-static void http_head(struct http_conn *c, int status,
-                      const char *content_type, const struct http_hdr *hdrs,
-                      size_t nhdrs, int64_t length)
-{
-    char head[HTTP_HEAD_MAX];
-    int n;
-    size_t used;
-
-    http_date(c->srv);
-    if (c->req.id[0] == '\0')
-        http_take_id(c, NULL);
-    n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%sX-Request-Id: %s"
-                 "\r\n", status, http_reason(status), c->srv->date,
-                 c->req.id);
-    used = n > 0 ? (size_t)n : 0;
-    for (size_t i = 0; i < nhdrs && used < sizeof(head); i++) {
-        n = snprintf(head + used, sizeof(head) - used, "%s: %s\r\n",
-                     hdrs[i].name, hdrs[i].value);
-        if (n > 0)
-            used += (size_t)n;
-    }
-    if (used < sizeof(head) && content_type != NULL) {
-        n = snprintf(head + used, sizeof(head) - used,
-                     "Content-Type: %s\r\n", content_type);
-        if (n > 0)
-            used += (size_t)n;
-    }
-    if (used < sizeof(head)) {
-        if (length >= 0)
-            n = snprintf(head + used, sizeof(head) - used,
-                         "Content-Length: %lld\r\n", (long long)length);
-        else if (!c->http10)
-            n = snprintf(head + used, sizeof(head) - used,
-                         "Transfer-Encoding: chunked\r\n");
-        else
-            n = 0;
-        if (n > 0)
-            used += (size_t)n;
-    }
-    if (used < sizeof(head)) {
-        bool close = !c->keep_alive || c->close_after ||
-                     (length < 0 && c->http10);
-
-        n = snprintf(head + used, sizeof(head) - used, "%s\r\n",
-                     close ? "Connection: close\r\n" :
-                     c->http10 ? "Connection: keep-alive\r\n" : "");
-        if (n > 0)
-            used += (size_t)n;
-    }
-    if (used >= sizeof(head)) {
-        /* Only our own headers go in here; never let one cut the head. */
-        used = (size_t)snprintf(head, sizeof(head), "HTTP/1.1 500 %s\r\n"
-                                "Content-Length: 0\r\nConnection: close"
-                                "\r\n\r\n", http_reason(500));
-        c->close_after = true;
-    }
-    evbuffer_add(c->out, head, used);
-}
-
-void http_send_buffer(struct http_req *req, int status,
-                      const char *content_type, const struct http_hdr *hdrs,
-                      size_t nhdrs, struct evbuffer *buf)
-{
-    struct http_conn *c = req->conn;
-    size_t len = buf ? evbuffer_get_length(buf) : 0;
-
-    http_head(c, status, content_type, hdrs, nhdrs, (int64_t)len);
-    if (buf != NULL) {
-        if (c->head_only)
-            evbuffer_drain(buf, len);
-        else
-            evbuffer_add_buffer(c->out, buf);
-    }
-    http_finish(c);
-}
-
-void http_send(struct http_req *req, int status, const char *content_type,
-               const struct http_hdr *hdrs, size_t nhdrs, const void *body,
-               size_t len)
-{
-    struct http_conn *c = req->conn;
-
-    http_head(c, status, content_type, hdrs, nhdrs, (int64_t)len);
-    if (len > 0 && !c->head_only)
-        evbuffer_add(c->out, body, len);
-    http_finish(c);
-}
-
-/* Stream chunks usually come in bursts (a worker's frames are read
- * together, and one read may carry several chunks of one stream): the
- * connection goes on the server's flush list, and the list is written
- * out when the callbacks already due in this turn of the loop are done,
- * one system call per connection. No write event is armed unless the
- * socket turns out to be full, so a chunk costs one writev and no
- * epoll_ctl, and it does not wait for the next epoll_wait. */
-static void http_flush_soon(struct http_conn *c)
-{
-    struct http_server *s = c->srv;
-
-    /* A full socket has its write event armed: that writes it all. */
-    if (c->doomed || c->flush_queued || event_pending(c->wev, EV_WRITE, NULL))
-        return;
-    c->flush_queued = true;
-    c->flush_next = NULL;
-    c->flush_prev = s->flush_tail;      /* written in the order queued */
-    if (s->flush_tail != NULL)
-        s->flush_tail->flush_next = c;
-    else {
-        s->flush_list = c;
-        event_active(s->flush_ev, EV_TIMEOUT, 0);
-    }
-    s->flush_tail = c;
-}
-
-static void http_unqueue_flush(struct http_conn *c)
-{
-    if (!c->flush_queued)
-        return;
-    c->flush_queued = false;
-    if (c->flush_prev != NULL)
-        c->flush_prev->flush_next = c->flush_next;
-    else
-        c->srv->flush_list = c->flush_next;
-    if (c->flush_next != NULL)
-        c->flush_next->flush_prev = c->flush_prev;
-    else
-        c->srv->flush_tail = c->flush_prev;
-    c->flush_prev = c->flush_next = NULL;
-}
-
-static void http_flush_list_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct http_server *s = arg;
-
-    (void)fd;
-    (void)what;
-    /* http_flush takes each off the list; a drain callback may queue
-     * more, which this loop then writes too. */
-    while (s->flush_list != NULL)
-        http_flush(s->flush_list);
-}
-
-void http_stream_start(struct http_req *req, int status,
-                       const char *content_type, const struct http_hdr *hdrs,
-                       size_t nhdrs)
-{
-    struct http_conn *c = req->conn;
-
-    req->streaming = true;
-    if (c->http10)
-        c->close_after = true;     /* the end of the stream is the close */
-    http_head(c, status, content_type, hdrs, nhdrs, -1);
-    /* The worker sends the head with the first chunk: they usually go
-     * out together, in one write (http_stream_flush). */
-    http_flush_soon(c);
-}
-
-void http_stream_flush(struct http_req *req)
-{
-    http_flush(req->conn);
-}
-
-
-static void http_chunk_header(struct http_conn *c, size_t len)
-{
-    char hdr[HTTP_CHUNK_HDR_MAX];
-    int n;
-
-    if (c->http10)
-        return;
-    n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
-    evbuffer_add(c->out, hdr, (size_t)n);
-}
-
-void http_stream_chunk(struct http_req *req, const void *data, size_t len)
-{
-    struct http_conn *c = req->conn;
-
-    if (len == 0 || c->head_only)
-        return;
-    http_chunk_header(c, len);
-    evbuffer_add(c->out, data, len);
-    if (!c->http10)
-        evbuffer_add(c->out, "\r\n", 2);
-    http_flush_soon(c);
-}
-
-void http_stream_move(struct http_req *req, struct evbuffer *src, size_t len)
-{
-    struct http_conn *c = req->conn;
-
-    if (len == 0)
-        return;
-    if (c->head_only) {
-        evbuffer_drain(src, len);
-        return;
-    }
-    http_chunk_header(c, len);
-    evbuffer_remove_buffer(src, c->out, len);
-    if (!c->http10)
-        evbuffer_add(c->out, "\r\n", 2);
-    http_flush_soon(c);
-}
-
-void http_stream_end(struct http_req *req)
-{
-    struct http_conn *c = req->conn;
-
-    if (!c->http10 && !c->head_only)
-        evbuffer_add(c->out, "0\r\n\r\n", 5);
-    http_finish(c);
-}
-
-void http_close_after(struct http_req *req)
-{
-    req->conn->close_after = true;
-}
-
-size_t http_pending_output(const struct http_req *req)
-{
-    return evbuffer_get_length(req->conn->out);
-}
-
 /* An error answered by the server itself (bad framing, limits): an
  * OpenAI-shaped body, and the connection closes after it. */
-static void http_reject(struct http_conn *c, int status, const char *why)
+static void http_refuse(struct http_conn *c, int status, const char *why)
 {
-    char body[APIERR_BODY_MAX];
-    size_t n = apierr_format(body, sizeof(body), status,
-                             status == 413 ? "request_too_large"
-                                           : "invalid_request", why);
-
     if (c->req.id[0] == '\0')
-        http_take_id(c, NULL);     /* no head to take one from */
+        http_out_take_id(c, NULL);     /* no head to take one from */
     if (c->srv->log != NULL)
         log_msg(c->srv->log, LOG_INFO, c->req.id, "refused a request: %d "
                 "%s", status, why);
     c->state = HTTP_BUSY;
     c->close_after = true;
     c->req.conn = c;
-    http_send(&c->req, status, "application/json", NULL, 0, body, n);
+    http_send_error(&c->req, status, status == 413 ? "request_too_large"
+                                                   : "invalid_request",
+                    why, NULL, 0);
 }
 
 /* ---- reading requests ---- */
+
+#define HTTP_CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
 
 static void http_dispatch(struct http_conn *c, const struct hp_request *hp,
                           const char *body, size_t body_len)
@@ -572,7 +96,7 @@ static void http_dispatch(struct http_conn *c, const struct hp_request *hp,
     if (q != NULL)
         n = (size_t)(q - hp->target);
     if (n >= sizeof(path)) {
-        http_reject(c, 414, "request target too long");
+        http_refuse(c, 414, "request target too long");
         return;
     }
     memcpy(path, hp->target, n);
@@ -620,7 +144,7 @@ static void http_conn_process(struct http_conn *c)
         if (r == HP_NEED_MORE)
             return;
         if (r == HP_ERROR) {
-            http_reject(c, hp.error_status, hp.error);
+            http_refuse(c, hp.error_status, hp.error);
             return;
         }
         if (!c->head_done) {
@@ -629,10 +153,10 @@ static void http_conn_process(struct http_conn *c)
              * trickles in (dispatching stops the clock; a body that is
              * here already needs none). */
             c->head_done = true;
-            http_take_id(c, &hp);
+            http_out_take_id(c, &hp);
             if (hp.chunked || (uint64_t)avail < (uint64_t)hp.head_len +
                     (uint64_t)(hp.content_length > 0 ? hp.content_length : 0))
-                http_arm(c, c->srv->limits.body_timeout_ms);
+                http_out_arm(c, c->srv->limits.body_timeout_ms);
             c->http10 = hp.minor == 0;
             c->keep_alive = hp.keep_alive;
             c->head_only = hp.method == HP_HEAD;
@@ -642,14 +166,16 @@ static void http_conn_process(struct http_conn *c)
 
                 snprintf(why, sizeof(why), "request body exceeds %llu bytes",
                          (unsigned long long)c->srv->limits.read_limit);
-                http_reject(c, 413, why);
+                http_refuse(c, 413, why);
                 return;
             }
             if (hp.expect_continue && !c->continue_sent &&
                 avail == hp.head_len) {
-                evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+                UTIL_MUST(evbuffer_add(c->out, HTTP_CONTINUE,
+                                       sizeof(HTTP_CONTINUE) - 1),
+                          "an answer's output");
                 c->continue_sent = true;
-                http_flush(c);
+                http_out_flush(c);
                 if (c->doomed)
                     return;
             }
@@ -666,21 +192,22 @@ static void http_conn_process(struct http_conn *c)
                 c->head_len = hp.head_len;
             }
             if (c->body == NULL) {
-                http_reject(c, 503, "out of memory");
+                http_refuse(c, 503, "out of memory");
                 return;
             }
             tmp = malloc(have ? have : 1);
             if (tmp == NULL) {
-                http_reject(c, 503, "out of memory");
+                http_refuse(c, 503, "out of memory");
                 return;
             }
             r = hp_chunked_decode(&c->chunk, buf + hp.head_len, have, tmp,
                                   &consumed, &produced,
                                   c->srv->limits.read_limit);
-            evbuffer_add(c->body, tmp, produced);
+            UTIL_MUST(evbuffer_add(c->body, tmp, produced),
+                      "a request's body");
             free(tmp);
             if (r == HP_ERROR) {
-                http_reject(c, c->chunk.total + c->chunk.remaining >
+                http_refuse(c, c->chunk.total + c->chunk.remaining >
                                c->srv->limits.read_limit ? 413 : 400,
                             "bad chunked body");
                 return;
@@ -690,12 +217,15 @@ static void http_conn_process(struct http_conn *c)
                 struct evbuffer *rest = evbuffer_new();
 
                 if (rest == NULL) {
-                    http_reject(c, 503, "out of memory");
+                    http_refuse(c, 503, "out of memory");
                     return;
                 }
-                evbuffer_remove_buffer(c->in, rest, hp.head_len);
+                if (evbuffer_remove_buffer(c->in, rest, hp.head_len) !=
+                    (int)hp.head_len)
+                    util_oom("a request's head");
                 evbuffer_drain(c->in, consumed);
-                evbuffer_prepend_buffer(c->in, rest);
+                UTIL_MUST(evbuffer_prepend_buffer(c->in, rest),
+                          "a request's head");
                 evbuffer_free(rest);
             }
             if (r == HP_NEED_MORE)
@@ -716,7 +246,7 @@ static void http_conn_process(struct http_conn *c)
             c->head_done = false;
             c->continue_sent = false;
             if (c->state != HTTP_READING || c->doomed ||
-                !http_await_request(c))
+                !http_out_await_request(c))
                 return;
             continue;
         }
@@ -726,12 +256,12 @@ static void http_conn_process(struct http_conn *c)
             return;
         http_dispatch(c, &hp, buf + hp.head_len, (size_t)(need - hp.head_len));
         /* The callback may have answered and freed nothing: the
-         * connection stays until http_finish decides; its input is ours. */
+         * connection stays until http_out_finish decides; its input is ours. */
         evbuffer_drain(c->in, (size_t)need);
         c->head_done = false;
         c->continue_sent = false;
         /* Answered at once: the next request, if the client keeps up. */
-        if (c->state != HTTP_READING || c->doomed || !http_await_request(c))
+        if (c->state != HTTP_READING || c->doomed || !http_out_await_request(c))
             return;
     }
 }
@@ -758,7 +288,7 @@ static void http_read_cb(evutil_socket_t fd, short what, void *arg)
                            evbuffer_get_length(c->in) >= HTTP_PIPELINE_MAX)) {
         /* A client piling up requests behind a running one, or not
          * reading its answers, waits. */
-        http_read_on(c, false);
+        http_out_read_on(c, false);
         return;
     }
     nvec = evbuffer_reserve_space(c->in, HTTP_READ_CHUNK, vec, 2);
@@ -789,7 +319,7 @@ static void http_read_cb(evutil_socket_t fd, short what, void *arg)
          * byte, however it trickles in; then the body within
          * body_timeout_ms (armed when the head is complete). */
         if (!c->req_started && !c->head_done)
-            http_arm(c, c->srv->limits.header_timeout_ms);
+            http_out_arm(c, c->srv->limits.header_timeout_ms);
         c->req_started = true;
         http_conn_process(c);
     }
@@ -801,10 +331,10 @@ static void http_write_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    http_flush(c);
+    http_out_flush(c);
     /* The client caught up with its answers: on with what it sent. */
     if (!c->doomed && c->out_blocked && c->state == HTTP_READING &&
-        http_await_request(c))
+        http_out_await_request(c))
         http_conn_process(c);
 }
 
@@ -818,7 +348,7 @@ static void http_timeout_cb(evutil_socket_t fd, short what, void *arg)
     if (c->doomed)
         http_conn_free(c, c->state == HTTP_BUSY);
     else if (c->state == HTTP_READING && c->head_done)
-        http_reject(c, 408, "request body not received in time");
+        http_refuse(c, 408, "request body not received in time");
     else if (c->state == HTTP_READING || c->state == HTTP_LINGERING ||
              c->state == HTTP_CLOSING)
         http_conn_free(c, false);   /* silent or too slow: a slowloris */
@@ -863,8 +393,8 @@ static void http_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
     s->conns = c;
     if (++s->conn_count >= s->limits.max_connections)
         evconnlistener_disable(s->listener);
-    http_read_on(c, true);
-    http_arm(c, s->limits.header_timeout_ms);
+    http_out_read_on(c, true);
+    http_out_arm(c, s->limits.header_timeout_ms);
     /* A client sends its request right after connecting, so it is
      * usually here already: read it now. A burst of connections is then
      * dispatched as it is accepted (the workers start on it while we
@@ -937,6 +467,7 @@ int http_server_init(struct http_server *s, struct event_base *base,
     s->limits = *limits;
     s->on_request = on_request;
     s->on_lost = on_lost;
+    s->process = http_conn_process;
     s->arg = arg;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
@@ -972,7 +503,7 @@ int http_server_init(struct http_server *s, struct event_base *base,
         evutil_closesocket(fd);
         return -1;
     }
-    s->flush_ev = event_new(base, -1, 0, http_flush_list_cb, s);
+    s->flush_ev = event_new(base, -1, 0, http_out_flush_list_cb, s);
     s->accept_retry = evtimer_new(base, http_accept_retry_cb, s);
     if (s->flush_ev == NULL || s->accept_retry == NULL) {
         if (s->flush_ev != NULL)

@@ -33,7 +33,8 @@ struct http_req {
     const char *body;                  /* callback only */
     size_t body_len;
     bool streaming;                    /* http_stream_start was called */
-    void *user;                        /* the front end's state */
+    void *user;                        /* the front end's: the mreq
+                                          serving it (master/mreq.c) */
     /* The client's X-Request-Id when valid, else one made here; every
      * answer carries it. Valid until the request is answered. */
     char id[UTIL_REQUEST_ID_MAX];
@@ -77,6 +78,8 @@ struct http_server {
     struct http_conn *flush_list;      /* output to write this turn, */
     struct http_conn *flush_tail;      /* in the order it was queued */
     struct event *flush_ev;            /* made active to write it */
+    /* Reads on after an answer (http.c's; the output half calls it). */
+    void (*process)(struct http_conn *c);
     int conn_count;
     bool accepting;
     bool fd_starved;                   /* accept() failed for want of a
@@ -117,6 +120,15 @@ void http_send(struct http_req *req, int status, const char *content_type,
 void http_send_buffer(struct http_req *req, int status,
                       const char *content_type, const struct http_hdr *hdrs,
                       size_t nhdrs, struct evbuffer *buf);
+/* The one error answer: an OpenAI-shaped JSON error body (common/
+ * apierror) with status, code and message, and the headers given (none:
+ * hdrs NULL, nhdrs 0). Ends the request. */
+void http_send_error(struct http_req *req, int status, const char *code,
+                     const char *message, const struct http_hdr *hdrs,
+                     size_t nhdrs);
+/* Ends a begun stream with an error event carrying body (an OpenAI
+ * error, JSON) and no [DONE]: the client sees its answer was cut. */
+void http_stream_error(struct http_req *req, const char *body, size_t len);
 /* A streamed answer: the head, chunks as they come, then the end. What
  * is queued goes out when the callbacks already due in this loop turn are
  * done, in one write per connection, unless http_stream_flush writes it

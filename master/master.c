@@ -4,6 +4,8 @@
  * no work runs in a signal handler); drains and stops. */
 #include "master.h"
 
+#include "relay.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -35,11 +37,11 @@ static void master_stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
         for (uint32_t j = 0; j < m->shm.hdr->job_count; j++) {
             struct mreq *mr = &m->reqs[j];
 
-            if (!mr->active)
+            if (mr->state == MREQ_FREE)
                 continue;
-            frontend_fail(mr, 503, "shutting_down", "the server is shutting "
-                          "down");
-            frontend_cancel_job(mr);
+            mreq_fail(mr, 503, "shutting_down", "the server is shutting "
+                      "down");
+            mreq_cancel(mr);
         }
         master_begin_stop(m);
         return;
@@ -173,8 +175,10 @@ static int master_apply_slots(struct master *m, const struct cfg *old,
         return -1;
     m->slots = map;
     for (int s = 0; s < SHM_TARGET_SLOTS; s++)
-        if (slots_fresh(fresh, s))
+        if (slots_fresh(fresh, s)) {
             memset(&m->latency[s], 0, sizeof(m->latency[s]));
+            memset(&m->tokens[s], 0, sizeof(m->tokens[s]));
+        }
     return 0;
 }
 
@@ -290,10 +294,25 @@ static const int master_signals[] = {
     SIGTERM, SIGINT, SIGQUIT, SIGCHLD, SIGTTIN, SIGTTOU, SIGUSR1, SIGHUP
 };
 
+/* The pointers through which the modules below reach each other and
+ * this one (master.h, struct master_hooks). */
+static void master_set_hooks(struct master *m)
+{
+    m->hooks = (struct master_hooks){
+        .worker_frames = relay_read_cb,
+        .worker_lost = relay_worker_lost,
+        .worker_send = relay_send,
+        .free_in_child = master_free_in_child,
+        .begin_stop = master_begin_stop,
+        .reload = master_reload,
+    };
+}
+
 int master_init(struct master *m, struct cfg *cfg, const char *config_path)
 {
     size_t nsig = sizeof(master_signals) / sizeof(master_signals[0]);
 
+    master_set_hooks(m);
     m->cfg = cfg;
     m->config_path = config_path;
     m->control_fd = -1;
@@ -316,8 +335,11 @@ int master_init(struct master *m, struct cfg *cfg, const char *config_path)
     }
     m->reqs = calloc(m->shm.hdr->job_count, sizeof(*m->reqs));
     m->latency = calloc(SHM_TARGET_SLOTS, sizeof(*m->latency));
+    m->tokens = calloc(SHM_TARGET_SLOTS, sizeof(*m->tokens));
+    if (m->reqs == NULL || m->latency == NULL || m->tokens == NULL)
+        util_oom("the master's request table");
     m->base = util_event_base_new();
-    if (m->reqs == NULL || m->latency == NULL || m->base == NULL)
+    if (m->base == NULL)
         return -1;
     {
         char err[CFG_ERR_MAX];
@@ -382,11 +404,8 @@ static void master_free_loop(struct master *m)
 {
     size_t nsig = sizeof(master_signals) / sizeof(master_signals[0]);
 
-    if (m->reqs != NULL) {
-        /* No request callbacks from here on: the server frees them. */
-        for (uint32_t j = 0; j < m->shm.hdr->job_count; j++)
-            m->reqs[j].active = false;
-    }
+    /* No request callbacks from here on: the server frees them. */
+    mreq_free_all(m);
     control_free(m);
     frontend_free(m);
     for (int i = 0; i < CFG_MAX_WORKERS; i++) {
@@ -406,8 +425,10 @@ static void master_free_loop(struct master *m)
         event_base_free(m->base);
     free(m->reqs);
     free(m->latency);
+    free(m->tokens);
     m->reqs = NULL;
     m->latency = NULL;
+    m->tokens = NULL;
     m->base = NULL;
 }
 

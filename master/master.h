@@ -1,7 +1,7 @@
 /* master.h - the master process's context and what its modules share:
- * the front end (frontend.c), the relay of worker frames (relay.c), the
- * supervisor (supervisor.c), the control socket (control.c) and the
- * process life cycle (master.c). */
+ * the front end (frontend.c, endpoints.c), the request (mreq.c, reqlog.c),
+ * the worker channels (relay.c), the supervisor (supervisor.c), the
+ * control socket (control.c) and the process life cycle (master.c). */
 #ifndef RCC_MASTER_H
 #define RCC_MASTER_H
 
@@ -20,6 +20,8 @@
 #include "histogram.h"
 #include "http.h"
 #include "log.h"
+#include "mreq.h"
+#include "reqlog.h"
 #include "shm.h"
 #include "slots.h"
 
@@ -51,36 +53,6 @@
 /* clients.max_connections is never capped below this. */
 #define MASTER_MIN_CONNECTIONS   1
 
-/* A client request in flight, indexed by its job. */
-struct mreq {
-    struct master *m;
-    struct http_req *req;          /* NULL once answered or gone */
-    struct event *timer;           /* deadline; kept for reuse */
-    struct evbuffer *body;         /* plain answer being gathered */
-    uint32_t job;
-    uint32_t gen;
-    bool active;
-    bool stream;
-    bool head_sent;                /* the client has our status line */
-    bool chunk_sent;               /* ... and the first stream chunk */
-    bool answered;                 /* the client has its whole answer */
-    bool client_gone;
-    bool paused;                   /* its upstream transfer is paused */
-    uint16_t attempts;
-    int status;
-    /* its stages, for its log line (monotonic µs; 0: did not happen) */
-    int64_t received_us;
-    int64_t queued_us;
-    int64_t first_byte_us;
-    int64_t gone_us;
-    const char *error;             /* code the master failed it with (a
-                                      string literal), or error_code */
-    char error_code[APIERR_CODE_MAX + 1]; /* a worker's error event's,
-                                      for a stream that had begun */
-    char target[CFG_TARGET_NAME_MAX];
-    char model[CFG_TARGET_NAME_MAX];
-};
-
 struct mworker {
     pid_t pid;                     /* 0: slot unused */
     struct chan *chan;             /* our end of its socketpair; owned */
@@ -88,9 +60,34 @@ struct mworker {
     int64_t started_ms;
     uint32_t generation;           /* of the configuration it runs */
     bool retiring;                 /* told to drain and exit */
+    bool broken;                   /* killed for a malformed frame: its
+                                      channel is read no more */
+};
+
+/* How the master's modules reach each other without calling in circles:
+ * main.c -> master.c (assembles everything, sets these) -> frontend.c
+ * -> mreq.c -> supervisor.c / reqlog.c / http; relay.c -> mreq.c. A
+ * module lower down calls one higher up only through these pointers. */
+struct master_hooks {
+    /* supervisor.c: a worker channel's read callback (relay_read_cb). */
+    void (*worker_frames)(struct chan *ch, void *arg);
+    /* supervisor.c: worker slot is gone (exited, died or killed), its
+     * channel still open (relay_worker_lost). */
+    void (*worker_lost)(struct master *m, int slot);
+    /* mreq.c, supervisor.c: a control frame to worker slot
+     * (relay_send). */
+    void (*worker_send)(struct master *m, int slot, uint8_t type,
+                        uint32_t job, uint32_t gen);
+    /* supervisor.c: in a worker just forked (master_free_in_child). */
+    void (*free_in_child)(struct master *m, int keep_a, int keep_b);
+    /* mreq.c: the last request of a drain is done (master_begin_stop). */
+    void (*begin_stop)(struct master *m);
+    /* control.c: "reload" (master_reload). */
+    int (*reload)(struct master *m, char *err, size_t errlen);
 };
 
 struct master {
+    struct master_hooks hooks;
     struct cfg *cfg;
     struct slots_map slots;        /* where cfg's targets and virtual
                                       models live in the segment */
@@ -117,6 +114,7 @@ struct master {
     uint32_t active_reqs;
     struct histogram *latency;     /* per target slot: request latency */
     struct histogram latency_all;
+    struct reqlog_tokens *tokens;  /* per target slot: tokens used */
     char *models_json;
     size_t models_len;
     uint8_t (*client_digests)[32]; /* SHA-256 of each client key */
@@ -165,22 +163,6 @@ int frontend_init(struct master *m);
 int frontend_reconfigure(struct master *m);
 void frontend_free(struct master *m);
 void frontend_stop_accepting(struct master *m);
-/* Sends an OpenAI-shaped error (JSON or, mid-stream, an SSE error event)
- * and ends the client's answer. */
-void frontend_fail(struct mreq *mr, int status, const char *code,
-                   const char *message);
-/* An OpenAI-shaped error answer (Retry-After on 429 and 503). */
-void frontend_send_error(struct http_req *req, int status, const char *code,
-                         const char *message);
-/* Releases the job slot and the mreq; logs the request's line. */
-void frontend_release(struct mreq *mr);
-/* The client is about to get the first byte of its answer. */
-void frontend_first_byte(struct mreq *mr);
-/* The client is gone or was answered early: tell whoever holds the job. */
-void frontend_cancel_job(struct mreq *mr);
-
-/* relay.c */
-void relay_read_cb(struct chan *ch, void *arg);
 
 /* supervisor.c */
 int supervisor_start(struct master *m);
@@ -198,11 +180,8 @@ int supervisor_alive(const struct master *m);
 uint32_t supervisor_oldest_generation(const struct master *m);
 /* Stopping: ends the event loop once no worker process is left. */
 void supervisor_end_if_none(struct master *m);
-int supervisor_slot_of(const struct master *m, const struct chan *ch);
 /* Frees a worker's channel (closing its socket); NULL-safe, nulls it. */
 void supervisor_chan_free(struct mworker *mw);
-void supervisor_send(struct master *m, int slot, uint8_t type, uint32_t job,
-                     uint32_t gen);
 
 /* control.c */
 int control_init(struct master *m);

@@ -1,17 +1,42 @@
-/* relay.c - reads the frames a worker sends and relays them to the
- * client they belong to: a plain answer is gathered and sent whole with
- * its length; a stream is passed on chunk by chunk as it arrives. */
-#include "master.h"
+/* relay.c - the master's end of each worker's channel, both directions:
+ * the frames a worker sends (HEAD, CHUNK, END, ERROR) are decoded,
+ * checked and handed to the request they belong to (mreq.c), and the
+ * frames the master sends (CANCEL, PAUSE, RESUME, SHUTDOWN) are written
+ * here (relay_send, the master's worker_send hook). One policy for
+ * malformed input from a worker: any bad frame, header or meta, marks
+ * its channel broken and kills the worker; its jobs are then run again
+ * or failed like those of any worker that died (relay_worker_lost, the
+ * master's worker_lost hook, called by the supervisor). */
+#include "relay.h"
 
 #include <signal.h>
-#include <stdio.h>
-#include <string.h>
 
-#include "apierror.h"
 #include "frame.h"
+#include "master.h"
+#include "mreq.h"
 
-#define RELAY_MAX_HEADERS      5
-#define RELAY_NUM_MAX          16
+void relay_send(struct master *m, int slot, uint8_t type, uint32_t job,
+                uint32_t gen)
+{
+    struct frame f = { 0, type, 0, 0, job, gen, NULL };
+    uint8_t hdr[FRAME_HDR_SIZE];
+
+    if (slot < 0 || slot >= CFG_MAX_WORKERS || m->workers[slot].chan == NULL)
+        return;
+    frame_encode_hdr(hdr, &f);
+    /* Control frames are rare and a PAUSE should act soon: out at once. */
+    UTIL_MUST(evbuffer_add(m->workers[slot].chan->out, hdr, sizeof(hdr)),
+              "a frame to a worker");
+    chan_flush(m->workers[slot].chan);
+}
+
+static int relay_slot_of(const struct master *m, const struct chan *ch)
+{
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        if (m->workers[i].chan == ch)
+            return i;
+    return -1;
+}
 
 /* The mreq a frame is for, or NULL when it is stale (the slot was
  * reused, or the client was already answered and released). */
@@ -22,180 +47,27 @@ static struct mreq *relay_lookup(struct master *m, const struct frame *f)
     if (f->job >= m->shm.hdr->job_count)
         return NULL;
     mr = &m->reqs[f->job];
-    if (!mr->active || mr->gen != f->gen)
+    if (mr->state == MREQ_FREE || mr->gen != f->gen)
         return NULL;
     return mr;
 }
 
-static void relay_meta(struct mreq *mr, const struct frame_meta *meta)
+/* Nothing after a bad frame can be trusted: the channel is read no more
+ * and the worker is replaced; the supervisor reaps it and reports it
+ * lost, which re-queues or fails its jobs. */
+static void relay_broken(struct master *m, struct chan *ch, const char *why)
 {
-    size_t n = meta->target_len;
+    int slot = relay_slot_of(m, ch);
 
-    mr->attempts = meta->attempts;
-    if (n == 0)
+    log_msg(&m->log, LOG_ERROR, NULL, "malformed frame from worker slot %d "
+            "(%s); killing it", slot, why);
+    evbuffer_drain(ch->in, evbuffer_get_length(ch->in));
+    chan_stop(ch);
+    if (slot < 0)
         return;
-    if (n >= sizeof(mr->target))
-        n = sizeof(mr->target) - 1;
-    memcpy(mr->target, meta->target, n);
-    mr->target[n] = '\0';
-}
-
-/* X-Pipeline-Target, X-Pipeline-Attempts (and room for more, for
- * streams; http.c adds X-Request-Id); attempts must outlive the call it
- * is passed to. */
-static size_t relay_headers(struct mreq *mr, struct http_hdr *h,
-                            char *attempts, size_t size)
-{
-    size_t n = 0;
-
-    snprintf(attempts, size, "%u", mr->attempts);
-    if (mr->target[0] != '\0')
-        h[n++] = (struct http_hdr){ "X-Pipeline-Target", mr->target };
-    h[n++] = (struct http_hdr){ "X-Pipeline-Attempts", attempts };
-    return n;
-}
-
-static void relay_head(struct mreq *mr, const struct frame *f,
-                       const struct frame_meta *meta)
-{
-    struct http_hdr h[RELAY_MAX_HEADERS];
-    char attempts[RELAY_NUM_MAX];
-    size_t n;
-
-    relay_meta(mr, meta);
-    /* A client answered already (deadline) or gone keeps its status. */
-    if (mr->req == NULL || mr->answered)
-        return;
-    mr->status = f->status;
-    if (!mr->stream) {
-        if (mr->body == NULL)
-            mr->body = evbuffer_new();
-        return;
-    }
-    n = relay_headers(mr, h, attempts, sizeof(attempts));
-    h[n++] = (struct http_hdr){ "Cache-Control", "no-cache" };
-    frontend_first_byte(mr);
-    http_stream_start(mr->req, f->status, "text/event-stream", h, n);
-    mr->head_sent = true;
-}
-
-/* Relays stream bytes; a client that reads slower than the upstream
- * writes gets its upstream transfer paused rather than the master
- * buffering without bound. */
-static void relay_stream(struct mreq *mr, struct evbuffer *in, size_t len)
-{
-    struct http_req *req = mr->req;
-
-    /* http_* calls never free the request under us (a broken connection
-     * is closed from the loop later), so req stays valid here. */
-    http_stream_move(req, in, len);
-    if (!mr->chunk_sent) {
-        /* The first chunk (with the head) is what the client waits for:
-         * out now, not after the rest of this read of frames. */
-        mr->chunk_sent = true;
-        http_stream_flush(req);
-    }
-    if (!mr->paused &&
-        http_pending_output(req) > MASTER_STREAM_HIGH_WATER) {
-        mr->paused = true;
-        log_msg(&mr->m->log, LOG_DEBUG, mr->m->shm.jobs[mr->job].request_id,
-                "client is slow: %zu bytes waiting; pausing the upstream",
-                http_pending_output(req));
-        supervisor_send(mr->m, mr->m->shm.jobs[mr->job].owner, FRAME_PAUSE,
-                        mr->job, mr->gen);
-        http_watch_drain(req, MASTER_STREAM_LOW_WATER);
-    }
-}
-
-/* Moves len bytes of the chunk from in to the client. */
-static void relay_chunk(struct mreq *mr, struct evbuffer *in, size_t len)
-{
-    if (mr->req == NULL || mr->answered)
-        evbuffer_drain(in, len);
-    else if (mr->stream && mr->head_sent)
-        relay_stream(mr, in, len);
-    else if (mr->body != NULL)
-        evbuffer_remove_buffer(in, mr->body, len);
-    else
-        evbuffer_drain(in, len);
-}
-
-/* Takes the request off the mreq: answered in full, the connection may
- * go on to its next request and the http_req is reused. */
-static struct http_req *relay_take(struct mreq *mr)
-{
-    struct http_req *req = mr->req;
-
-    mr->req = NULL;
-    req->user = NULL;
-    mr->answered = true;
-    return req;
-}
-
-static void relay_end(struct mreq *mr, const struct frame *f)
-{
-    if (f->status == APIERR_CLIENT_GONE) {
-        if (mr->status == 0)
-            mr->status = APIERR_CLIENT_GONE;
-    } else if (mr->req != NULL && !mr->answered) {
-        if (mr->stream) {
-            http_stream_end(relay_take(mr));
-        } else {
-            struct http_hdr h[RELAY_MAX_HEADERS];
-            char attempts[RELAY_NUM_MAX];
-            size_t n = relay_headers(mr, h, attempts, sizeof(attempts));
-
-            frontend_first_byte(mr);
-            http_send_buffer(relay_take(mr), mr->status ? mr->status : 200,
-                             "application/json", h, n, mr->body);
-        }
-    }
-    frontend_release(mr);
-}
-
-static void relay_error(struct mreq *mr, const struct frame *f,
-                        const struct frame_meta *meta)
-{
-    bool ours = mr->req != NULL && !mr->answered;
-
-    relay_meta(mr, meta);
-    if (ours) {
-        /* The worker sent a finished OpenAI error body: pass it on. */
-        const char *body = (const char *)meta->rest;
-        size_t len = meta->rest_len;
-
-        if (mr->head_sent) {
-            struct http_req *req = relay_take(mr);
-
-            /* The client got 200 and keeps it in the log line; the
-             * error beside it says how its stream ended. */
-            if (apierr_code(body, len, mr->error_code,
-                            sizeof(mr->error_code)) < 0)
-                util_strlcpy(mr->error_code, apierr_type(f->status),
-                             sizeof(mr->error_code));
-            mr->error = mr->error_code;
-            http_stream_chunk(req, "event: error\ndata: ", 19);
-            http_stream_chunk(req, body, len);
-            http_stream_chunk(req, "\n\n", 2);
-            http_stream_end(req);
-        } else {
-            struct http_hdr h[RELAY_MAX_HEADERS];
-            char attempts[RELAY_NUM_MAX];
-            size_t n = relay_headers(mr, h, attempts, sizeof(attempts));
-
-            if (f->status == 429 || f->status == 503)
-                h[n++] = (struct http_hdr){ "Retry-After",
-                                            MASTER_RETRY_AFTER };
-            frontend_first_byte(mr);
-            http_send(relay_take(mr), f->status, "application/json", h, n,
-                      body, len);
-        }
-    }
-    /* A client answered already (deadline) or gone keeps its status;
-     * so does a stream's (its 200). */
-    if ((ours && !mr->head_sent) || mr->status == 0)
-        mr->status = f->status;
-    frontend_release(mr);
+    m->workers[slot].broken = true;
+    if (m->workers[slot].pid > 0)
+        kill(m->workers[slot].pid, SIGKILL);
 }
 
 void relay_read_cb(struct chan *ch, void *arg)
@@ -214,19 +86,12 @@ void relay_read_cb(struct chan *ch, void *arg)
         if (avail < FRAME_HDR_SIZE)
             return;
         p = evbuffer_pullup(in, FRAME_HDR_SIZE);
+        if (p == NULL)
+            util_oom("a worker's frame");
         n = frame_decode(p, FRAME_HDR_SIZE, &f);
         if (n < 0 || (n == 0 && f.len > FRAME_MAX_PAYLOAD) ||
             f.type >= FRAME_CANCEL) {
-            int slot = supervisor_slot_of(m, ch);
-
-            /* Nothing after a bad frame can be trusted: replace the
-             * worker; the supervisor re-queues or fails its jobs. */
-            log_msg(&m->log, LOG_ERROR, NULL, "malformed frame from worker "
-                    "slot %d; killing it", slot);
-            evbuffer_drain(in, avail);
-            chan_stop(ch);
-            if (slot >= 0 && m->workers[slot].pid > 0)
-                kill(m->workers[slot].pid, SIGKILL);
+            relay_broken(m, ch, "bad header");
             return;
         }
         if (avail < FRAME_HDR_SIZE + f.len)
@@ -235,21 +100,53 @@ void relay_read_cb(struct chan *ch, void *arg)
         if (f.type == FRAME_CHUNK) {
             evbuffer_drain(in, FRAME_HDR_SIZE);
             if (mr != NULL)
-                relay_chunk(mr, in, f.len);
+                mreq_chunk(mr, in, f.len);
             else
                 evbuffer_drain(in, f.len);
             continue;
         }
+        /* HEAD, END and ERROR carry meta, stale or not. */
         p = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HDR_SIZE + f.len));
-        if (mr != NULL &&
-            frame_meta_decode(p + FRAME_HDR_SIZE, f.len, &meta) == 0) {
+        if (p == NULL)
+            util_oom("a worker's frame");
+        if (frame_meta_decode(p + FRAME_HDR_SIZE, f.len, &meta) < 0) {
+            relay_broken(m, ch, "bad meta");
+            return;
+        }
+        if (mr != NULL) {
             if (f.type == FRAME_HEAD)
-                relay_head(mr, &f, &meta);
+                mreq_head(mr, f.status, &meta);
             else if (f.type == FRAME_END)
-                relay_end(mr, &f);
-            else if (f.type == FRAME_ERROR)
-                relay_error(mr, &f, &meta);
+                mreq_end(mr, f.status, &meta);
+            else
+                mreq_error(mr, f.status, &meta);
         }
         evbuffer_drain(in, FRAME_HDR_SIZE + f.len);
+    }
+}
+
+void relay_worker_lost(struct master *m, int slot)
+{
+    struct mworker *mw = &m->workers[slot];
+
+    /* Frames it sent before dying are still worth relaying, unless it
+     * was killed for sending a bad one. */
+    if (mw->chan != NULL)
+        while (!mw->broken && chan_read_once(mw->chan) > 0)
+            relay_read_cb(mw->chan, m);
+    for (uint32_t j = 0; j < m->shm.hdr->job_count; j++) {
+        const struct shm_job *sj = &m->shm.jobs[j];
+
+        if (sj->owner != slot || (sj->state != SHM_JOB_RUNNING &&
+                                  sj->state != SHM_JOB_DONE))
+            continue;
+        if (m->reqs[j].state == MREQ_FREE) {
+            /* No client behind it (cannot happen; be safe). */
+            shm_lock(&m->shm);
+            shm_job_free(&m->shm, j);
+            shm_unlock(&m->shm);
+            continue;
+        }
+        mreq_worker_lost(&m->reqs[j]);
     }
 }

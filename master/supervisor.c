@@ -1,8 +1,9 @@
 /* supervisor.c - forks and keeps the workers: one socketpair and one
  * eventfd per worker, wake-ups on enqueue, scaling up and down, reaping
- * the dead (their jobs re-queued when the client has seen nothing yet,
- * failed cleanly otherwise) and re-forking them with a crash-loop
- * backoff. */
+ * the dead (reported through the master's worker_lost hook: the relay
+ * and the requests re-queue or fail their jobs) and re-forking them with
+ * a crash-loop backoff. Processes only: it reads and writes no frame
+ * itself (the channel's callback and control frames are hooks too). */
 #include "master.h"
 
 #include <errno.h>
@@ -51,14 +52,6 @@ void supervisor_end_if_none(struct master *m)
     event_base_loopbreak(m->base);
 }
 
-int supervisor_slot_of(const struct master *m, const struct chan *ch)
-{
-    for (int i = 0; i < CFG_MAX_WORKERS; i++)
-        if (m->workers[i].chan == ch)
-            return i;
-    return -1;
-}
-
 void supervisor_chan_free(struct mworker *mw)
 {
     if (mw->chan == NULL)
@@ -66,20 +59,6 @@ void supervisor_chan_free(struct mworker *mw)
     chan_free(mw->chan);
     free(mw->chan);
     mw->chan = NULL;
-}
-
-void supervisor_send(struct master *m, int slot, uint8_t type, uint32_t job,
-                     uint32_t gen)
-{
-    struct frame f = { 0, type, 0, 0, job, gen, NULL };
-    uint8_t hdr[FRAME_HDR_SIZE];
-
-    if (slot < 0 || slot >= CFG_MAX_WORKERS || m->workers[slot].chan == NULL)
-        return;
-    frame_encode_hdr(hdr, &f);
-    /* Control frames are rare and a PAUSE should act soon: out at once. */
-    if (evbuffer_add(m->workers[slot].chan->out, hdr, sizeof(hdr)) == 0)
-        chan_flush(m->workers[slot].chan);
 }
 
 void supervisor_wake(struct master *m)
@@ -164,7 +143,7 @@ static int supervisor_spawn(struct master *m, int slot)
         /* The report of a start is the master's to make (and its pipe
          * is closed here). */
         a.log.echo_fd = -1;
-        master_free_in_child(m, sv[1], efd);
+        m->hooks.free_in_child(m, sv[1], efd);
         evutil_make_socket_nonblocking(sv[1]);
         rc = supervisor_drop_privileges(m);
         if (rc == 0) {
@@ -184,9 +163,10 @@ static int supervisor_spawn(struct master *m, int slot)
     /* EOF on it means the worker exited or died: the channel stops by
      * itself and SIGCHLD does the rest, so no close callback. */
     mw->chan = calloc(1, sizeof(*mw->chan));
-    if (mw->chan == NULL ||
-        chan_init(mw->chan, m->base, sv[0], MASTER_WORKER_READ_MAX,
-                  relay_read_cb, NULL, m) < 0) {
+    if (mw->chan == NULL)
+        util_oom("a worker's channel");
+    if (chan_init(mw->chan, m->base, sv[0], MASTER_WORKER_READ_MAX,
+                  m->hooks.worker_frames, NULL, m) < 0) {
         free(mw->chan);
         mw->chan = NULL;
         close(sv[0]);
@@ -199,6 +179,7 @@ static int supervisor_spawn(struct master *m, int slot)
     mw->started_ms = util_now_ms();
     mw->generation = m->slots.generation;
     mw->retiring = false;
+    mw->broken = false;
     atomic_store(&m->shm.hdr->workers[slot].pid, (int32_t)pid);
     log_msg(&m->log, LOG_INFO, NULL, "worker %d started (pid %ld)", slot,
             (long)pid);
@@ -241,62 +222,17 @@ int supervisor_start(struct master *m)
     return supervisor_alive(m) > 0 ? 0 : -1;
 }
 
-/* A job of a dead worker: run it again if its client has seen nothing,
- * else end the client's answer with an error. */
-static void supervisor_recover_job(struct master *m, uint32_t j)
-{
-    struct shm_job *sj = &m->shm.jobs[j];
-    struct mreq *mr = &m->reqs[j];
-    bool requeued = false;
-
-    shm_lock(&m->shm);
-    /* DONE too: the worker may have finished the call and died before its
-     * frames left it; the client has seen nothing, so it runs again. */
-    if ((sj->state == SHM_JOB_RUNNING || sj->state == SHM_JOB_DONE) &&
-        mr->active && mr->req != NULL && !mr->head_sent && !mr->answered &&
-        !atomic_load(&sj->cancel)) {
-        /* It keeps its sequence number: back to its place in line. */
-        requeued = shm_job_requeue(&m->shm, j) == 0;
-    }
-    if (!mr->active) {
-        /* No client behind it (cannot happen; be safe). */
-        shm_job_free(&m->shm, j);
-        shm_unlock(&m->shm);
-        return;
-    }
-    shm_unlock(&m->shm);
-    if (requeued) {
-        /* It starts over: drop what the dead worker sent of a plain
-         * answer (a HEAD, chunks) before its END could follow. */
-        if (mr->body != NULL)
-            evbuffer_drain(mr->body, evbuffer_get_length(mr->body));
-        mr->status = 0;
-        log_msg(&m->log, LOG_WARN, sj->request_id, "worker died; job "
-                "queued again");
-        return;
-    }
-    frontend_fail(mr, 502, "worker_died", "the worker running this request "
-                  "died");
-    frontend_release(mr);
-}
-
+/* Worker slot is gone: reported through the worker_lost hook (its
+ * frames and jobs are the relay's and the requests' business), then its
+ * channel, eventfd and segment entry are freed. */
 static void supervisor_lost(struct master *m, int slot)
 {
     struct mworker *mw = &m->workers[slot];
 
-    if (mw->chan != NULL) {
-        /* Frames it sent before dying are still worth relaying. */
-        while (chan_read_once(mw->chan) > 0)
-            relay_read_cb(mw->chan, m);
-        supervisor_chan_free(mw);
-    }
-    for (uint32_t j = 0; j < m->shm.hdr->job_count; j++) {
-        const struct shm_job *sj = &m->shm.jobs[j];
-
-        if (sj->owner == slot && (sj->state == SHM_JOB_RUNNING ||
-                                  sj->state == SHM_JOB_DONE))
-            supervisor_recover_job(m, j);
-    }
+    /* Reaped: no signal may reach its pid (another process's now). */
+    mw->pid = 0;
+    m->hooks.worker_lost(m, slot);
+    supervisor_chan_free(mw);
     close(mw->wake_fd);
     memset(mw, 0, sizeof(*mw));
     mw->wake_fd = -1;
@@ -314,8 +250,9 @@ static void supervisor_arm_respawn(struct master *m, int64_t ms)
 
     if (m->respawn_timer == NULL)
         m->respawn_timer = evtimer_new(m->base, supervisor_respawn_cb, m);
-    if (m->respawn_timer == NULL || evtimer_add(m->respawn_timer, &tv) < 0)
-        log_msg(&m->log, LOG_ERROR, NULL, "cannot arm the respawn timer");
+    if (m->respawn_timer == NULL)
+        util_oom("the respawn timer");
+    UTIL_MUST(evtimer_add(m->respawn_timer, &tv), "the respawn timer");
 }
 
 /* The back-off is over: replace the dead workers, then watch them for a
@@ -431,7 +368,7 @@ void supervisor_reap(struct master *m)
 static void supervisor_retire(struct master *m, int i)
 {
     m->workers[i].retiring = true;
-    supervisor_send(m, i, FRAME_SHUTDOWN, 0, 0);
+    m->hooks.worker_send(m, i, FRAME_SHUTDOWN, 0, 0);
 }
 
 int supervisor_scale(struct master *m, int target)

@@ -199,13 +199,8 @@ void outq_send_meta(struct call *c, uint8_t type, uint8_t flags,
                                         : "";
     struct frame_meta m = {
         .attempts = (uint16_t)c->attempts,
-        .upstream_status = c->upstream_status,
-        .latency_ms = (uint32_t)(util_now_ms() - c->start_ms),
-        .ttfb_ms = c->first_byte_ms ? (uint32_t)(c->first_byte_ms -
-                                                 c->start_ms) : 0,
         .prompt_tokens = c->prompt_tokens,
         .completion_tokens = c->completion_tokens,
-        .bytes = c->bytes,
         .target_len = (uint16_t)strlen(target),
         .target = target,
         .rest_len = rest_len,
@@ -227,7 +222,6 @@ void call_send_head(struct call *c)
     if (c->head_sent)
         return;
     c->head_sent = true;
-    c->first_byte_ms = util_now_ms();
     outq_send_meta(c, FRAME_HEAD, c->stream ? FRAME_F_STREAM : 0, 200,
                    NULL, 0);
 }

@@ -144,7 +144,6 @@ struct call {
     int64_t start_ms;
     int64_t deadline_ms;
     int64_t attempt_start_ms;
-    int64_t first_byte_ms;         /* 0 until the client got a byte */
     int64_t last_delay_ms;         /* decorrelated jitter state */
     bool head_sent;
     bool finished;

@@ -65,9 +65,8 @@ static void mk_write(const char *dir, const char *name, const void *p,
 static struct frame_meta mk_meta(const char *target, const char *rest)
 {
     struct frame_meta m = {
-        .attempts = 1, .upstream_status = 200, .latency_ms = 42,
-        .ttfb_ms = 7, .prompt_tokens = 12, .completion_tokens = 34,
-        .bytes = 1234, .target_len = (uint16_t)strlen(target),
+        .attempts = 1, .prompt_tokens = 12, .completion_tokens = 34,
+        .target_len = (uint16_t)strlen(target),
         .target = target, .rest_len = rest ? strlen(rest) : 0,
         .rest = (const uint8_t *)rest
     };

@@ -252,7 +252,7 @@ code=$(post "$(msg flaky500)" -H 'X-Request-Id: tracked-1'); check "two 500s the
 wait_until 10 grep -q 'req=tracked-1 model=' "$DLOG"
 line=$(grep 'req=tracked-1 model=' "$DLOG")
 check_match "one line: id, model, target, status, attempts, times" \
-    'info pid=[0-9]+ req=tracked-1 model=flaky500 target=up/fail2-500 status=200 attempts=3 ms=[0-9.]+ first_byte_ms=[0-9.]+ stages=' "$line"
+    'info pid=[0-9]+ req=tracked-1 model=flaky500 target=up/fail2-500 status=200 attempts=3 ms=[0-9.]+ first_byte_ms=[0-9.]+ prompt_tokens=[0-9]+ completion_tokens=[0-9]+ stages=' "$line"
 check_match "every stage, in order" \
     'stages=received:0,queued:[0-9.]+,dispatched:[0-9.]+,attempt1:up/fail2-500@[0-9.]+->500@[0-9.]+,attempt2:up/fail2-500@[0-9.]+->500@[0-9.]+,attempt3:up/fail2-500@[0-9.]+->200@[0-9.]+,first_byte:[0-9.]+,done:[0-9.]+$' "$line"
 times=$(printf '%s' "${line#*stages=}" | tr ',' '\n' | sed -E 's/^[a-z0-9_]+:([^@]*@)?([0-9.]+).*/\2/')

@@ -129,7 +129,7 @@ echo "one line per request at info level"
 code=$(post "$(msg flaky)" -H 'X-Request-Id: ops-tracked'); check "two 500s, then 200" 200 "$code"
 wait_until 10 grep -q 'req=ops-tracked ' "$LOGF"
 check_match "id, model, target, status, attempts, ms, first byte; no stages" \
-    "info pid=$DPID req=ops-tracked model=flaky target=up/fail2-500 status=200 attempts=3 ms=[0-9]+\.[0-9] first_byte_ms=[0-9]+\.[0-9]\$" \
+    "info pid=$DPID req=ops-tracked model=flaky target=up/fail2-500 status=200 attempts=3 ms=[0-9]+\.[0-9] first_byte_ms=[0-9]+\.[0-9] prompt_tokens=[0-9]+ completion_tokens=[0-9]+\$" \
     "$(grep 'req=ops-tracked ' "$LOGF")"
 check "one line only" 1 "$(grep -c 'req=ops-tracked ' "$LOGF")"
 code=$(post "$(msg nosuch)" -H 'X-Request-Id: ops-404'); check "unknown model 404" 404 "$code"

@@ -90,6 +90,28 @@ bad=$(printf '# TYPE h histogram\nh_bucket{a="x",le="1"} 1\nh_bucket{a="x",le="+
       awk -f tests/integration/promcheck.awk >/dev/null; echo $?)
 check "the checker refuses le sets that differ" 1 "$bad"
 
+echo "an answer's tokens: its log line and /metrics"
+# The mock counts words: the last message's, and its answer's ("This is
+# a mock answer from m to: " and the message quoted).
+post "$(msg quick 'one two three')" -H 'X-Request-Id: tokens-plain' >/dev/null
+post "$(msg quick 'four five' ',"stream":true')" -H 'X-Request-Id: tokens-stream' >/dev/null
+wait_until 10 grep -q 'req=tokens-stream ' "$DLOG"
+check_match "a plain answer's tokens" \
+    "req=tokens-plain model=quick .* first_byte_ms=[0-9.]+ prompt_tokens=3 completion_tokens=11\$" \
+    "$(grep 'req=tokens-plain ' "$DLOG")"
+check_match "a stream's tokens" \
+    "req=tokens-stream model=quick .* prompt_tokens=2 completion_tokens=10\$" \
+    "$(grep 'req=tokens-stream ' "$DLOG")"
+metrics=$(curl -s "http://127.0.0.1:$DPORT/metrics")
+for kind in prompt completion; do
+    logged_sum=$(grep ' model=quick ' "$DLOG" | grep -o " ${kind}_tokens=[0-9]*" | cut -d= -f2 |
+                 awk '{ s += $1 } END { print s + 0 }')
+    check "pipeline_tokens_total kind=$kind: the sum of the log lines'" \
+        "pipeline_tokens_total{target=\"quick/m\",virtual_model=\"quick\",kind=\"$kind\"} $logged_sum" \
+        "$(printf '%s\n' "$metrics" | grep "^pipeline_tokens_total{target=\"quick/m\".*kind=\"$kind\"}")"
+done
+check "/metrics with tokens passes the format checker" ok "$(printf '%s\n' "$metrics" | awk -f tests/integration/promcheck.awk)"
+
 stop_daemon
 check "exit status 0 after SIGTERM" 0 "$DRC"
 check_nomatch "no sanitizer or valgrind report" \

@@ -172,12 +172,8 @@ static void ft_meta_sample(struct frame_meta *m)
 {
     memset(m, 0, sizeof(*m));
     m->attempts = UINT16_MAX;
-    m->upstream_status = 429;
-    m->latency_ms = UINT32_MAX;
-    m->ttfb_ms = 12345;
     m->prompt_tokens = 0x01020304u;
     m->completion_tokens = 7;
-    m->bytes = UINT64_MAX - 1;
     m->target = FT_TARGET;
     m->target_len = (uint16_t)(sizeof(FT_TARGET) - 1);
     m->rest = (const uint8_t *)FT_REST;
@@ -197,12 +193,8 @@ static void test_meta_round_trip(void)
     memset(&out, 0, sizeof(out));
     CU_ASSERT_EQUAL_FATAL(frame_meta_decode(buf, size, &out), 0);
     CU_ASSERT_EQUAL(out.attempts, in.attempts);
-    CU_ASSERT_EQUAL(out.upstream_status, in.upstream_status);
-    CU_ASSERT_EQUAL(out.latency_ms, in.latency_ms);
-    CU_ASSERT_EQUAL(out.ttfb_ms, in.ttfb_ms);
     CU_ASSERT_EQUAL(out.prompt_tokens, in.prompt_tokens);
     CU_ASSERT_EQUAL(out.completion_tokens, in.completion_tokens);
-    CU_ASSERT_EQUAL(out.bytes, in.bytes);
     CU_ASSERT_EQUAL_FATAL(out.target_len, in.target_len);
     CU_ASSERT_PTR_EQUAL(out.target, (const char *)buf + FRAME_META_FIXED);
     CU_ASSERT_EQUAL(memcmp(out.target, FT_TARGET, out.target_len), 0);
@@ -216,12 +208,12 @@ static void test_meta_empty(void)
     struct frame_meta in, out;
 
     memset(&in, 0, sizeof(in));
-    in.latency_ms = 5;
+    in.completion_tokens = 5;
     CU_ASSERT_EQUAL(frame_meta_size(&in), FRAME_META_FIXED);
     CU_ASSERT_EQUAL(frame_meta_encode(buf, sizeof(buf), &in),
                     FRAME_META_FIXED);
     CU_ASSERT_EQUAL_FATAL(frame_meta_decode(buf, sizeof(buf), &out), 0);
-    CU_ASSERT_EQUAL(out.latency_ms, 5);
+    CU_ASSERT_EQUAL(out.completion_tokens, 5);
     CU_ASSERT_EQUAL(out.target_len, 0);
     CU_ASSERT_EQUAL(out.rest_len, 0);
 }
@@ -284,6 +276,55 @@ static void test_meta_encode_short_cap(void)
         CU_ASSERT_EQUAL(buf[i], FT_GUARD);
 }
 
+/* The meta's fixed part, little-endian: attempts, prompt_tokens,
+ * completion_tokens, target_len; then the target and the rest. */
+static void test_meta_byte_layout(void)
+{
+    static const uint8_t want[FRAME_META_FIXED + 2] = {
+        0x03, 0x00,                 /* attempts 3 */
+        0x04, 0x03, 0x02, 0x01,     /* prompt_tokens */
+        0x07, 0x00, 0x00, 0x00,     /* completion_tokens 7 */
+        0x02, 0x00,                 /* target_len 2 */
+        'a', 'b',
+    };
+    uint8_t buf[FT_BUF_MAX];
+    struct frame_meta in;
+
+    memset(&in, 0, sizeof(in));
+    in.attempts = 3;
+    in.prompt_tokens = 0x01020304u;
+    in.completion_tokens = 7;
+    in.target = "ab";
+    in.target_len = 2;
+    CU_ASSERT_EQUAL(frame_meta_encode(buf, sizeof(buf), &in),
+                    (int)sizeof(want));
+    CU_ASSERT_EQUAL(memcmp(buf, want, sizeof(want)), 0);
+}
+
+/* What the master treats as a broken worker: meta shorter than its fixed
+ * part (an END or ERROR with an empty payload) or a target running past
+ * it; a HEAD/END/ERROR header alone decodes (its meta is checked next). */
+static void test_meta_malformed_end(void)
+{
+    uint8_t buf[FT_BUF_MAX];
+    struct frame f, out;
+    struct frame_meta meta;
+
+    ft_sample(&f, FRAME_END, 0);
+    frame_encode_hdr(buf, &f);
+    CU_ASSERT_EQUAL_FATAL(frame_decode(buf, FRAME_HDR_SIZE, &out),
+                          FRAME_HDR_SIZE);
+    CU_ASSERT_EQUAL(frame_meta_decode(out.payload, out.len, &meta), -1);
+    memset(buf + FRAME_HDR_SIZE, 0, FRAME_META_FIXED);
+    buf[FRAME_HDR_SIZE + FT_TARGET_LEN_AT] = 1;   /* one byte, none there */
+    ft_sample(&f, FRAME_ERROR, FRAME_META_FIXED);
+    frame_encode_hdr(buf, &f);
+    CU_ASSERT_EQUAL_FATAL(frame_decode(buf, FRAME_HDR_SIZE + FRAME_META_FIXED,
+                                       &out),
+                          FRAME_HDR_SIZE + FRAME_META_FIXED);
+    CU_ASSERT_EQUAL(frame_meta_decode(out.payload, out.len, &meta), -1);
+}
+
 static const CU_TestInfo frame_tests[] = {
     { "header round trip", test_hdr_round_trip },
     { "header byte layout", test_hdr_byte_layout },
@@ -297,6 +338,8 @@ static const CU_TestInfo frame_tests[] = {
     { "meta decode short input", test_meta_decode_short },
     { "meta target_len beyond payload", test_meta_target_len_lies },
     { "meta encode with short cap", test_meta_encode_short_cap },
+    { "meta byte layout", test_meta_byte_layout },
+    { "malformed END/ERROR meta", test_meta_malformed_end },
     CU_TEST_INFO_NULL
 };
 

@@ -234,6 +234,27 @@ static void test_end_without_begin(void)
     CU_ASSERT_EQUAL(t.attempt[0].end_us, 0);
 }
 
+/* The tokens of an END frame follow first_byte_ms; none said, none
+ * shown (an upstream that reports no usage is not "0 tokens"). */
+static void test_tokens(void)
+{
+    char out[TRACE_LINE_MAX];
+    struct trace_req r = {
+        .model = "m", .status = 200, .usage = true, .prompt_tokens = 12,
+        .completion_tokens = 34, .received_us = TT_T0,
+        .first_byte_us = TT_T0 + 100, .end_us = TT_T0 + 200,
+        .error = "upstream_idle",
+    };
+
+    trace_format(out, sizeof(out), &r, NULL, NULL, false);
+    CU_ASSERT_STRING_EQUAL(out, "model=m target=- status=200 attempts=0 "
+                           "ms=0.2 first_byte_ms=0.1 prompt_tokens=12 "
+                           "completion_tokens=34 error=upstream_idle");
+    r.usage = false;
+    trace_format(out, sizeof(out), &r, NULL, NULL, false);
+    CU_ASSERT_PTR_NULL(strstr(out, "tokens"));
+}
+
 static const CU_TestInfo trace_tests[] = {
     { "info line", test_info_line },
     { "debug stages in order", test_debug_stages },
@@ -246,6 +267,7 @@ static const CU_TestInfo trace_tests[] = {
     { "truncated line ends in ...", test_truncated },
     { "outcome of each error code", test_outcomes },
     { "an end without a begin is ignored", test_end_without_begin },
+    { "tokens after first_byte_ms, only when said", test_tokens },
     CU_TEST_INFO_NULL
 };
 
