@@ -20,7 +20,7 @@ CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Iinclude $(PKG_
 LDFLAGS = $(SANITIZE)
 LDLIBS  = $(PKG_LIBS) -lpthread -lm
 
-COMMON_SRC = $(wildcard common/*.c)
+COMMON_SRC = $(wildcard common/*/*.c)
 MASTER_SRC = master/main.c master/master.c master/frontend.c \
              master/http.c master/http_out.c master/relay.c master/supervisor.c \
              master/mreq.c master/reqlog.c master/endpoints.c \

@@ -1,6 +1,7 @@
 /* provkind.h - what a provider kind is, as data and pure functions: one
  * descriptor per kind (mock, openai, qwen, iflow), each in a file of its
- * own (common/prov_<kind>.c), gathered in one table (common/provkind.c).
+ * own (common/provider/prov_<kind>.c), gathered in one table
+ * (common/provider/provkind.c).
  * A descriptor says how the kind's config is read and checked (auth
  * modes, defaults, required keys), the URL paths of its API (chat,
  * models), how a request is signed (its header lines), which request

@@ -85,7 +85,7 @@ seed sse big_data '\000data: %s\n\n' "$(repeat 4100 d)"
 
 # --- frames (encoded with the codec) -------------------------------------
 cc -std=gnu11 -D_GNU_SOURCE -Iinclude -o build/mkcorpus_frame \
-    tests/fuzz/mkcorpus_frame.c common/frame.c
+    tests/fuzz/mkcorpus_frame.c common/formats/frame.c
 build/mkcorpus_frame "$CORPUS/frame"
 rm -f build/mkcorpus_frame
 

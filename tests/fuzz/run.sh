@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh - builds the libFuzzer targets (tests/fuzz/fuzz_*.c, each linked
-# with all of common/*.c under ASan + UBSan), replays the inputs kept in
+# with all of common/*/*.c under ASan + UBSan), replays the inputs kept in
 # tests/fuzz/regressions/<target>/, then fuzzes each target for
 # FUZZ_SECONDS on a copy of its seed corpus in build/fuzz/corpus/<target>
 # (the committed corpus is never written; what the fuzzer adds there is
@@ -16,7 +16,7 @@
 #   FUZZ_MAX_LEN=65536   longest input tried
 #   FUZZ_BUILD_ONLY=1    build and replay regressions, do not fuzz
 #   FUZZ_COVERAGE=1      then report the line coverage that the corpus
-#                        reaches in common/<target>.c (llvm-cov)
+#                        reaches in common/*/<target>.c (llvm-cov)
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 
@@ -80,15 +80,16 @@ build_target() {
     clang -g -O1 -std=gnu11 -D_GNU_SOURCE \
         -fsanitize=fuzzer,address,undefined \
         -fno-sanitize-recover=undefined -Iinclude $cflags \
-        "$FUZZ_DIR/$t.c" common/*.c $libs -lm -lpthread -o "$OUT/$t"
+        "$FUZZ_DIR/$t.c" common/*/*.c $libs -lm -lpthread -o "$OUT/$t"
 }
 
-# Line coverage of common/<name>.c reached by the corpus: the target is
+# Line coverage of common/*/<name>.c reached by the corpus: the target is
 # rebuilt with clang's source-based coverage and run once over it.
 # Prints "lines N% (covered/total)" or "n/a".
 coverage_of() {
-    local t=$1 name=${1#fuzz_} dir=$OUT/cov cflags libs line
-    [ -f "common/$name.c" ] || { echo "n/a"; return; }
+    local t=$1 name=${1#fuzz_} dir=$OUT/cov cflags libs line src
+    src=$(ls common/*/"$name".c 2>/dev/null | head -1)
+    [ -n "$src" ] || { echo "n/a"; return; }
     if ! command -v llvm-profdata >/dev/null ||
        ! command -v llvm-cov >/dev/null; then
         echo "n/a (no llvm-cov)"
@@ -102,7 +103,7 @@ coverage_of() {
     # shellcheck disable=SC2086
     clang -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer \
         -fprofile-instr-generate -fcoverage-mapping -Iinclude $cflags \
-        "$FUZZ_DIR/$t.c" common/*.c $libs -lm -lpthread -o "$dir/$t" \
+        "$FUZZ_DIR/$t.c" common/*/*.c $libs -lm -lpthread -o "$dir/$t" \
         2>/dev/null || { echo "n/a (build failed)"; return; }
     rm -f "$dir/$t".profraw
     # An input that still crashes stops the run before the profile is
@@ -115,10 +116,10 @@ coverage_of() {
         return
     fi
     line=$(llvm-cov report "$dir/$t" -instr-profile="$dir/$t.profdata" \
-           "common/$name.c" | grep -E '^TOTAL')
+           "$src" | grep -E '^TOTAL')
     # TOTAL regions miss cover% functions miss exec% lines miss cover% ...
-    echo "$line" | awk '{ printf "lines %s (%d/%d) of common/%s.c", \
-        $10, $8 - $9, $8, name }' name="$name"
+    echo "$line" | awk '{ printf "lines %s (%d/%d) of %s", \
+        $10, $8 - $9, $8, src }' src="$src"
 }
 
 # Replays every kept input once; prints "passed/total".

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_docs.sh - the documentation stands on its own. Every key the
-# configuration parser accepts (the cfg_*_keys tables common/config.c
+# configuration parser accepts (the cfg_*_keys tables common/config/config.c
 # checks every group against) has its row in docs/CONFIGURATION.md and
 # appears in etc/pipelined.conf; README.md, docs/ and etc/ point to
 # nothing outside the repository (no ../shared, no DESIGN.md) and their
@@ -11,7 +11,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
-CONFIG_C=common/config.c
+CONFIG_C=common/config/config.c
 CONF_DOC=docs/CONFIGURATION.md
 EXAMPLE=etc/pipelined.conf
 # Fewer keys than this means the extraction below broke, not the docs.
