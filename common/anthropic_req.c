@@ -42,6 +42,23 @@ static int ar_fail(struct ar_walk *w, const char *fmt, ...)
     return -1;
 }
 
+/* A member's path for messages ("messages.3.content.1"); a path cut
+ * to fit is still a usable message. */
+static void ar_path(char *out, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void ar_path(char *out, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(out, cap, fmt, ap);
+    va_end(ap);
+    if (n < 0 && cap > 0)
+        out[0] = '\0';
+}
+
 static json_object *ar_new(json_object *o, const char *what)
 {
     if (o == NULL)
@@ -84,7 +101,9 @@ static const char *ar_get_str(json_object *obj, const char *key)
 /* The compact JSON text of o (owned by o). */
 static const char *ar_json(json_object *o, size_t *len)
 {
-    const char *s = json_object_to_json_string_length(o, AR_JSON_FLAGS, len);
+    const char *s;
+
+    s = json_object_to_json_string_length(o, AR_JSON_FLAGS, len);
 
     if (s == NULL)
         util_oom("anthropic request JSON text");
@@ -223,7 +242,7 @@ static int ar_tool_result(struct ar_walk *w, json_object *block,
             const char *t;
             size_t tlen;
 
-            snprintf(sub, sizeof(sub), "%s.content.%zu", path, i);
+            ar_path(sub, sizeof(sub), "%s.content.%zu", path, i);
             if (type == NULL) {
                 free(text.s);
                 return ar_fail(w, "%s.type: Field required", sub);
@@ -311,7 +330,7 @@ static int ar_user_blocks(struct ar_walk *w, json_object *content,
         const char *type, *t;
         size_t tlen;
 
-        snprintf(sub, sizeof(sub), "%s.%zu", path, i);
+        ar_path(sub, sizeof(sub), "%s.%zu", path, i);
         if (!ar_is(b, json_type_object)) {
             ar_fail(w, "%s: must be a content block (an object)", sub);
             goto out;
@@ -378,7 +397,7 @@ static int ar_assistant_blocks(struct ar_walk *w, json_object *content,
         const char *type, *t;
         size_t tlen;
 
-        snprintf(sub, sizeof(sub), "%s.%zu", path, i);
+        ar_path(sub, sizeof(sub), "%s.%zu", path, i);
         if (!ar_is(b, json_type_object)) {
             ar_fail(w, "%s: must be a content block (an object)", sub);
             goto out;
@@ -438,7 +457,7 @@ static int ar_messages(struct ar_walk *w, json_object *arr, json_object *msgs)
             return ar_fail(w, "messages.%zu.role: must be \"user\" or "
                            "\"assistant\" (a system prompt goes in the "
                            "top-level system)", i);
-        snprintf(path, sizeof(path), "messages.%zu.content", i);
+        ar_path(path, sizeof(path), "messages.%zu.content", i);
         if (!json_object_object_get_ex(m, "content", &content))
             return ar_fail(w, "%s: Field required", path);
         if (ar_is(content, json_type_string)) {
@@ -478,7 +497,7 @@ static int ar_system(struct ar_walk *w, json_object *sys, json_object *msgs)
                                ar_get_str(b, "type") : NULL, *t;
             size_t tlen;
 
-            snprintf(path, sizeof(path), "system.%zu", i);
+            ar_path(path, sizeof(path), "system.%zu", i);
             if (type == NULL || strcmp(type, "text") != 0) {
                 free(text.s);
                 return ar_fail(w, "%s: system blocks must be text blocks",

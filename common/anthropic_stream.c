@@ -29,8 +29,8 @@ static void as_puts(struct evbuffer *out, const char *s)
     as_add(out, s, strlen(s));
 }
 
-/* s[0..len) as a JSON string, quotes included. */
-static void as_put_json(struct evbuffer *out, const char *s, size_t len)
+void anthropic_stream_json_string(struct evbuffer *out, const char *s,
+                                  size_t len)
 {
     size_t run = 0;
 
@@ -84,7 +84,7 @@ static void as_error(struct anthropic_stream *s, const char *message,
 {
     as_puts(out, "event: error\ndata: {\"type\":\"error\",\"error\":"
             "{\"type\":\"api_error\",\"message\":");
-    as_put_json(out, message, strlen(message));
+    anthropic_stream_json_string(out, message, strlen(message));
     as_puts(out, "}}\n\n");
     s->status = ANTHROPIC_STREAM_FAILED;
 }
@@ -107,9 +107,9 @@ static void as_start(struct anthropic_stream *s, struct evbuffer *out)
     s->started = true;
     as_event_head(out, "message_start");
     as_puts(out, ",\"message\":{\"id\":");
-    as_put_json(out, s->id, strlen(s->id));
+    anthropic_stream_json_string(out, s->id, strlen(s->id));
     as_puts(out, ",\"type\":\"message\",\"role\":\"assistant\",\"model\":");
-    as_put_json(out, s->model, strlen(s->model));
+    anthropic_stream_json_string(out, s->model, strlen(s->model));
     as_puts(out, ",\"content\":[],\"stop_reason\":null,"
             "\"stop_sequence\":null,\"usage\":{\"input_tokens\":");
     as_put_int(out, s->input_tokens);
@@ -150,7 +150,7 @@ static void as_text(struct anthropic_stream *s, const char *text, size_t len,
     }
     as_delta_head(out, s->text_block, "text_delta");
     as_puts(out, "\"text\":");
-    as_put_json(out, text, len);
+    anthropic_stream_json_string(out, text, len);
     as_puts(out, "}");
     as_event_end(out);
 }
@@ -199,9 +199,10 @@ static int as_tool_block(struct anthropic_stream *s, int idx,
     as_puts(out, ",\"index\":");
     as_put_int(out, s->tools[s->ntools].block);
     as_puts(out, ",\"content_block\":{\"type\":\"tool_use\",\"id\":");
-    as_put_json(out, id, strlen(id));
+    anthropic_stream_json_string(out, id, strlen(id));
     as_puts(out, ",\"name\":");
-    as_put_json(out, name ? name : "", name ? strlen(name) : 0);
+    anthropic_stream_json_string(out, name ? name : "",
+                                 name ? strlen(name) : 0);
     as_puts(out, ",\"input\":{}}");
     as_event_end(out);
     return s->tools[s->ntools++].block;
@@ -231,7 +232,7 @@ static int as_tool_calls(struct anthropic_stream *s, json_object *calls,
             continue;
         as_delta_head(out, block, "input_json_delta");
         as_puts(out, "\"partial_json\":");
-        as_put_json(out, args, args_len);
+        anthropic_stream_json_string(out, args, args_len);
         as_puts(out, "}");
         as_event_end(out);
     }
@@ -262,7 +263,7 @@ static void as_finish(struct anthropic_stream *s, struct evbuffer *out)
     as_puts(out, reason);
     as_puts(out, "\",\"stop_sequence\":");
     if (matched != NULL)
-        as_put_json(out, matched, strlen(matched));
+        anthropic_stream_json_string(out, matched, strlen(matched));
     else
         as_puts(out, "null");
     as_puts(out, "},\"usage\":{\"input_tokens\":");

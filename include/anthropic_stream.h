@@ -82,4 +82,9 @@ enum anthropic_stream_status anthropic_stream_fail(struct anthropic_stream *s,
                                                    const char *message,
                                                    struct evbuffer *out);
 
+/* Appends s[0..len) to out as a JSON string, quotes included (", \ and
+ * control bytes escaped; other bytes as they are). */
+void anthropic_stream_json_string(struct evbuffer *out, const char *s,
+                                  size_t len);
+
 #endif
