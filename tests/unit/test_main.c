@@ -37,6 +37,8 @@ static int (*const unit_registrars[])(void) = {
     register_chan_tests,
     register_http_tests,
     register_ctlcli_tests,
+    register_anthropic_door_tests,
+    register_anthropic_up_tests,
 };
 
 int unit_add_suite(const char *name, const CU_TestInfo *tests)

@@ -41,6 +41,8 @@ int register_trace_tests(void);
 int register_chan_tests(void);
 int register_http_tests(void);
 int register_ctlcli_tests(void);
+int register_anthropic_door_tests(void);
+int register_anthropic_up_tests(void);
 
 /* xorshift64: a deterministic generator for randomized tests, kept
  * apart from backoff_rand() so the tests do not trust the code they
