@@ -74,7 +74,7 @@ static json_object *am_tool_input(const char *args)
 {
     json_tokener *tok;
     json_object *o = NULL, *wrap;
-    size_t len = args ? strlen(args) : 0, end;
+    size_t len = args ? strlen(args) : 0;
 
     if (len == 0)
         return am_new(json_object_new_object());
@@ -84,6 +84,8 @@ static json_object *am_tool_input(const char *args)
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     o = json_tokener_parse_ex(tok, args, (int)len);
     if (o != NULL && json_tokener_get_error(tok) == json_tokener_success) {
+        size_t end;
+
         for (end = json_tokener_get_parse_end(tok); end < len; end++)
             if (strchr(" \t\r\n", args[end]) == NULL)
                 break;

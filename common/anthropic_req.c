@@ -32,9 +32,9 @@ static int ar_fail(struct ar_walk *w, const char *fmt, ...)
 
 static int ar_fail(struct ar_walk *w, const char *fmt, ...)
 {
-    va_list ap;
-
     if (w->err_cap > 0) {
+        va_list ap;
+
         va_start(ap, fmt);
         vsnprintf(w->err, w->err_cap, fmt, ap);
         va_end(ap);
@@ -93,7 +93,8 @@ static const char *ar_get_str(json_object *obj, const char *key)
 {
     json_object *v;
 
-    if (!json_object_object_get_ex(obj, key, &v) || !ar_is(v, json_type_string))
+    if (!json_object_object_get_ex(obj, key, &v) ||
+        !ar_is(v, json_type_string))
         return NULL;
     return json_object_get_string(v);
 }
@@ -529,9 +530,11 @@ static int ar_system(struct ar_walk *w, json_object *sys, json_object *msgs)
 /* tools → OpenAI functions; tool_choice → OpenAI's. */
 static int ar_tools(struct ar_walk *w, json_object *root, json_object *out)
 {
-    json_object *tools, *choice, *fns;
+    json_object *tools, *choice;
 
     if (json_object_object_get_ex(root, "tools", &tools) && tools != NULL) {
+        json_object *fns;
+
         if (!ar_is(tools, json_type_array))
             return ar_fail(w, "tools: must be an array");
         fns = ar_new(json_object_new_array(), "functions");

@@ -311,12 +311,13 @@ static void as_choice(struct anthropic_stream *s, json_object *choice,
                       struct evbuffer *out)
 {
     json_object *delta, *calls;
-    const char *text, *finish, *matched;
+    const char *finish;
     size_t len = 0;
 
     if (json_object_object_get_ex(choice, "delta", &delta) &&
         json_object_is_type(delta, json_type_object)) {
-        text = as_get_str(delta, "content", &len);
+        const char *text = as_get_str(delta, "content", &len);
+
         if (text != NULL)
             as_text(s, text, len, out);
         if (json_object_object_get_ex(delta, "tool_calls", &calls) &&
@@ -329,6 +330,8 @@ static void as_choice(struct anthropic_stream *s, json_object *choice,
     }
     finish = as_get_str(choice, "finish_reason", NULL);
     if (finish != NULL) {
+        const char *matched;
+
         s->finished = true;
         util_strlcpy(s->finish_reason, finish, sizeof(s->finish_reason));
         matched = as_get_str(choice, "stop_reason", &len);

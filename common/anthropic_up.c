@@ -58,7 +58,8 @@ static const char *au_get_str(json_object *obj, const char *key)
     json_object *v;
 
     if (!au_is(obj, json_type_object) ||
-        !json_object_object_get_ex(obj, key, &v) || !au_is(v, json_type_string))
+        !json_object_object_get_ex(obj, key, &v) ||
+        !au_is(v, json_type_string))
         return NULL;
     return json_object_get_string(v);
 }
@@ -68,9 +69,9 @@ static int au_fail(char *err, size_t cap, const char *fmt, ...)
 
 static int au_fail(char *err, size_t cap, const char *fmt, ...)
 {
-    va_list ap;
-
     if (cap > 0) {
+        va_list ap;
+
         va_start(ap, fmt);
         vsnprintf(err, cap, fmt, ap);
         va_end(ap);
@@ -83,7 +84,6 @@ static json_object *au_parse(const char *s, size_t len)
 {
     json_tokener *tok = json_tokener_new_ex(REQ_MAX_DEPTH);
     json_object *o = NULL;
-    size_t end;
 
     if (tok == NULL)
         util_oom("json tokener");
@@ -91,6 +91,8 @@ static json_object *au_parse(const char *s, size_t len)
     if (len > 0)
         o = json_tokener_parse_ex(tok, s, (int)len);
     if (o != NULL && json_tokener_get_error(tok) == json_tokener_success) {
+        size_t end;
+
         for (end = json_tokener_get_parse_end(tok); end < len; end++)
             if (strchr(" \t\r\n", s[end]) == NULL || s[end] == '\0')
                 break;
@@ -321,9 +323,11 @@ static int au_messages(json_object *msgs, json_object *out,
 static int au_tools(json_object *root, json_object *out, char *err,
                     size_t cap)
 {
-    json_object *tools, *choice, *par, *list, *tc = NULL;
+    json_object *tools, *choice, *par, *tc = NULL;
 
     if (json_object_object_get_ex(root, "tools", &tools) && tools != NULL) {
+        json_object *list;
+
         if (!au_is(tools, json_type_array))
             return au_fail(err, cap, "tools: must be an array");
         list = au_new(json_object_new_array());

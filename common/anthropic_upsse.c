@@ -130,7 +130,7 @@ static void us_block_start(struct anthropic_upsse *s, int index,
                            json_object *root, struct evbuffer *out)
 {
     json_object *block = NULL;
-    const char *type, *id, *name, *text;
+    const char *type, *id, *name;
     size_t len = 0;
 
     json_object_object_get_ex(root, "content_block", &block);
@@ -138,7 +138,8 @@ static void us_block_start(struct anthropic_upsse *s, int index,
     if (type == NULL)
         return;
     if (strcmp(type, "text") == 0) {
-        text = us_str(block, "text", &len);
+        const char *text = us_str(block, "text", &len);
+
         if (text == NULL || len == 0)
             return;
         us_chunk_head(s, out);

@@ -259,8 +259,8 @@ static void test_req_refusals(void)
                "\"t\"}],\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
                "input_schema");
     td_refused("{\"model\":\"m\",\"max_tokens\":1,\"tool_choice\":{\"type\":"
-               "\"all\"},\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
-               "tool_choice.type");
+               "\"all\"},\"messages\":[{\"role\":\"user\",\"content\":"
+               "\"x\"}]}", "tool_choice.type");
     td_refused("{\"model\":\"m\",\"max_tokens\":1,\"system\":[{\"type\":"
                "\"image\"}],\"messages\":[{\"role\":\"user\",\"content\":"
                "\"x\"}]}", "system.0");
