@@ -645,6 +645,38 @@ static void test_stream_upstream_errors(void)
     evbuffer_free(out);
 }
 
+static void test_stream_usage_first(void)
+{
+    /* Targets that send usage on every chunk: message_start has the
+     * prompt tokens at once; a tool call with finish_reason stop is
+     * still tool_use. */
+    static const char *const chunks[] = {
+        "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{"
+        "\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"f\","
+        "\"arguments\":\"{}\"}}]}}],\"usage\":{\"prompt_tokens\":7,"
+        "\"completion_tokens\":1}}",
+        "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":"
+        "\"stop\"}],\"usage\":{\"prompt_tokens\":7,"
+        "\"completion_tokens\":3}}",
+        "[DONE]",
+        NULL
+    };
+    struct evbuffer *out = evbuffer_new();
+    struct anthropic_stream s;
+
+    anthropic_stream_init(&s, "req-1", "claude-x");
+    CU_ASSERT_EQUAL(td_feed(&s, chunks, out), ANTHROPIC_STREAM_DONE);
+    CU_ASSERT_TRUE(ac_events_eq(out, "[[\"message_start\",{\"type\":"
+                   "\"message_start\",\"message\":{\"id\":\"msg_req-1\","
+                   "\"type\":\"message\",\"role\":\"assistant\",\"model\":"
+                   "\"claude-x\",\"content\":[],\"stop_reason\":null,"
+                   "\"stop_sequence\":null,\"usage\":{\"input_tokens\":7,"
+                   "\"output_tokens\":0}}}]," TD_EV_TOOL_START(0, "c", "f")
+                   "," TD_EV_JSON(0, "{}") "," TD_EV_STOP(0) ","
+                   TD_EV_END("tool_use", "null", 7, 3) "]"));
+    evbuffer_free(out);
+}
+
 static void test_error_bodies(void)
 {
     static const struct { int status; const char *type; } map[] = {
@@ -701,6 +733,7 @@ static const CU_TestInfo anthropic_door_tests[] = {
     { "stream: interleaved tool calls", test_stream_interleaved_tools },
     { "stream: truncation is an error", test_stream_truncated },
     { "stream: upstream errors", test_stream_upstream_errors },
+    { "stream: usage on the first chunk", test_stream_usage_first },
     { "error bodies", test_error_bodies },
     CU_TEST_INFO_NULL
 };
