@@ -23,22 +23,28 @@
 #define AE_STATUS_RATE_LIMIT  429
 #define AE_STATUS_UNAVAILABLE 503
 #define AE_STATUS_BAD_GATEWAY 502
+#define AE_STATUS_UNAUTHORIZED 401
+#define AE_STATUS_FORBIDDEN   403
+#define AE_STATUS_NOT_FOUND   404
+#define AE_STATUS_CLIENT_MIN  400    /* 4xx: the request's fault */
+#define AE_STATUS_SERVER_MIN  500
 
 const char *anthropic_err_type(int status)
 {
     switch (status) {
-    case 401:
+    case AE_STATUS_UNAUTHORIZED:
         return "authentication_error";
-    case 403:
+    case AE_STATUS_FORBIDDEN:
         return "permission_error";
-    case 404:
+    case AE_STATUS_NOT_FOUND:
         return "not_found_error";
     case AE_STATUS_RATE_LIMIT:
         return "rate_limit_error";
     case AE_STATUS_UNAVAILABLE: case ANTHROPIC_ERR_STATUS_OVERLOADED:
         return "overloaded_error";
     default:
-        return status >= 500 ? "api_error" : "invalid_request_error";
+        return status >= AE_STATUS_SERVER_MIN ? "api_error" :
+                                                "invalid_request_error";
     }
 }
 
@@ -166,8 +172,8 @@ void anthropic_err_classify(int status, const char *body, size_t len,
         info->cls = ANTHROPIC_ERR_OVERLOADED;
     else if (status == AE_STATUS_RATE_LIMIT)
         info->cls = ANTHROPIC_ERR_RATE_LIMIT;
-    else if (status >= 500 || status == AE_STATUS_TIMEOUT ||
-             status == AE_STATUS_CONFLICT || status < 400)
+    else if (status >= AE_STATUS_SERVER_MIN || status == AE_STATUS_TIMEOUT ||
+             status == AE_STATUS_CONFLICT || status < AE_STATUS_CLIENT_MIN)
         info->cls = ANTHROPIC_ERR_SERVER;
     else
         info->cls = ANTHROPIC_ERR_CLIENT;

@@ -17,6 +17,7 @@
 
 #define AR_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 #define AR_PATH_MAX   96          /* "messages.12.content.3.source.data" */
+#define AR_BUF_FIRST  64          /* first size of a joined text */
 
 /* One walk over a body: the error buffer, the estimate being summed. */
 struct ar_walk {
@@ -120,7 +121,7 @@ struct ar_buf {
 static void ar_buf_add(struct ar_buf *b, const char *s, size_t len)
 {
     if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
+        size_t cap = b->cap ? b->cap : AR_BUF_FIRST;
 
         while (cap < b->len + len + 1)
             cap *= 2;

@@ -18,6 +18,7 @@
 #define AU_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 #define AU_DATA_URL   "data:"
 #define AU_BASE64_TAG ";base64,"
+#define AU_PATH_MAX   64          /* "messages.12" */
 
 static json_object *au_new(json_object *o)
 {
@@ -272,7 +273,7 @@ static int au_messages(json_object *msgs, json_object *out,
                        json_object **sys, char *err, size_t cap)
 {
     json_object *tool_turn = NULL;      /* the user turn of tool results */
-    char path[64];
+    char path[AU_PATH_MAX];
 
     for (size_t i = 0; i < json_object_array_length(msgs); i++) {
         json_object *m = json_object_array_get_idx(msgs, i), *content = NULL;
