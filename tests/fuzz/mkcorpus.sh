@@ -27,7 +27,8 @@ repeat() {
     printf '%s' "$out"
 }
 
-for t in request sse frame config jsonscan apierror httpparse oauth; do
+for t in request sse frame config jsonscan apierror httpparse oauth \
+         anthropic_req anthropic_sse; do
     rm -rf "${CORPUS:?}/$t"
     mkdir -p "$CORPUS/$t"
 done
@@ -267,3 +268,99 @@ seed oauth userinfo '\000{"success":true,"message":"ok",'\
 seed oauth userinfo_refused '\000{"success":false,"message":"expired"}'
 seed oauth not_json '\231<html>502 Bad Gateway</html>'
 seed oauth resource_url '\000  https://dashscope.aliyuncs.com/compatible-mode/ '
+
+# --- Anthropic translation: bodies (every whole-body translator reads
+# each), and streams (byte 0: bit 0 provider direction, bit 1 end, bits
+# 2-7 piece length) ---------------------------------------------------------
+a='{"model":"claude-x","max_tokens":1024,"system":[{"type":"text","text":'
+a+='"Be brief."}],"stream":true,"stop_sequences":["END"],"messages":[{"role"'
+a+=':"user","content":"Weather?"},{"role":"assistant","content":[{"type":'
+a+='"text","text":"Checking."},{"type":"tool_use","id":"toolu_1","name":'
+a+='"get_weather","input":{"location":"Paris"}}]},{"role":"user","content":'
+a+='[{"type":"tool_result","tool_use_id":"toolu_1","is_error":true,'
+a+='"content":[{"type":"text","text":"15C"},{"type":"image","source":{'
+a+='"type":"url","url":"http://i/x.png"}}]},{"type":"image","source":{'
+a+='"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}}]}],'
+a+='"tools":[{"name":"get_weather","description":"d","input_schema":{'
+a+='"type":"object"}}],"tool_choice":{"type":"tool","name":"get_weather"},'
+a+='"metadata":{"user_id":"u"},"temperature":0.5,"top_p":1}'
+seed anthropic_req messages_tools '%s' "$a"
+seed anthropic_req messages_min \
+    '{"model":"m","max_tokens":1,"messages":[{"role":"user","content":"x"}]}'
+seed anthropic_req messages_bad_block '{"model":"m","max_tokens":1,'\
+'"messages":[{"role":"user","content":[{"type":"document"}]}]}'
+c='{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,'
+c+='"message":{"role":"assistant","content":"Hi","tool_calls":[{"id":"c1",'
+c+='"type":"function","function":{"name":"f","arguments":"{\\"a\\":1}"}}]},'
+c+='"finish_reason":"tool_calls","stop_reason":"END"}],"usage":{'
+c+='"prompt_tokens":9,"completion_tokens":12}}'
+seed anthropic_req completion '%s' "$c"
+o='{"model":"gpt","messages":[{"role":"system","content":"s"},{"role":'
+o+='"user","content":[{"type":"text","text":"q"},{"type":"image_url",'
+o+='"image_url":{"url":"data:image/png;base64,AAAA"}}]},{"role":"assistant",'
+o+='"content":null,"tool_calls":[{"id":"c1","type":"function","function":{'
+o+='"name":"f","arguments":"{}"}}]},{"role":"tool","tool_call_id":"c1",'
+o+='"content":"r"}],"tools":[{"type":"function","function":{"name":"f",'
+o+='"parameters":{"type":"object"}}}],"tool_choice":"required",'
+o+='"parallel_tool_calls":false,"stop":"x","max_tokens":5,"stream":true}'
+seed anthropic_req chat_request '%s' "$o"
+m='{"id":"msg_1","type":"message","role":"assistant","model":"c","content":'
+m+='[{"type":"text","text":"Hi"},{"type":"tool_use","id":"t","name":"f",'
+m+='"input":{"a":1}}],"stop_reason":"tool_use","stop_sequence":null,'
+m+='"usage":{"input_tokens":3,"output_tokens":4,"cache_read_input_tokens":1}}'
+seed anthropic_req message '%s' "$m"
+
+# Streams are built in $d: each helper appends one whole event ($(...)
+# would drop the blank line that ends it).
+ch() { # ch DELTA FINISH: one OpenAI chunk
+    d+="data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\","
+    d+="\"choices\":[{\"index\":0,\"delta\":$1,\"finish_reason\":$2}]}"
+    d+=$'\n\n'
+}
+ev() { # ev NAME DATA: one Anthropic event
+    d+="event: $1"$'\n'"data: $2"$'\n\n'
+}
+d=''
+ch '{"role":"assistant","content":""}' null
+ch '{"content":"Hel"}' null
+ch '{"content":"lo"}' null
+ch '{"tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":'\
+'"{\"x\""}},{"index":1,"id":"b","function":{"name":"g","arguments":""}}]}' null
+ch '{"tool_calls":[{"index":1,"function":{"arguments":"{}"}}]}' null
+ch '{"tool_calls":[{"index":0,"function":{"arguments":":1}"}}]}' \
+    '"tool_calls"'
+d+='data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7}}'
+d+=$'\n\n''data: [DONE]'$'\n\n'
+seed anthropic_sse door_tools '\000%s' "$d"
+seed anthropic_sse door_pieces '\036%s' "$d"
+d=''
+ch '{"content":"Hel"}' null
+seed anthropic_sse door_cut '\002%s' "$d"
+seed anthropic_sse door_error '\000data: {"error":{"message":"boom"}}\n\n'
+d=''
+ev message_start '{"type":"message_start","message":{"id":"msg_1","type":'\
+'"message","role":"assistant","content":[],"model":"c","usage":{'\
+'"input_tokens":25,"output_tokens":1}}}'
+ev content_block_start '{"type":"content_block_start","index":0,'\
+'"content_block":{"type":"text","text":""}}'
+ev ping '{"type":"ping"}'
+ev content_block_delta '{"type":"content_block_delta","index":0,"delta":{'\
+'"type":"text_delta","text":"Hi"}}'
+ev content_block_stop '{"type":"content_block_stop","index":0}'
+ev content_block_start '{"type":"content_block_start","index":1,'\
+'"content_block":{"type":"tool_use","id":"t","name":"f","input":{}}}'
+ev content_block_delta '{"type":"content_block_delta","index":1,"delta":{'\
+'"type":"input_json_delta","partial_json":"{\"a\":"}}'
+ev content_block_delta '{"type":"content_block_delta","index":1,"delta":{'\
+'"type":"input_json_delta","partial_json":"1}"}}'
+ev content_block_stop '{"type":"content_block_stop","index":1}'
+ev message_delta '{"type":"message_delta","delta":{"stop_reason":'\
+'"tool_use","stop_sequence":null},"usage":{"output_tokens":15}}'
+ev message_stop '{"type":"message_stop"}'
+seed anthropic_sse up_tools '\001%s' "$d"
+seed anthropic_sse up_pieces '\047%s' "$d"
+d=''
+ev message_start '{"type":"message_start","message":{"id":"m","usage":{}}}'
+ev error '{"type":"error","error":{"type":"overloaded_error","message":'\
+'"Overloaded"}}'
+seed anthropic_sse up_error '\003%s' "$d"

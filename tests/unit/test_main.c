@@ -43,6 +43,8 @@ static int (*const unit_registrars[])(void) = {
     register_clientbudget_tests,
     register_provkind_tests,
     register_offload_tests,
+    register_anthropic_door_tests,
+    register_anthropic_up_tests,
 };
 
 int unit_add_suite(const char *name, const CU_TestInfo *tests)
