@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh - runs every test suite against the normal build and, unless
-# --quick, against the sanitizer build (bin/asan), then prints the
-# closing line "N passed, M failed" over all of them.
+# --quick, against the sanitizer build (bin/asan) and under valgrind
+# (the unit tests and VALGRIND_SUITES below), then prints the closing
+# line "N passed, M failed" over all of them.
 set -u
 cd "$(dirname "$0")/.."
 
@@ -41,6 +42,13 @@ run_suite() {
 export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
+# Under valgrind: the unit tests, and the integration suites that drive
+# the daemon's main paths (requests, failures, hostile clients, OAuth,
+# worker death and each feature's own suite). Every suite runs under
+# ASan+UBSan (with LeakSanitizer) anyway; valgrind on all of them took
+# the whole run past CI's 10 minutes. RCC_VALGRIND_ALL=1: every suite.
+VALGRIND_SUITES="api errors limits oauth crash capture budgets health anthropic"
+
 have_unit=0
 ls tests/unit/*.c >/dev/null 2>&1 && have_unit=1
 integration=(tests/integration/test_*.sh)
@@ -60,6 +68,11 @@ if [ $quick -eq 0 ]; then
         vg="$vg --errors-for-leak-kinds=definite --error-exitcode=1"
         [ $have_unit -eq 1 ] && run_suite "unit (valgrind)" $vg -q bin/unit_tests
         for t in "${integration[@]}"; do
+            b=$(basename "$t" .sh); b=${b#test_}
+            if [ -z "${RCC_VALGRIND_ALL:-}" ] &&
+               [[ " $VALGRIND_SUITES " != *" $b "* ]]; then
+                continue
+            fi
             run_suite "$(suite_name "$t") (valgrind)" env VALGRIND="$vg" \
                 BIN=bin "$t"
         done
