@@ -39,7 +39,7 @@ static void ctl_usage(FILE *out)
             " read)\n"
             "       pipelinectl -c CONFIG login PROVIDER\n"
             "commands: stats | workers | scale N|+N|-N | breaker reset NAME"
-            " | reload"
+            " | capture on|off | reload"
             " | help\n"
             "  -s SOCKET  control socket (default %s)\n"
             "  -c CONFIG  take the socket path from this configuration\n"
@@ -212,8 +212,13 @@ static void ctl_print(const char *cmd, json_object *root)
     } else if (ok != NULL && json_object_get_boolean(ok)) {
         json_object *w = ctl_get(root, "workers");
 
+        json_object *cap = ctl_get(root, "capture");
+
         if (w != NULL)
             printf("ok: %s workers\n", json_object_get_string(w));
+        else if (cap != NULL)
+            printf("ok: capture %s\n",
+                   json_object_get_boolean(cap) ? "on" : "off");
         else
             printf("ok\n");
     }
