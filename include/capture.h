@@ -40,7 +40,8 @@ size_t cap_file_id(const char *id, char *out, size_t cap);
 /* True when a header named name (len bytes, any case) may carry a
  * secret: Authorization, Proxy-Authorization, X-Api-Key, Api-Key,
  * Cookie, Set-Cookie, and any name containing "token", "secret",
- * "auth", "key", "session" or "password". */
+ * "auth", "key", "session" or "password" (but X-RateLimit-*, which
+ * count tokens). */
 bool cap_header_secret(const char *name, size_t len);
 
 /* Masks with CAP_MASK_CHAR every occurrence in buf[len] of each of the

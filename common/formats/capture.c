@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#define CAP_RATELIMIT "x-ratelimit-"
+
 size_t cap_file_id(const char *id, char *out, size_t cap)
 {
     size_t n = 0;
@@ -43,6 +45,10 @@ bool cap_header_secret(const char *name, size_t len)
         "auth", "key", "session", "password"
     };
 
+    /* Rate limit headers count tokens; they carry none. */
+    if (len >= sizeof(CAP_RATELIMIT) - 1 &&
+        strncasecmp(name, CAP_RATELIMIT, sizeof(CAP_RATELIMIT) - 1) == 0)
+        return false;
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (cap_contains(name, len, words[i]))
             return true;
