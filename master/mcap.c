@@ -248,7 +248,6 @@ void mcap_sent_buf(struct mreq *mr, struct evbuffer *in, size_t len)
 {
     struct mcap *cap = mr->cap;
     size_t keep, have, n;
-    char *tmp;
 
     if (cap == NULL)
         return;
@@ -257,7 +256,8 @@ void mcap_sent_buf(struct mreq *mr, struct evbuffer *in, size_t len)
     n = have < keep ? keep - have : 0;
     n = len < n ? len : n;
     if (n > 0) {
-        tmp = malloc(n);
+        char *tmp = malloc(n);
+
         if (tmp == NULL || evbuffer_copyout(in, tmp, n) != (ev_ssize_t)n)
             util_oom("a capture");
         UTIL_MUST(evbuffer_add(cap->sent, tmp, n), "a capture");

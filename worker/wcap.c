@@ -140,15 +140,14 @@ static json_object *wcap_headers_json(struct evbuffer *lines,
         char *line_end = eol != NULL ? eol : end;
         char *colon = memchr(p, ':', (size_t)(line_end - p));
         char name[CFG_NAME_MAX];
-        size_t nl, vl;
-        char *v;
 
         if (colon != NULL && (size_t)(colon - p) < sizeof(name)) {
-            nl = (size_t)(colon - p);
+            size_t nl = (size_t)(colon - p), vl;
+            char *v = colon + 1 + strspn(colon + 1, " \t");
+
             memcpy(name, p, nl);
             name[nl] = '\0';
             cap_utf8_clean(name, nl);
-            v = colon + 1 + strspn(colon + 1, " \t");
             vl = (size_t)(line_end - v);
             while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
                 vl--;
