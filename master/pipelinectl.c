@@ -152,6 +152,9 @@ static void ctl_print_stats(json_object *root)
     printf("requests  total %s  succeeded %s  failed %s  retried %s  "
            "active %s\n", ctl_str(r, "total"), ctl_str(r, "succeeded"),
            ctl_str(r, "failed"), ctl_str(r, "retried"), ctl_str(r, "active"));
+    if (ctl_get(root, "capture") != NULL)
+        printf("capture   %s\n", json_object_get_boolean(
+            ctl_get(root, "capture")) ? "on" : "off");
     for (size_t i = 0; i < n; i++) {
         int l = (int)strlen(ctl_str(json_object_array_get_idx(t, i),
                                     "name"));

@@ -79,6 +79,7 @@ check_match "... and its body" 'echo: hello capture' "$(field cap-hdr-1 'd["resp
 echo "capture on: every request; bodies cut at max_body_bytes"
 check_match "capture on answers" '^\{"ok":true,"capture":true\}$' "$(ctl capture on)"
 check_match "stats: capture true" '"capture":true' "$(ctl stats)"
+check_match "pipelinectl's table says so" '^capture +on' "$("$BIN/pipelinectl" -s "$SOCK" stats)"
 long=$(printf 'x%.0s' $(seq 1 3000))
 check "a long request" 200 "$(post "$(msg echo "$long")" "${AUTH[@]}" -H 'X-Request-Id: cap-long-1')"
 wait_until 10 have cap-long-1 || fail "no capture of cap-long-1"
@@ -140,6 +141,9 @@ check "the client's key: nowhere" "" "$(grep -rl -- "$CLIENT_KEY" "$CAP" "$DLOG"
 check "the provider's key: nowhere" "" "$(grep -rl -- "$PROVIDER_KEY" "$CAP" "$DLOG")"
 check "no Authorization header in a capture" "" "$(grep -rli 'authorization' "$CAP")"
 
+check_nomatch "no sanitizer or valgrind report" \
+    'AddressSanitizer|runtime error:|LeakSanitizer|ERROR SUMMARY: [1-9]|definitely lost: [1-9]' \
+    "$(cat "$DLOG")"
 stop_daemon
 check "clean exit" 0 "$DRC"
 summary capture
