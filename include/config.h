@@ -97,6 +97,23 @@ struct cfg_breaker {
     int minimum_calls;
 };
 
+/* `capture = { ... }`: one JSON file per request (master/capture.c).
+ * configured: the group is there, so X-Pipeline-Capture: 1 captures
+ * even when enabled is false. */
+#define CFG_CAPTURE_DIR        "/var/lib/pipelined/capture"
+#define CFG_CAPTURE_BODY       262144
+#define CFG_CAPTURE_BODY_MAX   (16 * 1024 * 1024)
+#define CFG_CAPTURE_FILES      10000
+#define CFG_CAPTURE_FILES_MAX  1000000
+#define CFG_CAPTURE_DIR_MAX    1024    /* bytes of its path */
+struct cfg_capture {
+    bool configured;
+    bool enabled;
+    char *dir;               /* absolute; made (0700) when missing */
+    int max_body_bytes;
+    int max_files;
+};
+
 struct cfg {
     char *path;
     char *listen;            /* as written, for messages */
@@ -142,6 +159,7 @@ struct cfg {
     int target_count;
     struct cfg_vmodel *vmodels;
     int vmodel_count;
+    struct cfg_capture capture;
 };
 
 /* Loads and validates path. Returns a cfg the caller frees with

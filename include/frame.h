@@ -3,7 +3,8 @@
  * HTTP status, job index, job generation; little-endian) and a payload.
  * HEAD, END and ERROR carry a "meta" payload: the attempts made, the
  * tokens the answer used (END: the request's log line and /metrics), the
- * target name and, for ERROR, the OpenAI-shaped error body. Meta that
+ * target name and, for ERROR, the OpenAI-shaped error body. CAPTURE
+ * carries raw bytes (a captured attempt's JSON), no meta. Meta that
  * does not decode is as bad as a bad header: the master kills the
  * worker. Pure codec, no I/O. */
 #ifndef RCC_FRAME_H
@@ -24,6 +25,9 @@ enum frame_type {
     FRAME_CHUNK,           /* answer bytes (SSE events when streaming) */
     FRAME_END,             /* answer complete; meta has the metrics */
     FRAME_ERROR,           /* failed; status + OpenAI error body in meta */
+    FRAME_CAPTURE,         /* a captured job's attempt: JSON, in pieces
+                              (FRAME_F_MORE on all but the last); sent
+                              only for jobs with SHM_JOB_CAPTURE */
     /* master -> worker */
     FRAME_CANCEL,          /* client gone or deadline passed: abort job */
     FRAME_SHUTDOWN,        /* finish in-flight jobs, take no more, exit */
@@ -33,7 +37,8 @@ enum frame_type {
 };
 
 enum frame_flags {
-    FRAME_F_STREAM = 1u << 0    /* HEAD: the answer is an SSE stream */
+    FRAME_F_STREAM = 1u << 0,   /* HEAD: the answer is an SSE stream */
+    FRAME_F_MORE = 1u << 1      /* CAPTURE: more pieces of it follow */
 };
 
 struct frame {

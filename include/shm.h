@@ -45,7 +45,9 @@ enum shm_job_state {
 
 enum shm_job_flags {
     SHM_JOB_STREAM = 1u << 0,
-    SHM_JOB_DIRECT = 1u << 1   /* model named one target: target is fixed */
+    SHM_JOB_DIRECT = 1u << 1,  /* model named one target: target is fixed */
+    SHM_JOB_CAPTURE = 1u << 2  /* the worker sends its attempts (CAPTURE
+                                  frames) for the request's capture file */
 };
 
 struct shm_job {

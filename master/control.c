@@ -19,6 +19,8 @@
 
 #include <json-c/json.h>
 
+#include "mcap.h"
+
 #define CONTROL_LINE_MAX 4096
 #define CONTROL_BACKLOG  16
 /* Time to send the command line, and again to read the answer, however
@@ -171,6 +173,8 @@ char *control_stats_json(struct master *m)
     json_object_object_add(reqs, "active",
                            json_object_new_int64(m->active_reqs));
     json_object_object_add(root, "requests", reqs);
+    json_object_object_add(root, "capture",
+                           json_object_new_boolean(mcap_enabled(m)));
     for (int t = 0; t < m->cfg->target_count; t++) {
         const struct cfg_target *ct = &m->cfg->targets[t];
         const struct shm_target *st = master_target(m, t);
@@ -313,10 +317,30 @@ static char *control_breaker_reset(struct master *m, const char *name)
     return control_finish(root);
 }
 
+static char *control_capture(struct master *m, const char *arg)
+{
+    json_object *root;
+    bool on;
+
+    if (arg != NULL && strcmp(arg, "on") == 0)
+        on = true;
+    else if (arg != NULL && strcmp(arg, "off") == 0)
+        on = false;
+    else
+        return control_error("usage: capture on|off");
+    if (mcap_switch(m, on) < 0)
+        return control_error("capture is not configured (no 'capture' "
+                             "group in the configuration)");
+    root = json_object_new_object();
+    json_object_object_add(root, "ok", json_object_new_boolean(1));
+    json_object_object_add(root, "capture", json_object_new_boolean(on));
+    return control_finish(root);
+}
+
 static const char control_help[] =
     "{\"commands\":["
     "\"stats\",\"workers\",\"scale N | +N | -N\",\"breaker reset NAME\","
-    "\"reload\",\"help\"]}";
+    "\"capture on|off\",\"reload\",\"help\"]}";
 
 static char *control_reload(struct master *m)
 {
@@ -352,6 +376,8 @@ static char *control_run(struct master *m, char *line)
         return control_breaker_reset(m, strtok_r(NULL, " \t\r", &save));
     if (strcmp(cmd, "reload") == 0)
         return control_reload(m);
+    if (strcmp(cmd, "capture") == 0)
+        return control_capture(m, arg);
     if (strcmp(cmd, "help") == 0)
         return strdup(control_help);
     return control_error("unknown command; try help");

@@ -16,6 +16,7 @@
 
 #include "apierror.h"
 #include "endpoints.h"
+#include "mcap.h"
 #include "mreq.h"
 #include "reqlog.h"
 #include "request.h"
@@ -198,7 +199,8 @@ static int frontend_enqueue(struct master *m, struct http_req *req,
     sj->vmodel = m->slots.vmodel_slot[vmodel];
     sj->target = target >= 0 ? m->slots.target_slot[target] : SHM_NO_TARGET;
     sj->flags = (info->stream ? SHM_JOB_STREAM : 0) |
-                (target >= 0 ? SHM_JOB_DIRECT : 0);
+                (target >= 0 ? SHM_JOB_DIRECT : 0) |
+                (mcap_wanted(m, req) ? SHM_JOB_CAPTURE : 0);
     sj->enqueued_ms = now;
     sj->deadline_ms = now + timeout_ms;
     util_strlcpy(sj->request_id, rid, sizeof(sj->request_id));

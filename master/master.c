@@ -18,6 +18,7 @@
 #include <curl/curl.h>
 
 #include "frame.h"
+#include "mcap.h"
 #include "notify.h"
 
 static void master_free_loop(struct master *m);
@@ -277,6 +278,7 @@ int master_reload(struct master *m, char *err, size_t errlen)
     if (frontend_reconfigure(m) < 0)
         log_msg(&m->log, LOG_ERROR, NULL, "reload: out of memory rebuilding "
                 "the front end");
+    mcap_reconfigure(m);
     m->worker_target = next->workers;
     cfg_free(&old);
     /* Old workers finish their calls on the old configuration; new ones,
@@ -359,7 +361,7 @@ int master_init(struct master *m, struct cfg *cfg, const char *config_path)
         if (m->signals[i] == NULL || event_add(m->signals[i], NULL) < 0)
             return -1;
     }
-    if (frontend_init(m) < 0 || control_init(m) < 0)
+    if (mcap_init(m) < 0 || frontend_init(m) < 0 || control_init(m) < 0)
         return -1;
     master_check_user(m);
     if (supervisor_start(m) < 0) {
@@ -456,6 +458,9 @@ void master_free(struct master *m)
 {
     if (m->control != NULL)
         unlink(m->cfg->control_socket);
+    /* The files still being written, while the loop is there (not in a
+     * worker: the thread is the master's alone). */
+    mcap_free(m);
     master_free_loop(m);
     shm_destroy(&m->shm);
     cfg_free(&m->cfg);

@@ -53,6 +53,8 @@
 /* clients.max_connections is never capped below this. */
 #define MASTER_MIN_CONNECTIONS   1
 
+struct mcap_state;
+
 struct mworker {
     pid_t pid;                     /* 0: slot unused */
     struct chan *chan;             /* our end of its socketpair; owned */
@@ -132,6 +134,7 @@ struct master {
     const char *pid_file;
     int64_t started_wall_ms;
     int64_t started_ms;
+    struct mcap_state *capture;    /* request capture (mcap.c) */
     long long fd_limit;            /* RLIMIT_NOFILE after raising it;
                                       0: none known (no cap) */
 };

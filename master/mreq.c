@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "capture.h"
 #include "master.h"
+#include "mcap.h"
 #include "reqlog.h"
 
 #define MREQ_MAX_HEADERS 5
@@ -90,6 +92,9 @@ void mreq_start(struct master *m, struct http_req *http, uint32_t j,
     mr->error = NULL;
     mr->target[0] = '\0';
     util_strlcpy(mr->model, model, sizeof(mr->model));
+    mr->door = CAP_DOOR_DEFAULT;
+    if (m->shm.jobs[j].flags & SHM_JOB_CAPTURE)
+        mcap_begin(mr, http);
     m->active_reqs++;
     if (mr->timer == NULL)
         mr->timer = evtimer_new(m->base, mreq_deadline_cb, mr);
@@ -181,6 +186,8 @@ static void mreq_stream(struct mreq *mr, struct evbuffer *in, size_t len)
 
 void mreq_chunk(struct mreq *mr, struct evbuffer *in, size_t len)
 {
+    if (mr->cap != NULL && mreq_waiting(mr))
+        mcap_sent_buf(mr, in, len);
     if (mr->state == MREQ_STREAMING)
         mreq_stream(mr, in, len);
     else if (mr->state == MREQ_WAITING && mr->body != NULL)
@@ -231,6 +238,7 @@ void mreq_error(struct mreq *mr, int status, const struct frame_meta *meta)
             util_strlcpy(mr->error_code, apierr_type(status),
                          sizeof(mr->error_code));
         mr->error = mr->error_code;
+        mcap_sent(mr, body, meta->rest_len);
         http_stream_error(mreq_answer(mr), body, meta->rest_len);
     } else if (waiting) {
         struct http_hdr h[MREQ_MAX_HEADERS];
@@ -240,6 +248,7 @@ void mreq_error(struct mreq *mr, int status, const struct frame_meta *meta)
         if (status == 429 || status == 503)
             h[n++] = (struct http_hdr){ "Retry-After", MASTER_RETRY_AFTER };
         mreq_first_byte(mr);
+        mcap_sent(mr, meta->rest, meta->rest_len);
         http_send(mreq_answer(mr), status, "application/json", h, n,
                   meta->rest, meta->rest_len);
     }
@@ -264,6 +273,12 @@ void mreq_fail(struct mreq *mr, int status, const char *code,
     }
     mr->error = code;
     mreq_first_byte(mr);
+    if (mr->cap != NULL) {
+        char body[APIERR_BODY_MAX];
+
+        mcap_sent(mr, body, apierr_format(body, sizeof(body), status, code,
+                                          message));
+    }
     if (streaming) {
         /* Mid-stream: the client already has a 200, and that is the
          * status it is logged with (error= beside it). An error event
@@ -367,6 +382,7 @@ void mreq_worker_lost(struct mreq *mr)
          * answer (a HEAD, chunks) before its END could follow. */
         if (mr->body != NULL)
             evbuffer_drain(mr->body, evbuffer_get_length(mr->body));
+        mcap_sent_reset(mr);
         mr->status = 0;
         log_msg(&m->log, LOG_WARN, sj->request_id, "worker died; job "
                 "queued again");
@@ -392,6 +408,7 @@ void mreq_release(struct mreq *mr)
     };
 
     reqlog_finish(m, sj->request_id, &r, &sj->trace);
+    mcap_finish(mr);
     if (mr->timer != NULL)
         evtimer_del(mr->timer);
     if (mr->body != NULL) {
@@ -429,5 +446,6 @@ void mreq_free_all(struct master *m)
         if (mr->body != NULL)
             evbuffer_free(mr->body);
         mr->body = NULL;
+        mcap_discard(mr);
     }
 }

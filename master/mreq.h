@@ -22,6 +22,7 @@
 #include "http.h"
 
 struct master;
+struct mcap;
 
 enum mreq_state {
     MREQ_FREE = 0,     /* the slot holds no request */
@@ -60,6 +61,9 @@ struct mreq {
                                       for a stream that had begun */
     char target[CFG_TARGET_NAME_MAX];
     char model[CFG_TARGET_NAME_MAX];
+    const char *door;              /* the API it came in through (a
+                                      string literal): "openai" */
+    struct mcap *cap;              /* its capture (mcap.c), or NULL */
 };
 
 /* Is the client still waiting for (the rest of) its answer? */

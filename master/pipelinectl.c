@@ -39,7 +39,7 @@ static void ctl_usage(FILE *out)
             " read)\n"
             "       pipelinectl -c CONFIG login PROVIDER\n"
             "commands: stats | workers | scale N|+N|-N | breaker reset NAME"
-            " | reload"
+            " | capture on|off | reload"
             " | help\n"
             "  -s SOCKET  control socket (default %s)\n"
             "  -c CONFIG  take the socket path from this configuration\n"
@@ -152,6 +152,9 @@ static void ctl_print_stats(json_object *root)
     printf("requests  total %s  succeeded %s  failed %s  retried %s  "
            "active %s\n", ctl_str(r, "total"), ctl_str(r, "succeeded"),
            ctl_str(r, "failed"), ctl_str(r, "retried"), ctl_str(r, "active"));
+    if (ctl_get(root, "capture") != NULL)
+        printf("capture   %s\n", json_object_get_boolean(
+            ctl_get(root, "capture")) ? "on" : "off");
     for (size_t i = 0; i < n; i++) {
         int l = (int)strlen(ctl_str(json_object_array_get_idx(t, i),
                                     "name"));
@@ -212,8 +215,13 @@ static void ctl_print(const char *cmd, json_object *root)
     } else if (ok != NULL && json_object_get_boolean(ok)) {
         json_object *w = ctl_get(root, "workers");
 
+        json_object *cap = ctl_get(root, "capture");
+
         if (w != NULL)
             printf("ok: %s workers\n", json_object_get_string(w));
+        else if (cap != NULL)
+            printf("ok: capture %s\n",
+                   json_object_get_boolean(cap) ? "on" : "off");
         else
             printf("ok\n");
     }

@@ -13,6 +13,7 @@
 
 #include "frame.h"
 #include "master.h"
+#include "mcap.h"
 #include "mreq.h"
 
 void relay_send(struct master *m, int slot, uint8_t type, uint32_t job,
@@ -101,6 +102,14 @@ void relay_read_cb(struct chan *ch, void *arg)
             evbuffer_drain(in, FRAME_HDR_SIZE);
             if (mr != NULL)
                 mreq_chunk(mr, in, f.len);
+            else
+                evbuffer_drain(in, f.len);
+            continue;
+        }
+        if (f.type == FRAME_CAPTURE) {
+            evbuffer_drain(in, FRAME_HDR_SIZE);
+            if (mr != NULL)
+                mcap_piece(mr, in, f.len, (f.flags & FRAME_F_MORE) != 0);
             else
                 evbuffer_drain(in, f.len);
             continue;

@@ -201,6 +201,7 @@ static void call_free(struct call *c)
     }
 
     upstream_attempt_clear(c);
+    wcap_free(c);
     upstream_easy_put(w, &c->easy);
     if (c->timer != NULL)
         event_free(c->timer);
@@ -252,6 +253,7 @@ static void call_fail_with(struct call *c, const struct apierr_kept *e)
 void call_succeeded(struct call *c)
 {
     trace_attempt_end(&c->sj->trace, TRACE_HTTP, 200, util_now_us());
+    wcap_attempt_end(c, "ok");
     call_release_target(c, CALL_OK);
     if (!c->head_sent)
         call_send_head(c);
@@ -292,6 +294,7 @@ void call_attempt_failed(struct call *c, int status, const char *code,
                       trace_outcome_of(code, c->upstream_status),
                       c->upstream_status, util_now_us());
     apierr_keep(&c->last_failure, status, code, message);
+    wcap_attempt_end(c, code);
     upstream_attempt_clear(c);
     /* A refusal of the client's own request says the target is fine;
      * our own trouble says nothing about it. */
@@ -356,6 +359,7 @@ static void call_attempt_begin(struct call *c)
                         util_now_us());
     c->retry_after_ms = -1;
     c->upstream_status = 0;        /* none yet for this attempt */
+    wcap_attempt_begin(c);
     /* Through the table the loop filled: failures it reports. */
     c->w->provider_ops[c->w->cfg->targets[c->target].provider]->start(c);
 }
@@ -410,6 +414,7 @@ static void call_attempt_start(struct call *c)
 void call_attempt_again(struct call *c, int status)
 {
     trace_attempt_end(&c->sj->trace, TRACE_HTTP, status, util_now_us());
+    wcap_attempt_end(c, "credentials_renewed");
     upstream_attempt_clear(c);
     call_attempt_begin(c);
 }
@@ -493,6 +498,7 @@ void call_cancel(struct call *c)
         return;
     log_msg(&c->w->log, LOG_DEBUG, c->sj->request_id, "cancelled");
     trace_attempt_end(&c->sj->trace, TRACE_CANCELLED, 0, util_now_us());
+    wcap_attempt_end(c, "cancelled");
     outq_send_meta(c, FRAME_END, 0, APIERR_CLIENT_GONE, NULL, 0);
     call_finish(c);
 }

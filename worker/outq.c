@@ -217,6 +217,19 @@ void outq_send_meta(struct call *c, uint8_t type, uint8_t flags,
 }
 
 
+void outq_send_capture(struct call *c, const char *json, size_t len)
+{
+    do {
+        bool more = len > FRAME_MAX_PAYLOAD;
+        size_t n = more ? FRAME_MAX_PAYLOAD : len;
+
+        outq_send(c->w, FRAME_CAPTURE, more ? FRAME_F_MORE : 0, 0,
+                  c->job, c->gen, json, n, false);
+        json += n;
+        len -= n;
+    } while (len > 0);
+}
+
 void call_send_head(struct call *c)
 {
     if (c->head_sent)

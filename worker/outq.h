@@ -25,6 +25,10 @@ void outq_free(struct worker *w);
 void outq_send_meta(struct call *c, uint8_t type, uint8_t flags,
                     uint16_t status, const char *rest, size_t rest_len);
 
+/* Queues a captured attempt's JSON (wcap.c) as CAPTURE frames, in
+ * pieces of at most FRAME_MAX_PAYLOAD, FRAME_F_MORE on all but the last. */
+void outq_send_capture(struct call *c, const char *json, size_t len);
+
 /* What adapters report with. */
 /* True when the frames waiting for the master are over the high mark
  * and the call has sent answer bytes before; the call is then marked to

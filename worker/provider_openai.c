@@ -60,6 +60,7 @@ static size_t openai_header_cb(char *buf, size_t size, size_t n, void *arg)
     char *v;
 
     call_touch(c);
+    wcap_header(c, buf, len);
     if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) {
         /* A new response (after a 100 Continue or a redirect). */
         c->json_type = false;
@@ -199,6 +200,7 @@ static size_t openai_write_cb(char *buf, size_t size, size_t n, void *arg)
         return CURL_WRITEFUNC_PAUSE;
     }
     if (c->stream && c->http_status == 200) {
+        wcap_answer(c, buf, len);
         /* Events before a bad one are good: they are sent. */
         if (sse_feed(&c->sse, buf, len) < 0) {
             if (c->proto_error == NULL)

@@ -21,6 +21,7 @@
 
 #include "call.h"
 #include "outq.h"
+#include "wcap.h"
 
 #define WORKER_TARGET_WORDS    ((CFG_MAX_TARGETS + 63) / 64)
 #define WORKER_MAX_UPSTREAM_BODY (16u * 1024 * 1024)
@@ -180,6 +181,8 @@ struct call {
     int auth_retries;              /* retries after a 401/403 */
     uint32_t auth_gen;             /* the tokens this attempt was signed with */
     struct curl_slist *auth_headers; /* this attempt's, with its token */
+    struct wcap *cap;              /* capture (wcap.c); NULL unless the
+                                      job is captured */
     /* metrics */
     uint64_t bytes;
     uint32_t prompt_tokens;

@@ -404,6 +404,40 @@ static int cfg_load_user(struct cfg_loader *ld, const config_setting_t *root,
     return 0;
 }
 
+/* ---- capture ---- */
+
+static const char *const cfg_capture_keys[] = {
+    "dir", "max_body_bytes", "max_files", "enabled", NULL
+};
+
+/* The `capture` group. The directory is only checked to be absolute
+ * here: it is made when the first capture is written, by the user the
+ * daemon runs as, and a failure then is logged, never fatal. */
+static int cfg_load_capture(struct cfg_loader *ld,
+                            const config_setting_t *root,
+                            struct cfg_capture *c)
+{
+    const config_setting_t *g;
+
+    if (cfg_get_group(ld, root, "capture", cfg_capture_keys, &g) < 0)
+        return -1;
+    c->configured = g != NULL;
+    if (cfg_get_bool(ld, g, "enabled", false, &c->enabled) < 0 ||
+        cfg_get_str(ld, g, "dir", false, CFG_CAPTURE_DIR, &c->dir) < 0 ||
+        cfg_get_i(ld, g, "max_body_bytes", 0, CFG_CAPTURE_BODY_MAX,
+                  CFG_CAPTURE_BODY, &c->max_body_bytes) < 0 ||
+        cfg_get_i(ld, g, "max_files", 1, CFG_CAPTURE_FILES_MAX,
+                  CFG_CAPTURE_FILES, &c->max_files) < 0)
+        return -1;
+    if (c->dir[0] != '/')
+        return cfg_fail(ld, cfg_member(g, "dir"), "'dir' must be an "
+                        "absolute path");
+    if (strlen(c->dir) > CFG_CAPTURE_DIR_MAX)
+        return cfg_fail(ld, cfg_member(g, "dir"), "'dir' is longer than "
+                        "%d bytes", CFG_CAPTURE_DIR_MAX);
+    return 0;
+}
+
 static const char *const cfg_root_keys[] = {
     "listen", "control_socket", "workers", "max_concurrent_requests",
     "max_concurrent_per_worker",
@@ -411,7 +445,7 @@ static const char *const cfg_root_keys[] = {
     "request_timeout_ms", "connect_timeout_ms", "upstream_idle_timeout_ms",
     "shutdown_timeout_ms",
     "log_level", "log_file", "user", "group", "retry", "circuit_breaker",
-    "clients", "providers", "virtual_models", NULL
+    "clients", "providers", "virtual_models", "capture", NULL
 };
 
 static int cfg_load_root(struct cfg_loader *ld, const config_setting_t *root,
@@ -460,7 +494,8 @@ static int cfg_load_root(struct cfg_loader *ld, const config_setting_t *root,
         cfg_load_user(ld, root, cfg) < 0 ||
         cfg_load_retry(ld, root, &cfg->retry) < 0 ||
         cfg_load_breaker(ld, root, &cfg->breaker) < 0 ||
-        cfg_load_clients(ld, root, cfg) < 0)
+        cfg_load_clients(ld, root, cfg) < 0 ||
+        cfg_load_capture(ld, root, &cfg->capture) < 0)
         return -1;
     cfg->log_level = (enum log_level)level;
     if (cfg->body_arena_bytes < cfg->max_body_bytes) {
@@ -694,6 +729,7 @@ void cfg_free(struct cfg **cfgp)
     free(cfg->log_file);
     free(cfg->user);
     free(cfg->group);
+    free(cfg->capture.dir);
     privs_id_free(&cfg->run_as);
     free(cfg);
     *cfgp = NULL;

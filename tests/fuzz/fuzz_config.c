@@ -108,6 +108,14 @@ static void fuzz_cfg_check_loaded(const struct cfg *cfg)
                "arena smaller than a body");
     FUZZ_CHECK(cfg->retry.base_delay_ms <= cfg->retry.max_delay_ms,
                "retry delays out of order");
+    FUZZ_CHECK(cfg->capture.dir != NULL && cfg->capture.dir[0] == '/' &&
+               strlen(cfg->capture.dir) <= CFG_CAPTURE_DIR_MAX &&
+               cfg->capture.max_body_bytes >= 0 &&
+               cfg->capture.max_body_bytes <= CFG_CAPTURE_BODY_MAX &&
+               cfg->capture.max_files >= 1 &&
+               cfg->capture.max_files <= CFG_CAPTURE_FILES_MAX &&
+               (cfg->capture.configured || !cfg->capture.enabled),
+               "bad capture group");
     FUZZ_CHECK(cfg->provider_count >= 1 &&
                cfg->provider_count <= CFG_MAX_PROVIDERS,
                "%d providers", cfg->provider_count);

@@ -161,6 +161,20 @@ circuit_breaker = ( 1, 2 );
 providers = [ 1, 2 ];
 virtual_models = ();
 EOF
+cat >"$CORPUS/config/capture" <<'EOF'
+capture = { dir = "/tmp/rcc-capture"; max_body_bytes = 262144;
+            max_files = 10000; enabled = true; };
+providers = ( { name = "p"; type = "mock"; } );
+virtual_models = ( { name = "v";
+                     targets = ( { provider = "p"; model = "m"; } ); } );
+EOF
+cat >"$CORPUS/config/err_capture" <<'EOF'
+capture = { dir = "relative"; max_body_bytes = -1; max_files = 0;
+            enabled = "yes"; directory = 1; };
+providers = ( { name = "p"; type = "mock"; } );
+virtual_models = ( { name = "v";
+                     targets = ( { provider = "p"; model = "m"; } ); } );
+EOF
 cat >"$CORPUS/config/err_syntax" <<'EOF'
 providers = ( { name = "p"; type = "mock" } ;
 EOF

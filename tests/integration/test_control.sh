@@ -112,6 +112,10 @@ check_match "the table shows an age" '^PID +SLOT +ACTIVE +JOBS DONE +UP +RETIRIN
 check_match "in seconds, minutes" "^[0-9]+ +$slot +0 +0 +[0-9]+(s|m[0-9]{2}s) +false" "$table"
 check_nomatch "no raw epoch in the table" '[0-9]{10}' "$table"
 
+check_match "capture on without a capture group: refused" \
+    '"error":"capture is not configured' "$(ctl --json capture on)"
+check_match "stats: capture false" '"capture":false' "$(ctl --json stats)"
+
 check_nomatch "no sanitizer or valgrind report" \
     'AddressSanitizer|runtime error:|LeakSanitizer|ERROR SUMMARY: [1-9]|definitely lost: [1-9]' \
     "$(cat "$DLOG")"

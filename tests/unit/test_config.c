@@ -428,6 +428,50 @@ static void test_empty_groups_take_defaults(void)
     cfg_free(&cfg);
 }
 
+/* capture: absent (not configured), empty (defaults), set; a relative
+ * directory, a bad size and an unknown key are refused. */
+static void test_capture_group(void)
+{
+    char path[CFG_TEST_PATH_MAX], err[CFG_ERR_MAX];
+    struct cfg *cfg = cfg_test_load(MINIMAL, path, sizeof(path), err,
+                                    sizeof(err), NULL);
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_FALSE(cfg->capture.configured);
+    CU_ASSERT_FALSE(cfg->capture.enabled);
+    cfg_free(&cfg);
+    cfg = cfg_test_load("capture = { };\n" MINIMAL, path, sizeof(path), err,
+                        sizeof(err), NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_TRUE(cfg->capture.configured);
+    CU_ASSERT_FALSE(cfg->capture.enabled);
+    CU_ASSERT_STRING_EQUAL(cfg->capture.dir, CFG_CAPTURE_DIR);
+    CU_ASSERT_EQUAL(cfg->capture.max_body_bytes, CFG_CAPTURE_BODY);
+    CU_ASSERT_EQUAL(cfg->capture.max_files, CFG_CAPTURE_FILES);
+    cfg_free(&cfg);
+    cfg = cfg_test_load("capture = { dir = \"/tmp/c\"; max_body_bytes = 10;"
+                        " max_files = 3; enabled = true; };\n" MINIMAL,
+                        path, sizeof(path), err, sizeof(err), NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    CU_ASSERT_TRUE(cfg->capture.enabled);
+    CU_ASSERT_STRING_EQUAL(cfg->capture.dir, "/tmp/c");
+    CU_ASSERT_EQUAL(cfg->capture.max_body_bytes, 10);
+    CU_ASSERT_EQUAL(cfg->capture.max_files, 3);
+    cfg_free(&cfg);
+    cfg_test_refused(MINIMAL "capture = {\n"
+                     "  dir = \"captures\"; " CFG_TEST_MARK "\n};\n",
+                     "'dir' must be an absolute path");
+    cfg_test_refused(MINIMAL "capture = {\n"
+                     "  max_files = 0; " CFG_TEST_MARK "\n};\n",
+                     "max_files");
+    cfg_test_refused(MINIMAL "capture = {\n"
+                     "  max_body_bytes = -1; " CFG_TEST_MARK "\n};\n",
+                     "max_body_bytes");
+    cfg_test_refused(MINIMAL "capture = {\n"
+                     "  directory = \"/x\"; " CFG_TEST_MARK "\n};\n",
+                     "unknown key 'directory' in capture");
+}
+
 static void test_api_key_env_unset(void)
 {
     static const char text[] =
@@ -1181,6 +1225,7 @@ static const CU_TestInfo config_tests[] = {
     { "defaults when keys are absent", test_defaults },
     { "user and group: resolved, unknown ones refused", test_user_group },
     { "empty groups take defaults", test_empty_groups_take_defaults },
+    { "the capture group", test_capture_group },
     { "api_key_env unset leaves api_key NULL", test_api_key_env_unset },
     { "cfg_free NULL-safe", test_cfg_free_null },
     { "nonexistent file is FILE:0", test_missing_file },
