@@ -42,6 +42,15 @@ int js_count_members(const char *s, size_t len, const char *const *keys,
                      size_t nkeys, size_t *starts, size_t *ends,
                      unsigned *counts);
 
+/* For the JSON array at the start of s (a valid one: this finds the
+ * elements, it does not check what follows the array): fn for each
+ * element's span, in order, stopping at the first non-zero return, which
+ * is returned. 0 when every element was seen, -1 when s holds no array. */
+int js_array_each(const char *s, size_t len,
+                  int (*fn)(void *arg, size_t index, const char *value,
+                            size_t value_len),
+                  void *arg);
+
 /* The integer at s[0..len) (a JSON number without fraction), or def. */
 long long js_int(const char *s, size_t len, long long def);
 

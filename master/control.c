@@ -30,6 +30,8 @@
  * answer, so a flood cannot take the descriptors the HTTP side needs. */
 #define CONTROL_CONNS_MAX 32
 #define CONTROL_MSG_MAX   160     /* an error message built here */
+#define CONTROL_PROC_PATH_MAX 64  /* "/proc/PID/smaps_rollup" */
+#define CONTROL_PROC_LINE_MAX 256 /* a line of it */
 
 static const char control_busy[] =
     "{\"ok\":false,\"error\":\"too many control connections; "
@@ -125,6 +127,62 @@ static char *control_finish(json_object *root)
     return s;
 }
 
+/* A process's proportional set size (shared pages divided among the
+ * processes that map them, the shared segment included) from
+ * /proc/PID/smaps_rollup, in KB; -1 when it cannot be read. */
+static int64_t control_pss_kb(pid_t pid)
+{
+    char path[CONTROL_PROC_PATH_MAX], line[CONTROL_PROC_LINE_MAX];
+    int64_t kb = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/smaps_rollup", (long)pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        long long v;
+
+        if (sscanf(line, "Pss: %lld kB", &v) == 1) {
+            kb = v;
+            break;
+        }
+    }
+    fclose(f);
+    return kb;
+}
+
+static void control_memory_add(json_object *list, int64_t *total, pid_t pid,
+                               const char *role)
+{
+    json_object *o = json_object_new_object();
+    int64_t kb = control_pss_kb(pid);
+
+    json_object_object_add(o, "pid", json_object_new_int(pid));
+    json_object_object_add(o, "role", json_object_new_string(role));
+    json_object_object_add(o, "pss_kb",
+                           kb >= 0 ? json_object_new_int64(kb) : NULL);
+    json_object_array_add(list, o);
+    if (kb >= 0)
+        *total += kb;
+}
+
+/* "memory": PSS of the master and each worker (stats). */
+static json_object *control_memory(struct master *m)
+{
+    json_object *mem = json_object_new_object();
+    json_object *list = json_object_new_array();
+    int64_t total = 0;
+
+    control_memory_add(list, &total, getpid(), "master");
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        if (m->workers[i].pid > 0)
+            control_memory_add(list, &total, m->workers[i].pid, "worker");
+    json_object_object_add(mem, "pss_kb", json_object_new_int64(total));
+    json_object_object_add(mem, "processes", list);
+    return mem;
+}
+
 char *control_stats_json(struct master *m)
 {
     const struct shm_counters *c = &m->shm.hdr->counters;
@@ -206,6 +264,7 @@ char *control_stats_json(struct master *m)
         json_object_array_add(targets, o);
     }
     json_object_object_add(root, "targets", targets);
+    json_object_object_add(root, "memory", control_memory(m));
     return control_finish(root);
 }
 

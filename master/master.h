@@ -112,6 +112,8 @@ struct master {
     uint64_t worker_crashes;       /* died without being told to */
     uint64_t worker_restarts;      /* forked to replace one of those */
     uint32_t next_wake;
+    int worker_slots_end;          /* every worker lives below this slot:
+                                      the per-request loops stop there */
     struct mreq *reqs;             /* by job index */
     uint32_t active_reqs;
     struct histogram *latency;     /* per target slot: request latency */

@@ -120,6 +120,24 @@ static void mreq_meta(struct mreq *mr, const struct frame_meta *meta)
     mr->target[n] = '\0';
 }
 
+/* v in decimal into out[size] (cut to fit, always terminated); by hand,
+ * not snprintf: it is on every answer. */
+static void mreq_decimal(char *out, size_t size, uint32_t v)
+{
+    char digits[MREQ_NUM_MAX];
+    size_t at = sizeof(digits), n;
+
+    do {
+        digits[--at] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0 && at > 0);
+    if (size == 0)
+        return;
+    n = sizeof(digits) - at < size - 1 ? sizeof(digits) - at : size - 1;
+    memcpy(out, digits + at, n);
+    out[n] = '\0';
+}
+
 /* X-Pipeline-Target, X-Pipeline-Attempts (and room for more; http_out.c
  * adds X-Request-Id); attempts must outlive the call it is passed to. */
 static size_t mreq_headers(struct mreq *mr, struct http_hdr *h,
@@ -127,7 +145,7 @@ static size_t mreq_headers(struct mreq *mr, struct http_hdr *h,
 {
     size_t n = 0;
 
-    snprintf(attempts, size, "%u", mr->attempts);
+    mreq_decimal(attempts, size, mr->attempts);
     if (mr->target[0] != '\0')
         h[n++] = (struct http_hdr){ "X-Pipeline-Target", mr->target };
     h[n++] = (struct http_hdr){ "X-Pipeline-Attempts", attempts };

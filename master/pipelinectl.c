@@ -133,6 +133,24 @@ static json_object *ctl_get(json_object *o, const char *key)
     return v;
 }
 
+/* memory   PSS 23456 KB: master 9000, worker 7000, worker 7456 */
+static void ctl_print_memory(json_object *mem)
+{
+    json_object *list = ctl_get(mem, "processes");
+    size_t n = list ? json_object_array_length(list) : 0;
+
+    if (mem == NULL)
+        return;
+    printf("memory    PSS %s KB:", ctl_str(mem, "pss_kb"));
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx(list, i);
+
+        printf("%s %s %s (pid %s)", i ? "," : "", ctl_str(o, "role"),
+               ctl_str(o, "pss_kb"), ctl_str(o, "pid"));
+    }
+    printf("\n");
+}
+
 static void ctl_print_stats(json_object *root)
 {
     json_object *w = ctl_get(root, "workers"), *q = ctl_get(root, "queue");
@@ -155,6 +173,7 @@ static void ctl_print_stats(json_object *root)
     if (ctl_get(root, "capture") != NULL)
         printf("capture   %s\n", json_object_get_boolean(
             ctl_get(root, "capture")) ? "on" : "off");
+    ctl_print_memory(ctl_get(root, "memory"));
     for (size_t i = 0; i < n; i++) {
         int l = (int)strlen(ctl_str(json_object_array_get_idx(t, i),
                                     "name"));

@@ -28,7 +28,7 @@ int supervisor_alive(const struct master *m)
 {
     int n = 0;
 
-    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+    for (int i = 0; i < m->worker_slots_end; i++)
         if (m->workers[i].pid > 0 && !m->workers[i].retiring)
             n++;
     return n;
@@ -67,8 +67,9 @@ void supervisor_wake(struct master *m)
     uint64_t one = 1;
 
     /* The least busy worker; ties rotate so idle workers share. */
-    for (int k = 0; k < CFG_MAX_WORKERS; k++) {
-        int i = (int)((m->next_wake + (uint32_t)k) % CFG_MAX_WORKERS);
+    for (int k = 0; k < m->worker_slots_end; k++) {
+        int i = (int)((m->next_wake + (uint32_t)k) %
+                      (uint32_t)m->worker_slots_end);
         int active;
 
         if (m->workers[i].pid <= 0 || m->workers[i].retiring)
@@ -175,6 +176,8 @@ static int supervisor_spawn(struct master *m, int slot)
         return -1;
     }
     mw->pid = pid;
+    if (slot >= m->worker_slots_end)
+        m->worker_slots_end = slot + 1;
     mw->wake_fd = efd;
     mw->started_ms = util_now_ms();
     mw->generation = m->slots.generation;

@@ -352,6 +352,12 @@ static int openai_auth_headers(struct call *c)
 
 static void openai_transfer_done(struct call *c, CURLcode result);
 
+/* Which proxy variable applies to url (upstream_set_proxy). */
+static bool openai_https(const char *url)
+{
+    return url != NULL && strncasecmp(url, "https:", 6) == 0;
+}
+
 static void openai_xfer_done(struct upstream_xfer *x, CURLcode result)
 {
     openai_transfer_done((struct call *)((char *)x -
@@ -400,10 +406,12 @@ static int openai_start(struct call *c)
         curl_easy_setopt(c->easy, CURLOPT_CURLU, (CURLU *)NULL);
         curl_easy_setopt(c->easy, CURLOPT_URL, auth_chat_url(c));
         curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->auth_headers);
+        upstream_set_proxy(w, c->easy, openai_https(auth_chat_url(c)));
     } else {
         curl_easy_setopt(c->easy, CURLOPT_CURLU,
                          w->urls[w->cfg->targets[c->target].provider]);
         curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, openai_headers(c));
+        upstream_set_proxy(w, c->easy, openai_https(p->base_url));
     }
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->req_body);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)c->req_len);

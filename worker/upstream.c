@@ -114,8 +114,63 @@ static int upstream_timerfn(CURLM *multi, long timeout_ms, void *userp)
     return evtimer_add(w->curl_timer, &tv);
 }
 
+static char *upstream_strdup(const char *v)
+{
+    char *copy = strdup(v);
+
+    if (copy == NULL)
+        util_oom("the proxy environment");
+    return copy;
+}
+
+/* A variable as libcurl's curl_getenv reads it: an empty one is unset.
+ * The copy is the caller's to free. */
+static char *upstream_env(const char *name)
+{
+    const char *v = getenv(name);
+
+    return v != NULL && v[0] != '\0' ? upstream_strdup(v) : NULL;
+}
+
+/* The first of two variables that is set (libcurl's order: lower case
+ * first); the copy is the caller's to free. */
+static char *upstream_env2(const char *lower, const char *upper)
+{
+    char *v = upstream_env(lower);
+
+    return v != NULL || upper == NULL ? v : upstream_env(upper);
+}
+
+/* libcurl (7.88, url.c detect_proxy) looks for <scheme>_proxy (for http
+ * only in lower case: HTTP_PROXY can be set by a CGI client), then
+ * all_proxy / ALL_PROXY; no_proxy / NO_PROXY exempts hosts. */
+static void upstream_read_proxy_env(struct worker *w)
+{
+    char *all = upstream_env2("all_proxy", "ALL_PROXY");
+
+    w->proxy_http = upstream_env("http_proxy");
+    w->proxy_https = upstream_env2("https_proxy", "HTTPS_PROXY");
+    if (w->proxy_http == NULL && all != NULL)
+        w->proxy_http = upstream_strdup(all);
+    if (w->proxy_https == NULL && all != NULL)
+        w->proxy_https = upstream_strdup(all);
+    free(all);
+    w->no_proxy = upstream_env2("no_proxy", "NO_PROXY");
+}
+
+void upstream_set_proxy(struct worker *w, CURL *easy, bool https)
+{
+    const char *proxy = https ? w->proxy_https : w->proxy_http;
+
+    /* "" is "no proxy" to libcurl, and both set means no lookup. */
+    curl_easy_setopt(easy, CURLOPT_PROXY, proxy != NULL ? proxy : "");
+    curl_easy_setopt(easy, CURLOPT_NOPROXY,
+                     w->no_proxy != NULL ? w->no_proxy : "");
+}
+
 int upstream_init(struct worker *w)
 {
+    upstream_read_proxy_env(w);
     w->multi = curl_multi_init();
     w->curl_timer = evtimer_new(w->base, upstream_timer_cb, w);
     if (w->multi == NULL || w->curl_timer == NULL)
@@ -141,6 +196,10 @@ void upstream_free(struct worker *w)
         event_free(w->curl_timer);
         w->curl_timer = NULL;
     }
+    free(w->proxy_http);
+    free(w->proxy_https);
+    free(w->no_proxy);
+    w->proxy_http = w->proxy_https = w->no_proxy = NULL;
 }
 
 CURL *upstream_easy_get(struct worker *w)

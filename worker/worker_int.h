@@ -107,6 +107,9 @@ struct worker {
     struct event *curl_timer;
     CURL *easy_pool[WORKER_EASY_POOL];
     int easy_pool_len;
+    /* upstream.c's: the proxy environment as libcurl would read it,
+     * read once (NULL: none), so no transfer looks it up again. */
+    char *proxy_http, *proxy_https, *no_proxy;
     /* provider_openai.c's: request headers per provider, [2p] plain and
      * [2p+1] streaming, built once (they hold the provider's key), and
      * its chat URL, parsed once. */
@@ -192,6 +195,11 @@ struct call {
 
 /* upstream.c: libcurl multi driven by the worker's event loop. */
 int upstream_init(struct worker *w);
+/* Sets easy's proxy options for a URL of that scheme from the proxy
+ * environment read at start (http_proxy, https_proxy/HTTPS_PROXY,
+ * all_proxy/ALL_PROXY, no_proxy/NO_PROXY, as libcurl reads them), so
+ * that libcurl does not read the environment on every transfer. */
+void upstream_set_proxy(struct worker *w, CURL *easy, bool https);
 void upstream_free(struct worker *w);
 CURL *upstream_easy_get(struct worker *w);
 void upstream_easy_put(struct worker *w, CURL **easy);

@@ -116,13 +116,24 @@ bool util_request_id_valid(const char *id)
     return n > 0;
 }
 
+#define UTIL_ID_HEX_DIGITS 16    /* a uint64_t in hex */
+
 void util_request_id_make(char *out, size_t size, uint64_t prefix,
                           uint64_t counter)
 {
     /* Mix the counter so consecutive ids do not look alike in logs. */
     uint64_t x = prefix ^ (counter * 0x9E3779B97F4A7C15ULL);
+    /* "req-%016llx" written by hand: made for every request. */
+    static const char hex[] = "0123456789abcdef";
+    char id[sizeof("req-") - 1 + UTIL_ID_HEX_DIGITS + 1] = "req-";
 
-    snprintf(out, size, "req-%016llx", (unsigned long long)x);
+    for (int i = UTIL_ID_HEX_DIGITS - 1; i >= 0; i--) {
+        id[sizeof("req-") - 1 + (size_t)i] = hex[x & 0xf];
+        x >>= 4;
+    }
+    id[sizeof(id) - 1] = '\0';
+    if (size > 0)
+        util_strlcpy(out, id, size);
 }
 
 int util_random_bytes(void *buf, size_t len)

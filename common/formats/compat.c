@@ -123,14 +123,15 @@ int compat_request(enum cfg_provider_type type, const char *body, size_t len,
     return 0;
 }
 
-/* The value of member key of obj[0..len) as an unsigned count. */
-static uint32_t compat_count(const char *obj, size_t len, const char *key,
+/* The value at obj[s..e) (e == 0: absent) as an unsigned count; *found
+ * says it was one. */
+static uint32_t compat_count(const char *obj, size_t s, size_t e,
                              bool *found)
 {
-    size_t s, e;
     long long v;
 
-    if (js_find_member(obj, len, key, &s, &e) != 1)
+    *found = false;
+    if (e == 0)
         return 0;
     v = js_int(obj + s, e - s, -1);
     if (v < 0)
@@ -141,32 +142,48 @@ static uint32_t compat_count(const char *obj, size_t len, const char *key,
 
 void compat_usage(const char *obj, size_t len, struct compat_usage *u)
 {
-    bool p = false, c = false;
+    /* OpenAI's names, then Anthropic's where OpenAI's are missing; all
+     * four found in one scan of the object. */
+    enum { PROMPT, COMPLETION, INPUT, OUTPUT, KEYS };
+    static const char *const keys[KEYS] = {
+        "prompt_tokens", "completion_tokens", "input_tokens", "output_tokens"
+    };
+    size_t st[KEYS], en[KEYS];
+    bool p, c, unused;
 
-    u->prompt_tokens = compat_count(obj, len, "prompt_tokens", &p);
-    u->completion_tokens = compat_count(obj, len, "completion_tokens", &c);
+    u->prompt_tokens = u->completion_tokens = 0;
+    if (js_find_members(obj, len, keys, KEYS, st, en) < 0)
+        return;
+    u->prompt_tokens = compat_count(obj, st[PROMPT], en[PROMPT], &p);
+    u->completion_tokens = compat_count(obj, st[COMPLETION], en[COMPLETION],
+                                        &c);
     if (!p)
-        u->prompt_tokens = compat_count(obj, len, "input_tokens", &p);
+        u->prompt_tokens = compat_count(obj, st[INPUT], en[INPUT], &unused);
     if (!c)
-        u->completion_tokens = compat_count(obj, len, "output_tokens", &c);
+        u->completion_tokens = compat_count(obj, st[OUTPUT], en[OUTPUT],
+                                            &unused);
 }
 
 const char *compat_check_answer(const char *body, size_t len,
                                 struct compat_usage *u)
 {
-    size_t start = 0, end = 0;
-    int rc;
+    /* One scan checks the body and finds both members. */
+    enum { CHOICES, USAGE, KEYS };
+    static const char *const keys[KEYS] = { "choices", "usage" };
+    size_t st[KEYS], en[KEYS];
 
-    if (len == 0 || js_validate(body, len, JS_MAX_DEPTH) < 0)
+    if (len == 0)
         return "upstream answered with invalid JSON";
-    rc = js_find_member(body, len, "choices", &start, &end);
-    if (rc == 0 || (rc == 1 && body[start] != '['))
-        return "upstream answer has no choices";
-    if (rc < 0)
+    if (js_find_members(body, len, keys, KEYS, st, en) < 0) {
+        /* Bad JSON, another value, or a top-level key with an escape. */
+        if (js_validate(body, len, JS_MAX_DEPTH) < 0)
+            return "upstream answered with invalid JSON";
         return "upstream answer is not a JSON object";
-    if (js_find_member(body, len, "usage", &start, &end) == 1 &&
-        body[start] == '{')
-        compat_usage(body + start, end - start, u);
+    }
+    if (en[CHOICES] == 0 || body[st[CHOICES]] != '[')
+        return "upstream answer has no choices";
+    if (en[USAGE] != 0 && body[st[USAGE]] == '{')
+        compat_usage(body + st[USAGE], en[USAGE] - st[USAGE], u);
     return NULL;
 }
 

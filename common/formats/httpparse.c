@@ -4,6 +4,7 @@
  * line folding, whitespace before a colon are all refused). */
 #include "httpparse.h"
 
+#include <limits.h>
 #include <string.h>
 #include <strings.h>
 
@@ -25,13 +26,18 @@ static const struct {
     { "PATCH", HP_PATCH },
 };
 
-/* RFC 9110 tchar. */
+/* RFC 9110 tchar, by table: every byte of every method and header name
+ * is checked. */
+static const bool hp_tchars[UCHAR_MAX + 1] = {
+    ['0' ... '9'] = true, ['a' ... 'z'] = true, ['A' ... 'Z'] = true,
+    ['!'] = true, ['#'] = true, ['$'] = true, ['%'] = true, ['&'] = true,
+    ['\''] = true, ['*'] = true, ['+'] = true, ['-'] = true, ['.'] = true,
+    ['^'] = true, ['_'] = true, ['`'] = true, ['|'] = true, ['~'] = true,
+};
+
 static bool hp_tchar(unsigned char c)
 {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-        (c >= 'A' && c <= 'Z'))
-        return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return hp_tchars[c];
 }
 
 static enum hp_result hp_fail(struct hp_request *out, int status,

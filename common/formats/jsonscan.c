@@ -316,6 +316,43 @@ tail:
     return j.i == len ? found : -1;
 }
 
+int js_array_each(const char *s, size_t len,
+                  int (*fn)(void *arg, size_t index, const char *value,
+                            size_t value_len),
+                  void *arg)
+{
+    struct js j = { s, len, 0, JS_MAX_DEPTH };
+    size_t index = 0;
+
+    js_ws(&j);
+    if (j.i >= len || s[j.i] != '[')
+        return -1;
+    j.i++;
+    js_ws(&j);
+    if (j.i < len && s[j.i] == ']')
+        return 0;
+    for (;;) {
+        size_t start;
+        int rc;
+
+        js_ws(&j);
+        start = j.i;
+        if (js_value(&j, 2) < 0)
+            return -1;
+        rc = fn(arg, index++, s + start, j.i - start);
+        if (rc != 0)
+            return rc;
+        js_ws(&j);
+        if (j.i >= len)
+            return -1;
+        if (s[j.i] == ']')
+            return 0;
+        if (s[j.i] != ',')
+            return -1;
+        j.i++;
+    }
+}
+
 long long js_int(const char *s, size_t len, long long def)
 {
     long long v = 0;

@@ -1,5 +1,8 @@
-/* request.c - checks a chat-completion body with json-c before it is
- * queued, so workers only ever see well-formed requests. */
+/* request.c - checks a chat-completion body before it is queued, so
+ * workers only ever see well-formed requests: in one pass of the strict
+ * scanner (jsonscan.c) for the common body, with json-c only for a body
+ * whose keys or model name hold escapes (the scanner matches raw bytes),
+ * the two giving the same verdicts and messages. */
 #include "request.h"
 
 #include <stdio.h>
@@ -51,8 +54,9 @@ static int req_check_messages(json_object *messages, char *err, size_t errlen)
     return 0;
 }
 
-int req_validate(const char *body, size_t len, struct req_info *out,
-                 char *err, size_t errlen)
+/* The json-c path: every body the scanner path leaves to it. */
+static int req_validate_tree(const char *body, size_t len,
+                             struct req_info *out, char *err, size_t errlen)
 {
     json_tokener *tok = json_tokener_new_ex(REQ_MAX_DEPTH);
     json_object *root = NULL, *model, *messages, *stream;
@@ -137,4 +141,105 @@ out:
     json_object_put(root);
     json_tokener_free(tok);
     return rc;
+}
+
+/* ---- the scanner path ---- */
+
+/* What the scanner path decided: the body's verdict, or "ask json-c". */
+enum { REQ_OK = 0, REQ_BAD = -1, REQ_TREE = 1 };
+
+#define REQ_SPAN_IS(s, st, en, lit) \
+    ((en) - (st) == sizeof(lit) - 1 && memcmp((s) + (st), (lit), \
+                                              sizeof(lit) - 1) == 0)
+
+struct req_scan {
+    char *err;
+    size_t errlen;
+    size_t seen;             /* elements of messages seen */
+};
+
+/* One element of messages: an object with a non-empty string role and a
+ * content that is a string, an array or null when present. */
+static int req_scan_message(void *arg, size_t i, const char *v, size_t len)
+{
+    static const char *const keys[] = { "role", "content" };
+    struct req_scan *rs = arg;
+    size_t st[2], en[2];
+
+    rs->seen++;
+    if (v[0] != '{') {
+        snprintf(rs->err, rs->errlen, "messages[%zu] must be an object", i);
+        return REQ_BAD;
+    }
+    if (js_find_members(v, len, keys, 2, st, en) < 0)
+        return REQ_TREE;      /* a key with an escape */
+    /* Any escape stands for at least one byte: "" is the only empty one. */
+    if (en[0] == 0 || v[st[0]] != '"' || en[0] - st[0] < 3) {
+        snprintf(rs->err, rs->errlen, "messages[%zu].role must be a "
+                 "non-empty string", i);
+        return REQ_BAD;
+    }
+    if (en[1] != 0 && v[st[1]] != '"' && v[st[1]] != '[' &&
+        !REQ_SPAN_IS(v, st[1], en[1], "null")) {
+        snprintf(rs->err, rs->errlen, "messages[%zu].content must be a "
+                 "string, an array or null", i);
+        return REQ_BAD;
+    }
+    return REQ_OK;
+}
+
+/* The body as the json-c path would judge it, from the spans of one scan;
+ * REQ_TREE when it cannot tell. */
+static int req_validate_scan(const char *body, size_t len,
+                             struct req_info *out, char *err, size_t errlen)
+{
+    enum { MODEL, MESSAGES, STREAM, KEYS };
+    static const char *const keys[KEYS] = { "model", "messages", "stream" };
+    size_t st[KEYS], en[KEYS], mlen;
+    struct req_scan rs = { err, errlen, 0 };
+    int rc;
+
+    if (js_find_members(body, len, keys, KEYS, st, en) < 0)
+        return REQ_TREE;     /* not an object, bad JSON, or escaped keys */
+    if (en[MODEL] == 0 || REQ_SPAN_IS(body, st[MODEL], en[MODEL], "null"))
+        return req_fail(err, errlen, "'model' is required");
+    if (body[st[MODEL]] != '"' || en[MODEL] - st[MODEL] < 3)
+        return req_fail(err, errlen, "'model' must be a non-empty string");
+    mlen = en[MODEL] - st[MODEL] - 2;
+    if (memchr(body + st[MODEL] + 1, '\\', mlen) != NULL)
+        return REQ_TREE;     /* its bytes are not its value */
+    if (mlen >= sizeof(out->model))
+        return req_fail(err, errlen, "'model' is too long");
+    if (en[MESSAGES] == 0 ||
+        REQ_SPAN_IS(body, st[MESSAGES], en[MESSAGES], "null"))
+        return req_fail(err, errlen, "'messages' is required");
+    if (body[st[MESSAGES]] != '[')
+        return req_fail(err, errlen, "'messages' must be an array");
+    rc = js_array_each(body + st[MESSAGES], en[MESSAGES] - st[MESSAGES],
+                       req_scan_message, &rs);
+    if (rc != REQ_OK)
+        return rc;
+    if (rs.seen == 0)
+        return req_fail(err, errlen, "'messages' must not be empty");
+    out->stream = false;
+    if (en[STREAM] != 0) {
+        if (REQ_SPAN_IS(body, st[STREAM], en[STREAM], "true"))
+            out->stream = true;
+        else if (!REQ_SPAN_IS(body, st[STREAM], en[STREAM], "false") &&
+                 !REQ_SPAN_IS(body, st[STREAM], en[STREAM], "null"))
+            return req_fail(err, errlen, "'stream' must be true or false");
+    }
+    memcpy(out->model, body + st[MODEL] + 1, mlen);
+    out->model[mlen] = '\0';
+    return REQ_OK;
+}
+
+int req_validate(const char *body, size_t len, struct req_info *out,
+                 char *err, size_t errlen)
+{
+    int rc = len > 0 ? req_validate_scan(body, len, out, err, errlen)
+                     : REQ_TREE;
+
+    return rc == REQ_TREE ? req_validate_tree(body, len, out, err, errlen)
+                          : rc;
 }

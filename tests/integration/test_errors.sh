@@ -4,7 +4,9 @@
 # answers its last upstream failure (plain and streamed, garbage and an
 # idle upstream), not 503 circuit_open, which stays for a request that
 # could not be attempted at all; a stream cut after its 200 is logged
-# status=200 with error= beside it, and counted failed.
+# status=200 with error= beside it, and counted failed. The proxy
+# environment (read once per worker, not per transfer) is honoured:
+# no_proxy exempts the mock, another host goes to http_proxy.
 # Prints "errors: N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
@@ -24,18 +26,23 @@ upstream_idle_timeout_ms = 1000;
 retry = { max_retries = 3; base_delay_ms = 5; max_delay_ms = 20; jitter = "none"; };
 circuit_breaker = { enabled = true; failure_threshold = 3; recovery_timeout_ms = 600000; };
 providers = (
-  { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1"; api_key = "k"; }
+  { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1"; api_key = "k"; },
+  { name = "proxied"; type = "openai"; base_url = "http://proxied.invalid/v1"; api_key = "k"; }
 );
 virtual_models = (
   { name = "garbage"; targets = ( { provider = "up"; model = "garbage"; } ); },
   { name = "garbage_stream"; targets = ( { provider = "up"; model = "garbage"; } ); },
   { name = "stall"; targets = ( { provider = "up"; model = "slow-20000"; } ); },
   { name = "cut"; targets = ( { provider = "up"; model = "stream-cut"; } ); },
-  { name = "drip"; targets = ( { provider = "up"; model = "drip-300"; } ); }
+  { name = "drip"; targets = ( { provider = "up"; model = "drip-300"; } ); },
+  { name = "proxied"; targets = ( { provider = "proxied"; model = "m"; } ); },
+  { name = "fine"; targets = ( { provider = "up"; model = "fast"; } ); }
 );
 CONF
 chmod 600 "$CONF"
-start_daemon "$CONF"
+# Nothing listens on the proxy's port: a request sent there fails.
+PROXY_PORT=$(free_port)
+http_proxy="http://127.0.0.1:$PROXY_PORT" no_proxy=127.0.0.1 start_daemon "$CONF"
 
 # log_line ID: the request's one line, once the master wrote it.
 log_line() {
@@ -97,6 +104,12 @@ check_match "and a timeout event" '"code":"timeout"' "$(grep '^data: {"error"' "
 check_match "logged status=200 error=timeout" 'req=cut-2 model=drip target=up/drip-300 status=200 .* error=timeout' \
     "$(log_line cut-2)"
 check "counted failed" $((failed0 + 2)) "$(metric pipeline_requests_failed_total)"
+
+echo "the proxy environment: no_proxy exempts the mock, http_proxy takes the rest"
+check "a request to the mock (no_proxy) answered" 200 "$(post "$(msg fine)")"
+code=$(post "$(msg proxied)")
+check "a request to another host went to http_proxy: 502" 502 "$code"
+check_match "it failed at the proxy's port" "port $PROXY_PORT" "$(body)"
 
 stop_daemon
 check "exit status 0 after SIGTERM" 0 "$DRC"

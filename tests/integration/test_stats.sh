@@ -4,6 +4,7 @@
 # the latencies the log shows (not on a histogram bucket bound), /metrics
 # le labels are the exact bucket bounds, and `pipelined -t` names the
 # line a string left open starts on and line 1 of an empty file.
+# `stats` reports the PSS of the master and of each worker ("memory").
 # Prints "stats: N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
@@ -111,6 +112,18 @@ for kind in prompt completion; do
         "$(printf '%s\n' "$metrics" | grep "^pipeline_tokens_total{target=\"quick/m\".*kind=\"$kind\"}")"
 done
 check "/metrics with tokens passes the format checker" ok "$(printf '%s\n' "$metrics" | awk -f tests/integration/promcheck.awk)"
+
+echo "stats: memory (PSS) of the master and each worker"
+stats=$("$BIN/pipelinectl" -s "$SOCK" --json stats)
+mem=$(printf '%s' "$stats" | grep -o '"memory":{.*')
+wpid=$(printf '%s' "$stats" | grep -o '"pids":\[[0-9]*' | grep -o '[0-9]*$')
+check_match "the master's PSS, in KB" "\"pid\":$DPID,\"role\":\"master\",\"pss_kb\":[1-9][0-9]*" "$mem"
+check_match "the worker's PSS, in KB" "\"pid\":${wpid:-none},\"role\":\"worker\",\"pss_kb\":[1-9][0-9]*" "$mem"
+total=$(printf '%s' "$mem" | grep -o '"pss_kb":[0-9]*' | head -1 | cut -d: -f2)
+parts=$(printf '%s' "$mem" | grep -o '"pss_kb":[0-9]*' | tail -n +2 | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }')
+check "the total is the sum of the processes'" "$parts" "${total:-none}"
+check_match "pipelinectl stats shows it" '^memory +PSS [0-9]+ KB: master [0-9]+ \(pid [0-9]+\), worker [0-9]+' \
+    "$("$BIN/pipelinectl" -s "$SOCK" stats)"
 
 stop_daemon
 check "exit status 0 after SIGTERM" 0 "$DRC"

@@ -186,6 +186,19 @@ static void test_check_answer(void)
     CU_ASSERT_PTR_NOT_NULL(compat_check_answer("{\"id\":1}", 8, &u));
     CU_ASSERT_PTR_NOT_NULL(compat_check_answer("[1]", 3, &u));
     CU_ASSERT_PTR_NOT_NULL(compat_check_answer("{\"choices\":[", 12, &u));
+    /* One scan finds both members: the messages still tell the cases
+     * apart, and the last of two usages counts. */
+    CU_ASSERT_STRING_EQUAL(compat_check_answer("{\"choices\":[", 12, &u),
+                           "upstream answered with invalid JSON");
+    CU_ASSERT_STRING_EQUAL(compat_check_answer("[1]", 3, &u),
+                           "upstream answer is not a JSON object");
+    CU_ASSERT_STRING_EQUAL(compat_check_answer("{\"id\":1}", 8, &u),
+                           "upstream answer has no choices");
+    ok = "{\"usage\":{\"prompt_tokens\":1},\"choices\":[{}],"
+         "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":6}}";
+    CU_ASSERT_PTR_NULL(compat_check_answer(ok, strlen(ok), &u));
+    CU_ASSERT_EQUAL(u.prompt_tokens, 5);
+    CU_ASSERT_EQUAL(u.completion_tokens, 6);
 }
 
 static void test_usage_spellings(void)

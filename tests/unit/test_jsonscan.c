@@ -188,6 +188,49 @@ static void test_string_error_positions(void)
     }
 }
 
+/* js_array_each: every element's span in order, an early stop. */
+struct ts_each {
+    char seen[8][16];
+    size_t n, stop_at;
+};
+
+static int ts_each_cb(void *arg, size_t index, const char *v, size_t len)
+{
+    struct ts_each *e = arg;
+
+    CU_ASSERT_EQUAL(index, e->n);
+    if (e->n < 8 && len < 16) {
+        memcpy(e->seen[e->n], v, len);
+        e->seen[e->n][len] = '\0';
+    }
+    e->n++;
+    return e->n == e->stop_at ? 7 : 0;
+}
+
+static void test_array_each(void)
+{
+    const char *a = "[ 1 , \"x,]\" ,{\"k\":[2]},[] ,null]";
+    struct ts_each e = { .n = 0, .stop_at = 0 };
+
+    CU_ASSERT_EQUAL(js_array_each(a, strlen(a), ts_each_cb, &e), 0);
+    CU_ASSERT_EQUAL(e.n, 5);
+    CU_ASSERT_STRING_EQUAL(e.seen[0], "1");
+    CU_ASSERT_STRING_EQUAL(e.seen[1], "\"x,]\"");
+    CU_ASSERT_STRING_EQUAL(e.seen[2], "{\"k\":[2]}");
+    CU_ASSERT_STRING_EQUAL(e.seen[3], "[]");
+    CU_ASSERT_STRING_EQUAL(e.seen[4], "null");
+    e.n = 0;
+    e.stop_at = 2;
+    CU_ASSERT_EQUAL(js_array_each(a, strlen(a), ts_each_cb, &e), 7);
+    CU_ASSERT_EQUAL(e.n, 2);
+    e.n = 0;
+    e.stop_at = 0;
+    CU_ASSERT_EQUAL(js_array_each(" [ ] ", 5, ts_each_cb, &e), 0);
+    CU_ASSERT_EQUAL(e.n, 0);
+    CU_ASSERT_EQUAL(js_array_each("{}", 2, ts_each_cb, &e), -1);
+    CU_ASSERT_EQUAL(js_array_each("[1,", 3, ts_each_cb, &e), -1);
+}
+
 static const CU_TestInfo jsonscan_tests[] = {
     { "valid documents (and json-c agrees)", test_valid_documents },
     { "invalid documents", test_invalid_documents },
@@ -197,6 +240,7 @@ static const CU_TestInfo jsonscan_tests[] = {
     { "several members in one pass", test_find_members },
     { "string error positions", test_string_error_positions },
     { "special bytes at every offset", test_string_offsets },
+    { "the elements of an array", test_array_each },
     CU_TEST_INFO_NULL
 };
 

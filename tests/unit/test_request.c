@@ -269,6 +269,68 @@ static void test_bug_trailing_nul(void)
 
 /* Regression (fuzzing): json-c 0.16 took an unterminated comment and a
  * NUL after the value as the end of a valid document. */
+/* The scanner path and the json-c path (taken when a top-level key holds
+ * an escape, here the extra member "\u0078") give the same verdict, the
+ * same message and the same model and stream for each body. */
+static void test_paths_agree(void)
+{
+    static const char *const bodies[] = {
+        RT_VALID,
+        "{\"model\":\"m\",\"stream\":true," RT_MSGS "}",
+        "{\"model\":\"m\",\"stream\":null," RT_MSGS "}",
+        "{\"model\":\"m\",\"stream\":false," RT_MSGS "}",
+        "{\"model\":\"m\",\"stream\":1," RT_MSGS "}",
+        "{\"model\":\"m\",\"stream\":\"true\"," RT_MSGS "}",
+        "{\"model\":\"a\",\"model\":\"b\"," RT_MSGS "}",
+        "{\"model\":\"a\",\"stream\":true,\"stream\":false," RT_MSGS "}",
+        "{\"model\":null," RT_MSGS "}",
+        "{\"model\":\"\"," RT_MSGS "}",
+        "{\"model\":7," RT_MSGS "}",
+        "{\"model\":\"m\\u00e9\"," RT_MSGS "}",
+        "{\"model\":\"m\"}",
+        "{\"model\":\"m\",\"messages\":null}",
+        "{\"model\":\"m\",\"messages\":{}}",
+        "{\"model\":\"m\",\"messages\":[]}",
+        "{\"model\":\"m\",\"messages\":[ \n ]}",
+        "{\"model\":\"m\",\"messages\":[1]}",
+        "{\"model\":\"m\",\"messages\":[[]]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"\\u0041\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":1}]}",
+        "{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"u\",\"role\":\"\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"u\",\"content\":5}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"u\",\"content\":true}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"} , "
+        "{\"role\":\"a\",\"content\":{}}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"u\"},{\"r\\u006fle\":"
+        "\"a\"}]}",
+        "{ \"model\" : \"m\" , \"messages\" : [ { \"role\" : \"u\" } ] }",
+    };
+
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        char tree[RT_BODY_MAX], err_a[RT_ERR_MAX], err_b[RT_ERR_MAX];
+        struct req_info a, b;
+        const char *brace = strchr(bodies[i], '{');
+        int rc_a, rc_b;
+
+        memset(&a, 0, sizeof(a));
+        memset(&b, 0, sizeof(b));
+        snprintf(tree, sizeof(tree), "{\"\\u0078\":0,%s", brace + 1);
+        rc_a = rt_validate(bodies[i], &a, err_a);
+        rc_b = rt_validate(tree, &b, err_b);
+        CU_ASSERT_EQUAL(rc_a, rc_b);
+        CU_ASSERT_STRING_EQUAL(err_a, err_b);
+        if (rc_a == 0 && rc_b == 0) {
+            CU_ASSERT_STRING_EQUAL(a.model, b.model);
+            CU_ASSERT_EQUAL(a.stream, b.stream);
+        }
+        if (rc_a != rc_b || strcmp(err_a, err_b) != 0)
+            fprintf(stderr, "body %zu: %d '%s' vs %d '%s'\n", i, rc_a, err_a,
+                    rc_b, err_b);
+    }
+}
+
 static void test_fuzz_comment_then_nul(void)
 {
     static const char obj[] = "{\"model\":\"m\",\"messages\":[{\"role\":"
@@ -302,6 +364,7 @@ static const CU_TestInfo request_tests[] = {
     { "NUL after the object is refused",
       test_bug_trailing_nul },
     { "fuzz: comment and NUL after the body", test_fuzz_comment_then_nul },
+    { "scanner and json-c paths agree", test_paths_agree },
     CU_TEST_INFO_NULL
 };
 

@@ -125,6 +125,11 @@ static void test_request_id_make(void)
 
         util_request_id_make(mine, sizeof(mine), UT_PREFIX + 1, 1);
         CU_ASSERT_STRING_NOT_EQUAL(mine, other);
+        /* The same id as "req-%016llx" of the mixed counter. */
+        snprintf(other, sizeof(other), "req-%016llx", (unsigned long long)
+                 (UT_PREFIX ^ (7 * 0x9E3779B97F4A7C15ULL)));
+        util_request_id_make(mine, sizeof(mine), UT_PREFIX, 7);
+        CU_ASSERT_STRING_EQUAL(mine, other);
     }
     /* A short buffer gets a terminated prefix. */
     memset(other, UT_GUARD, sizeof(other));
