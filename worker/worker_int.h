@@ -180,6 +180,8 @@ struct call {
     struct sse_parser sse;
     bool sse_done;                 /* saw data: [DONE] */
     bool sse_finished;             /* saw a finish_reason */
+    bool strip_usage;              /* we asked for include_usage, not the
+                                      client: its usage chunk is ours */
     bool too_large;
     char curl_err[CURL_ERROR_SIZE];
     /* How its last failed attempt failed: what it answers when no

@@ -123,6 +123,61 @@ int compat_request(enum cfg_provider_type type, const char *body, size_t len,
     return 0;
 }
 
+int compat_ask_usage(const char *body, size_t len, char **out,
+                     size_t *out_len)
+{
+    json_tokener *tok = json_tokener_new_ex(REQ_MAX_DEPTH);
+    json_object *root = NULL, *opts, *v;
+    const char *s;
+    size_t n;
+    int rc = -1;
+
+    *out = NULL;
+    if (tok == NULL)
+        return -1;
+    root = json_tokener_parse_ex(tok, body, (int)len);
+    if (root == NULL || !json_object_is_type(root, json_type_object))
+        goto out;
+    if (!json_object_object_get_ex(root, "stream_options", &opts) ||
+        !json_object_is_type(opts, json_type_object)) {
+        opts = json_object_new_object();
+        if (opts == NULL)
+            goto out;
+        json_object_object_add(root, "stream_options", opts);
+    } else if (json_object_object_get_ex(opts, "include_usage", &v) &&
+               json_object_is_type(v, json_type_boolean) &&
+               json_object_get_boolean(v)) {
+        rc = 0;
+        goto out;
+    }
+    json_object_object_add(opts, "include_usage",
+                           json_object_new_boolean(1));
+    s = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN |
+                                          JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    if (s == NULL || (*out = malloc(n + 1)) == NULL)
+        goto out;
+    memcpy(*out, s, n + 1);
+    *out_len = n;
+    rc = 1;
+out:
+    json_object_put(root);
+    json_tokener_free(tok);
+    return rc;
+}
+
+bool compat_usage_chunk(const char *data, size_t len)
+{
+    static const char *const keys[] = { "usage", "choices" };
+    size_t st[2], en[2], i;
+
+    if (js_find_members(data, len, keys, 2, st, en) < 0 || en[0] == 0 ||
+        data[st[0]] != '{' || en[1] == 0 || data[st[1]] != '[')
+        return false;
+    for (i = st[1] + 1; i < en[1] && isspace((unsigned char)data[i]); i++)
+        ;
+    return i < en[1] && data[i] == ']';
+}
+
 /* The value of member key of obj[0..len) as an unsigned count. */
 static uint32_t compat_count(const char *obj, size_t len, const char *key,
                              bool *found)
