@@ -19,9 +19,10 @@
 #define CFG_NAME_MAX         128     /* provider, model, virtual model */
 #define CFG_TARGET_NAME_MAX  (2 * CFG_NAME_MAX)
 /* Rate budgets (bucket.h): the largest rpm and tpm a target or a client
- * may set; absent means no limit. */
+ * may set; absent means no limit. Both fit an int: libconfig 1.5 wraps
+ * larger integers written without an L suffix, silently. */
 #define CFG_MAX_RPM          100000000LL
-#define CFG_MAX_TPM          10000000000LL
+#define CFG_MAX_TPM          2000000000LL
 #define CFG_DEFAULT_PATH     "/etc/pipelined/pipelined.conf"
 /* Qwen's API-key service, also the base for OAuth tokens without a
  * resource_url (as the Qwen CLI does). */
