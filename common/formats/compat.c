@@ -123,16 +123,63 @@ int compat_request(enum cfg_provider_type type, const char *body, size_t len,
     return 0;
 }
 
+/* The common case of compat_ask_usage: a body without stream_options
+ * gets the member spliced in before its closing brace, no tree. 1, or 0
+ * when the scanner cannot tell (then the tree decides). */
+static int compat_ask_usage_splice(const char *body, size_t len, char **out,
+                                   size_t *out_len)
+{
+    static const char member[] = "\"stream_options\":{\"include_usage\":"
+                                 "true}";
+    static const char *const keys[] = { "stream_options" };
+    size_t st, en, close, first, n;
+    unsigned count;
+    bool empty;
+
+    if (js_count_members(body, len, keys, 1, &st, &en, &count) < 0 ||
+        count != 0)
+        return 0;
+    /* A valid object: its last non-space byte is its closing brace. */
+    close = len;
+    while (close > 0 && isspace((unsigned char)body[close - 1]))
+        close--;
+    if (close == 0 || body[close - 1] != '}')
+        return 0;
+    close--;
+    first = strspn(body, " \t\r\n") + 1;      /* after the '{' */
+    while (first < close && isspace((unsigned char)body[first]))
+        first++;
+    empty = first == close;
+    n = close + !empty + sizeof(member) - 1 + (len - close);
+    *out = malloc(n + 1);
+    if (*out == NULL)
+        return -1;
+    memcpy(*out, body, close);
+    if (!empty)
+        (*out)[close] = ',';
+    memcpy(*out + close + !empty, member, sizeof(member) - 1);
+    memcpy(*out + close + !empty + sizeof(member) - 1, body + close,
+           len - close);
+    (*out)[n] = '\0';
+    *out_len = n;
+    return 1;
+}
+
 int compat_ask_usage(const char *body, size_t len, char **out,
                      size_t *out_len)
 {
-    json_tokener *tok = json_tokener_new_ex(REQ_MAX_DEPTH);
+    json_tokener *tok;
     json_object *root = NULL, *opts, *v;
     const char *s;
     size_t n;
-    int rc = -1;
+    int rc;
 
     *out = NULL;
+    rc = compat_ask_usage_splice(body, len, out, out_len);
+    if (rc != 0)
+        return rc;
+    rc = -1;
+    tok = json_tokener_new_ex(REQ_MAX_DEPTH);
     if (tok == NULL)
         return -1;
     root = json_tokener_parse_ex(tok, body, (int)len);

@@ -147,10 +147,20 @@ static void test_ask_usage(void)
 {
     char *out = NULL;
 
-    CU_ASSERT_EQUAL(bt_ask("{\"model\":\"m\",\"stream\":true}", &out), 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\"stream_options\":"
-                                  "{\"include_usage\":true}"));
+    /* Spliced before the closing brace, the rest byte for byte. */
+    CU_ASSERT_EQUAL(bt_ask("{\"model\":\"m\",\"stream\":true} \n", &out),
+                    1);
+    CU_ASSERT_STRING_EQUAL(out, "{\"model\":\"m\",\"stream\":true,"
+                           "\"stream_options\":{\"include_usage\":true}} \n");
     free(out);
+    CU_ASSERT_EQUAL(bt_ask(" { } ", &out), 1);
+    CU_ASSERT_STRING_EQUAL(out, " { \"stream_options\":"
+                           "{\"include_usage\":true}} ");
+    free(out);
+    /* An escaped key: the tree reads it. */
+    CU_ASSERT_EQUAL(bt_ask("{\"stream\\u005foptions\":{\"include_usage\""
+                           ":true}}", &out), 0);
+    CU_ASSERT_PTR_NULL(out);
     /* Other stream_options members are kept; false is overridden. */
     CU_ASSERT_EQUAL(bt_ask("{\"stream\":true,\"stream_options\":{\"x\":1,"
                            "\"include_usage\":false}}", &out), 1);
