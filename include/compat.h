@@ -7,6 +7,7 @@
 #ifndef RCC_COMPAT_H
 #define RCC_COMPAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,21 @@ struct compat_usage {
  * in *out_len. -1 when body is not a JSON object or memory ran out. */
 int compat_request(enum cfg_provider_type type, const char *body, size_t len,
                    const char *model, char **out, size_t *out_len);
+
+/* Usage for every streamed answer: whether the streaming request body
+ * (a JSON object) asks for stream_options.include_usage. When it does
+ * not, *out gets (malloc'd; the caller frees) the body with
+ * "stream_options":{"include_usage":true} set (other stream_options
+ * members kept) and 1 is returned: the caller then strips the extra
+ * usage chunk (compat_usage_chunk) from what its client sees. 0: the
+ * client asked already, nothing made. -1: not a JSON object, or out of
+ * memory. */
+int compat_ask_usage(const char *body, size_t len, char **out,
+                     size_t *out_len);
+
+/* Whether the stream event data[0..len) is the usage chunk that
+ * include_usage adds: a "usage" object and "choices" an empty array. */
+bool compat_usage_chunk(const char *data, size_t len);
 
 /* Checks a plain answer: NULL when it is a JSON object with a "choices"
  * array (its usage, if any, goes to *u), else why not. */

@@ -18,6 +18,11 @@
 #define CFG_MAX_VMODELS      128
 #define CFG_NAME_MAX         128     /* provider, model, virtual model */
 #define CFG_TARGET_NAME_MAX  (2 * CFG_NAME_MAX)
+/* Rate budgets (bucket.h): the largest rpm and tpm a target or a client
+ * may set; absent means no limit. Both fit an int: libconfig 1.5 wraps
+ * larger integers written without an L suffix, silently. */
+#define CFG_MAX_RPM          100000000LL
+#define CFG_MAX_TPM          2000000000LL
 #define CFG_DEFAULT_PATH     "/etc/pipelined/pipelined.conf"
 /* Qwen's API-key service, also the base for OAuth tokens without a
  * resource_url (as the Qwen CLI does). */
@@ -70,6 +75,16 @@ struct cfg_target {
     int vmodel;              /* index into vmodels */
     int weight;
     int max_concurrent;      /* 0: no per-target limit */
+    long long rpm;           /* requests per minute; 0: no limit */
+    long long tpm;           /* tokens per minute; 0: no limit */
+};
+
+/* What a client key stands for, beside the key (cfg.client_keys, same
+ * index): a plain key has no name and no budget. */
+struct cfg_client {
+    char *name;              /* NULL: a plain key */
+    long long rpm;           /* 0: no limit */
+    long long tpm;
 };
 
 struct cfg_vmodel {
@@ -152,6 +167,7 @@ struct cfg {
     struct cfg_retry retry;
     struct cfg_breaker breaker;
     char **client_keys;      /* secrets */
+    struct cfg_client *clients;   /* per key: its name and budget */
     int client_key_count;
     struct cfg_provider *providers;
     int provider_count;

@@ -19,13 +19,15 @@
 #include "arena.h"
 #include "balancer.h"
 #include "breaker.h"
+#include "bucket.h"
+#include "clientbudget.h"
 #include "config.h"
 #include "pqueue.h"
 #include "trace.h"
 #include "util.h"
 
 #define SHM_MAGIC          0x52434350u     /* "RCCP" */
-#define SHM_LAYOUT_VERSION 2u
+#define SHM_LAYOUT_VERSION 3u
 #define SHM_JOB_SLACK      64              /* slots for jobs being retired */
 #define SHM_NO_WORKER      (-1)
 #define SHM_NO_TARGET      (-1)
@@ -34,6 +36,10 @@
  * configuration still use theirs. */
 #define SHM_TARGET_SLOTS   (2 * CFG_MAX_TARGETS)
 #define SHM_VMODEL_SLOTS   (2 * CFG_MAX_VMODELS)
+/* Client budgets, by name (budgets.c in the master places them): as
+ * many as one configuration may name. */
+#define SHM_CLIENT_SLOTS   CLIENTBUDGET_MAX_KEYS
+#define SHM_NO_CLIENT      (-1)
 
 enum shm_job_state {
     SHM_JOB_FREE = 0,
@@ -62,6 +68,9 @@ struct shm_job {
                                   SHM_NO_TARGET */
     int32_t slot_target;       /* target slot whose active count it holds */
     uint32_t probe;            /* that attempt is a half-open probe */
+    int32_t client;            /* client budget slot or SHM_NO_CLIENT */
+    int32_t retry_after_s;     /* set with a 429 rate_limited ERROR:
+                                  the Retry-After the master sends */
     uint32_t body_len;
     uint64_t body_off;         /* into the arena */
     uint64_t seq;
@@ -93,6 +102,7 @@ struct shm_target {
     _Atomic uint32_t state;    /* copy of cb.state for lock-free readers */
     _Atomic uint64_t transitions;    /* breaker state changes */
     struct cb_state cb;        /* the breaker (under the lock) */
+    struct bucket_pair budget; /* rpm / tpm (under the lock) */
     /* The slot's owner: written by the master alone, under the lock. */
     uint32_t slot_state;       /* enum shm_slot_state */
     uint32_t retired_gen;      /* RETIRED: first generation without it */
@@ -104,6 +114,15 @@ struct shm_vmodel {
     uint32_t rr_next;          /* round-robin cursor */
     uint32_t slot_state;       /* enum shm_slot_state */
     uint32_t retired_gen;      /* RETIRED: first generation without it */
+    char name[CFG_NAME_MAX];
+};
+
+/* A client's budget, kept by its name across reloads (under the lock). */
+struct shm_client {
+    uint32_t used;             /* the name belongs to the configuration
+                                  applied last */
+    uint32_t reserved;
+    struct bucket_pair budget;
     char name[CFG_NAME_MAX];
 };
 
@@ -142,7 +161,7 @@ struct shm_hdr {
     struct arena arena;
     size_t size;
     size_t off_jobs, off_heap, off_pos, off_bitmap, off_data;
-    size_t off_targets, off_vmodels, off_lb;
+    size_t off_targets, off_vmodels, off_lb, off_clients;
     struct shm_counters counters;
     struct shm_worker workers[CFG_MAX_WORKERS];
 };
@@ -154,6 +173,7 @@ struct shm_view {
     struct shm_target *targets;
     struct shm_vmodel *vmodels;
     struct lb_target *lb;      /* balancer state, one per target slot */
+    struct shm_client *clients;   /* SHM_CLIENT_SLOTS */
     struct pq_view pq;
     struct arena_view arena;
 };

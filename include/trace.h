@@ -65,6 +65,7 @@ struct trace_req {
     int status;                /* the client's status (499: it left; a
                                   stream cut by an error event: 200) */
     bool client_gone;
+    const char *client;        /* the client's name; NULL: none */
     bool usage;                /* the answer said the tokens it used */
     uint32_t prompt_tokens;    /* when usage */
     uint32_t completion_tokens;
@@ -90,7 +91,8 @@ enum trace_outcome trace_outcome_of(const char *code, int upstream_status);
 
 /* Formats the request's line into out[cap] (cap > 3), NUL-terminated:
  *   model=M target=T status=S attempts=N ms=X first_byte_ms=Y
- *   [prompt_tokens=P completion_tokens=C] [error=CODE] [client_gone=1]
+ *   [client=NAME] [prompt_tokens=P completion_tokens=C] [error=CODE]
+ *   [client_gone=1]
  *   [stages=received:0,queued:...,done:X]
  * t may be NULL (a request answered before it was queued); cfg names
  * the targets. The stages, when asked for, are in time order, each with

@@ -5,6 +5,7 @@
  * without its command or with its answer unread, and whenever the client
  * leaves, so a client can hold neither descriptors nor memory for long. */
 #include "master.h"
+#include "budgets.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -261,6 +262,7 @@ char *control_stats_json(struct master *m)
         json_object_object_add(o, "latency_ms",
                                control_latency(
                                    &m->latency[m->slots.target_slot[t]]));
+        budgets_target_stats(m, t, o);
         json_object_array_add(targets, o);
     }
     json_object_object_add(root, "targets", targets);

@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "master.h"
+#include "budgets.h"
 
 #define ENDPOINTS_HIST_FOLD  HIST_SUB_COUNT  /* buckets per le label */
 #define ENDPOINTS_HEALTH_MAX 256             /* the /health body */
@@ -207,6 +208,7 @@ void endpoints_metrics(struct master *m, struct http_req *req)
         http_server_connections(&m->http));
     endpoints_targets(m, buf);
     endpoints_tokens(m, buf);
+    budgets_metrics(m, buf);
     endpoints_latency(m, buf);
     http_send_buffer(req, 200, "text/plain; version=0.0.4", NULL, 0, buf);
     evbuffer_free(buf);

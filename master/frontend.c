@@ -4,6 +4,7 @@
  * and the refusals of requests that never reach a worker (each with its
  * log line). /v1/models, /health and /metrics are endpoints.c's. */
 #include "master.h"
+#include "budgets.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 #include <openssl/sha.h>
 
 #include "apierror.h"
+#include "budgets.h"
+#include "clientbudget.h"
 #include "endpoints.h"
 #include "mcap.h"
 #include "mreq.h"
@@ -27,6 +30,8 @@
 #define FRONTEND_SHA256_PREFIX "sha256:"
 #define FRONTEND_INT_MAX       32      /* bytes of an integer header */
 #define FRONTEND_MAX_TIMEOUT_MS 86400000
+#define FRONTEND_NO_AUTH       (-1)    /* frontend_key: no client keys */
+#define FRONTEND_BAD_KEY       (-2)    /* frontend_key: refused */
 
 /* ---- small helpers ---- */
 
@@ -123,16 +128,19 @@ static int frontend_load_keys(struct master *m)
     return 0;
 }
 
-static bool frontend_authorized(struct master *m, const struct http_req *req)
+/* The index of the client key the request carries: FRONTEND_NO_AUTH
+ * when there is no client authentication, FRONTEND_BAD_KEY when the key
+ * is missing or unknown. */
+static int frontend_key(struct master *m, const struct http_req *req)
 {
     const struct hp_header *h;
     uint8_t digest[SHA256_DIGEST_LENGTH];
     const char *v = NULL;
     size_t len = 0, blen = strlen(FRONTEND_BEARER);
-    int match = 0;
+    int match;
 
     if (m->client_digest_count == 0)
-        return true;
+        return FRONTEND_NO_AUTH;
     h = hp_find(req->head, "authorization");
     if (h != NULL && h->value_len > blen &&
         strncasecmp(h->value, FRONTEND_BEARER, blen) == 0) {
@@ -143,13 +151,41 @@ static bool frontend_authorized(struct master *m, const struct http_req *req)
         len = h->value_len;
     }
     if (v == NULL || len == 0)
-        return false;
+        return FRONTEND_BAD_KEY;
     SHA256((const unsigned char *)v, len, digest);
-    /* Compare against every key, in constant time each. */
-    for (int i = 0; i < m->client_digest_count; i++)
-        match |= CRYPTO_memcmp(digest, m->client_digests[i],
-                               sizeof(digest)) == 0;
-    return match != 0;
+    /* Compares against every key, in constant time each. */
+    match = clientbudget_match((const uint8_t (*)[CLIENTBUDGET_DIGEST_LEN])
+                               m->client_digests, m->client_digest_count,
+                               digest);
+    return match < 0 ? FRONTEND_BAD_KEY : match;
+}
+
+static bool frontend_authorized(struct master *m, const struct http_req *req)
+{
+    return frontend_key(m, req) != FRONTEND_BAD_KEY;
+}
+
+/* A client over its budget: 429 rate_limited at once, Retry-After the
+ * seconds until its budget has a request and a token again. */
+static void frontend_client_limited(struct master *m, struct http_req *req,
+                                    const char *rid, int64_t received_us,
+                                    const char *model, const char *client,
+                                    int64_t retry_after_s)
+{
+    char body[APIERR_BODY_MAX], retry[FRONTEND_INT_MAX];
+    struct http_hdr retry_after = { "Retry-After", retry };
+    struct trace_req r = {
+        .model = model, .client = client, .error = "rate_limited",
+        .status = 429, .received_us = received_us,
+    };
+    size_t len;
+
+    snprintf(retry, sizeof(retry), "%lld", (long long)retry_after_s);
+    len = apierr_format(body, sizeof(body), 429, "rate_limited", "this "
+                        "client's rate budget is spent; retry later");
+    http_send(req, 429, "application/json", &retry_after, 1, body, len);
+    r.first_byte_us = r.end_us = util_now_us();
+    reqlog_write(m, LOG_INFO, rid, &r, NULL);
 }
 
 /* ---- endpoints ---- */
@@ -174,9 +210,9 @@ static int frontend_header_int(const struct http_req *req, const char *name,
  * after answering the client itself. */
 static int frontend_enqueue(struct master *m, struct http_req *req,
                             const char *rid, const struct req_info *info,
-                            int vmodel, int target, long long priority,
-                            long long timeout_ms, int64_t received_us,
-                            int64_t *queued_us)
+                            int vmodel, int target, int32_t client,
+                            long long priority, long long timeout_ms,
+                            int64_t received_us, int64_t *queued_us)
 {
     size_t len = req->body_len;
     struct shm_job *sj;
@@ -201,6 +237,7 @@ static int frontend_enqueue(struct master *m, struct http_req *req,
     sj->flags = (info->stream ? SHM_JOB_STREAM : 0) |
                 (target >= 0 ? SHM_JOB_DIRECT : 0) |
                 (mcap_wanted(m, req) ? SHM_JOB_CAPTURE : 0);
+    sj->client = client;
     sj->enqueued_ms = now;
     sj->deadline_ms = now + timeout_ms;
     util_strlcpy(sj->request_id, rid, sizeof(sj->request_id));
@@ -275,10 +312,12 @@ static void frontend_chat(struct master *m, struct http_req *req)
     char err[CFG_ERR_MAX];
     struct req_info info;
     long long priority, timeout_ms;
-    int vmodel, target = -1, j;
-    int64_t received_us = util_now_us(), queued_us = 0;
+    int vmodel, target = -1, j, key = frontend_key(m, req);
+    int64_t received_us = util_now_us(), queued_us = 0, retry_after_s = 0;
+    int32_t client;
+    const char *client_name = budgets_client(m, key, &client);
 
-    if (!frontend_authorized(m, req)) {
+    if (key == FRONTEND_BAD_KEY) {
         /* Not counted as a request; logged as one, with its id. */
         frontend_refuse_chat(m, req, rid, received_us, NULL, 401,
                         "invalid_api_key", "missing or invalid API key");
@@ -339,8 +378,13 @@ static void frontend_chat(struct master *m, struct http_req *req)
     if (frontend_all_open(m, req, rid, received_us, info.model, vmodel,
                           target))
         goto rejected;
-    j = frontend_enqueue(m, req, rid, &info, vmodel, target, priority,
-                         timeout_ms, received_us, &queued_us);
+    if (!budgets_admit(m, client, &retry_after_s)) {
+        frontend_client_limited(m, req, rid, received_us, info.model,
+                                client_name, retry_after_s);
+        goto rejected;
+    }
+    j = frontend_enqueue(m, req, rid, &info, vmodel, target, client,
+                         priority, timeout_ms, received_us, &queued_us);
     if (j < 0)
         goto rejected;
 
@@ -433,7 +477,8 @@ int frontend_init(struct master *m)
     const struct cfg *cfg = m->cfg;
     struct http_limits lim = frontend_limits(cfg);
 
-    if (endpoints_build_models(m) < 0 || frontend_load_keys(m) < 0)
+    if (endpoints_build_models(m) < 0 || frontend_load_keys(m) < 0 ||
+        budgets_configure(m) < 0)
         return -1;
     if (http_server_init(&m->http, m->base, cfg->listen_host,
                          cfg->listen_port, &lim, frontend_cb,
@@ -457,7 +502,8 @@ int frontend_reconfigure(struct master *m)
     free(m->client_digests);
     m->client_digests = NULL;
     m->client_digest_count = 0;
-    if (endpoints_build_models(m) < 0 || frontend_load_keys(m) < 0)
+    if (endpoints_build_models(m) < 0 || frontend_load_keys(m) < 0 ||
+        budgets_configure(m) < 0)
         return -1;
     if (m->http_up)
         http_server_set_limits(&m->http, &lim);

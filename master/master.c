@@ -3,6 +3,7 @@
  * signals into actions (libevent delivers them through its self-pipe, so
  * no work runs in a signal handler); drains and stops. */
 #include "master.h"
+#include "budgets.h"
 
 #include "relay.h"
 
@@ -171,6 +172,8 @@ static int master_apply_slots(struct master *m, const struct cfg *old,
     rc = slots_apply(&m->shm, old, old != NULL ? &m->slots : NULL, next,
                      supervisor_oldest_generation(m), &map, fresh, err,
                      errlen);
+    if (rc == 0)
+        budgets_place_targets(&m->shm, next, &map, fresh, util_now_ms());
     shm_unlock(&m->shm);
     if (rc < 0)
         return -1;
@@ -428,6 +431,7 @@ static void master_free_loop(struct master *m)
     free(m->reqs);
     free(m->latency);
     free(m->tokens);
+    budgets_free(m);
     m->reqs = NULL;
     m->latency = NULL;
     m->tokens = NULL;

@@ -119,6 +119,8 @@ struct master {
     struct histogram *latency;     /* per target slot: request latency */
     struct histogram latency_all;
     struct reqlog_tokens *tokens;  /* per target slot: tokens used */
+    struct budgets *budgets;       /* client budgets and counts
+                                      (budgets.c) */
     char *models_json;
     size_t models_len;
     uint8_t (*client_digests)[32]; /* SHA-256 of each client key */

@@ -11,6 +11,7 @@
 
 #include "capture.h"
 #include "master.h"
+#include "budgets.h"
 #include "mcap.h"
 #include "reqlog.h"
 
@@ -239,6 +240,18 @@ void mreq_end(struct mreq *mr, int status, const struct frame_meta *meta)
     mreq_release(mr);
 }
 
+/* The Retry-After a worker set on its job with a 429 rate_limited
+ * (seconds until a budget refills), into buf; false when none. */
+static bool mreq_retry_after(const struct mreq *mr, char *buf, size_t size)
+{
+    int32_t s = mr->m->shm.jobs[mr->job].retry_after_s;
+
+    if (s <= 0)
+        return false;
+    snprintf(buf, size, "%d", (int)s);
+    return true;
+}
+
 void mreq_error(struct mreq *mr, int status, const struct frame_meta *meta)
 {
     bool waiting = mreq_waiting(mr);
@@ -260,10 +273,12 @@ void mreq_error(struct mreq *mr, int status, const struct frame_meta *meta)
         http_stream_error(mreq_answer(mr), body, meta->rest_len);
     } else if (waiting) {
         struct http_hdr h[MREQ_MAX_HEADERS];
-        char attempts[MREQ_NUM_MAX];
+        char attempts[MREQ_NUM_MAX], retry[MREQ_NUM_MAX];
         size_t n = mreq_headers(mr, h, attempts, sizeof(attempts));
 
-        if (status == 429 || status == 503)
+        if (status == 429 && mreq_retry_after(mr, retry, sizeof(retry)))
+            h[n++] = (struct http_hdr){ "Retry-After", retry };
+        else if (status == 429 || status == 503)
             h[n++] = (struct http_hdr){ "Retry-After", MASTER_RETRY_AFTER };
         mreq_first_byte(mr);
         mcap_sent(mr, meta->rest, meta->rest_len);
@@ -421,6 +436,7 @@ void mreq_release(struct mreq *mr)
         .received_us = mr->received_us, .queued_us = mr->queued_us,
         .first_byte_us = mr->first_byte_us, .gone_us = mr->gone_us,
         .end_us = util_now_us(), .usage = mr->usage,
+        .client = budgets_name(m, sj->client),
         .prompt_tokens = mr->prompt_tokens,
         .completion_tokens = mr->completion_tokens,
     };

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "master.h"
+#include "budgets.h"
 
 void reqlog_write(struct master *m, enum log_level level, const char *rid,
                   const struct trace_req *r, const struct trace *t)
@@ -11,6 +12,8 @@ void reqlog_write(struct master *m, enum log_level level, const char *rid,
     char line[TRACE_LINE_MAX];
     struct trace local;
 
+    /* Every request is counted by its status, refusals included. */
+    budgets_count(m, r);
     if (!log_enabled(&m->log, level))
         return;
     if (t != NULL) {

@@ -17,11 +17,14 @@
 
 #include "apierror.h"
 #include "backoff.h"
+#include "bucket.h"
 #include "frame.h"
 #include "util.h"
 
 #define CALL_MSG_MAX   160
 #define CALL_ALL_OPEN  (-2)
+#define CALL_BUDGET_WAIT    (-3)   /* out of rate budget until *at */
+#define CALL_BUDGET_LIMITED (-4)   /* ... until at or past the deadline */
 
 enum call_outcome { CALL_NO_OUTCOME, CALL_OK, CALL_FAILED };
 
@@ -127,6 +130,10 @@ static int call_pick_target(struct call *c, int64_t *next_try_ms)
     enum cfg_strategy strategy = direct ? CFG_LB_ROUND_ROBIN : vm->strategy;
     struct lb_candidate cand[CFG_MAX_TARGETS];
     struct lb_target lb[CFG_MAX_TARGETS];
+    struct bucket_choice choice[CFG_MAX_TARGETS];
+    bool eligible[CFG_MAX_TARGETS];
+    enum bucket_outcome outcome;
+    int64_t budget_at;
     const int16_t *slot = &w->slots->target_slot[first];
     uint32_t *cursor = &w->shm.vmodels[w->slots->vmodel_slot[c->vmodel]]
                             .rr_next;
@@ -148,6 +155,9 @@ static int call_pick_target(struct call *c, int64_t *next_try_ms)
         cand[i].max_concurrent = ct->max_concurrent;
         cand[i].usable = cb_usable(&st->cb, &cfg->breaker, now);
         cand[i].tried = call_tried(c, first + i);
+        choice[i].usable = cand[i].usable;
+        choice[i].within_budget = bucket_pair_ready(&st->budget, now);
+        choice[i].ready_at_ms = now + bucket_pair_wait_ms(&st->budget, now);
         if (keeps_lb)
             lb[i] = w->shm.lb[slot[i]];
         if (cand[i].usable) {
@@ -158,7 +168,13 @@ static int call_pick_target(struct call *c, int64_t *next_try_ms)
             next = at < next ? at : next;
         }
     }
-    idx = lb_pick(strategy, keeps_lb ? lb : NULL, cand, n,
+    /* A target out of rate budget is skipped like an open breaker. */
+    outcome = bucket_choose(choice, n, now, c->deadline_ms, eligible,
+                            &budget_at);
+    for (int i = 0; i < n; i++)
+        cand[i].usable = eligible[i];
+    idx = outcome != BUCKET_OUTCOME_PICK ? -1 :
+          lb_pick(strategy, keeps_lb ? lb : NULL, cand, n,
                   direct ? &direct_cursor : cursor, &w->rng);
     for (int i = 0; keeps_lb && i < n; i++)
         w->shm.lb[slot[i]] = lb[i];
@@ -169,6 +185,7 @@ static int call_pick_target(struct call *c, int64_t *next_try_ms)
         cb_allow(&st->cb, &cfg->breaker, now, &probe, &tr);
         atomic_store(&st->state, st->cb.state);
         atomic_fetch_add(&st->active, 1);
+        bucket_pair_start(&st->budget, now);    /* one request */
         c->sj->slot_target = slot[idx];
         c->sj->probe = probe;
     }
@@ -181,6 +198,11 @@ static int call_pick_target(struct call *c, int64_t *next_try_ms)
     if (chosen < 0 && !any_usable) {
         *next_try_ms = next;
         return CALL_ALL_OPEN;
+    }
+    if (outcome == BUCKET_OUTCOME_WAIT || outcome == BUCKET_OUTCOME_LIMITED) {
+        *next_try_ms = budget_at;
+        return outcome == BUCKET_OUTCOME_WAIT ? CALL_BUDGET_WAIT
+                                              : CALL_BUDGET_LIMITED;
     }
     return chosen;
 }
@@ -250,9 +272,30 @@ static void call_fail_with(struct call *c, const struct apierr_kept *e)
     call_fail(c, e->status, e->code, e->message);
 }
 
+/* The answer's tokens (prompt + completion) from the budgets of the
+ * target that gave it and of the client: under the lock, exact across
+ * workers. */
+static void call_charge_tokens(struct call *c)
+{
+    struct worker *w = c->w;
+    int64_t tokens = (int64_t)c->prompt_tokens + c->completion_tokens;
+    int32_t t = c->sj->slot_target, client = c->sj->client;
+    int64_t now = util_now_ms();
+
+    if (tokens <= 0)
+        return;
+    shm_lock(&w->shm);
+    if (t >= 0 && t < SHM_TARGET_SLOTS)
+        bucket_pair_finish(&w->shm.targets[t].budget, tokens, now);
+    if (client >= 0 && client < SHM_CLIENT_SLOTS)
+        bucket_pair_finish(&w->shm.clients[client].budget, tokens, now);
+    shm_unlock(&w->shm);
+}
+
 void call_succeeded(struct call *c)
 {
     trace_attempt_end(&c->sj->trace, TRACE_HTTP, 200, util_now_us());
+    call_charge_tokens(c);
     wcap_attempt_end(c, "ok");
     call_release_target(c, CALL_OK);
     if (!c->head_sent)
@@ -328,7 +371,7 @@ void call_attempt_failed(struct call *c, int status, const char *code,
  * its own calls frees a target slot or a new job is announced. Whichever
  * worker frees a slot pulls next, so the job starts the moment it can,
  * with no polling. */
-static void call_requeue(struct call *c)
+void call_unpark(struct call *c)
 {
     struct worker *w = c->w;
     int rc;
@@ -337,15 +380,23 @@ static void call_requeue(struct call *c)
     rc = shm_job_requeue(&w->shm, c->job);
     shm_unlock(&w->shm);
     if (rc < 0) {
-        /* Cannot happen (its queue place was free); fail it cleanly
-         * (the job is DONE already: shm_job_requeue). */
+        /* Its queue place was free; only a queue filled meanwhile
+         * refuses it: fail it cleanly (the job is DONE already:
+         * shm_job_requeue). */
         call_fail(c, 503, "unavailable", "every target is busy");
         return;
     }
-    w->blocked = true;
     w->active--;
     atomic_fetch_sub(&w->self->active, 1);
     call_free(c);
+}
+
+static void call_requeue(struct call *c)
+{
+    struct worker *w = c->w;
+
+    call_unpark(c);
+    w->blocked = true;
 }
 
 /* One more upstream call on c->target: counted, traced, and handed to
@@ -380,6 +431,27 @@ static void call_attempt_start(struct call *c)
         return;
     }
     t = call_pick_target(c, &next_try);
+    if (t == CALL_BUDGET_LIMITED) {
+        struct apierr_kept limited = { .status = 429,
+                                       .code = "rate_limited" };
+
+        snprintf(limited.message, sizeof(limited.message), "every target "
+                 "of the model is out of its rate budget until after the "
+                 "request's deadline");
+        c->sj->retry_after_s = (int32_t)bucket_retry_after_s(
+            next_try - util_now_ms());
+        call_fail_with(c, apierr_final(&c->last_failure, &limited));
+        return;
+    }
+    if (t == CALL_BUDGET_WAIT) {
+        /* A fresh job waits in the queue, in its place; a retry keeps
+         * its history here. Either way, until the refill: no polling. */
+        if (c->attempts == c->inherited)
+            c->w->park(c, next_try);
+        else if (call_retry_later(c, next_try - util_now_ms()) < 0)
+            call_fail(c, 429, "rate_limited", "out of rate budget");
+        return;
+    }
     if (t == CALL_ALL_OPEN) {
         struct apierr_kept open = { .status = 503, .code = "circuit_open" };
 

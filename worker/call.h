@@ -26,6 +26,9 @@ void call_pause(struct call *c, bool pause);
 /* Restarts reading c's upstream answer unless the master or the output
  * queue still holds it up (w->resume_reading points here). */
 void call_resume_reading(struct call *c);
+/* A job the loop parked (w->park) goes back to its place in the queue;
+ * the call is freed (or, when the queue is full, the job fails). */
+void call_unpark(struct call *c);
 /* At the worker's end: stops c's transfer and frees it, no frame. */
 void call_abandon(struct call *c);
 

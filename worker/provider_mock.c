@@ -126,11 +126,26 @@ static json_object *mock_chunk(const char *id, const char *model,
     return o;
 }
 
+/* Whether the request asks for stream_options.include_usage. */
+static bool mock_include_usage(json_object *root)
+{
+    json_object *opts, *v;
+
+    return root != NULL &&
+           json_object_object_get_ex(root, "stream_options", &opts) &&
+           json_object_object_get_ex(opts, "include_usage", &v) &&
+           json_object_is_type(v, json_type_boolean) &&
+           json_object_get_boolean(v);
+}
+
+/* As OpenAI streams: the usage only when the client asked for it
+ * (stream_options.include_usage), in a last chunk of its own with no
+ * choices; the worker knows the tokens either way. */
 static void mock_stream(struct call *c, const char *id, const char *model,
-                        int64_t created, const char *answer)
+                        int64_t created, const char *answer,
+                        bool include_usage)
 {
     const char *p = answer;
-    json_object *last;
 
     call_send_head(c);
     mock_send_event(c, mock_chunk(id, model, created, "role", "assistant",
@@ -149,9 +164,15 @@ static void mock_stream(struct call *c, const char *id, const char *model,
                                       NULL));
         p = end;
     }
-    last = mock_chunk(id, model, created, NULL, NULL, "stop");
-    json_object_object_add(last, "usage", mock_usage(c));
-    mock_send_event(c, last);
+    mock_send_event(c, mock_chunk(id, model, created, NULL, NULL, "stop"));
+    if (include_usage) {
+        json_object *last = mock_object(id, "chat.completion.chunk", model,
+                                        created);
+
+        json_object_object_add(last, "choices", json_object_new_array());
+        json_object_object_add(last, "usage", mock_usage(c));
+        mock_send_event(c, last);
+    }
     call_send_chunk(c, "data: [DONE]\n\n", 14);
 }
 
@@ -205,7 +226,8 @@ static void mock_deliver(evutil_socket_t fd, short what, void *arg)
     c->completion_tokens = mock_count_words(answer);
     c->upstream_status = 200;
     if (c->stream)
-        mock_stream(c, id, model, (int64_t)time(NULL), answer);
+        mock_stream(c, id, model, (int64_t)time(NULL), answer,
+                    mock_include_usage(root));
     else
         mock_plain(c, id, model, (int64_t)time(NULL), answer);
     json_object_put(root);

@@ -179,6 +179,8 @@ static int openai_sse_event(void *arg, const char *event, const char *data,
         compat_usage(data + st[e], en[e] - st[e], &u);
         c->prompt_tokens = u.prompt_tokens;
         c->completion_tokens = u.completion_tokens;
+        if (c->strip_usage && compat_usage_chunk(data, len))
+            return 0;      /* the chunk we asked for, not the client */
     }
     call_send_head(c);
     /* Gathered with the events around it into one frame (worker.c). */
@@ -329,9 +331,29 @@ static int openai_build_body(struct call *c)
 {
     size_t len;
     const char *body = (const char *)call_body(c, &len);
+    char *with_usage;
+    size_t with_len;
+    int rc;
 
-    return compat_request(call_provider(c)->type, body, len, call_model(c),
-                          &c->req_body, &c->req_len);
+    if (compat_request(call_provider(c)->type, body, len, call_model(c),
+                       &c->req_body, &c->req_len) < 0)
+        return -1;
+    /* Usage for every streamed answer (its tokens count against the
+     * budgets): asked for when the client did not, and its chunk then
+     * kept from the client (openai_sse_event). */
+    c->strip_usage = false;
+    if (!c->stream)
+        return 0;
+    rc = compat_ask_usage(c->req_body, c->req_len, &with_usage, &with_len);
+    if (rc < 0)
+        return -1;
+    if (rc == 1) {
+        free(c->req_body);
+        c->req_body = with_usage;
+        c->req_len = with_len;
+        c->strip_usage = true;
+    }
+    return 0;
 }
 
 /* This attempt's header list, signed as the kind says with the current

@@ -23,6 +23,7 @@ static void worker_pull(struct worker *w)
     if (w->pulling)
         return;
     w->pulling = true;
+    w->parked_count = 0;
     while (!w->stopping && !w->blocked && w->active < w->max_active) {
         uint32_t j;
 
@@ -37,7 +38,47 @@ static void worker_pull(struct worker *w)
         shm_unlock(&w->shm);
         call_begin(w, j);
     }
+    /* Jobs set aside for a rate budget go back to their places; the
+     * budget timer pulls again when the first one refills. */
+    for (int i = 0; i < w->parked_count; i++) {
+        call_unpark(w->parked[i]);
+        w->blocked = true;
+    }
+    w->parked_count = 0;
     w->pulling = false;
+}
+
+static void worker_budget_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    w->budget_at_ms = INT64_MAX;
+    w->blocked = false;
+    worker_pull(w);
+}
+
+/* w->park: a fresh job whose targets are all out of rate budget until
+ * at_ms. Set aside for the rest of this pull (outside one, or with no
+ * room left, it goes back to the queue at once); the timer is moved to
+ * at_ms when that is sooner. */
+static void worker_park(struct call *c, int64_t at_ms)
+{
+    struct worker *w = c->w;
+
+    if (w->pulling && w->parked_count < WORKER_PARK_MAX) {
+        w->parked[w->parked_count++] = c;
+    } else {
+        call_unpark(c);
+        w->blocked = true;
+    }
+    if (at_ms < w->budget_at_ms) {
+        struct timeval tv = util_ms_to_tv(at_ms - util_now_ms());
+
+        w->budget_at_ms = at_ms;
+        UTIL_MUST(evtimer_add(w->budget_timer, &tv), "the budget timer");
+    }
 }
 
 /* A call ended (w->call_ended): stop when asked to and idle, else look
@@ -156,6 +197,8 @@ static int worker_setup(struct worker *w, const struct worker_args *a)
     w->rng = seed;
     w->call_ended = worker_call_ended;
     w->resume_reading = call_resume_reading;
+    w->park = worker_park;
+    w->budget_at_ms = INT64_MAX;
     w->calls = calloc(w->shm.hdr->job_count, sizeof(*w->calls));
     /* + 1: never calloc(0), which may answer NULL. */
     w->provider_ops = calloc((size_t)w->cfg->provider_count + 1,
@@ -176,7 +219,8 @@ static int worker_setup(struct worker *w, const struct worker_args *a)
     w->wake_ev = event_new(w->base, a->wake_fd, EV_READ | EV_PERSIST,
                            worker_wake_cb, w);
     w->term_ev = evsignal_new(w->base, SIGTERM, worker_term_cb, w);
-    if (w->wake_ev == NULL || w->term_ev == NULL ||
+    w->budget_timer = evtimer_new(w->base, worker_budget_cb, w);
+    if (w->wake_ev == NULL || w->term_ev == NULL || w->budget_timer == NULL ||
         event_add(w->wake_ev, NULL) < 0 || event_add(w->term_ev, NULL) < 0)
         return -1;
     return upstream_init(w) < 0 ? -1 : provider_init(w);
@@ -196,6 +240,8 @@ static void worker_teardown(struct worker *w)
         event_free(w->wake_ev);
     if (w->term_ev)
         event_free(w->term_ev);
+    if (w->budget_timer)
+        event_free(w->budget_timer);
     outq_free(w);
     if (w->base)
         event_base_free(w->base);

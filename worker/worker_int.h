@@ -28,6 +28,10 @@
 #define WORKER_MAX_SSE_EVENT   (1u * 1024 * 1024)
 #define WORKER_EASY_POOL       64
 #define WORKER_BUSY_WAIT_MS    5   /* re-check when every target is full */
+/* Jobs one pull may set aside because every target of theirs is out of
+ * rate budget (they go back to their place in the queue when the pull
+ * ends, so the jobs behind them get their turn). */
+#define WORKER_PARK_MAX        64
 /* An OAuth call refused with 401/403 tries again with new tokens: first
  * those another process may have written meanwhile, then a refresh. */
 #define WORKER_AUTH_RETRIES    2
@@ -130,6 +134,13 @@ struct worker {
                                                  provider_for) */
     void (*call_ended)(struct worker *w);     /* a call ended: pull more */
     void (*resume_reading)(struct call *c);   /* the backlog drained */
+    /* A fresh job must wait for a rate budget until at_ms (monotonic):
+     * the loop puts it back in the queue and pulls again then. */
+    void (*park)(struct call *c, int64_t at_ms);
+    struct call *parked[WORKER_PARK_MAX];    /* this pull's, see park */
+    int parked_count;
+    struct event *budget_timer;    /* pulls again when a budget refills */
+    int64_t budget_at_ms;          /* when it fires; INT64_MAX: idle */
 };
 
 struct call {
@@ -173,6 +184,8 @@ struct call {
     struct sse_parser sse;
     bool sse_done;                 /* saw data: [DONE] */
     bool sse_finished;             /* saw a finish_reason */
+    bool strip_usage;              /* we asked for include_usage, not the
+                                      client: its usage chunk is ours */
     bool too_large;
     char curl_err[CURL_ERROR_SIZE];
     /* How its last failed attempt failed: what it answers when no

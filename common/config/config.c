@@ -13,6 +13,7 @@
 
 #include <libconfig.h>
 
+#include "cfgclient.h"
 #include "cfgprov.h"
 #include "cfgread.h"
 #include "provkind.h"
@@ -132,7 +133,7 @@ static const char *const cfg_provider_keys[] = {
 };
 
 static const char *const cfg_target_keys[] = {
-    "provider", "model", "weight", "max_concurrent", NULL
+    "provider", "model", "weight", "max_concurrent", "rpm", "tpm", NULL
 };
 
 static int cfg_load_target(struct cfg_loader *ld, const config_setting_t *s,
@@ -149,7 +150,9 @@ static int cfg_load_target(struct cfg_loader *ld, const config_setting_t *s,
         cfg_get_str(ld, s, "model", true, NULL, &t->model) < 0 ||
         cfg_get_i(ld, s, "weight", 1, CFG_MAX_WEIGHT, 1, &t->weight) < 0 ||
         cfg_get_i(ld, s, "max_concurrent", 0, CFG_MAX_CONCURRENT_LIMIT, 0,
-                  &t->max_concurrent) < 0)
+                  &t->max_concurrent) < 0 ||
+        cfg_get_int(ld, s, "rpm", 1, CFG_MAX_RPM, 0, &t->rpm) < 0 ||
+        cfg_get_int(ld, s, "tpm", 1, CFG_MAX_TPM, 0, &t->tpm) < 0)
         goto out;
     t->provider = -1;
     for (int i = 0; i < cfg->provider_count; i++)
@@ -358,14 +361,22 @@ static int cfg_load_clients(struct cfg_loader *ld,
         return cfg_fail(ld, keys, "'api_keys' must hold 1 to %d keys",
                         CFG_MAX_CLIENT_KEYS);
     cfg->client_keys = calloc((size_t)n, sizeof(char *));
-    if (cfg->client_keys == NULL)
+    cfg->clients = calloc((size_t)n, sizeof(*cfg->clients));
+    if (cfg->client_keys == NULL || cfg->clients == NULL)
         return cfg_fail(ld, keys, "out of memory");
     for (int i = 0; i < n; i++) {
         const config_setting_t *k = config_setting_get_elem(keys, i);
         const char *v;
 
+        if (config_setting_type(k) == CONFIG_TYPE_GROUP) {
+            /* { key; name; rpm; tpm; }: cfgclient.c */
+            if (cfg_load_client_key(ld, k, cfg, i) < 0)
+                return -1;
+            continue;
+        }
         if (config_setting_type(k) != CONFIG_TYPE_STRING)
-            return cfg_fail(ld, k, "each client key must be a string");
+            return cfg_fail(ld, k, "each client key must be a string or "
+                            "a group { key; name; rpm; tpm; }");
         v = config_setting_get_string(k);
         if (v[0] == '\0')
             return cfg_fail(ld, k, "a client key must not be empty");
@@ -374,7 +385,7 @@ static int cfg_load_clients(struct cfg_loader *ld,
             return cfg_fail(ld, k, "out of memory");
         cfg->client_key_count++;
     }
-    return 0;
+    return cfg_check_client_names(ld, keys, cfg);
 }
 
 /* `user` and `group`: names the system knows, resolved now so that a
@@ -719,6 +730,9 @@ void cfg_free(struct cfg **cfgp)
         free(cfg->client_keys[i]);
     }
     free(cfg->client_keys);
+    for (int i = 0; cfg->clients != NULL && i < cfg->client_key_count; i++)
+        free(cfg->clients[i].name);
+    free(cfg->clients);
     free(cfg->providers);
     free(cfg->targets);
     free(cfg->vmodels);

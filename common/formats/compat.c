@@ -123,6 +123,108 @@ int compat_request(enum cfg_provider_type type, const char *body, size_t len,
     return 0;
 }
 
+/* The common case of compat_ask_usage: a body without stream_options
+ * gets the member spliced in before its closing brace, no tree. 1, or 0
+ * when the scanner cannot tell (then the tree decides). */
+static int compat_ask_usage_splice(const char *body, size_t len, char **out,
+                                   size_t *out_len)
+{
+    static const char member[] = "\"stream_options\":{\"include_usage\":"
+                                 "true}";
+    static const char *const keys[] = { "stream_options" };
+    size_t st, en, close, first, n;
+    unsigned count;
+    bool empty;
+
+    if (js_count_members(body, len, keys, 1, &st, &en, &count) < 0 ||
+        count != 0)
+        return 0;
+    /* A valid object: its last non-space byte is its closing brace. */
+    close = len;
+    while (close > 0 && isspace((unsigned char)body[close - 1]))
+        close--;
+    if (close == 0 || body[close - 1] != '}')
+        return 0;
+    close--;
+    first = strspn(body, " \t\r\n") + 1;      /* after the '{' */
+    while (first < close && isspace((unsigned char)body[first]))
+        first++;
+    empty = first == close;
+    n = close + !empty + sizeof(member) - 1 + (len - close);
+    *out = malloc(n + 1);
+    if (*out == NULL)
+        return -1;
+    memcpy(*out, body, close);
+    if (!empty)
+        (*out)[close] = ',';
+    memcpy(*out + close + !empty, member, sizeof(member) - 1);
+    memcpy(*out + close + !empty + sizeof(member) - 1, body + close,
+           len - close);
+    (*out)[n] = '\0';
+    *out_len = n;
+    return 1;
+}
+
+int compat_ask_usage(const char *body, size_t len, char **out,
+                     size_t *out_len)
+{
+    json_tokener *tok;
+    json_object *root = NULL, *opts, *v;
+    const char *s;
+    size_t n;
+    int rc;
+
+    *out = NULL;
+    rc = compat_ask_usage_splice(body, len, out, out_len);
+    if (rc != 0)
+        return rc;
+    rc = -1;
+    tok = json_tokener_new_ex(REQ_MAX_DEPTH);
+    if (tok == NULL)
+        return -1;
+    root = json_tokener_parse_ex(tok, body, (int)len);
+    if (root == NULL || !json_object_is_type(root, json_type_object))
+        goto out;
+    if (!json_object_object_get_ex(root, "stream_options", &opts) ||
+        !json_object_is_type(opts, json_type_object)) {
+        opts = json_object_new_object();
+        if (opts == NULL)
+            goto out;
+        json_object_object_add(root, "stream_options", opts);
+    } else if (json_object_object_get_ex(opts, "include_usage", &v) &&
+               json_object_is_type(v, json_type_boolean) &&
+               json_object_get_boolean(v)) {
+        rc = 0;
+        goto out;
+    }
+    json_object_object_add(opts, "include_usage",
+                           json_object_new_boolean(1));
+    s = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN |
+                                          JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    if (s == NULL || (*out = malloc(n + 1)) == NULL)
+        goto out;
+    memcpy(*out, s, n + 1);
+    *out_len = n;
+    rc = 1;
+out:
+    json_object_put(root);
+    json_tokener_free(tok);
+    return rc;
+}
+
+bool compat_usage_chunk(const char *data, size_t len)
+{
+    static const char *const keys[] = { "usage", "choices" };
+    size_t st[2], en[2], i;
+
+    if (js_find_members(data, len, keys, 2, st, en) < 0 || en[0] == 0 ||
+        data[st[0]] != '{' || en[1] == 0 || data[st[1]] != '[')
+        return false;
+    for (i = st[1] + 1; i < en[1] && isspace((unsigned char)data[i]); i++)
+        ;
+    return i < en[1] && data[i] == ']';
+}
+
 /* The value at obj[s..e) (e == 0: absent) as an unsigned count; *found
  * says it was one. */
 static uint32_t compat_count(const char *obj, size_t s, size_t e,

@@ -361,6 +361,12 @@ size_t trace_format(char *out, size_t cap, const struct trace_req *r,
         trace_ms(ms, r->received_us, r->end_us),
         r->first_byte_us != 0 ? trace_ms(fb, r->received_us,
                                          r->first_byte_us) : TRACE_NONE));
+    if (r->client != NULL) {
+        char client[CFG_NAME_MAX];
+
+        trace_put(&b, " client=%s", trace_word(client, sizeof(client),
+                                               r->client));
+    }
     if (r->usage)
         trace_put(&b, " prompt_tokens=%u completion_tokens=%u",
                   r->prompt_tokens, r->completion_tokens);

@@ -22,6 +22,7 @@ static void shm_bind(struct shm_view *shm, struct shm_hdr *hdr)
     shm->targets = (struct shm_target *)(base + hdr->off_targets);
     shm->vmodels = (struct shm_vmodel *)(base + hdr->off_vmodels);
     shm->lb = (struct lb_target *)(base + hdr->off_lb);
+    shm->clients = (struct shm_client *)(base + hdr->off_clients);
     shm->pq.hdr = &hdr->pq;
     shm->pq.heap = (struct pq_entry *)(base + hdr->off_heap);
     shm->pq.pos = (uint32_t *)(base + hdr->off_pos);
@@ -73,6 +74,9 @@ int shm_create(struct shm_view *shm, const struct cfg *cfg)
     layout.off_lb = off;
     off = shm_align(off + (size_t)SHM_TARGET_SLOTS *
                     sizeof(struct lb_target));
+    layout.off_clients = off;
+    off = shm_align(off + (size_t)SHM_CLIENT_SLOTS *
+                    sizeof(struct shm_client));
     layout.off_bitmap = off;
     off = shm_align(off + arena_bitmap_bytes(blocks));
     layout.off_data = off;
@@ -110,6 +114,7 @@ int shm_create(struct shm_view *shm, const struct cfg *cfg)
         shm->jobs[j].owner = SHM_NO_WORKER;
         shm->jobs[j].target = SHM_NO_TARGET;
         shm->jobs[j].slot_target = SHM_NO_TARGET;
+        shm->jobs[j].client = SHM_NO_CLIENT;
     }
     /* Target and virtual model slots stay zero (FREE) until slots_apply
      * takes them and resets their state: untouched pages cost nothing. */
@@ -172,7 +177,11 @@ void shm_repair(struct shm_view *shm)
         atomic_store(&shm->targets[t].active, 0);
         cb_repair(&shm->targets[t].cb);
         atomic_store(&shm->targets[t].state, shm->targets[t].cb.state);
+        bucket_pair_repair(&shm->targets[t].budget);
     }
+    for (uint32_t c = 0; c < SHM_CLIENT_SLOTS; c++)
+        if (shm->clients[c].used)
+            bucket_pair_repair(&shm->clients[c].budget);
     for (uint32_t j = 0; j < hdr->job_count; j++) {
         struct shm_job *job = &shm->jobs[j];
 
@@ -212,6 +221,8 @@ int shm_job_alloc(struct shm_view *shm, uint32_t body_len, uint32_t *jobp)
     job->target = SHM_NO_TARGET;
     job->slot_target = SHM_NO_TARGET;
     job->probe = 0;
+    job->client = SHM_NO_CLIENT;
+    job->retry_after_s = 0;
     job->seq = 0;
     job->state = SHM_JOB_RESERVED;
     atomic_store(&job->cancel, 0);

@@ -9,7 +9,11 @@
  *   - compat_check_answer accepts only bodies that json-c parses as an
  *     object with a "choices" array;
  *   - compat_error_message always NUL-terminates printable text within
- *     its capacity. */
+ *     its capacity;
+ *   - compat_ask_usage on an object json-c accepts gives one with
+ *     stream_options.include_usage true (or says the body had it), and
+ *     compat_usage_chunk says yes only to an object with a "usage"
+ *     object and an empty "choices" array. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -105,6 +109,50 @@ static void fuzz_cp_error(const char *body, size_t len)
         FUZZ_CHECK(isprint((unsigned char)out[i]), "unprintable byte %zu", i);
 }
 
+/* stream_options.include_usage of root is true. */
+static bool fuzz_cp_has_usage(json_object *root)
+{
+    json_object *opts, *v;
+
+    return json_object_object_get_ex(root, "stream_options", &opts) &&
+           json_object_object_get_ex(opts, "include_usage", &v) &&
+           json_object_is_type(v, json_type_boolean) &&
+           json_object_get_boolean(v);
+}
+
+static void fuzz_cp_usage(const char *body, size_t len)
+{
+    char *out = NULL;
+    size_t out_len = 0;
+    bool ok_in, ok_out;
+    json_object *in = fuzz_json_parse(body, len, FUZZ_CP_DEPTH, 0, &ok_in);
+    json_object *root, *v;
+    int rc = compat_ask_usage(body, len, &out, &out_len);
+
+    ok_in = ok_in && json_object_is_type(in, json_type_object);
+    if (rc == 1) {
+        FUZZ_CHECK(out != NULL && out[out_len] == '\0', "length %zu",
+                   out_len);
+        root = fuzz_json_parse(out, out_len, FUZZ_CP_DEPTH + 1, 0, &ok_out);
+        FUZZ_CHECK(!ok_in || (ok_out && fuzz_cp_has_usage(root)),
+                   "include_usage not set");
+        json_object_put(root);
+    } else {
+        FUZZ_CHECK(out == NULL, "output left with %d", rc);
+        FUZZ_CHECK(rc < 0 || !ok_in || fuzz_cp_has_usage(in),
+                   "said the client asked when it did not");
+    }
+    free(out);
+    if (ok_in && compat_usage_chunk(body, len))
+        FUZZ_CHECK(json_object_object_get_ex(in, "usage", &v) &&
+                   json_object_is_type(v, json_type_object) &&
+                   json_object_object_get_ex(in, "choices", &v) &&
+                   json_object_is_type(v, json_type_array) &&
+                   json_object_array_length(v) == 0,
+                   "a usage chunk that is not one");
+    json_object_put(in);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *body;
@@ -121,6 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_cp_request(type, body, size - 1);
     fuzz_cp_answer(body, size - 1);
     fuzz_cp_error(body, size - 1);
+    fuzz_cp_usage(body, size - 1);
     free(body);
     return 0;
 }

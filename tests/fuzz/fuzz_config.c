@@ -124,9 +124,36 @@ static void fuzz_cfg_check_loaded(const struct cfg *cfg)
     FUZZ_CHECK(cfg->target_count >= cfg->vmodel_count &&
                cfg->target_count <= CFG_MAX_TARGETS,
                "%d targets", cfg->target_count);
-    for (int i = 0; i < cfg->client_key_count; i++)
+    for (int i = 0; i < cfg->client_key_count; i++) {
+        const struct cfg_client *cc = &cfg->clients[i];
+
         FUZZ_CHECK(cfg->client_keys[i] != NULL &&
                    cfg->client_keys[i][0] != '\0', "empty client key");
+        /* A name labels logs and metrics: never empty, never "-", no
+         * byte that needs quoting; limits in range; one name, one
+         * budget. */
+        FUZZ_CHECK(cc->name == NULL ||
+                   (cc->name[0] != '\0' && strcmp(cc->name, "-") != 0 &&
+                    strspn(cc->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
+                           "KLMNOPQRSTUVWXYZ0123456789-_.") ==
+                    strlen(cc->name)), "bad client name");
+        FUZZ_CHECK(cc->rpm >= 0 && cc->rpm <= CFG_MAX_RPM && cc->tpm >= 0 &&
+                   cc->tpm <= CFG_MAX_TPM, "client limits out of range");
+        FUZZ_CHECK(cc->name != NULL || (cc->rpm == 0 && cc->tpm == 0),
+                   "a plain key with limits");
+        for (int j = 0; cc->name != NULL && j < i; j++)
+            FUZZ_CHECK(cfg->clients[j].name == NULL ||
+                       strcmp(cfg->clients[j].name, cc->name) != 0 ||
+                       (cfg->clients[j].rpm == cc->rpm &&
+                        cfg->clients[j].tpm == cc->tpm),
+                       "one client name with two budgets");
+    }
+    for (int t = 0; t < cfg->target_count; t++)
+        FUZZ_CHECK(cfg->targets[t].rpm >= 0 &&
+                   cfg->targets[t].rpm <= CFG_MAX_RPM &&
+                   cfg->targets[t].tpm >= 0 &&
+                   cfg->targets[t].tpm <= CFG_MAX_TPM,
+                   "target limits out of range");
     for (int i = 0; i < cfg->provider_count; i++) {
         const struct cfg_provider *p = &cfg->providers[i];
 

@@ -183,6 +183,22 @@ providers = ( { name = "o"; type = "openai"; base_url = "ftp://x"; } );
 virtual_models = ( { name = "v";
                      targets = ( { provider = "o"; model = "m"; } ); } );
 EOF
+cat >"$CORPUS/config/budgets" <<'EOF'
+clients = { api_keys = ( "sk-plain",
+  { key = "sk-a"; name = "team-a"; rpm = 600; tpm = 100000; },
+  { key = "sk-b"; name = "team-a"; rpm = 600; tpm = 100000; },
+  { key = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"; name = "b"; } ); };
+providers = ( { name = "p"; type = "mock"; } );
+virtual_models = ( { name = "v";
+                     targets = ( { provider = "p"; model = "m"; rpm = 60; tpm = 2000000000; } ); } );
+EOF
+cat >"$CORPUS/config/err_budgets" <<'EOF'
+clients = { api_keys = ( { key = "k1"; name = "a"; rpm = 1; },
+  { key = "k2"; name = "a"; rpm = 2; }, { name = "-"; }, 7 ); };
+providers = ( { name = "p"; type = "mock"; } );
+virtual_models = ( { name = "v";
+                     targets = ( { provider = "p"; model = "m"; rpm = 0; tpm = 1.5; } ); } );
+EOF
 
 # --- JSON documents -------------------------------------------------------
 seed jsonscan request '{"model":"default","messages":[%s],"stream":false}' \

@@ -219,6 +219,8 @@ struct mock_answer {
     size_t prompt_tokens;
     size_t completion_tokens;
     int stream;
+    int include_usage;      /* stream_options.include_usage: usage in a
+                               chunk of its own at the end, else none */
     int multiline;          /* each event's JSON split over two data: lines */
 };
 
@@ -684,14 +686,24 @@ mock_build_event(struct evbuffer *out, const struct mock_answer *ans,
         break;
     case MOCK_DELTA_FINISH:
     default:
-        if (mock_put(out, "{},\"finish_reason\":\"stop\"}],") != 0
-            || evbuffer_add_printf(out, "\"usage\":{\"prompt_tokens\":%zu,"
-                                   "\"completion_tokens\":%zu,"
-                                   "\"total_tokens\":%zu}}\n\n",
-                                   ans->prompt_tokens,
-                                   ans->completion_tokens,
-                                   ans->prompt_tokens
-                                   + ans->completion_tokens) < 0)
+        if (mock_put(out, "{},\"finish_reason\":\"stop\"}]}\n\n") != 0)
+            return -1;
+        /* As OpenAI: the usage only when asked for, in a chunk of its
+         * own with no choices. */
+        if (ans->include_usage
+            && (evbuffer_add_printf(out, "data: {\"id\":\"chatcmpl-mock-"
+                                    "%lu\",\"object\":\"chat.completion."
+                                    "chunk\",\"created\":%lld,\"model\":",
+                                    ans->id, ans->created) < 0
+                || mock_json_str(out, ans->model) != 0
+                || evbuffer_add_printf(out, ",\"choices\":[],\"usage\":{"
+                                       "\"prompt_tokens\":%zu,"
+                                       "\"completion_tokens\":%zu,"
+                                       "\"total_tokens\":%zu}}\n\n",
+                                       ans->prompt_tokens,
+                                       ans->completion_tokens,
+                                       ans->prompt_tokens
+                                       + ans->completion_tokens) < 0))
             return -1;
         break;
     }
@@ -1342,6 +1354,18 @@ mock_is_stream(struct json_object *root)
            && json_object_get_boolean(v);
 }
 
+/* stream_options.include_usage: true. */
+static int
+mock_wants_usage(struct json_object *root)
+{
+    struct json_object *opts, *v;
+
+    return json_object_object_get_ex(root, "stream_options", &opts)
+           && json_object_object_get_ex(opts, "include_usage", &v)
+           && json_object_is_type(v, json_type_boolean)
+           && json_object_get_boolean(v);
+}
+
 /* Whitespace-separated words over every message's text content. */
 static size_t
 mock_prompt_words(struct json_object *messages)
@@ -1398,6 +1422,7 @@ mock_answer_init(struct mock_ctx *ctx, struct mock_answer *ans,
     ans->id = ++ctx->next_id;
     ans->created = (long long)time(NULL);
     ans->stream = mock_is_stream(root);
+    ans->include_usage = mock_wants_usage(root);
     if (json_object_object_get_ex(root, "messages", &messages)
         && json_object_is_type(messages, json_type_array)) {
         size_t n = json_object_array_length(messages);

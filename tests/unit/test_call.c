@@ -7,7 +7,8 @@
  * Retry-After as a floor, the budget of attempts, failover, no retry
  * once the answer began, the deadline, breaker accounting, the final
  * error when every breaker is open, a re-run job's inherited attempts,
- * and a fresh job put back in the queue when every target is full.
+ * a fresh job put back in the queue when every target is full, and a
+ * job whose targets are out of rate budget (429 by deadline, or parked).
  * Delays are a few ms; nothing sleeps. */
 #include <fcntl.h>
 #include <stdio.h>
@@ -642,6 +643,69 @@ static void test_requeue_when_full(void)
     ct_teardown(&e);
 }
 
+/* w->park: records the refill time and puts the job back at once. */
+static int64_t ct_parked_at;
+
+static void ct_park(struct call *c, int64_t at_ms)
+{
+    ct_parked_at = at_ms;
+    call_unpark(c);
+}
+
+/* Both targets' rpm spent (a bucket of one a minute, taken): a job whose
+ * deadline comes before the refill answers 429 rate_limited at once
+ * with the job's Retry-After (60 s), no attempt made; one whose deadline
+ * comes after is parked until the refill (w->park), back in the queue,
+ * no frame. */
+static void test_budget_spent(void)
+{
+    static const struct ct_step steps[] = { { 0, 0, false } };
+    struct ct_env e;
+    int64_t now;
+    uint32_t j;
+    int k;
+
+    ct_script(steps, 1);
+    CU_ASSERT_FATAL(ct_setup(&e, 2, 1, 2, CT_LENIENT) == 0);
+    e.w.park = ct_park;
+    now = util_now_ms();
+    for (int t = 0; t < 2; t++) {
+        struct bucket_pair *b = &e.shm.targets[e.map.target_slot[t]].budget;
+
+        bucket_pair_init(b, 1, 0, now);
+        bucket_pair_start(b, now);
+    }
+    k = ct_run(&e, false, CT_TIMEOUT_MS / 60, 0, 0);
+    CU_ASSERT_FATAL(k >= 0);
+    CU_ASSERT_EQUAL(ct.starts, 0);
+    CU_ASSERT_EQUAL(ct_last()->type, FRAME_ERROR);
+    CU_ASSERT_EQUAL(ct_last()->status, 429);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ct_last()->text, "rate_limited"));
+    CU_ASSERT_EQUAL(e.shm.jobs[k].retry_after_s, 60);
+    ct_check_done(&e, k);
+
+    ct_script(steps, 1);
+    ct_parked_at = 0;
+    shm_lock(&e.shm);
+    CU_ASSERT_FATAL(shm_job_alloc(&e.shm, 2, &j) == 0);
+    e.shm.jobs[j].vmodel = e.map.vmodel_slot[0];
+    e.shm.jobs[j].target = SHM_NO_TARGET;
+    e.shm.jobs[j].deadline_ms = util_now_ms() + 2 * CT_TIMEOUT_MS;
+    trace_reset(&e.shm.jobs[j].trace);
+    CU_ASSERT_FATAL(shm_job_enqueue(&e.shm, j) == 0);
+    CU_ASSERT_FATAL(shm_job_pop(&e.shm, 0, &j) == 0);
+    shm_unlock(&e.shm);
+    call_begin(&e.w, j);
+    CU_ASSERT_EQUAL(ct.starts, 0);
+    CU_ASSERT_EQUAL(ct_parked_at, now + CT_TIMEOUT_MS);
+    CU_ASSERT_EQUAL(e.shm.jobs[j].state, SHM_JOB_QUEUED);
+    CU_ASSERT_EQUAL(e.shm.hdr->running, 0);
+    CU_ASSERT_EQUAL(e.w.active, 0);
+    ct_read_frames(&e);
+    CU_ASSERT_EQUAL(ct.nframes, 0);
+    ct_teardown(&e);
+}
+
 static const CU_TestInfo call_tests[] = {
     { "which statuses are retried", test_status_decision },
     { "retry with failover, then success", test_retry_then_success },
@@ -654,6 +718,7 @@ static const CU_TestInfo call_tests[] = {
     { "every breaker open: apierr_final", test_all_breakers_open },
     { "a re-run job inherits attempts", test_inherited_attempts },
     { "every target full: back in the queue", test_requeue_when_full },
+    { "rate budget spent: 429 or parked", test_budget_spent },
     CU_TEST_INFO_NULL
 };
 

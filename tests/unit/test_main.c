@@ -41,6 +41,7 @@ static int (*const unit_registrars[])(void) = {
     register_bucket_tests,
     register_health_tests,
     register_clientbudget_tests,
+    register_budgets_tests,
     register_provkind_tests,
     register_offload_tests,
     register_anthropic_door_tests,
