@@ -93,7 +93,6 @@ int main(int argc, char **argv)
         return 2;
     }
     dir = argv[1];
-    err.upstream_status = 504;
     err.attempts = 4;
 
     memset(&s, 0, sizeof(s));
