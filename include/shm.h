@@ -45,7 +45,10 @@ enum shm_job_state {
 
 enum shm_job_flags {
     SHM_JOB_STREAM = 1u << 0,
-    SHM_JOB_DIRECT = 1u << 1   /* model named one target: target is fixed */
+    SHM_JOB_DIRECT = 1u << 1,  /* model named one target: target is fixed */
+    SHM_JOB_ANTHROPIC = 1u << 2 /* the body is an Anthropic Messages body
+                                   (the Anthropic door's); the answer is
+                                   made in Anthropic's shape */
 };
 
 struct shm_job {

@@ -114,6 +114,8 @@ static void http_dispatch(struct http_conn *c, const struct hp_request *hp,
     c->req.body_len = body_len;
     c->req.streaming = false;
     c->req.user = NULL;
+    c->req.error_format = NULL;
+    c->req.id_alias = NULL;
     c->in_dispatch = true;
     c->srv->on_request(&c->req, c->srv->arg);
     c->in_dispatch = false;

@@ -237,6 +237,12 @@ static void http_head(struct http_conn *c, int status,
                  "\r\n", status, http_reason(status), c->srv->date,
                  c->req.id);
     used = n > 0 ? (size_t)n : 0;
+    if (c->req.id_alias != NULL && used < sizeof(head)) {
+        n = snprintf(head + used, sizeof(head) - used, "%s: %s\r\n",
+                     c->req.id_alias, c->req.id);
+        if (n > 0)
+            used += (size_t)n;
+    }
     for (size_t i = 0; i < nhdrs && used < sizeof(head); i++) {
         n = snprintf(head + used, sizeof(head) - used, "%s: %s\r\n",
                      hdrs[i].name, hdrs[i].value);
@@ -452,7 +458,10 @@ void http_send_error(struct http_req *req, int status, const char *code,
                      size_t nhdrs)
 {
     char body[APIERR_BODY_MAX];
-    size_t n = apierr_format(body, sizeof(body), status, code, message);
+    size_t n = req->error_format != NULL ?
+               req->error_format(body, sizeof(body), status, code, message,
+                                 false) :
+               apierr_format(body, sizeof(body), status, code, message);
 
     http_send(req, status, "application/json", hdrs, nhdrs, body, n);
 }

@@ -23,6 +23,9 @@ const struct provider_ops *provider_for(const struct cfg_provider *p)
 
 int provider_init(struct worker *w)
 {
+    w->door_out = evbuffer_new();
+    if (w->door_out == NULL)
+        return -1;
     for (size_t i = 0; i < PROVIDER_COUNT; i++)
         if (provider_table[i]->init != NULL && provider_table[i]->init(w) < 0)
             return -1;
@@ -34,4 +37,7 @@ void provider_free(struct worker *w)
     for (size_t i = PROVIDER_COUNT; i-- > 0;)
         if (provider_table[i]->free != NULL)
             provider_table[i]->free(w);
+    if (w->door_out != NULL)
+        evbuffer_free(w->door_out);
+    w->door_out = NULL;
 }

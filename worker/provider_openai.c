@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "compat.h"
+#include "door_anthropic.h"
 #include "jsonscan.h"
 #include "provkind.h"
 
@@ -144,6 +145,14 @@ static int openai_sse_event(void *arg, const char *event, const char *data,
         return 0;     /* nothing may follow [DONE] */
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
         c->sse_done = true;
+        if (c->door_state != NULL) {
+            if (wdoor_anthropic_event(c, data, len) < 0) {
+                c->proto_error = "upstream stream ended without a "
+                                 "finish_reason";
+                return -1;
+            }
+            return 0;
+        }
         call_send_head(c);
         call_send_chunk(c, sse_done_event, sizeof(sse_done_event) - 1);
         return 0;
@@ -178,6 +187,15 @@ static int openai_sse_event(void *arg, const char *event, const char *data,
         compat_usage(data + st[e], en[e] - st[e], &u);
         c->prompt_tokens = u.prompt_tokens;
         c->completion_tokens = u.completion_tokens;
+    }
+    if (c->door_state != NULL) {
+        /* The Anthropic door's: translated as it comes. */
+        if (wdoor_anthropic_event(c, data, len) < 0) {
+            c->proto_error = "upstream sent a stream event that cannot be "
+                             "translated";
+            return -1;
+        }
+        return 0;
     }
     call_send_head(c);
     /* Gathered with the events around it into one frame (worker.c). */
@@ -327,9 +345,20 @@ static int openai_build_body(struct call *c)
 {
     size_t len;
     const char *body = (const char *)call_body(c, &len);
+    char *chat = NULL, err[OPENAI_MSG_MAX];
+    int rc;
 
-    return compat_request(call_provider(c)->type, body, len, call_model(c),
-                          &c->req_body, &c->req_len);
+    if (!wdoor_anthropic(c))
+        return compat_request(call_provider(c)->type, body, len,
+                              call_model(c), &c->req_body, &c->req_len);
+    /* The Anthropic door's Messages body: made a chat body first (the
+     * master checked it with the same rules), then the kind's rules. */
+    if (wdoor_anthropic_request(c, &chat, &len, err, sizeof(err)) < 0)
+        return -1;
+    rc = compat_request(call_provider(c)->type, chat, len, call_model(c),
+                        &c->req_body, &c->req_len);
+    free(chat);
+    return rc;
 }
 
 /* This attempt's header list, signed as the kind says with the current
@@ -505,6 +534,16 @@ static void openai_plain_done(struct call *c)
     }
     c->prompt_tokens = u.prompt_tokens;
     c->completion_tokens = u.completion_tokens;
+    if (c->door_state != NULL) {
+        if (wdoor_anthropic_plain(c, body, len) < 0) {
+            call_attempt_failed(c, 502, "bad_upstream_response", "upstream "
+                                "answer is not a chat completion", true,
+                                true);
+            return;
+        }
+        call_succeeded(c);
+        return;
+    }
     call_send_head(c);
     call_send_chunk(c, body, len);
     call_succeeded(c);
@@ -512,7 +551,14 @@ static void openai_plain_done(struct call *c)
 
 static void openai_stream_done(struct call *c)
 {
-    if (c->sse_done || (c->sse_finished && !sse_pending(&c->sse))) {
+    if (c->door_state != NULL && !c->sse_done && c->sse_finished &&
+        !sse_pending(&c->sse)) {
+        if (wdoor_anthropic_end(c) == 1) {
+            call_succeeded(c);
+            return;
+        }
+    } else if (c->sse_done ||
+               (c->sse_finished && !sse_pending(&c->sse))) {
         if (!c->sse_done)
             call_send_chunk(c, sse_done_event, sizeof(sse_done_event) - 1);
         call_succeeded(c);

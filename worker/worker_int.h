@@ -112,6 +112,9 @@ struct worker {
     struct curl_slist **headers;
     CURLU **urls;
     struct auth_provider *auth;    /* per provider: OAuth state (auth.c) */
+    /* Scratch for an answer's translated events (door_anthropic.c and
+     * the anthropic adapter), emptied after each event; provider.c's. */
+    struct evbuffer *door_out;
     struct call **calls;           /* by job index */
     int active;
     int max_active;
@@ -161,6 +164,10 @@ struct call {
     struct upstream_xfer xfer;     /* its CURLINFO_PRIVATE */
     CURL *easy;
     char *req_body;                /* owned */
+    /* The translation state of an answer made in another shape than the
+     * target's (door_anthropic.c, provider_anthropic.c): malloc'd plain
+     * memory, freed with the attempt. NULL when none. */
+    void *door_state;
     size_t req_len;
     struct evbuffer *resp;         /* plain answer or error body */
     long http_status;
