@@ -54,7 +54,7 @@ static int64_t openai_parse_retry_after(const char *v)
     return -1;
 }
 
-static size_t openai_header_cb(char *buf, size_t size, size_t n, void *arg)
+size_t provider_header_cb(char *buf, size_t size, size_t n, void *arg)
 {
     struct call *c = arg;
     size_t len = size * n;
@@ -436,7 +436,7 @@ static int openai_start(struct call *c)
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)c->req_len);
     curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, openai_write_cb);
     curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, openai_header_cb);
+    curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, provider_header_cb);
     curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, c);
     c->xfer.done = openai_xfer_done;
     curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->curl_err);

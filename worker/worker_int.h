@@ -73,6 +73,12 @@ struct provider_ops {
 
 extern const struct provider_ops provider_mock_ops;
 extern const struct provider_ops provider_openai_ops;
+extern const struct provider_ops provider_anthropic_ops;
+
+/* provider_openai.c's curl header callback, for every HTTP adapter (its
+ * data a struct call): the status line resets, Content-Type sets
+ * json_type, retry-after (seconds or an HTTP date) retry_after_ms. */
+size_t provider_header_cb(char *buf, size_t size, size_t n, void *arg);
 
 const struct provider_ops *provider_for(const struct cfg_provider *p);
 /* Runs every adapter's init (provider_free undoes it; safe after a
