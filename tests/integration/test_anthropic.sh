@@ -26,9 +26,11 @@ retry = { max_retries = 2; base_delay_ms = 5; max_delay_ms = 20; jitter = "none"
 providers = (
   { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1"; api_key = "sk-up"; },
   { name = "an"; type = "anthropic"; base_url = "http://127.0.0.1:$AN_PORT/v1"; api_key = "sk-ant-mock"; },
+  { name = "local"; type = "mock"; },
   { name = "badkey"; type = "anthropic"; base_url = "http://127.0.0.1:$AN_PORT/v1"; api_key = "sk-wrong"; }
 );
 virtual_models = (
+  { name = "mock"; targets = ( { provider = "local"; model = "m"; } ); },
   { name = "oa"; targets = ( { provider = "up"; model = "echo"; } ); },
   { name = "oa-cut"; targets = ( { provider = "up"; model = "stream-cut"; } ); },
   { name = "oa-s400"; targets = ( { provider = "up"; model = "status-400"; } ); },
@@ -85,6 +87,11 @@ tb='{"model":"oa","max_tokens":64,"tools":[{"name":"get_weather","description":"
 st=$(apost /v1/messages "$tb" "${AUTH[@]}")
 check "tool turn 2 via OpenAI target: 200" 200 "$st"
 check_match "tool turn 2: the result reached it as a tool message" '"text":"echo: sunny"' "$(body)"
+
+st=$(apost /v1/messages "$(mbody mock)" "${AUTH[@]}")
+check_match "the built-in mock: a message" '"type":"message".*"text":"This is a mock answer from m to: hello there"' "$(body)"
+st=$(apost /v1/messages "$(mbody mock ',"stream":true')" "${AUTH[@]}")
+check "the built-in mock streamed: ends in message_stop" "message_stop" "$(grep '^event:' "$WORK/last.body" | tail -1 | cut -d' ' -f2)"
 
 echo "refusals in Anthropic's shape"
 st=$(apost /v1/messages "$(mbody nope)" "${AUTH[@]}")
