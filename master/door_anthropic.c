@@ -103,7 +103,6 @@ static void door_anthropic_count(struct master *m, struct http_req *req,
                                  const struct door_core *core)
 {
     char err[ANTHROPIC_REQ_ERR_MAX], model[ANTHROPIC_REQ_MODEL_MAX];
-    char msg[ANTHROPIC_REQ_ERR_MAX + ANTHROPIC_REQ_MODEL_MAX];
     char body[DOOR_ANTHROPIC_COUNT_MAX];
     long long tokens = 0;
     int n;
@@ -125,6 +124,8 @@ static void door_anthropic_count(struct master *m, struct http_req *req,
     }
     if (!door_anthropic_model_known(m, req->body, req->body_len, model,
                                     sizeof(model))) {
+        char msg[ANTHROPIC_REQ_ERR_MAX + ANTHROPIC_REQ_MODEL_MAX];
+
         snprintf(msg, sizeof(msg), "the model '%s' does not exist", model);
         core->refuse(m, req, 404, "model_not_found", msg);
         return;
