@@ -205,4 +205,6 @@ else
     fi
 fi
 
+stop_daemon
+check "exit status 0 after SIGTERM" 0 "$DRC"
 summary anthropic
