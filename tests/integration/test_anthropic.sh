@@ -33,6 +33,7 @@ virtual_models = (
   { name = "mock"; targets = ( { provider = "local"; model = "m"; } ); },
   { name = "oa"; targets = ( { provider = "up"; model = "echo"; } ); },
   { name = "oa-cut"; targets = ( { provider = "up"; model = "stream-cut"; } ); },
+  { name = "oa-drip"; targets = ( { provider = "up"; model = "drip-150"; } ); },
   { name = "oa-s400"; targets = ( { provider = "up"; model = "status-400"; } ); },
   { name = "claude"; targets = ( { provider = "an"; model = "text"; } ); },
   { name = "claude-tools"; targets = ( { provider = "an"; model = "tools"; } ); },
@@ -78,6 +79,10 @@ check "cut stream: 200 then" 200 "$st"
 check_match "cut stream: ends in an api_error event" 'event: error
 data: \{"type":"error","error":\{"type":"api_error"' "$(body)"
 check_nomatch "cut stream: no message_stop" 'message_stop' "$(body)"
+st=$(apost /v1/messages "$(mbody oa-drip ',"stream":true')" "${AUTH[@]}" -H 'X-Request-Timeout-Ms: 400')
+check_match "deadline mid-stream: an api_error event" 'event: error
+data: \{"type":"error","error":\{"type":"api_error","message":"request timed out"' "$(body)"
+check_match "deadline mid-stream: after the first events" 'content_block_delta' "$(body)"
 st=$(apost /v1/messages "$(mbody oa-s400)" "${AUTH[@]}")
 check "upstream 400: 400" 400 "$st"
 check_match "upstream 400: Anthropic's shape" '^\{"type":"error","error":\{"type":"invalid_request_error","message":' "$(body)"
