@@ -137,6 +137,8 @@ static void http_conn_process(struct http_conn *c)
             /* Nothing of the previous request carries over (its id
              * was valid until it was answered). */
             c->req.id[0] = '\0';
+            c->req.error_format = NULL;    /* the shape of a door's */
+            c->req.id_alias = NULL;
             c->head_only = false;
             c->http10 = false;
             c->keep_alive = true;
