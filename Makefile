@@ -24,7 +24,8 @@ COMMON_SRC = $(wildcard common/*/*.c)
 MASTER_SRC = master/main.c master/master.c master/frontend.c \
              master/http.c master/http_out.c master/relay.c master/supervisor.c \
              master/mreq.c master/reqlog.c master/endpoints.c master/budgets.c \
-             master/control.c master/notify.c master/mcap.c
+             master/door_anthropic.c master/control.c master/notify.c \
+             master/mcap.c
 WORKER_SRC = $(wildcard worker/*.c)
 CTL_SRC    = master/pipelinectl.c master/login.c master/ctlcli.c
 UNIT_SRC   = $(wildcard tests/unit/*.c)

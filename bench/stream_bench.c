@@ -20,11 +20,16 @@
  * (in sustained mode N and D count the timed streams, and failed=F counts
  * the timed streams that closed before [DONE]). Exit 0 when every timed
  * stream ended with [DONE].
+ * With SB_DOOR=anthropic in the environment the streams go to the
+ * Anthropic door (POST /v1/messages, max_tokens set) and are done at
+ * message_stop: the same upstream, for comparing the doors' first-event
+ * latency.
  * Usage: stream_bench PORT MODEL STREAMS WORDS [RAMP_MS DURATION_S] */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +63,7 @@ struct sb_run {
     int n;
     const char *req;
     size_t rlen;
+    const char *done_marker;      /* what ends a stream */
     struct sockaddr_in sa;
     double *ttfb;                 /* ttfb of finished timed streams */
     int got, cap;
@@ -160,7 +166,7 @@ static int sb_pass(struct sb_run *run, int n, char *buf, size_t cap,
         }
         if (s->ttfb_ms < 0 && sb_seen(s, buf, (size_t)r, "data:"))
             s->ttfb_ms = sb_now() - s->start_ms;
-        if (!s->done && sb_seen(s, buf, (size_t)r, "[DONE]"))
+        if (!s->done && sb_seen(s, buf, (size_t)r, run->done_marker))
             s->done = 1;
         {
             size_t keep = (size_t)r < SB_TAIL ? (size_t)r : SB_TAIL;
@@ -251,6 +257,7 @@ int main(int argc, char **argv)
     static char body[SB_BODY_MAX], req[SB_REQ_MAX], buf[SB_READ_CHUNK];
     struct sb_run run;
     int *closed = NULL, words, rc = 1;
+    bool anthropic;
     double t0, ramp_ms = 0, duration_ms = 0;
     size_t blen = 0;
 
@@ -272,17 +279,23 @@ int main(int argc, char **argv)
     }
     if (run.n <= 0 || words <= 0)
         return 2;
-    blen = (size_t)snprintf(body, sizeof(body), "{\"model\":\"%s\",\"stream\""
-                            ":true,\"messages\":[{\"role\":\"user\","
-                            "\"content\":\"", argv[2]);
+    anthropic = getenv("SB_DOOR") != NULL &&
+                strcmp(getenv("SB_DOOR"), "anthropic") == 0;
+    run.done_marker = anthropic ? "message_stop" : "[DONE]";
+    blen = (size_t)snprintf(body, sizeof(body), "{\"model\":\"%s\",%s"
+                            "\"stream\":true,\"messages\":[{\"role\":"
+                            "\"user\",\"content\":\"", argv[2],
+                            anthropic ? "\"max_tokens\":1024," : "");
     for (int w = 0; w < words && blen + 16 < sizeof(body); w++)
         blen += (size_t)snprintf(body + blen, sizeof(body) - blen, "%sw%d",
                                  w ? " " : "", w);
     blen += (size_t)snprintf(body + blen, sizeof(body) - blen, "\"}]}");
-    run.rlen = (size_t)snprintf(req, sizeof(req), "POST /v1/chat/completions "
+    run.rlen = (size_t)snprintf(req, sizeof(req), "POST %s "
                                 "HTTP/1.1\r\nHost: bench\r\nContent-Type: "
                                 "application/json\r\nContent-Length: %zu\r\n"
-                                "Connection: close\r\n\r\n%s", blen, body);
+                                "Connection: close\r\n\r\n%s",
+                                anthropic ? "/v1/messages" :
+                                "/v1/chat/completions", blen, body);
     run.req = req;
     run.cap = argc == 7 ? SB_SAMPLES_MAX : run.n;
     run.st = calloc((size_t)run.n, sizeof(*run.st));

@@ -44,4 +44,10 @@ const struct apierr_kept *apierr_final(const struct apierr_kept *last,
  * then ""). Only [A-Za-z0-9_.-] are kept, so it is one log word. */
 int apierr_code(const char *body, size_t len, char *out, size_t cap);
 
+/* The message of an OpenAI error body ({"error":{"message":"..."}})
+ * unescaped into out[cap] (always NUL-terminated, cut to fit); 0, or -1
+ * when it has none (out is then ""). Lets a door of another shape
+ * re-dress a worker's error. */
+int apierr_message(const char *body, size_t len, char *out, size_t cap);
+
 #endif

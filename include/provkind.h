@@ -89,6 +89,7 @@ extern const struct provkind provkind_mock;
 extern const struct provkind provkind_openai;
 extern const struct provkind provkind_qwen;
 extern const struct provkind provkind_iflow;
+extern const struct provkind provkind_anthropic;
 
 /* The descriptor of type (never NULL for a value of the enum). */
 const struct provkind *provkind_of(enum cfg_provider_type type);

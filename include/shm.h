@@ -52,8 +52,11 @@ enum shm_job_state {
 enum shm_job_flags {
     SHM_JOB_STREAM = 1u << 0,
     SHM_JOB_DIRECT = 1u << 1,  /* model named one target: target is fixed */
-    SHM_JOB_CAPTURE = 1u << 2  /* the worker sends its attempts (CAPTURE
+    SHM_JOB_CAPTURE = 1u << 2, /* the worker sends its attempts (CAPTURE
                                   frames) for the request's capture file */
+    SHM_JOB_ANTHROPIC = 1u << 3 /* the body is an Anthropic Messages body
+                                   (the Anthropic door's); the answer is
+                                   made in Anthropic's shape */
 };
 
 struct shm_job {

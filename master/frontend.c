@@ -18,6 +18,7 @@
 #include "apierror.h"
 #include "budgets.h"
 #include "clientbudget.h"
+#include "door.h"
 #include "endpoints.h"
 #include "mcap.h"
 #include "mreq.h"
@@ -212,7 +213,8 @@ static int frontend_enqueue(struct master *m, struct http_req *req,
                             const char *rid, const struct req_info *info,
                             int vmodel, int target, int32_t client,
                             long long priority, long long timeout_ms,
-                            int64_t received_us, int64_t *queued_us)
+                            int64_t received_us, uint32_t job_flags,
+                            int64_t *queued_us)
 {
     size_t len = req->body_len;
     struct shm_job *sj;
@@ -235,7 +237,7 @@ static int frontend_enqueue(struct master *m, struct http_req *req,
     sj->vmodel = m->slots.vmodel_slot[vmodel];
     sj->target = target >= 0 ? m->slots.target_slot[target] : SHM_NO_TARGET;
     sj->flags = (info->stream ? SHM_JOB_STREAM : 0) |
-                (target >= 0 ? SHM_JOB_DIRECT : 0) |
+                (target >= 0 ? SHM_JOB_DIRECT : 0) | job_flags |
                 (mcap_wanted(m, req) ? SHM_JOB_CAPTURE : 0);
     sj->client = client;
     sj->enqueued_ms = now;
@@ -269,10 +271,9 @@ static bool frontend_all_open(struct master *m, struct http_req *req,
     int first = target >= 0 ? target : vm->first_target;
     int n = target >= 0 ? 1 : vm->target_count;
     int64_t now = util_now_ms(), next = INT64_MAX;
-    char body[APIERR_BODY_MAX], retry[FRONTEND_INT_MAX];
+    char retry[FRONTEND_INT_MAX];
     struct http_hdr retry_after;
     struct trace_req r = { 0 };
-    size_t len;
 
     shm_lock(&m->shm);
     for (int t = first; t < first + n; t++) {
@@ -291,10 +292,9 @@ static bool frontend_all_open(struct master *m, struct http_req *req,
     snprintf(retry, sizeof(retry), "%lld",
              (long long)((next - now + 999) / 1000 > 0 ?
                          (next - now + 999) / 1000 : 1));
-    len = apierr_format(body, sizeof(body), 503, "circuit_open", "every "
-                        "target's circuit breaker is open");
     retry_after = (struct http_hdr){ "Retry-After", retry };
-    http_send(req, 503, "application/json", &retry_after, 1, body, len);
+    http_send_error(req, 503, "circuit_open", "every target's circuit "
+                    "breaker is open", &retry_after, 1);
     r.model = model;
     r.error = "circuit_open";
     r.status = 503;
@@ -304,7 +304,10 @@ static bool frontend_all_open(struct master *m, struct http_req *req,
     return true;
 }
 
-static void frontend_chat(struct master *m, struct http_req *req)
+/* A chat-like request of any door (door.h, door_core.submit): the
+ * door's validate checks its body, job_flags mark its job. */
+static void frontend_submit(struct master *m, struct http_req *req,
+                            door_validate_fn validate, uint32_t job_flags)
 {
     /* The HTTP server gave the request its id (and puts it on the
      * answer): the client's X-Request-Id, else a new one. */
@@ -337,8 +340,7 @@ static void frontend_chat(struct master *m, struct http_req *req)
                         "request_too_large", err);
         goto rejected;
     }
-    if (req_validate(req->body, req->body_len, &info, err,
-                     sizeof(err)) < 0) {
+    if (validate(req->body, req->body_len, &info, err, sizeof(err)) < 0) {
         frontend_refuse_chat(m, req, rid, received_us, NULL, 400,
                         "invalid_request", err);
         goto rejected;
@@ -384,7 +386,8 @@ static void frontend_chat(struct master *m, struct http_req *req)
         goto rejected;
     }
     j = frontend_enqueue(m, req, rid, &info, vmodel, target, client,
-                         priority, timeout_ms, received_us, &queued_us);
+                         priority, timeout_ms, received_us, job_flags,
+                         &queued_us);
     if (j < 0)
         goto rejected;
 
@@ -399,15 +402,41 @@ static void frontend_method_not_allowed(struct master *m,
                                         struct http_req *req,
                                         const char *allow)
 {
-    char msg[64], body[APIERR_BODY_MAX];
+    char msg[64];
     struct http_hdr hdr = { "Allow", allow };
-    size_t n;
 
     snprintf(msg, sizeof(msg), "method not allowed; use %s", allow);
     log_msg(&m->log, LOG_INFO, req->id, "%.*s %s status=405", (int)
             req->head->method_len, req->head->method_str, req->path);
-    n = apierr_format(body, sizeof(body), 405, "method_not_allowed", msg);
-    http_send(req, 405, "application/json", &hdr, 1, body, n);
+    http_send_error(req, 405, "method_not_allowed", msg, &hdr, 1);
+}
+
+static const struct door_core frontend_core = {
+    .authorized = frontend_authorized,
+    .submit = frontend_submit,
+    .refuse = frontend_refuse,
+    .method_not_allowed = frontend_method_not_allowed,
+};
+
+/* The doors besides OpenAI's (served below): one line per door. */
+static const struct door *const frontend_doors[] = {
+    &door_anthropic,
+};
+
+#define FRONTEND_DOOR_COUNT (sizeof(frontend_doors) / \
+                             sizeof(frontend_doors[0]))
+
+/* Serves the request when a door has its path; false when none has. */
+static bool frontend_door(struct master *m, struct http_req *req)
+{
+    for (size_t d = 0; d < FRONTEND_DOOR_COUNT; d++)
+        for (const struct door_route *r = frontend_doors[d]->routes;
+             r->path != NULL; r++)
+            if (strcmp(req->path, r->path) == 0) {
+                r->serve(m, req, &frontend_core);
+                return true;
+            }
+    return false;
 }
 
 static void frontend_cb(struct http_req *req, void *arg)
@@ -427,9 +456,11 @@ static void frontend_cb(struct http_req *req, void *arg)
     if (strcmp(path, "/v1/chat/completions") == 0 && method == HP_POST) {
         /* It checks the client's key itself, so that a refusal is
          * logged as a request, with its id. */
-        frontend_chat(m, req);
+        frontend_submit(m, req, req_validate, 0);
         return;
     }
+    if (frontend_door(m, req))
+        return;
     if ((strcmp(path, "/v1/chat/completions") == 0 ||
          strcmp(path, "/v1/models") == 0 || strcmp(path, "/metrics") == 0) &&
         !frontend_authorized(m, req)) {

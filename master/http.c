@@ -114,6 +114,8 @@ static void http_dispatch(struct http_conn *c, const struct hp_request *hp,
     c->req.body_len = body_len;
     c->req.streaming = false;
     c->req.user = NULL;
+    c->req.error_format = NULL;
+    c->req.id_alias = NULL;
     c->in_dispatch = true;
     c->srv->on_request(&c->req, c->srv->arg);
     c->in_dispatch = false;
@@ -135,6 +137,8 @@ static void http_conn_process(struct http_conn *c)
             /* Nothing of the previous request carries over (its id
              * was valid until it was answered). */
             c->req.id[0] = '\0';
+            c->req.error_format = NULL;    /* the shape of a door's */
+            c->req.id_alias = NULL;
             c->head_only = false;
             c->http10 = false;
             c->keep_alive = true;

@@ -35,6 +35,14 @@ struct http_req {
     bool streaming;                    /* http_stream_start was called */
     void *user;                        /* the front end's: the mreq
                                           serving it (master/mreq.c) */
+    /* Set by the front end's door for the request it serves (reset for
+     * each request): its error bodies, in_stream for the data of an SSE
+     * error event (NULL: OpenAI's apierr_format), and a second header
+     * name the request id also goes out under (NULL: none). */
+    size_t (*error_format)(char *out, size_t cap, int status,
+                           const char *code, const char *message,
+                           bool in_stream);
+    const char *id_alias;
     /* The client's X-Request-Id when valid, else one made here; every
      * answer carries it. Valid until the request is answered. */
     char id[UTIL_REQUEST_ID_MAX];

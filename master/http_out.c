@@ -284,6 +284,13 @@ static void http_head(struct http_conn *c, int status,
     HTTP_HEAD_LIT(&h, "X-Request-Id: ");
     http_head_str(&h, c->req.id);
     HTTP_HEAD_LIT(&h, "\r\n");
+    if (c->req.id_alias != NULL) {
+        /* The same id under the door's own name (request-id). */
+        http_head_str(&h, c->req.id_alias);
+        HTTP_HEAD_LIT(&h, ": ");
+        http_head_str(&h, c->req.id);
+        HTTP_HEAD_LIT(&h, "\r\n");
+    }
     for (size_t i = 0; i < nhdrs; i++) {
         http_head_str(&h, hdrs[i].name);
         HTTP_HEAD_LIT(&h, ": ");
@@ -497,7 +504,10 @@ void http_send_error(struct http_req *req, int status, const char *code,
                      size_t nhdrs)
 {
     char body[APIERR_BODY_MAX];
-    size_t n = apierr_format(body, sizeof(body), status, code, message);
+    size_t n = req->error_format != NULL ?
+               req->error_format(body, sizeof(body), status, code, message,
+                                 false) :
+               apierr_format(body, sizeof(body), status, code, message);
 
     http_send(req, status, "application/json", hdrs, nhdrs, body, n);
 }

@@ -258,19 +258,33 @@ void mreq_error(struct mreq *mr, int status, const struct frame_meta *meta)
     bool streaming = mr->state == MREQ_STREAMING;
 
     mreq_meta(mr, meta);
+    const char *body = (const char *)meta->rest;
+    size_t body_len = meta->rest_len;
+    char shaped[APIERR_BODY_MAX];
+
+    if (waiting && mr->http->error_format != NULL) {
+        /* A door of another shape: the worker's OpenAI error body
+         * re-dressed in it, same status, code and message. */
+        char code[APIERR_CODE_MAX + 1], msg[APIERR_BODY_MAX];
+
+        apierr_code(body, body_len, code, sizeof(code));
+        if (apierr_message(body, body_len, msg, sizeof(msg)) < 0)
+            util_strlcpy(msg, "upstream request failed", sizeof(msg));
+        body_len = mr->http->error_format(shaped, sizeof(shaped), status,
+                                          code, msg, streaming);
+        body = shaped;
+    }
     if (streaming) {
         /* The worker sent a finished OpenAI error body: pass it on. The
          * client got 200 and keeps it in the log line; the error beside
          * it says how its stream ended. */
-        const char *body = (const char *)meta->rest;
-
-        if (apierr_code(body, meta->rest_len, mr->error_code,
-                        sizeof(mr->error_code)) < 0)
+        if (apierr_code((const char *)meta->rest, meta->rest_len,
+                        mr->error_code, sizeof(mr->error_code)) < 0)
             util_strlcpy(mr->error_code, apierr_type(status),
                          sizeof(mr->error_code));
         mr->error = mr->error_code;
-        mcap_sent(mr, body, meta->rest_len);
-        http_stream_error(mreq_answer(mr), body, meta->rest_len);
+        mcap_sent(mr, body, body_len);
+        http_stream_error(mreq_answer(mr), body, body_len);
     } else if (waiting) {
         struct http_hdr h[MREQ_MAX_HEADERS];
         char attempts[MREQ_NUM_MAX], retry[MREQ_NUM_MAX];
@@ -283,7 +297,7 @@ void mreq_error(struct mreq *mr, int status, const struct frame_meta *meta)
         mreq_first_byte(mr);
         mcap_sent(mr, meta->rest, meta->rest_len);
         http_send(mreq_answer(mr), status, "application/json", h, n,
-                  meta->rest, meta->rest_len);
+                  body, body_len);
     }
     /* A client answered already (deadline) or gone keeps its status;
      * so does a stream's (its 200). */
@@ -317,7 +331,10 @@ void mreq_fail(struct mreq *mr, int status, const char *code,
          * status it is logged with (error= beside it). An error event
          * and no [DONE] tells it the answer was cut off. */
         char body[APIERR_BODY_MAX];
-        size_t n = apierr_format(body, sizeof(body), status, code, message);
+        size_t n = mr->http->error_format != NULL ?
+                   mr->http->error_format(body, sizeof(body), status, code,
+                                          message, true) :
+                   apierr_format(body, sizeof(body), status, code, message);
 
         http_stream_error(mreq_answer(mr), body, n);
         return;

@@ -1,15 +1,20 @@
 /* provider_mock.c - the built-in mock provider: answers without the
  * network, deterministically from the request (it quotes the last
  * message), after the provider's latency_ms, plain or as an SSE stream
- * in several chunks, with usage counts. */
+ * in several chunks, with usage counts. A job of the Anthropic door gets
+ * the same answer made Anthropic's (door_anthropic.c), as from any
+ * OpenAI-format target. */
 #include "worker_int.h"
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <json-c/json.h>
+
+#include "door_anthropic.h"
 
 #define MOCK_ECHO_MAX     200      /* bytes of the last message quoted */
 #define MOCK_ANSWER_MAX   512
@@ -101,7 +106,10 @@ static void mock_send_event(struct call *c, json_object *o)
     const char *s = json_object_to_json_string_length(
         o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 
-    call_send_event(c, s, len);
+    if (c->door_state != NULL)
+        (void)wdoor_anthropic_event(c, s, len);   /* well-formed: ours */
+    else
+        call_send_event(c, s, len);
     json_object_put(o);
 }
 
@@ -165,7 +173,8 @@ static void mock_stream(struct call *c, const char *id, const char *model,
         p = end;
     }
     mock_send_event(c, mock_chunk(id, model, created, NULL, NULL, "stop"));
-    if (include_usage) {
+    /* The Anthropic door's translation always wants the usage. */
+    if (include_usage || c->door_state != NULL) {
         json_object *last = mock_object(id, "chat.completion.chunk", model,
                                         created);
 
@@ -173,7 +182,10 @@ static void mock_stream(struct call *c, const char *id, const char *model,
         json_object_object_add(last, "usage", mock_usage(c));
         mock_send_event(c, last);
     }
-    call_send_chunk(c, "data: [DONE]\n\n", 14);
+    if (c->door_state != NULL)
+        (void)wdoor_anthropic_event(c, "[DONE]", sizeof("[DONE]") - 1);
+    else
+        call_send_chunk(c, "data: [DONE]\n\n", 14);
 }
 
 static void mock_plain(struct call *c, const char *id, const char *model,
@@ -197,8 +209,12 @@ static void mock_plain(struct call *c, const char *id, const char *model,
     json_object_object_add(o, "choices", choices);
     json_object_object_add(o, "usage", mock_usage(c));
     s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    call_send_head(c);
-    call_send_chunk(c, s, len);
+    if (c->door_state != NULL) {
+        (void)wdoor_anthropic_plain(c, s, len);   /* a chat completion */
+    } else {
+        call_send_head(c);
+        call_send_chunk(c, s, len);
+    }
     json_object_put(o);
 }
 
@@ -241,6 +257,19 @@ static int mock_start(struct call *c)
     int ms = call_provider(c)->latency_ms;
     struct timeval tv = util_ms_to_tv(ms);
 
+    if (wdoor_anthropic(c)) {
+        char *chat = NULL, err[MOCK_ANSWER_MAX];
+        size_t len;
+
+        /* Only its state is needed: the mock reads the Messages body's
+         * last text as it is (the same shape). */
+        if (wdoor_anthropic_request(c, &chat, &len, err, sizeof(err)) < 0) {
+            call_attempt_failed(c, 400, "invalid_request", err, false,
+                                false);
+            return -1;
+        }
+        free(chat);
+    }
     if (c->adapter_timer == NULL)
         c->adapter_timer = evtimer_new(c->w->base, mock_deliver, c);
     if (c->adapter_timer == NULL || evtimer_add(c->adapter_timer, &tv) < 0) {

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "compat.h"
+#include "door_anthropic.h"
 #include "jsonscan.h"
 #include "provkind.h"
 
@@ -53,7 +54,7 @@ static int64_t openai_parse_retry_after(const char *v)
     return -1;
 }
 
-static size_t openai_header_cb(char *buf, size_t size, size_t n, void *arg)
+size_t provider_header_cb(char *buf, size_t size, size_t n, void *arg)
 {
     struct call *c = arg;
     size_t len = size * n;
@@ -145,6 +146,14 @@ static int openai_sse_event(void *arg, const char *event, const char *data,
         return 0;     /* nothing may follow [DONE] */
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
         c->sse_done = true;
+        if (c->door_state != NULL) {
+            if (wdoor_anthropic_event(c, data, len) < 0) {
+                c->proto_error = "upstream stream ended without a "
+                                 "finish_reason";
+                return -1;
+            }
+            return 0;
+        }
         call_send_head(c);
         call_send_chunk(c, sse_done_event, sizeof(sse_done_event) - 1);
         return 0;
@@ -181,6 +190,15 @@ static int openai_sse_event(void *arg, const char *event, const char *data,
         c->completion_tokens = u.completion_tokens;
         if (c->strip_usage && compat_usage_chunk(data, len))
             return 0;      /* the chunk we asked for, not the client */
+    }
+    if (c->door_state != NULL) {
+        /* The Anthropic door's: translated as it comes. */
+        if (wdoor_anthropic_event(c, data, len) < 0) {
+            c->proto_error = "upstream sent a stream event that cannot be "
+                             "translated";
+            return -1;
+        }
+        return 0;
     }
     call_send_head(c);
     /* Gathered with the events around it into one frame (worker.c). */
@@ -331,13 +349,25 @@ static int openai_build_body(struct call *c)
 {
     size_t len;
     const char *body = (const char *)call_body(c, &len);
-    char *with_usage;
+    char *chat = NULL, err[OPENAI_MSG_MAX], *with_usage;
     size_t with_len;
     int rc;
 
-    if (compat_request(call_provider(c)->type, body, len, call_model(c),
-                       &c->req_body, &c->req_len) < 0)
-        return -1;
+    if (!wdoor_anthropic(c)) {
+        if (compat_request(call_provider(c)->type, body, len, call_model(c),
+                           &c->req_body, &c->req_len) < 0)
+            return -1;
+    } else {
+        /* The Anthropic door's Messages body: made a chat body first (the
+         * master checked it with the same rules), then the kind's rules. */
+        if (wdoor_anthropic_request(c, &chat, &len, err, sizeof(err)) < 0)
+            return -1;
+        rc = compat_request(call_provider(c)->type, chat, len, call_model(c),
+                            &c->req_body, &c->req_len);
+        free(chat);
+        if (rc < 0)
+            return -1;
+    }
     /* Usage for every streamed answer (its tokens count against the
      * budgets): asked for when the client did not, and its chunk then
      * kept from the client (openai_sse_event). */
@@ -439,7 +469,7 @@ static int openai_start(struct call *c)
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)c->req_len);
     curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, openai_write_cb);
     curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, openai_header_cb);
+    curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, provider_header_cb);
     curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, c);
     c->xfer.done = openai_xfer_done;
     curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->curl_err);
@@ -537,6 +567,16 @@ static void openai_plain_done(struct call *c)
     }
     c->prompt_tokens = u.prompt_tokens;
     c->completion_tokens = u.completion_tokens;
+    if (c->door_state != NULL) {
+        if (wdoor_anthropic_plain(c, body, len) < 0) {
+            call_attempt_failed(c, 502, "bad_upstream_response", "upstream "
+                                "answer is not a chat completion", true,
+                                true);
+            return;
+        }
+        call_succeeded(c);
+        return;
+    }
     call_send_head(c);
     call_send_chunk(c, body, len);
     call_succeeded(c);
@@ -544,7 +584,14 @@ static void openai_plain_done(struct call *c)
 
 static void openai_stream_done(struct call *c)
 {
-    if (c->sse_done || (c->sse_finished && !sse_pending(&c->sse))) {
+    if (c->door_state != NULL && !c->sse_done && c->sse_finished &&
+        !sse_pending(&c->sse)) {
+        if (wdoor_anthropic_end(c) == 1) {
+            call_succeeded(c);
+            return;
+        }
+    } else if (c->sse_done ||
+               (c->sse_finished && !sse_pending(&c->sse))) {
         if (!c->sse_done)
             call_send_chunk(c, sse_done_event, sizeof(sse_done_event) - 1);
         call_succeeded(c);

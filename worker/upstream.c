@@ -270,6 +270,8 @@ void upstream_attempt_clear(struct call *c)
     c->auth_headers = NULL;
     free(c->req_body);
     c->req_body = NULL;
+    free(c->door_state);
+    c->door_state = NULL;
     c->req_len = 0;
     if (c->resp != NULL) {
         evbuffer_free(c->resp);

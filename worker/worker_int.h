@@ -78,6 +78,12 @@ struct provider_ops {
 
 extern const struct provider_ops provider_mock_ops;
 extern const struct provider_ops provider_openai_ops;
+extern const struct provider_ops provider_anthropic_ops;
+
+/* provider_openai.c's curl header callback, for every HTTP adapter (its
+ * data a struct call): the status line resets, Content-Type sets
+ * json_type, retry-after (seconds or an HTTP date) retry_after_ms. */
+size_t provider_header_cb(char *buf, size_t size, size_t n, void *arg);
 
 const struct provider_ops *provider_for(const struct cfg_provider *p);
 /* Runs every adapter's init (provider_free undoes it; safe after a
@@ -120,6 +126,9 @@ struct worker {
     struct curl_slist **headers;
     CURLU **urls;
     struct auth_provider *auth;    /* per provider: OAuth state (auth.c) */
+    /* Scratch for an answer's translated events (door_anthropic.c and
+     * the anthropic adapter), emptied after each event; provider.c's. */
+    struct evbuffer *door_out;
     struct call **calls;           /* by job index */
     int active;
     int max_active;
@@ -176,6 +185,10 @@ struct call {
     struct upstream_xfer xfer;     /* its CURLINFO_PRIVATE */
     CURL *easy;
     char *req_body;                /* owned */
+    /* The translation state of an answer made in another shape than the
+     * target's (door_anthropic.c, provider_anthropic.c): malloc'd plain
+     * memory, freed with the attempt. NULL when none. */
+    void *door_state;
     size_t req_len;
     struct evbuffer *resp;         /* plain answer or error body */
     long http_status;

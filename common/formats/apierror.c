@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "jsonscan.h"
 #include "util.h"
 
@@ -155,4 +157,28 @@ int apierr_code(const char *body, size_t len, char *out, size_t cap)
     }
     out[n] = '\0';
     return 0;
+}
+
+int apierr_message(const char *body, size_t len, char *out, size_t cap)
+{
+    struct json_tokener *tok;
+    struct json_object *root, *err, *msg;
+    int rc = -1;
+
+    if (cap == 0)
+        return -1;
+    out[0] = '\0';
+    tok = json_tokener_new();
+    if (tok == NULL)
+        util_oom("an error body's parser");
+    root = json_tokener_parse_ex(tok, body, (int)len);
+    json_tokener_free(tok);
+    if (root != NULL && json_object_object_get_ex(root, "error", &err) &&
+        json_object_object_get_ex(err, "message", &msg) &&
+        json_object_is_type(msg, json_type_string)) {
+        util_strlcpy(out, json_object_get_string(msg), cap);
+        rc = 0;
+    }
+    json_object_put(root);
+    return rc;
 }

@@ -10,12 +10,13 @@ static const struct provkind *const provkind_table[] = {
     [CFG_PROVIDER_OPENAI] = &provkind_openai,
     [CFG_PROVIDER_QWEN] = &provkind_qwen,
     [CFG_PROVIDER_IFLOW] = &provkind_iflow,
+    [CFG_PROVIDER_ANTHROPIC] = &provkind_anthropic,
 };
 
 #define PROVKIND_COUNT (sizeof(provkind_table) / sizeof(provkind_table[0]))
 
 static const char *provkind_name_list[PROVKIND_COUNT + 1] = {
-    "mock", "openai", "qwen", "iflow", NULL
+    "mock", "openai", "qwen", "iflow", "anthropic", NULL
 };
 
 const struct provkind *provkind_of(enum cfg_provider_type type)

@@ -382,7 +382,27 @@ static void test_code_of_body(void)
     CU_ASSERT_EQUAL(apierr_code(body, n, code, 0), -1);
 }
 
+/* A door of another shape re-dresses a worker's error by its message. */
+static void test_message_of_body(void)
+{
+    char body[APIERR_BODY_MAX], msg[16];
+    size_t n = apierr_format(body, sizeof(body), 502, "upstream_error",
+                             "a \"quoted\" word");
+
+    CU_ASSERT_EQUAL(apierr_message(body, n, body + n + 1,
+                                   sizeof(body) - n - 1), 0);
+    CU_ASSERT_STRING_EQUAL(body + n + 1, "a \"quoted\" word");
+    CU_ASSERT_EQUAL(apierr_message(body, n, msg, 5), 0);   /* cut */
+    CU_ASSERT_STRING_EQUAL(msg, "a \"q");
+    CU_ASSERT_EQUAL(apierr_message("{\"error\":{}}", 12, msg, sizeof(msg)),
+                    -1);
+    CU_ASSERT_STRING_EQUAL(msg, "");
+    CU_ASSERT_EQUAL(apierr_message("not json", 8, msg, sizeof(msg)), -1);
+    CU_ASSERT_EQUAL(apierr_message(body, n, msg, 0), -1);
+}
+
 static const CU_TestInfo apierror_tests[] = {
+    { "the message of an error body", test_message_of_body },
     { "final error: the last failure, else untried", test_final_error },
     { "a kept failure is cut to fit", test_keep_cuts },
     { "the code of an error body", test_code_of_body },

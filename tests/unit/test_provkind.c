@@ -11,12 +11,12 @@
 #include "provsign.h"
 #include "unit.h"
 
-#define TPK_KINDS      4     /* enum cfg_provider_type's values */
+#define TPK_KINDS      5     /* enum cfg_provider_type's values */
 #define TPK_LINES_MAX  8
 
 static const enum cfg_provider_type tpk_types[TPK_KINDS] = {
     CFG_PROVIDER_MOCK, CFG_PROVIDER_OPENAI, CFG_PROVIDER_QWEN,
-    CFG_PROVIDER_IFLOW
+    CFG_PROVIDER_IFLOW, CFG_PROVIDER_ANTHROPIC
 };
 
 static void test_table(void)
@@ -34,7 +34,7 @@ static void test_table(void)
         CU_ASSERT_STRING_EQUAL(cfg_provider_type_name(k->type), k->name);
     }
     CU_ASSERT_EQUAL(n, TPK_KINDS);
-    CU_ASSERT_PTR_NULL(provkind_by_name("anthropic"));
+    CU_ASSERT_PTR_NULL(provkind_by_name("claude"));
     for (size_t i = 0; i < TPK_KINDS; i++)
         CU_ASSERT_EQUAL(provkind_of(tpk_types[i])->type, tpk_types[i]);
 }
@@ -129,6 +129,33 @@ static void test_sign_bearer(void)
     CU_ASSERT_EQUAL(provsign_bearer("sk-1", false, tpk_add, &l), -1);
 }
 
+/* The anthropic kind: x-api-key and anthropic-version, /messages,
+ * Anthropic's own base URL by default, an API key only. */
+static void test_anthropic_kind(void)
+{
+    const struct provkind *k = provkind_by_name("anthropic");
+    struct tpk_lines l = { .fail_at = -1 };
+
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    CU_ASSERT_STRING_EQUAL(k->chat_path, "/messages");
+    CU_ASSERT_STRING_EQUAL(k->models_path, "/models");
+    CU_ASSERT_STRING_EQUAL(k->base_url_api_key, "https://api.anthropic.com/v1");
+    CU_ASSERT_FALSE(k->base_url_required);
+    CU_ASSERT(provkind_takes(k, CFG_AUTH_API_KEY));
+    CU_ASSERT_FALSE(provkind_takes(k, CFG_AUTH_OAUTH));
+    CU_ASSERT_EQUAL(k->sign("sk-ant-1", true, tpk_add, &l), 0);
+    CU_ASSERT_EQUAL_FATAL(l.n, 5);
+    CU_ASSERT_STRING_EQUAL(l.line[0], "Content-Type: application/json");
+    CU_ASSERT_STRING_EQUAL(l.line[1], "Accept: text/event-stream");
+    CU_ASSERT_STRING_EQUAL(l.line[2], "anthropic-version: 2023-06-01");
+    CU_ASSERT_STRING_EQUAL(l.line[4], "x-api-key: sk-ant-1");
+    for (int i = 0; i < l.n; i++)
+        CU_ASSERT_PTR_NULL(strstr(l.line[i], "Authorization"));
+    memset(&l, 0, sizeof(l));
+    l.fail_at = 4;        /* the key's line fails: so does the signing */
+    CU_ASSERT_EQUAL(k->sign("sk-ant-1", false, tpk_add, &l), -1);
+}
+
 static void test_url(void)
 {
     char out[32];
@@ -147,6 +174,8 @@ static const CU_TestInfo provkind_tests[] = {
     { "parameter rules: Qwen renames max_completion_tokens", test_params },
     { "Bearer signature: lines, no key, a failed add", test_sign_bearer },
     { "base URL + path, and one too long", test_url },
+    { "anthropic: x-api-key, anthropic-version, /messages",
+      test_anthropic_kind },
     CU_TEST_INFO_NULL
 };
 

@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# test_anthropic.sh - the Anthropic Messages door (POST /v1/messages,
+# /v1/messages/count_tokens) and the anthropic provider kind, against
+# the C mocks: both doors x both provider kinds, plain and streamed,
+# tool use over two turns, errors in each door's shape (404, 400, 401,
+# a 529 retried then served, a stream cut mid-way ending in an error
+# event), count_tokens, the headers, and what the Anthropic mock
+# received. Then the official @anthropic-ai/sdk (npm) against the
+# daemon (skipped with a message when npm is absent). Prints
+# "anthropic: N passed, M failed".
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
+
+start_upstream UP
+start_anthropic_mock AN
+DPORT=$(free_port)
+SOCK="$WORK/control.sock"
+CONF="$WORK/pipelined.conf"
+cat >"$CONF" <<CONF
+listen = "127.0.0.1:$DPORT";
+control_socket = "$SOCK";
+workers = 2;
+clients = { api_keys = ( "sk-client" ); };
+retry = { max_retries = 2; base_delay_ms = 5; max_delay_ms = 20; jitter = "none"; };
+providers = (
+  { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1"; api_key = "sk-up"; },
+  { name = "an"; type = "anthropic"; base_url = "http://127.0.0.1:$AN_PORT/v1"; api_key = "sk-ant-mock"; },
+  { name = "local"; type = "mock"; },
+  { name = "badkey"; type = "anthropic"; base_url = "http://127.0.0.1:$AN_PORT/v1"; api_key = "sk-wrong"; }
+);
+virtual_models = (
+  { name = "mock"; targets = ( { provider = "local"; model = "m"; } ); },
+  { name = "oa"; targets = ( { provider = "up"; model = "echo"; } ); },
+  { name = "oa-cut"; targets = ( { provider = "up"; model = "stream-cut"; } ); },
+  { name = "oa-drip"; targets = ( { provider = "up"; model = "drip-150"; } ); },
+  { name = "oa-s400"; targets = ( { provider = "up"; model = "status-400"; } ); },
+  { name = "claude"; targets = ( { provider = "an"; model = "text"; } ); },
+  { name = "claude-tools"; targets = ( { provider = "an"; model = "tools"; } ); },
+  { name = "claude-flaky"; targets = ( { provider = "an"; model = "flaky-2"; } ); },
+  { name = "claude-cut"; targets = ( { provider = "an"; model = "cut"; } ); },
+  { name = "claude-badkey"; targets = ( { provider = "badkey"; model = "text"; } ); },
+  { name = "claude-404"; targets = ( { provider = "an"; model = "notfound"; } ); }
+);
+CONF
+chmod 600 "$CONF"
+start_daemon "$CONF"
+
+AUTH=(-H 'x-api-key: sk-client' -H 'anthropic-version: 2023-06-01')
+# amsg PATH BODY [curl args]: POST to the daemon; status printed, head
+# and body in $WORK/last.*
+apost() {
+    local path=$1 body=$2; shift 2
+    curl -s -o "$WORK/last.body" -D "$WORK/last.head" -w '%{http_code}' \
+        -H 'Content-Type: application/json' "$@" --data-binary "$body" \
+        "http://127.0.0.1:$DPORT$path"
+}
+mbody() {  # mbody MODEL [EXTRA]: a Messages body
+    printf '{"model":"%s","max_tokens":64,"messages":[{"role":"user","content":"hello there"}]%s}' "$1" "${2:-}"
+}
+an_last() { curl -s "http://127.0.0.1:$AN_PORT/_last/$1"; }
+
+echo "Anthropic door -> OpenAI-format target"
+st=$(apost /v1/messages "$(mbody oa)" "${AUTH[@]}")
+check "plain: 200" 200 "$st"
+check_match "plain: a message" '"type":"message","role":"assistant","model":"oa","content":\[\{"type":"text","text":"echo: hello there"\}\],"stop_reason":"end_turn"' "$(body)"
+check_match "plain: usage" '"usage":\{"input_tokens":[0-9]+,"output_tokens":[0-9]+\}' "$(body)"
+check "plain: request-id = X-Request-Id" "$(header X-Request-Id)" "$(header request-id)"
+check "plain: X-Pipeline-Target" "up/echo" "$(header X-Pipeline-Target)"
+check "plain: X-Pipeline-Attempts" "1" "$(header X-Pipeline-Attempts)"
+st=$(apost /v1/messages "$(mbody oa ',"stream":true')" "${AUTH[@]}" -H 'X-Request-Id: anth-stream-1')
+check "stream: 200" 200 "$st"
+ev=$(grep '^event:' "$WORK/last.body" | cut -d' ' -f2 | tr '\n' ' ')
+check "stream: the event sequence" "message_start content_block_start content_block_delta content_block_delta content_block_delta content_block_stop message_delta message_stop " "$ev"
+check "stream: X-Request-Id kept" "anth-stream-1" "$(header request-id)"
+check_match "stream: the message id" '"id":"msg_anth-stream-1"' "$(body)"
+st=$(apost /v1/messages "$(mbody oa-cut ',"stream":true')" "${AUTH[@]}")
+check "cut stream: 200 then" 200 "$st"
+check_match "cut stream: ends in an api_error event" 'event: error
+data: \{"type":"error","error":\{"type":"api_error"' "$(body)"
+check_nomatch "cut stream: no message_stop" 'message_stop' "$(body)"
+st=$(apost /v1/messages "$(mbody oa-drip ',"stream":true')" "${AUTH[@]}" -H 'X-Request-Timeout-Ms: 400')
+check_match "deadline mid-stream: an api_error event" 'event: error
+data: \{"type":"error","error":\{"type":"api_error","message":"request timed out"' "$(body)"
+check_match "deadline mid-stream: after the first events" 'content_block_delta' "$(body)"
+st=$(apost /v1/messages "$(mbody oa-s400)" "${AUTH[@]}")
+check "upstream 400: 400" 400 "$st"
+check_match "upstream 400: Anthropic's shape" '^\{"type":"error","error":\{"type":"invalid_request_error","message":' "$(body)"
+# Tool use over two turns: the tool_result reaches the target as a
+# tool message with the same id.
+tb='{"model":"oa","max_tokens":64,"tools":[{"name":"get_weather","description":"w","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}],"messages":[{"role":"user","content":"weather?"},{"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{"city":"Paris"}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":"sunny"}]}]}'
+st=$(apost /v1/messages "$tb" "${AUTH[@]}")
+check "tool turn 2 via OpenAI target: 200" 200 "$st"
+check_match "tool turn 2: the result reached it as a tool message" '"text":"echo: sunny"' "$(body)"
+
+st=$(apost /v1/messages "$(mbody mock)" "${AUTH[@]}")
+check_match "the built-in mock: a message" '"type":"message".*"text":"This is a mock answer from m to: hello there"' "$(body)"
+st=$(apost /v1/messages "$(mbody mock ',"stream":true')" "${AUTH[@]}")
+check "the built-in mock streamed: ends in message_stop" "message_stop" "$(grep '^event:' "$WORK/last.body" | tail -1 | cut -d' ' -f2)"
+
+echo "refusals in Anthropic's shape"
+st=$(apost /v1/messages "$(mbody nope)" "${AUTH[@]}")
+check "unknown model: 404" 404 "$st"
+check_match "404 not_found_error" '"type":"error","error":\{"type":"not_found_error"' "$(body)"
+st=$(apost /v1/messages '{"model":"oa","messages":[]}' "${AUTH[@]}")
+check "bad body: 400" 400 "$st"
+check_match "400 invalid_request_error" '"error":\{"type":"invalid_request_error"' "$(body)"
+st=$(apost /v1/messages "$(mbody oa)" -H 'x-api-key: wrong')
+check "bad client key: 401" 401 "$st"
+check_match "401 authentication_error" '"error":\{"type":"authentication_error"' "$(body)"
+st=$(apost /v1/messages "$(mbody oa)" -H 'Authorization: Bearer sk-client')
+check "Authorization: Bearer works too" 200 "$st"
+st=$(curl -s -o /dev/null -w '%{http_code}' "${AUTH[@]}" "http://127.0.0.1:$DPORT/v1/messages")
+check "GET /v1/messages: 405" 405 "$st"
+st=$(apost /v1/messages "$(mbody oa)" "${AUTH[@]}" -H 'X-Priority: lots')
+check "bad X-Priority: 400" 400 "$st"
+
+echo "count_tokens"
+st=$(apost /v1/messages/count_tokens '{"model":"claude","messages":[{"role":"user","content":"hello there, how are you"}]}' "${AUTH[@]}")
+check "count_tokens: 200" 200 "$st"
+check_match "count_tokens: input_tokens" '^\{"input_tokens":[1-9][0-9]*\}$' "$(body)"
+st=$(apost /v1/messages/count_tokens '{"model":"nope","messages":[{"role":"user","content":"x"}]}' "${AUTH[@]}")
+check "count_tokens unknown model: 404" 404 "$st"
+
+echo "Anthropic door -> anthropic provider"
+st=$(apost /v1/messages "$(mbody claude)" "${AUTH[@]}")
+check "plain: 200" 200 "$st"
+check_match "plain: the mock's message" '"type":"message".*"text":"echo: hello there"' "$(body)"
+check_match "the mock got the target's model" '"model":"text"' "$(an_last body)"
+check_nomatch "no double translation (no OpenAI fields)" 'stream_options|"role":"system"|max_completion_tokens' "$(an_last body)"
+hd=$(an_last headers)
+check_match "signed with x-api-key" 'x-api-key: sk-ant-mock' "$hd"
+check_match "and anthropic-version" 'anthropic-version: 2023-06-01' "$hd"
+st=$(apost /v1/messages "$(mbody claude ',"stream":true')" "${AUTH[@]}")
+check "stream: 200" 200 "$st"
+ev=$(grep '^event:' "$WORK/last.body" | cut -d' ' -f2 | sort -u | tr '\n' ' ')
+check "stream: relayed event by event" "content_block_delta content_block_start content_block_stop message_delta message_start message_stop ping " "$ev"
+tb1='{"model":"claude-tools","max_tokens":64,"tools":[{"name":"get_weather","description":"w","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}],"messages":[{"role":"user","content":"Paris"}]}'
+st=$(apost /v1/messages "$tb1" "${AUTH[@]}")
+check_match "tool use turn 1: tool_use" '"type":"tool_use","id":"toolu_mock_[0-9]+","name":"get_weather","input":\{"city":"Paris"\}.*"stop_reason":"tool_use"' "$(body)"
+tb2='{"model":"claude-tools","max_tokens":64,"tools":[{"name":"get_weather","description":"w","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}],"messages":[{"role":"user","content":"Paris"},{"role":"assistant","content":[{"type":"tool_use","id":"toolu_x","name":"get_weather","input":{"city":"Paris"}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_x","content":"sunny"}]}]}'
+st=$(apost /v1/messages "$tb2" "${AUTH[@]}")
+check_match "tool use turn 2: the answer" '"text":"tool result: sunny"' "$(body)"
+curl -s -X POST "http://127.0.0.1:$AN_PORT/_reset" >/dev/null
+st=$(apost /v1/messages "$(mbody claude-flaky)" "${AUTH[@]}")
+check "529 twice then served: 200" 200 "$st"
+check "after 3 attempts" 3 "$(header X-Pipeline-Attempts)"
+st=$(apost /v1/messages "$(mbody claude-404)" "${AUTH[@]}")
+check "upstream 404: 404" 404 "$st"
+check_match "upstream 404: not_found_error" '"type":"not_found_error"' "$(body)"
+st=$(apost /v1/messages "$(mbody claude-badkey)" "${AUTH[@]}")
+check "upstream refuses our key: 502" 502 "$st"
+check_match "502 api_error" '"type":"api_error"' "$(body)"
+check_nomatch "the key is not in the answer" 'sk-wrong' "$(body)"
+st=$(apost /v1/messages "$(mbody claude-cut ',"stream":true')" "${AUTH[@]}")
+check_match "cut stream: ends in an api_error event" 'event: error
+data: \{"type":"error","error":\{"type":"api_error"' "$(body)"
+check_nomatch "cut stream: no message_stop" 'message_stop' "$(body)"
+
+echo "OpenAI door -> anthropic provider"
+oa() { printf '{"model":"%s","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hello there"}]%s}' "$1" "${2:-}"; }
+st=$(post "$(oa claude)" -H 'Authorization: Bearer sk-client')
+check "plain: 200" 200 "$st"
+check_match "plain: a chat completion" '"object":"chat.completion".*"content":"echo: hello there".*"finish_reason":"stop"' "$(body)"
+ab=$(an_last body)
+check_match "translated: system gathered" '"system":"be brief"' "$ab"
+check_match "translated: a default max_tokens" '"max_tokens":4096' "$ab"
+st=$(post "$(oa claude ',"stream":true')" -H 'Authorization: Bearer sk-client')
+check "stream: 200" 200 "$st"
+check_match "stream: chunks" '"object":"chat.completion.chunk"' "$(body)"
+check "stream: ends in data: [DONE]" "data: [DONE]" "$(grep -v '^$' "$WORK/last.body" | tail -1)"
+curl -s -X POST "http://127.0.0.1:$AN_PORT/_reset" >/dev/null
+st=$(post "$(oa claude-flaky)" -H 'Authorization: Bearer sk-client')
+check "529 retried: 200" 200 "$st"
+st=$(post "$(oa claude-404)" -H 'Authorization: Bearer sk-client')
+check "upstream 404: 404" 404 "$st"
+check_match "upstream 404: OpenAI's shape" '^\{"error":\{"message":' "$(body)"
+st=$(post "$(oa claude-tools)" -H 'Authorization: Bearer sk-client')
+check_match "tool use: tool_calls" '"tool_calls":\[\{.*"name":"get_weather"|"finish_reason":"stop"' "$(body)"
+st=$(post "$(oa claude-cut ',"stream":true')" -H 'Authorization: Bearer sk-client')
+check_match "cut stream: an error event" 'event: error' "$(body)"
+check_nomatch "cut stream: no [DONE]" '\[DONE\]' "$(body)"
+
+echo "the official SDK (@anthropic-ai/sdk)"
+# Installed once into build/ (ignored by git) and reused by the runs of
+# every build; ANTHROPIC_SDK_DIR points elsewhere if wanted.
+SDK_VERSION=1.17.0
+SDK_DIR=${ANTHROPIC_SDK_DIR:-$PWD/build/npm/anthropic-sdk-$SDK_VERSION}
+if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    echo "  SKIP the SDK checks: npm (or node) is not installed"
+else
+    if [ ! -f "$SDK_DIR/node_modules/@anthropic-ai/sdk/package.json" ]; then
+        mkdir -p "$SDK_DIR" && echo '{"private":true}' >"$SDK_DIR/package.json"
+        (cd "$SDK_DIR" && timeout 300 npm install --no-audit --no-fund \
+            --silent "@anthropic-ai/sdk@$SDK_VERSION") >"$WORK/npm.log" 2>&1
+    fi
+    if [ ! -f "$SDK_DIR/node_modules/@anthropic-ai/sdk/package.json" ]; then
+        fail "npm install @anthropic-ai/sdk: $(tail -3 "$WORK/npm.log")"
+    else
+        cp tests/integration/anthropic_sdk.mjs "$SDK_DIR/"
+        out=$(ANTHROPIC_BASE_URL="http://127.0.0.1:$DPORT" \
+              ANTHROPIC_API_KEY=sk-client timeout 60 node "$SDK_DIR/anthropic_sdk.mjs" 2>&1)
+        while IFS= read -r line; do
+            case $line in
+                "ok "*) ok "sdk: ${line#ok }" ;;
+                "FAIL "*) fail "sdk: ${line#FAIL }" ;;
+                *) [ -n "$line" ] && fail "sdk: $line" ;;
+            esac
+        done <<<"$out"
+    fi
+fi
+
+stop_daemon
+check "exit status 0 after SIGTERM" 0 "$DRC"
+summary anthropic
