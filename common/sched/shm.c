@@ -173,6 +173,9 @@ void shm_repair(struct shm_view *shm)
         cb_repair(&shm->targets[t].cb);
         atomic_store(&shm->targets[t].state, shm->targets[t].cb.state);
     }
+    for (uint32_t h = 0; h < SHM_HEALTH_SLOTS; h++)
+        if (hdr->health[h].used)
+            health_repair(&hdr->health[h].st);
     for (uint32_t j = 0; j < hdr->job_count; j++) {
         struct shm_job *job = &shm->jobs[j];
 
