@@ -45,6 +45,7 @@
 struct call;
 struct worker;
 struct auth_provider;
+struct probe_set;
 
 /* What a curl transfer reports to when it ends: CURLINFO_PRIVATE of
  * every easy handle on the multi points to one, inside whatever owns the
@@ -112,6 +113,7 @@ struct worker {
     struct curl_slist **headers;
     CURLU **urls;
     struct auth_provider *auth;    /* per provider: OAuth state (auth.c) */
+    struct probe_set *probes;      /* health probes (probe.c) */
     struct call **calls;           /* by job index */
     int active;
     int max_active;
@@ -147,6 +149,8 @@ struct call {
     int64_t last_delay_ms;         /* decorrelated jitter state */
     bool head_sent;
     bool finished;
+    bool unhealthy_seen;           /* the last pick skipped an unhealthy
+                                      provider's target */
     bool paused;                   /* the master asked: its client is slow */
     bool paused_local;             /* our output to the master is full */
     struct event *timer;           /* backoff before the next attempt */
@@ -210,6 +214,13 @@ void auth_free(struct worker *w);
  * until a refresh ends (restart(c) then starts its attempt again), -1
  * when the attempt failed (reported with call_attempt_failed). */
 int auth_prepare(struct call *c, int (*restart)(struct call *c));
+/* For a health probe of OAuth provider p (worker/probe.c): 1 with the
+ * tokens' key and chat URL (owned by the auth state, valid until the
+ * loop runs again), 0 when a refresh is under way (started now if
+ * needed: skip this round), -1 when they are not usable (expired and not
+ * refreshable, refused, unreadable). */
+int auth_probe_credentials(struct worker *w, int provider,
+                           const char **bearer, const char **chat_url);
 /* The key the attempt is signed with (the kind's sign puts it in its
  * header lines); the chat URL the tokens give. */
 const char *auth_secret(const struct call *c);
