@@ -5,6 +5,7 @@
  * without its command or with its answer unread, and whenever the client
  * leaves, so a client can hold neither descriptors nor memory for long. */
 #include "master.h"
+#include "provhealth.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -175,7 +176,7 @@ char *control_stats_json(struct master *m)
         const struct cfg_target *ct = &m->cfg->targets[t];
         const struct shm_target *st = master_target(m, t);
         json_object *o = json_object_new_object();
-        uint32_t state;
+        uint32_t state, health;
 
         json_object_object_add(o, "name", json_object_new_string(ct->name));
         json_object_object_add(o, "virtual_model", json_object_new_string(
@@ -187,9 +188,12 @@ char *control_stats_json(struct master *m)
         if (state == SHM_BREAKER_OPEN &&
             cb_usable(&st->cb, &m->cfg->breaker, util_now_ms()))
             state = SHM_BREAKER_HALF_OPEN;
+        health = provhealth_target_state(&m->shm, m->slots.target_slot[t]);
         shm_unlock(&m->shm);
         json_object_object_add(o, "state", json_object_new_string(
             cb_state_name(state)));
+        json_object_object_add(o, "health", json_object_new_string(
+            health_kind_name(health)));
         json_object_object_add(o, "active",
                                json_object_new_int(atomic_load(&st->active)));
         json_object_object_add(o, "requests", json_object_new_int64(
