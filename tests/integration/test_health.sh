@@ -12,7 +12,11 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
+# A probe may take its whole interval: on a loaded machine (or under
+# valgrind, whose workers start slowly) a tight timeout would make
+# healthy providers flap.
 INTERVAL=200
+[ -n "${VALGRIND:-}" ] && INTERVAL=500
 start_upstream A
 start_upstream B
 start_oauth_mock QA
@@ -25,7 +29,7 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 printf '{"access_token":"at-0","refresh_token":"rt-0","token_type":"Bearer","resource_url":"http://127.0.0.1:%s","expiry_date":%s}\n' \
     "$QA_PORT" $(( $(now_ms) + 3600000 )) >"$QTOK"
 chmod 600 "$QTOK"
-HC="health_check = { interval_ms = $INTERVAL; timeout_ms = 150; unhealthy_after = 2; healthy_after = 2; };"
+HC="health_check = { interval_ms = $INTERVAL; timeout_ms = $INTERVAL; unhealthy_after = 2; healthy_after = 2; };"
 cat >"$CONF" <<CONF
 listen = "127.0.0.1:$DPORT";
 control_socket = "$SOCK";
@@ -55,7 +59,7 @@ chmod 600 "$CONF"
 
 echo "configuration"
 BAD="$WORK/bad.conf"
-sed 's/timeout_ms = 150;/timeout_ms = 900;/' "$CONF" >"$BAD"
+sed "s/timeout_ms = $INTERVAL; unhealthy/timeout_ms = $((INTERVAL + 1)); unhealthy/" "$CONF" >"$BAD"
 out=$("$BIN/pipelined" -t -c "$BAD" 2>&1); rc=$?
 check "timeout_ms over interval_ms refused" 1 "$rc"
 check_match "FILE:LINE names it" "bad.conf:[0-9]+: .*timeout_ms" "$out"
@@ -110,6 +114,11 @@ check "none refused" 0 "$(oauth_stat QA models_401)"
 check "the OAuth provider is healthy" healthy "$(health_of q/qwen3-coder-plus qm)"
 
 echo "an unhealthy provider's target is skipped"
+wait_until 20 is_health b/fast pair healthy
+# Lines logged so far (a slow start may have flapped): each change below
+# must add exactly one.
+b_down=$(logged b unhealthy)
+b_up=$(logged b healthy)
 curl -s -X POST "http://127.0.0.1:$B_PORT/stats/models?fail=1" >/dev/null
 wait_until 20 is_health b/fast pair unhealthy
 check "b turns unhealthy" unhealthy "$(health_of b/fast pair)"
@@ -127,7 +136,7 @@ fails_now=$(metric 'pipeline_health_checks_total{provider="b",result="fail"}')
 more_fails() { [ "$(metric 'pipeline_health_checks_total{provider="b",result="fail"}')" -ge $((fails_now + 2)) ]; }
 wait_until 20 more_fails
 check "failed probes counted" 0 "$(( $(metric 'pipeline_health_checks_total{provider="b",result="fail"}') < 4 ))"
-check "the change logged once" 1 "$(logged b unhealthy)"
+check "the change logged once" $((b_down + 1)) "$(logged b unhealthy)"
 
 echo "the state survives a reload"
 nreload=$(grep -c 'configuration reloaded' "$DLOG")
@@ -144,8 +153,8 @@ check "b healthy again" healthy "$(health_of b/fast pair)"
 curl -s -X POST "http://127.0.0.1:$B_PORT/stats/reset" >/dev/null
 for _ in 1 2 3 4; do post "$(msg pair)" >/dev/null; done
 check_match "traffic reaches b again" '^[1-9]' "$(chats "$B_PORT")"
-check "recovery logged once (first probe + recovery)" 2 "$(logged b healthy)"
-check "unhealthy still logged once" 1 "$(logged b unhealthy)"
+check "recovery logged once" $((b_up + 1)) "$(logged b healthy)"
+check "unhealthy still logged once" $((b_down + 1)) "$(logged b unhealthy)"
 check_match "/health lists none" '"unhealthy":\[\]' "$(curl -s "http://127.0.0.1:$DPORT/health")"
 
 echo "every target unhealthy: 503 at once"
@@ -159,7 +168,9 @@ check "503" 503 "$code"
 check_match "circuit_open, provider unhealthy" 'unhealthy.*"code":"circuit_open"' "$(body)"
 check_match "Retry-After" '^[0-9]+$' "$(header Retry-After)"
 check "no upstream call spent" 0 "$(chats "$A_PORT")"
-if [ "$took" -lt 1000 ]; then ok "answered in ${took} ms"; else fail "took ${took} ms"; fi
+AT_ONCE_MS=1000
+[ -n "${VALGRIND:-}" ] && AT_ONCE_MS=5000
+if [ "$took" -lt "$AT_ONCE_MS" ]; then ok "answered in ${took} ms"; else fail "took ${took} ms"; fi
 curl -s -X POST "http://127.0.0.1:$A_PORT/stats/models?fail=0" >/dev/null
 wait_until 20 is_health a/fast solo healthy
 check "solo answers again" 200 "$(post "$(msg solo)")"
