@@ -192,14 +192,14 @@ char *control_stats_json(struct master *m)
         shm_unlock(&m->shm);
         json_object_object_add(o, "state", json_object_new_string(
             cb_state_name(state)));
-        json_object_object_add(o, "health", json_object_new_string(
-            health_kind_name(health)));
         json_object_object_add(o, "active",
                                json_object_new_int(atomic_load(&st->active)));
         json_object_object_add(o, "requests", json_object_new_int64(
             (int64_t)atomic_load(&st->requests)));
         json_object_object_add(o, "failures", json_object_new_int64(
             (int64_t)atomic_load(&st->failures)));
+        json_object_object_add(o, "health", json_object_new_string(
+            health_kind_name(health)));
         json_object_object_add(o, "latency_ms",
                                control_latency(
                                    &m->latency[m->slots.target_slot[t]]));
