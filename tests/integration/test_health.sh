@@ -132,6 +132,7 @@ check "none reached b" 0 "$(chats "$B_PORT")"
 check_match "/health names it" '"unhealthy":\["b/fast"\]' "$(curl -s "http://127.0.0.1:$DPORT/health")"
 check "pipeline_target_healthy 0" 0 "$(metric 'pipeline_target_healthy{target="b/fast",virtual_model="pair"}')"
 check "pipeline_target_healthy 1 for a" 1 "$(metric 'pipeline_target_healthy{target="a/fast",virtual_model="pair"}')"
+check "/metrics passes the format checker" ok "$(curl -s "http://127.0.0.1:$DPORT/metrics" | awk -f tests/integration/promcheck.awk)"
 fails_now=$(metric 'pipeline_health_checks_total{provider="b",result="fail"}')
 more_fails() { [ "$(metric 'pipeline_health_checks_total{provider="b",result="fail"}')" -ge $((fails_now + 2)) ]; }
 wait_until 20 more_fails
