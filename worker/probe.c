@@ -4,7 +4,9 @@
  * compare-and-set, so exactly one process wins each round however many
  * workers run), and the winner probes GET {base_url}/models signed as
  * the provider's kind says, with its API key or its OAuth tokens
- * (refreshed as for calls). The outcome is counted under the segment
+ * (refreshed as for calls; tokens a probe finds refused are marked for a
+ * refresh, as a refused call's are, so that an unhealthy provider no
+ * call reaches can still recover). The outcome is counted under the segment
  * lock (health_record), and a change of health is logged once, by the
  * worker whose probe made it. A mock provider is answered in-process:
  * every round counts as a good probe. Workers of an older configuration
@@ -32,6 +34,7 @@ struct probe {
     CURL *easy;                    /* the probe in flight, or NULL */
     struct curl_slist *hdrs;       /* its signed header lines; secret */
     int64_t round;                 /* its round (health_claim) */
+    uint32_t auth_gen;             /* OAuth: the tokens it was signed with */
     char err[CURL_ERROR_SIZE];
 };
 
@@ -121,6 +124,10 @@ static void probe_done(struct upstream_xfer *x, CURLcode result)
                  : curl_easy_strerror(result));
     else
         snprintf(detail, sizeof(detail), "HTTP %ld", status);
+    if (result == CURLE_OK && probe_cfg(pr)->auth == CFG_AUTH_OAUTH &&
+        (status == HEALTH_STATUS_UNAUTHORIZED ||
+         status == HEALTH_STATUS_FORBIDDEN))
+        auth_probe_refused(pr->w, pr->provider, pr->auth_gen);
     /* Already off the multi (upstream.c): only the handle goes. */
     curl_easy_cleanup(pr->easy);
     pr->easy = NULL;
@@ -187,7 +194,8 @@ static void probe_start(struct probe *pr, int64_t round)
         return;
     }
     if (p->auth == CFG_AUTH_OAUTH) {
-        int rc = auth_probe_credentials(w, pr->provider, &secret, &chat_url);
+        int rc = auth_probe_credentials(w, pr->provider, &secret, &chat_url,
+                                        &pr->auth_gen);
 
         if (rc == 0)
             return;      /* a refresh is under way: this round is skipped */

@@ -216,11 +216,16 @@ void auth_free(struct worker *w);
 int auth_prepare(struct call *c, int (*restart)(struct call *c));
 /* For a health probe of OAuth provider p (worker/probe.c): 1 with the
  * tokens' key and chat URL (owned by the auth state, valid until the
- * loop runs again), 0 when a refresh is under way (started now if
+ * loop runs again) and their generation, 0 when a refresh is under way (started now if
  * needed: skip this round), -1 when they are not usable (expired and not
  * refreshable, refused, unreadable). */
 int auth_probe_credentials(struct worker *w, int provider,
-                           const char **bearer, const char **chat_url);
+                           const char **bearer, const char **chat_url,
+                           uint32_t *gen);
+/* The API refused (401/403) a probe signed with the tokens of generation
+ * gen (from auth_probe_credentials): they are marked for a refresh, as
+ * a refused call's are. */
+void auth_probe_refused(struct worker *w, int provider, uint32_t gen);
 /* The key the attempt is signed with (the kind's sign puts it in its
  * header lines); the chat URL the tokens give. */
 const char *auth_secret(const struct call *c);

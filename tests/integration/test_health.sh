@@ -3,7 +3,8 @@
 # provider per interval with several workers (the mock upstream counts
 # its GET /v1/models), signed with the provider's key or OAuth token;
 # traffic skipping an unhealthy provider's target with no client request
-# spent and coming back after healthy_after good probes; a model whose
+# spent and coming back after healthy_after good probes; an OAuth
+# provider's refused probe refreshing its tokens; a model whose
 # targets are all unhealthy answers 503 at once; stats, /metrics and
 # /health; one log line per change; the state kept across a reload; a
 # health_check with timeout_ms over interval_ms refused by -t.
@@ -114,6 +115,18 @@ wait_until 20 qok
 check_match "mock_oauth saw probes" '^[1-9][0-9]*$' "$(oauth_stat QA models)"
 check "none refused" 0 "$(oauth_stat QA models_401)"
 check "the OAuth provider is healthy" healthy "$(health_of q/qwen3-coder-plus qm)"
+# Its access token stops working: a refused probe marks the tokens for a
+# refresh, as a refused call would, and probes go on with the new ones.
+oauth_control QA invalidate_access=1 >/dev/null
+refreshed() { [ "$(oauth_stat QA refresh)" -ge 1 ]; }
+wait_until 30 refreshed
+check_match "a refused probe led to a refresh" '^[1-9]' "$(oauth_stat QA refresh)"
+check_match "the refusal was seen" '^[1-9]' "$(oauth_stat QA models_401)"
+q_before=$(oauth_stat QA models)
+q_more() { [ "$(oauth_stat QA models)" -gt "$q_before" ]; }
+wait_until 30 q_more
+wait_until 30 is_health q/qwen3-coder-plus qm healthy
+check "probes pass with the new token" healthy "$(health_of q/qwen3-coder-plus qm)"
 
 echo "an unhealthy provider's target is skipped"
 wait_until 20 is_health b/fast pair healthy
@@ -177,7 +190,7 @@ if [ "$took" -lt "$AT_ONCE_MS" ]; then ok "answered in ${took} ms"; else fail "t
 curl -s -X POST "http://127.0.0.1:$A_PORT/stats/models?fail=0" >/dev/null
 wait_until 20 is_health a/fast solo healthy
 check "solo answers again" 200 "$(post "$(msg solo)")"
-check_nomatch "no key in the log" 'sk-health|at-0' "$(cat "$DLOG")"
+check_nomatch "no key in the log" 'sk-health|at-[0-9]|rt-[0-9]' "$(cat "$DLOG")"
 
 stop_daemon
 check "clean exit" 0 "$DRC"
