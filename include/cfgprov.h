@@ -9,6 +9,14 @@
 #include "config.h"
 
 #define CFGPROV_MAX_LATENCY_MS 600000   /* mock's latency_ms */
+/* health_check: its defaults and bounds. */
+#define CFGPROV_HEALTH_INTERVAL_MS     10000
+#define CFGPROV_HEALTH_TIMEOUT_MS      2000
+#define CFGPROV_HEALTH_UNHEALTHY_AFTER 2
+#define CFGPROV_HEALTH_HEALTHY_AFTER   1
+#define CFGPROV_HEALTH_MIN_MS          10
+#define CFGPROV_HEALTH_MAX_MS          3600000
+#define CFGPROV_HEALTH_MAX_COUNT       100
 
 /* Fills p (zeroed by the caller; its strings are cfg_free's) from s,
  * whose members must be among keys (config.c's list of them); the

@@ -52,6 +52,15 @@ enum cfg_jitter {
     CFG_JITTER_DECORRELATED
 };
 
+/* A provider's health_check group: active probes of GET {base_url}/models.
+ * interval_ms 0: the group is absent, no probing. */
+struct cfg_health {
+    int interval_ms;
+    int timeout_ms;          /* <= interval_ms */
+    int unhealthy_after;     /* failed probes in a row to turn unhealthy */
+    int healthy_after;       /* good probes in a row to come back */
+};
+
 struct cfg_provider {
     char *name;
     enum cfg_provider_type type;
@@ -66,6 +75,7 @@ struct cfg_provider {
     char *settings_file;     /* iFlow: the CLI's settings.json */
     bool base_url_set;       /* base_url was written, not defaulted */
     int latency_ms;          /* mock only */
+    struct cfg_health health;
     int line;
 };
 

@@ -22,12 +22,13 @@
 #include "bucket.h"
 #include "clientbudget.h"
 #include "config.h"
+#include "health.h"
 #include "pqueue.h"
 #include "trace.h"
 #include "util.h"
 
 #define SHM_MAGIC          0x52434350u     /* "RCCP" */
-#define SHM_LAYOUT_VERSION 3u
+#define SHM_LAYOUT_VERSION 4u
 #define SHM_JOB_SLACK      64              /* slots for jobs being retired */
 #define SHM_NO_WORKER      (-1)
 #define SHM_NO_TARGET      (-1)
@@ -40,6 +41,10 @@
  * many as one configuration may name. */
 #define SHM_CLIENT_SLOTS   CLIENTBUDGET_MAX_KEYS
 #define SHM_NO_CLIENT      (-1)
+/* Providers' health, by name (provhealth.c): room for a reload that
+ * renames every provider. */
+#define SHM_HEALTH_SLOTS   (2 * CFG_MAX_PROVIDERS)
+#define SHM_NO_HEALTH      (-1)
 
 enum shm_job_state {
     SHM_JOB_FREE = 0,
@@ -109,6 +114,8 @@ struct shm_target {
     /* The slot's owner: written by the master alone, under the lock. */
     uint32_t slot_state;       /* enum shm_slot_state */
     uint32_t retired_gen;      /* RETIRED: first generation without it */
+    int32_t health_slot;       /* its provider's shm_health, or
+                                  SHM_NO_HEALTH (provhealth_apply) */
     char vmodel[CFG_NAME_MAX]; /* its virtual model's name */
     char name[CFG_TARGET_NAME_MAX];  /* "provider/model" */
 };
@@ -127,6 +134,15 @@ struct shm_client {
     uint32_t reserved;
     struct bucket_pair budget;
     char name[CFG_NAME_MAX];
+};
+
+/* One provider's active health (health.h), kept by provider name across
+ * reloads. The master alone takes and frees entries, under the lock. */
+struct shm_health {
+    uint32_t used;             /* 1: a provider of the live configuration */
+    uint32_t reserved;
+    char provider[CFG_NAME_MAX];
+    struct health_state st;
 };
 
 struct shm_worker {
@@ -167,6 +183,7 @@ struct shm_hdr {
     size_t off_targets, off_vmodels, off_lb, off_clients;
     struct shm_counters counters;
     struct shm_worker workers[CFG_MAX_WORKERS];
+    struct shm_health health[SHM_HEALTH_SLOTS];
 };
 
 /* Per-process pointers into the segment (the same in every process). */

@@ -30,6 +30,8 @@ struct slots_map {
     int16_t vmodel_slot[CFG_MAX_VMODELS];  /* cfg vmodel index -> slot */
     int16_t target_index[SHM_TARGET_SLOTS];   /* slot -> index or NONE */
     int16_t vmodel_index[SHM_VMODEL_SLOTS];   /* slot -> index or NONE */
+    int16_t health_slot[CFG_MAX_PROVIDERS];   /* cfg provider index ->
+                                                 shm_health (provhealth.h) */
 };
 
 /* With the segment lock held, by the master: places the targets and

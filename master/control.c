@@ -6,6 +6,7 @@
  * leaves, so a client can hold neither descriptors nor memory for long. */
 #include "master.h"
 #include "budgets.h"
+#include "provhealth.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -238,7 +239,7 @@ char *control_stats_json(struct master *m)
         const struct cfg_target *ct = &m->cfg->targets[t];
         const struct shm_target *st = master_target(m, t);
         json_object *o = json_object_new_object();
-        uint32_t state;
+        uint32_t state, health;
 
         json_object_object_add(o, "name", json_object_new_string(ct->name));
         json_object_object_add(o, "virtual_model", json_object_new_string(
@@ -250,6 +251,7 @@ char *control_stats_json(struct master *m)
         if (state == SHM_BREAKER_OPEN &&
             cb_usable(&st->cb, &m->cfg->breaker, util_now_ms()))
             state = SHM_BREAKER_HALF_OPEN;
+        health = provhealth_target_state(&m->shm, m->slots.target_slot[t]);
         shm_unlock(&m->shm);
         json_object_object_add(o, "state", json_object_new_string(
             cb_state_name(state)));
@@ -259,6 +261,8 @@ char *control_stats_json(struct master *m)
             (int64_t)atomic_load(&st->requests)));
         json_object_object_add(o, "failures", json_object_new_int64(
             (int64_t)atomic_load(&st->failures)));
+        json_object_object_add(o, "health", json_object_new_string(
+            health_kind_name(health)));
         json_object_object_add(o, "latency_ms",
                                control_latency(
                                    &m->latency[m->slots.target_slot[t]]));

@@ -13,9 +13,9 @@
 
 #include "master.h"
 #include "budgets.h"
+#include "provhealth.h"
 
 #define ENDPOINTS_HIST_FOLD  HIST_SUB_COUNT  /* buckets per le label */
-#define ENDPOINTS_HEALTH_MAX 256             /* the /health body */
 /* Appends to the /metrics answer; out of memory aborts (util_oom). */
 #define ENDPOINTS_PRINTF(buf, ...) \
     do { if (evbuffer_add_printf(buf, __VA_ARGS__) < 0) \
@@ -27,29 +27,77 @@ void endpoints_models(struct master *m, struct http_req *req)
               m->models_len);
 }
 
-/* 200 while a worker is up and some target's breaker is not open. */
+/* 200 while a worker is up and some target's breaker is not open and
+ * its provider not unhealthy; names the targets of unhealthy providers. */
 void endpoints_health(struct master *m, struct http_req *req)
 {
-    char body[ENDPOINTS_HEALTH_MAX];
-    int alive = supervisor_alive(m), usable = 0, n;
+    struct evbuffer *buf = evbuffer_new(), *names = evbuffer_new();
+    int alive = supervisor_alive(m), usable = 0, unhealthy = 0;
     bool ok;
 
     int64_t now = util_now_ms();
 
+    if (buf == NULL || names == NULL)
+        util_oom("the /health answer");
     shm_lock(&m->shm);
-    for (int t = 0; t < m->cfg->target_count; t++)
-        if (cb_usable(&master_target(m, t)->cb, &m->cfg->breaker, now))
+    for (int t = 0; t < m->cfg->target_count; t++) {
+        bool healthy = provhealth_target_usable(&m->shm,
+                                                m->slots.target_slot[t]);
+
+        if (healthy &&
+            cb_usable(&master_target(m, t)->cb, &m->cfg->breaker, now))
             usable++;
+        if (!healthy)
+            ENDPOINTS_PRINTF(names, "%s\"%s\"", unhealthy++ ? "," : "",
+                             m->cfg->targets[t].name);
+    }
     shm_unlock(&m->shm);
     ok = alive > 0 && usable > 0 && !m->draining;
-    n = snprintf(body, sizeof(body), "{\"status\":\"%s\",\"workers\":%d,"
-                 "\"targets_usable\":%d,\"queue_depth\":%u,"
-                 "\"connections\":%d%s}", ok ? "ok" : "unavailable", alive,
-                 usable, pq_size(&m->shm.pq),
-                 http_server_connections(&m->http),
-                 m->draining ? ",\"draining\":true" : "");
-    http_send(req, ok ? 200 : 503, "application/json", NULL, 0, body,
-              (size_t)n);
+    ENDPOINTS_PRINTF(buf, "{\"status\":\"%s\",\"workers\":%d,"
+                     "\"targets_usable\":%d,\"queue_depth\":%u,"
+                     "\"connections\":%d%s,\"unhealthy\":[",
+                     ok ? "ok" : "unavailable", alive, usable,
+                     pq_size(&m->shm.pq), http_server_connections(&m->http),
+                     m->draining ? ",\"draining\":true" : "");
+    if (evbuffer_add_buffer(buf, names) < 0)
+        util_oom("the /health answer");
+    ENDPOINTS_PRINTF(buf, "]}");
+    http_send_buffer(req, ok ? 200 : 503, "application/json", NULL, 0, buf);
+    evbuffer_free(names);
+    evbuffer_free(buf);
+}
+
+/* Active health: per target 1/0 (healthy or unknown / unhealthy), and
+ * the probes' outcomes per provider with a health_check. */
+static void endpoints_health_metrics(struct master *m, struct evbuffer *buf)
+{
+    static const char healthy[] = "pipeline_target_healthy";
+    static const char checks[] = "pipeline_health_checks_total";
+
+    ENDPOINTS_PRINTF(buf, "# HELP %s 1 unless the target's provider is "
+                     "unhealthy (active health checks).\n# TYPE %s gauge\n",
+                     healthy, healthy);
+    for (int t = 0; t < m->cfg->target_count; t++)
+        ENDPOINTS_PRINTF(buf, "%s{target=\"%s\",virtual_model=\"%s\"} %d\n",
+                         healthy, m->cfg->targets[t].name,
+                         m->cfg->vmodels[m->cfg->targets[t].vmodel].name,
+                         provhealth_target_usable(&m->shm,
+                             m->slots.target_slot[t]) ? 1 : 0);
+    ENDPOINTS_PRINTF(buf, "# HELP %s Health probes by provider and "
+                     "outcome.\n# TYPE %s counter\n", checks, checks);
+    for (int p = 0; p < m->cfg->provider_count; p++) {
+        const struct health_state *h = provhealth_at(&m->shm,
+                                                     m->slots.health_slot[p]);
+
+        if (m->cfg->providers[p].health.interval_ms <= 0 || h == NULL)
+            continue;
+        ENDPOINTS_PRINTF(buf, "%s{provider=\"%s\",result=\"ok\"} %llu\n"
+                         "%s{provider=\"%s\",result=\"fail\"} %llu\n",
+                         checks, m->cfg->providers[p].name,
+                         (unsigned long long)atomic_load(&h->probes_ok),
+                         checks, m->cfg->providers[p].name,
+                         (unsigned long long)atomic_load(&h->probes_failed));
+    }
 }
 
 /* Per-target series of /metrics. */
@@ -210,6 +258,7 @@ void endpoints_metrics(struct master *m, struct http_req *req)
     endpoints_tokens(m, buf);
     budgets_metrics(m, buf);
     endpoints_latency(m, buf);
+    endpoints_health_metrics(m, buf);
     http_send_buffer(req, 200, "text/plain; version=0.0.4", NULL, 0, buf);
     evbuffer_free(buf);
 }

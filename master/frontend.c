@@ -22,6 +22,7 @@
 #include "endpoints.h"
 #include "mcap.h"
 #include "mreq.h"
+#include "provhealth.h"
 #include "reqlog.h"
 #include "request.h"
 #include "trace.h"
@@ -260,9 +261,10 @@ static int frontend_enqueue(struct master *m, struct http_req *req,
     return (int)j;
 }
 
-/* When every target the request could use has its breaker open, answers
- * 503 at once with Retry-After set to the soonest half-open time, instead
- * of queueing a job no worker could run. */
+/* When every target the request could use has its breaker open or its
+ * provider unhealthy, answers 503 at once with Retry-After set to the
+ * soonest half-open time or next probe, instead of queueing a job no
+ * worker could run. */
 static bool frontend_all_open(struct master *m, struct http_req *req,
                               const char *rid, int64_t received_us,
                               const char *model, int vmodel, int target)
@@ -275,16 +277,24 @@ static bool frontend_all_open(struct master *m, struct http_req *req,
     struct http_hdr retry_after;
     struct trace_req r = { 0 };
 
+    bool any_unhealthy = false;
+
     shm_lock(&m->shm);
     for (int t = first; t < first + n; t++) {
         const struct cb_state *cb = &master_target(m, t)->cb;
+        int32_t slot = m->slots.target_slot[t];
         int64_t at;
 
-        if (cb_usable(cb, &m->cfg->breaker, now)) {
+        if (!provhealth_target_usable(&m->shm, slot)) {
+            /* Skipped like an open breaker until a probe is due. */
+            any_unhealthy = true;
+            at = health_due_ms(provhealth_of_target(&m->shm, slot));
+        } else if (cb_usable(cb, &m->cfg->breaker, now)) {
             shm_unlock(&m->shm);
             return false;
+        } else {
+            at = cb_next_try_ms(cb, &m->cfg->breaker, now);
         }
-        at = cb_next_try_ms(cb, &m->cfg->breaker, now);
         next = at < next ? at : next;
     }
     shm_unlock(&m->shm);
@@ -293,8 +303,10 @@ static bool frontend_all_open(struct master *m, struct http_req *req,
              (long long)((next - now + 999) / 1000 > 0 ?
                          (next - now + 999) / 1000 : 1));
     retry_after = (struct http_hdr){ "Retry-After", retry };
-    http_send_error(req, 503, "circuit_open", "every target's circuit "
-                    "breaker is open", &retry_after, 1);
+    http_send_error(req, 503, "circuit_open", any_unhealthy ?
+                    "every target's circuit breaker is open or its provider "
+                    "unhealthy" : "every target's circuit breaker is open",
+                    &retry_after, 1);
     r.model = model;
     r.error = "circuit_open";
     r.status = 503;

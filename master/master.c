@@ -21,6 +21,7 @@
 #include "frame.h"
 #include "mcap.h"
 #include "notify.h"
+#include "provhealth.h"
 
 static void master_free_loop(struct master *m);
 static void master_close_fds(int keep_a, int keep_b, int keep_c);
@@ -165,6 +166,7 @@ static int master_apply_slots(struct master *m, const struct cfg *old,
                               size_t errlen)
 {
     uint64_t fresh[SLOTS_FRESH_WORDS];
+    enum health_change changed[CFG_MAX_PROVIDERS] = { HEALTH_CHANGE_NONE };
     struct slots_map map;
     int rc;
 
@@ -174,9 +176,20 @@ static int master_apply_slots(struct master *m, const struct cfg *old,
                      errlen);
     if (rc == 0)
         budgets_place_targets(&m->shm, next, &map, fresh, util_now_ms());
+    if (rc == 0 && provhealth_apply(&m->shm, next, &map, util_now_ms(),
+                                    changed) < 0)
+        /* Cannot happen (twice the providers' maximum); the targets
+         * placed keep working, without health. */
+        log_msg(&m->log, LOG_ERROR, NULL, "no room for the providers' "
+                "health state");
     shm_unlock(&m->shm);
     if (rc < 0)
         return -1;
+    for (int p = 0; p < next->provider_count; p++)
+        if (changed[p] != HEALTH_CHANGE_NONE)
+            log_msg(&m->log, LOG_INFO, NULL, "health of provider %s: %s "
+                    "(health_check removed)", next->providers[p].name,
+                    health_change_name(changed[p]));
     m->slots = map;
     for (int s = 0; s < SHM_TARGET_SLOTS; s++)
         if (slots_fresh(fresh, s)) {

@@ -536,6 +536,59 @@ fail:
     return -1;
 }
 
+int auth_probe_credentials(struct worker *w, int provider,
+                           const char **bearer, const char **chat_url,
+                           uint32_t *gen)
+{
+    struct auth_provider *ap;
+    int64_t now = util_now_ms();
+
+    if (w->auth == NULL || !w->auth[provider].oauth)
+        return -1;
+    ap = &w->auth[provider];
+    if (ap->phase == AUTH_IDLE) {
+        auth_load(ap, false);
+        if (ap->dead)
+            return -1;
+    }
+    if (ap->loaded && !ap->dead && !ap->stale && !auth_expiring(ap, 0)) {
+        /* As for a call: close to expiry, refreshed in the background. */
+        if (ap->phase == AUTH_IDLE &&
+            auth_expiring(ap, OAUTH_REFRESH_MARGIN_MS) &&
+            now >= ap->next_refresh_ms && now >= ap->next_ahead_ms &&
+            auth_refreshable(ap))
+            auth_refresh_begin(ap);
+        *bearer = ap->bearer;
+        *chat_url = ap->chat_url;
+        *gen = ap->gen;
+        return 1;
+    }
+    if (ap->phase != AUTH_IDLE)
+        return 0;                   /* a refresh is under way */
+    if (now < ap->next_refresh_ms || !auth_refreshable(ap))
+        return -1;
+    auth_refresh_begin(ap);
+    return 0;
+}
+
+void auth_probe_refused(struct worker *w, int provider, uint32_t gen)
+{
+    struct auth_provider *ap;
+
+    if (w->auth == NULL || !w->auth[provider].oauth)
+        return;
+    ap = &w->auth[provider];
+    if (gen != ap->gen)
+        return;            /* newer tokens were read since */
+    /* As auth_rejected: tokens a refusal's refresh brought, refused
+     * before they were ever taken, are not refreshed again for a while. */
+    if (ap->from_refusal && !ap->proven)
+        ap->refusal_quiet_ms = util_now_ms() + AUTH_FRESH_MS;
+    if (util_now_ms() < ap->refusal_quiet_ms)
+        return;
+    ap->stale = true;      /* the next probe or call refreshes them */
+}
+
 const char *auth_secret(const struct call *c)
 {
     return c->w->auth[c->w->cfg->targets[c->target].provider].bearer;

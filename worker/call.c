@@ -19,6 +19,7 @@
 #include "backoff.h"
 #include "bucket.h"
 #include "frame.h"
+#include "provhealth.h"
 #include "util.h"
 
 #define CALL_MSG_MAX   160
@@ -115,8 +116,8 @@ static void call_release_target(struct call *c, enum call_outcome outcome)
  * (provider/model) gets that one or none. Takes a slot on it (and a
  * half-open probe when that is what it is). Returns the target (an index
  * of w->cfg), -1 when every usable target is full, or CALL_ALL_OPEN when
- * every breaker is open (*next_try_ms: when the first will let a call
- * through). The state lives in the targets' slots; the balancer's, for
+ * every breaker is open or its provider unhealthy (*next_try_ms: when the
+ * first will let a call through, or be probed again). The state lives in the targets' slots; the balancer's, for
  * the strategies that keep one, is gathered into a local array for
  * lb_pick and written back. */
 static int call_pick_target(struct call *c, int64_t *next_try_ms)
@@ -145,6 +146,7 @@ static int call_pick_target(struct call *c, int64_t *next_try_ms)
     bool any_usable = false, probe = false;
     int idx, chosen = -1;
 
+    c->unhealthy_seen = false;
     shm_lock(&w->shm);
     for (int i = 0; i < n; i++) {
         const struct cfg_target *ct = &cfg->targets[first + i];
@@ -160,7 +162,16 @@ static int call_pick_target(struct call *c, int64_t *next_try_ms)
         choice[i].ready_at_ms = now + bucket_pair_wait_ms(&st->budget, now);
         if (keeps_lb)
             lb[i] = w->shm.lb[slot[i]];
-        if (cand[i].usable) {
+        if (cand[i].usable && !provhealth_target_usable(&w->shm, slot[i])) {
+            /* An unhealthy provider is skipped like an open breaker,
+             * until a probe brings it back. */
+            int64_t at = health_due_ms(provhealth_of_target(&w->shm,
+                                                            slot[i]));
+
+            cand[i].usable = false;
+            c->unhealthy_seen = true;
+            next = at < next ? at : next;
+        } else if (cand[i].usable) {
             any_usable = true;
         } else {
             int64_t at = cb_next_try_ms(&st->cb, &cfg->breaker, now);
@@ -458,8 +469,10 @@ static void call_attempt_start(struct call *c)
         /* Its own failures may have opened them: then those are the
          * cause to answer (apierr_final). */
         snprintf(open.message, sizeof(open.message), "every target's "
-                 "circuit breaker is open; retry in %lld ms",
-                 (long long)(next_try - util_now_ms()));
+                 "circuit breaker is open%s; retry in %lld ms",
+                 c->unhealthy_seen ? " or its provider unhealthy" : "",
+                 (long long)(next_try > util_now_ms() ?
+                             next_try - util_now_ms() : 0));
         call_fail_with(c, apierr_final(&c->last_failure, &open));
         return;
     }

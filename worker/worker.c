@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "probe.h"
 
 /* Takes jobs from the queue while this worker and the whole pipeline
  * are under their concurrency caps. */
@@ -223,7 +224,9 @@ static int worker_setup(struct worker *w, const struct worker_args *a)
     if (w->wake_ev == NULL || w->term_ev == NULL || w->budget_timer == NULL ||
         event_add(w->wake_ev, NULL) < 0 || event_add(w->term_ev, NULL) < 0)
         return -1;
-    return upstream_init(w) < 0 ? -1 : provider_init(w);
+    if (upstream_init(w) < 0 || provider_init(w) < 0)
+        return -1;
+    return probe_init(w);
 }
 
 static void worker_teardown(struct worker *w)
@@ -234,6 +237,7 @@ static void worker_teardown(struct worker *w)
                 call_abandon(w->calls[j]);
         }
     }
+    probe_free(w);
     provider_free(w);  /* their transfers leave the multi before it goes */
     upstream_free(w);
     if (w->wake_ev)

@@ -50,6 +50,7 @@
 struct call;
 struct worker;
 struct auth_provider;
+struct probe_set;
 
 /* What a curl transfer reports to when it ends: CURLINFO_PRIVATE of
  * every easy handle on the multi points to one, inside whatever owns the
@@ -129,6 +130,7 @@ struct worker {
     /* Scratch for an answer's translated events (door_anthropic.c and
      * the anthropic adapter), emptied after each event; provider.c's. */
     struct evbuffer *door_out;
+    struct probe_set *probes;      /* health probes (probe.c) */
     struct call **calls;           /* by job index */
     int active;
     int max_active;
@@ -171,6 +173,8 @@ struct call {
     int64_t last_delay_ms;         /* decorrelated jitter state */
     bool head_sent;
     bool finished;
+    bool unhealthy_seen;           /* the last pick skipped an unhealthy
+                                      provider's target */
     bool paused;                   /* the master asked: its client is slow */
     bool paused_local;             /* our output to the master is full */
     struct event *timer;           /* backoff before the next attempt */
@@ -247,6 +251,18 @@ void auth_free(struct worker *w);
  * until a refresh ends (restart(c) then starts its attempt again), -1
  * when the attempt failed (reported with call_attempt_failed). */
 int auth_prepare(struct call *c, int (*restart)(struct call *c));
+/* For a health probe of OAuth provider p (worker/probe.c): 1 with the
+ * tokens' key and chat URL (owned by the auth state, valid until the
+ * loop runs again) and their generation, 0 when a refresh is under way (started now if
+ * needed: skip this round), -1 when they are not usable (expired and not
+ * refreshable, refused, unreadable). */
+int auth_probe_credentials(struct worker *w, int provider,
+                           const char **bearer, const char **chat_url,
+                           uint32_t *gen);
+/* The API refused (401/403) a probe signed with the tokens of generation
+ * gen (from auth_probe_credentials): they are marked for a refresh, as
+ * a refused call's are. */
+void auth_probe_refused(struct worker *w, int provider, uint32_t gen);
 /* The key the attempt is signed with (the kind's sign puts it in its
  * header lines); the chat URL the tokens give. */
 const char *auth_secret(const struct call *c);

@@ -132,6 +132,40 @@ static int cfgprov_api_key(struct cfg_loader *ld, const config_setting_t *s,
     return 0;
 }
 
+static const char *const cfgprov_health_keys[] = {
+    "interval_ms", "timeout_ms", "unhealthy_after", "healthy_after", NULL
+};
+
+/* health_check = { ... }: absent, no probing (interval_ms stays 0). A
+ * probe may not outlast its interval, or rounds would overlap. */
+static int cfgprov_health(struct cfg_loader *ld, const config_setting_t *s,
+                          struct cfg_provider *p)
+{
+    const config_setting_t *g;
+    struct cfg_health *h = &p->health;
+
+    if (cfg_get_group(ld, s, "health_check", cfgprov_health_keys, &g) < 0)
+        return -1;
+    if (g == NULL)
+        return 0;
+    if (cfg_get_i(ld, g, "interval_ms", CFGPROV_HEALTH_MIN_MS,
+                  CFGPROV_HEALTH_MAX_MS, CFGPROV_HEALTH_INTERVAL_MS,
+                  &h->interval_ms) < 0 ||
+        cfg_get_i(ld, g, "timeout_ms", CFGPROV_HEALTH_MIN_MS,
+                  CFGPROV_HEALTH_MAX_MS, CFGPROV_HEALTH_TIMEOUT_MS,
+                  &h->timeout_ms) < 0 ||
+        cfg_get_i(ld, g, "unhealthy_after", 1, CFGPROV_HEALTH_MAX_COUNT,
+                  CFGPROV_HEALTH_UNHEALTHY_AFTER, &h->unhealthy_after) < 0 ||
+        cfg_get_i(ld, g, "healthy_after", 1, CFGPROV_HEALTH_MAX_COUNT,
+                  CFGPROV_HEALTH_HEALTHY_AFTER, &h->healthy_after) < 0)
+        return -1;
+    if (h->timeout_ms > h->interval_ms)
+        return cfg_fail(ld, g, "provider \"%s\": health_check timeout_ms "
+                        "(%d) must not exceed interval_ms (%d)", p->name,
+                        h->timeout_ms, h->interval_ms);
+    return 0;
+}
+
 int cfgprov_load(struct cfg_loader *ld, const config_setting_t *s,
                  const char *const *keys, struct cfg *cfg,
                  struct cfg_provider *p)
@@ -164,7 +198,7 @@ int cfgprov_load(struct cfg_loader *ld, const config_setting_t *s,
     if (p->api_key && p->api_key_env)
         return cfg_fail(ld, s, "provider \"%s\": set 'api_key' or "
                         "'api_key_env', not both", p->name);
-    if (cfgprov_auth(ld, s, k, p) < 0)
+    if (cfgprov_auth(ld, s, k, p) < 0 || cfgprov_health(ld, s, p) < 0)
         return -1;
     def_url = p->auth == CFG_AUTH_API_KEY ? k->base_url_api_key
                                           : k->base_url_oauth;

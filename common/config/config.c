@@ -129,7 +129,7 @@ static int cfg_parse_listen(struct cfg_loader *ld, const config_setting_t *at,
 static const char *const cfg_provider_keys[] = {
     "name", "type", "auth", "base_url", "api_key", "api_key_env",
     "token_file", "oauth_base_url", "client_id", "client_secret",
-    "settings_file", "latency_ms", NULL
+    "settings_file", "latency_ms", "health_check", NULL
 };
 
 static const char *const cfg_target_keys[] = {

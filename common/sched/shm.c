@@ -182,6 +182,9 @@ void shm_repair(struct shm_view *shm)
     for (uint32_t c = 0; c < SHM_CLIENT_SLOTS; c++)
         if (shm->clients[c].used)
             bucket_pair_repair(&shm->clients[c].budget);
+    for (uint32_t h = 0; h < SHM_HEALTH_SLOTS; h++)
+        if (hdr->health[h].used)
+            health_repair(&hdr->health[h].st);
     for (uint32_t j = 0; j < hdr->job_count; j++) {
         struct shm_job *job = &shm->jobs[j];
 

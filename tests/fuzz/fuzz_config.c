@@ -162,6 +162,12 @@ static void fuzz_cfg_check_loaded(const struct cfg *cfg)
                    strchr(p->name, '/') == NULL, "bad provider name");
         FUZZ_CHECK(cfg_provider_type_name(p->type) != NULL,
                    "provider type %d has no name", p->type);
+        FUZZ_CHECK(p->health.interval_ms == 0 ||
+                   (p->health.timeout_ms > 0 &&
+                    p->health.timeout_ms <= p->health.interval_ms &&
+                    p->health.unhealthy_after >= 1 &&
+                    p->health.healthy_after >= 1),
+                   "provider \"%s\": health_check out of range", p->name);
         FUZZ_CHECK(p->type == CFG_PROVIDER_MOCK || p->base_url != NULL ||
                    p->auth == CFG_AUTH_OAUTH,
                    "provider \"%s\" has no base_url", p->name);

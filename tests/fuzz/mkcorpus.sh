@@ -199,6 +199,30 @@ providers = ( { name = "p"; type = "mock"; } );
 virtual_models = ( { name = "v";
                      targets = ( { provider = "p"; model = "m"; rpm = 0; tpm = 1.5; } ); } );
 EOF
+cat >"$CORPUS/config/health_check" <<'EOF'
+providers = (
+  { name = "o"; type = "openai"; base_url = "http://127.0.0.1:9/v1";
+    api_key = "k";
+    health_check = { interval_ms = 200; timeout_ms = 150;
+                     unhealthy_after = 2; healthy_after = 3; }; },
+  { name = "m"; type = "mock"; health_check = { interval_ms = 10000; }; },
+  { name = "q"; type = "qwen"; auth = "oauth"; health_check = { }; }
+);
+virtual_models = ( { name = "v";
+                     targets = ( { provider = "o"; model = "m"; },
+                                 { provider = "m"; model = "m"; } ); } );
+EOF
+cat >"$CORPUS/config/err_health_check" <<'EOF'
+providers = (
+  { name = "o"; type = "openai"; base_url = "http://127.0.0.1:9/v1";
+    api_key = "k";
+    health_check = { interval_ms = 100; timeout_ms = 900;
+                     unhealthy_after = 0; every = 1; }; },
+  { name = "m"; type = "mock"; health_check = ( 1, 2 ); }
+);
+virtual_models = ( { name = "v";
+                     targets = ( { provider = "o"; model = "m"; } ); } );
+EOF
 
 # --- JSON documents -------------------------------------------------------
 seed jsonscan request '{"model":"default","messages":[%s],"stream":false}' \

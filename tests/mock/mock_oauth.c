@@ -23,6 +23,7 @@
  *   POST /oauth/token                 iFlow refresh_token (+ Basic auth)
  *   GET  /api/oauth/getUserInfo       iFlow: ?accessToken= -> apiKey
  *   POST /v1/chat/completions         Bearer access token or API key
+ *   GET  /v1/models                   the same check (health probes)
  *   POST /control?k=v&...             (or a form body) script the state
  *   GET  /stats, POST /stats/reset    counters, tokens, poll gaps
  *   GET  /authorize                   the verification_uri's page
@@ -31,7 +32,8 @@
  * counters count requests that reached their endpoint with the right
  * method, whatever the answer: device_code, polls (device_code grant),
  * refresh (Qwen refresh_token grant), iflow_refresh, userinfo; chat
- * counts those with an accepted token, chat_401 the others.
+ * counts those with an accepted token, chat_401 the others; models and
+ * models_401 likewise for GET /v1/models.
  */
 
 #include <ctype.h>
@@ -198,6 +200,8 @@ struct mo_stats {
     unsigned long userinfo;
     unsigned long chat;
     unsigned long chat_401;
+    unsigned long models;
+    unsigned long models_401;
     unsigned long aborted;      /* clients gone before a delayed answer */
     int64_t gaps_ms[MO_POLL_GAPS];  /* ring of the latest poll gaps */
     size_t gap_count;
@@ -1486,6 +1490,38 @@ mo_chat_answer(struct mo_ctx *ctx, struct evhttp_request *req,
     mo_reply_json(req, HTTP_OK, obj, rc);
 }
 
+/* GET /v1/models: a one-model list for the current access token or API
+ * key, 401 for anything else. */
+static void
+mo_models_cb(struct evhttp_request *req, void *arg)
+{
+    static const char body[] =
+        "{\"object\":\"list\",\"data\":[{\"id\":\"mock-model\","
+        "\"object\":\"model\",\"owned_by\":\"mock_oauth\"}]}";
+    struct mo_ctx *ctx = arg;
+    const char *token;
+
+    mo_log(ctx, req);
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+        mo_bad_method(req);
+        return;
+    }
+    token = mo_auth_param(req, MO_AUTH_BEARER);
+    if (!mo_streq(token, ctx->state.slots[MO_SLOT_ACCESS])
+        && !mo_streq(token, ctx->state.slots[MO_SLOT_APIKEY])) {
+        ctx->stats.models_401++;
+        mo_openai_error(req, MO_HTTP_UNAUTHORIZED, "invalid_request_error",
+                        "invalid_api_key", "Invalid access token");
+        return;
+    }
+    ctx->stats.models++;
+    evbuffer_add(evhttp_request_get_output_buffer(req), body,
+                 sizeof(body) - 1);
+    evhttp_add_header(evhttp_request_get_output_headers(req),
+                      "Content-Type", "application/json");
+    evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+}
+
 static void
 mo_chat_cb(struct evhttp_request *req, void *arg)
 {
@@ -1768,6 +1804,8 @@ mo_stats_cb(struct evhttp_request *req, void *arg)
     rc |= mo_add_int(obj, "userinfo", (int64_t)st->userinfo);
     rc |= mo_add_int(obj, "chat", (int64_t)st->chat);
     rc |= mo_add_int(obj, "chat_401", (int64_t)st->chat_401);
+    rc |= mo_add_int(obj, "models", (int64_t)st->models);
+    rc |= mo_add_int(obj, "models_401", (int64_t)st->models_401);
     rc |= mo_add_int(obj, "aborted", (int64_t)st->aborted);
     rc |= mo_add_str(obj, "access", ctx->state.slots[MO_SLOT_ACCESS]);
     rc |= mo_add_str(obj, "refresh_token",
@@ -2010,6 +2048,7 @@ mo_routes(struct mo_ctx *ctx)
         { "/oauth/token", mo_iflow_token_cb },
         { "/api/oauth/getUserInfo", mo_userinfo_cb },
         { "/v1/chat/completions", mo_chat_cb },
+        { "/v1/models", mo_models_cb },
         { "/control", mo_control_cb },
         { "/stats", mo_stats_cb },
         { "/stats/reset", mo_stats_reset_cb },

@@ -14,7 +14,10 @@
  * streams whose events span two data: lines,
  * delayed answers and word-by-word dripping streams.  GET /v1/models,
  * GET /stats and POST /stats/reset exist for the test harness; everything
- * else is an OpenAI-shaped 404.
+ * else is an OpenAI-shaped 404.  GET /stats/models counts the GET
+ * /v1/models calls (health probes): {"models":N,"authorized":M}, M of
+ * them with an "Authorization: Bearer " header; POST
+ * /stats/models?fail=1 makes /v1/models answer 503 until ?fail=0.
  */
 
 #include <ctype.h>
@@ -120,6 +123,7 @@
 
 #define MOCK_ERR_INVALID        "invalid_request_error"
 #define MOCK_ERR_SERVER         "server_error"
+#define MOCK_BEARER             "Bearer "
 
 /* Length of a string literal, without the terminating NUL. */
 #define MOCK_LIT_LEN(s)         (sizeof(s) - 1)
@@ -264,6 +268,9 @@ struct mock_ctx {
     struct mock_job *jobs;
     unsigned long requests;
     unsigned long aborted;      /* clients that left before their answer */
+    unsigned long models_calls;     /* GET /v1/models */
+    unsigned long models_authorized;    /* of those, with a Bearer key */
+    int models_fail;            /* /v1/models answers 503 */
     struct {
         char model[MOCK_FAIL_MODEL_MAX];
         long seen;
@@ -1594,15 +1601,52 @@ out:
 static void
 mock_models_cb(struct evhttp_request *req, void *arg)
 {
-    const struct mock_ctx *ctx = arg;
+    struct mock_ctx *ctx = arg;
+    const char *auth;
 
     mock_log(ctx, req, NULL);
     if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
         mock_send_bad_method(req);
         return;
     }
+    ctx->models_calls++;
+    auth = evhttp_find_header(evhttp_request_get_input_headers(req),
+                              "Authorization");
+    if (auth != NULL && strncmp(auth, MOCK_BEARER, strlen(MOCK_BEARER)) == 0
+        && auth[strlen(MOCK_BEARER)] != '\0')
+        ctx->models_authorized++;
+    if (ctx->models_fail) {
+        mock_send_error(req, HTTP_SERVUNAVAIL, MOCK_ERR_SERVER, "unavailable",
+                        "models switched to fail");
+        return;
+    }
     mock_reply_static(req, HTTP_OK, MOCK_CT_JSON, mock_models_body,
                       MOCK_LIT_LEN(mock_models_body));
+}
+
+/* GET: the /v1/models counts; POST ?fail=1|0: switch its failure. */
+static void
+mock_models_stats_cb(struct evhttp_request *req, void *arg)
+{
+    struct mock_ctx *ctx = arg;
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    int rc;
+
+    mock_log(ctx, req, NULL);
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_POST) {
+        if (q != NULL && strcmp(q, "fail=1") == 0)
+            ctx->models_fail = 1;
+        else if (q != NULL && strcmp(q, "fail=0") == 0)
+            ctx->models_fail = 0;
+        else if (q != NULL && strcmp(q, "reset=1") == 0)
+            ctx->models_calls = ctx->models_authorized = 0;
+    }
+    rc = evbuffer_add_printf(evhttp_request_get_output_buffer(req),
+                             "{\"models\":%lu,\"authorized\":%lu,"
+                             "\"fail\":%d}", ctx->models_calls,
+                             ctx->models_authorized, ctx->models_fail) < 0
+         ? -1 : 0;
+    mock_reply_built(req, HTTP_OK, rc);
 }
 
 static void
@@ -1818,6 +1862,8 @@ mock_setup(struct mock_ctx *ctx)
         || evhttp_set_cb(ctx->http, "/v1/models", mock_models_cb, ctx) != 0
         || evhttp_set_cb(ctx->http, "/stats", mock_stats_cb, ctx) != 0
         || evhttp_set_cb(ctx->http, "/stats/aborted", mock_stats_cb, ctx) != 0
+        || evhttp_set_cb(ctx->http, "/stats/models", mock_models_stats_cb,
+                         ctx) != 0
         || evhttp_set_cb(ctx->http, "/stats/reset", mock_stats_reset_cb,
                          ctx) != 0)
         goto fail;

@@ -40,6 +40,7 @@ static int (*const unit_registrars[])(void) = {
     register_call_tests,
     register_bucket_tests,
     register_health_tests,
+    register_provhealth_tests,
     register_clientbudget_tests,
     register_budgets_tests,
     register_provkind_tests,

@@ -46,6 +46,7 @@ int register_ctlcli_tests(void);
 int register_call_tests(void);
 int register_bucket_tests(void);
 int register_health_tests(void);
+int register_provhealth_tests(void);
 int register_clientbudget_tests(void);
 int register_budgets_tests(void);
 int register_anthropic_door_tests(void);
