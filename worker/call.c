@@ -117,7 +117,8 @@ static void call_release_target(struct call *c, enum call_outcome outcome)
  * half-open probe when that is what it is). Returns the target (an index
  * of w->cfg), -1 when every usable target is full, or CALL_ALL_OPEN when
  * every breaker is open or its provider unhealthy (*next_try_ms: when the
- * first will let a call through, or be probed again). The state lives in the targets' slots; the balancer's, for
+ * first will let a call through, or be probed again). The state lives
+ * in the targets' slots; the balancer's, for
  * the strategies that keep one, is gathered into a local array for
  * lb_pick and written back. */
 static int call_pick_target(struct call *c, int64_t *next_try_ms)
@@ -157,9 +158,6 @@ static int call_pick_target(struct call *c, int64_t *next_try_ms)
         cand[i].max_concurrent = ct->max_concurrent;
         cand[i].usable = cb_usable(&st->cb, &cfg->breaker, now);
         cand[i].tried = call_tried(c, first + i);
-        choice[i].usable = cand[i].usable;
-        choice[i].within_budget = bucket_pair_ready(&st->budget, now);
-        choice[i].ready_at_ms = now + bucket_pair_wait_ms(&st->budget, now);
         if (keeps_lb)
             lb[i] = w->shm.lb[slot[i]];
         if (cand[i].usable && !provhealth_target_usable(&w->shm, slot[i])) {
@@ -178,6 +176,11 @@ static int call_pick_target(struct call *c, int64_t *next_try_ms)
 
             next = at < next ? at : next;
         }
+        /* Usable here means: its breaker and its provider's health let
+         * a call through; the budget is weighed next. */
+        choice[i].usable = cand[i].usable;
+        choice[i].within_budget = bucket_pair_ready(&st->budget, now);
+        choice[i].ready_at_ms = now + bucket_pair_wait_ms(&st->budget, now);
     }
     /* A target out of rate budget is skipped like an open breaker. */
     outcome = bucket_choose(choice, n, now, c->deadline_ms, eligible,
