@@ -24,6 +24,7 @@
 #define CAP_SUFFIX        ".json"
 /* The door a request came in through when nothing else says. */
 #define CAP_DOOR_DEFAULT  "openai"
+#define CAP_DOOR_ANTHROPIC "anthropic"   /* /v1/messages (SHM_JOB_ANTHROPIC) */
 /* The client's name when clients have none. */
 #define CAP_CLIENT_NONE   "-"
 /* Shortest secret value worth masking: shorter ones would mask common

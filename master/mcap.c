@@ -22,6 +22,7 @@
 
 #include <json-c/json.h>
 
+#include "budgets.h"
 #include "capture.h"
 #include "master.h"
 #include "offload.h"
@@ -533,7 +534,7 @@ void mcap_finish(struct mreq *mr)
     const char *secrets[MCAP_SECRETS];
     size_t n, max = (size_t)m->cfg->capture.max_body_bytes, len;
     json_object *doc, *client, *sent;
-    const char *text;
+    const char *text, *name;
     char *copy;
 
     if (cap == NULL)
@@ -550,8 +551,9 @@ void mcap_finish(struct mreq *mr)
     json_object_object_add(doc, "door", json_object_new_string(
         mr->door != NULL ? mr->door : CAP_DOOR_DEFAULT));
     json_object_object_add(doc, "status", json_object_new_int(mr->status));
-    json_object_object_add(doc, "client",
-                           json_object_new_string(CAP_CLIENT_NONE));
+    name = budgets_name(m, m->shm.jobs[mr->job].client);
+    json_object_object_add(doc, "client", json_object_new_string(
+        name != NULL ? name : CAP_CLIENT_NONE));
     json_object_object_add(doc, "stream", json_object_new_boolean(
         mr->stream));
     json_object_object_add(doc, "request", cap->request);

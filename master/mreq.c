@@ -93,7 +93,8 @@ void mreq_start(struct master *m, struct http_req *http, uint32_t j,
     mr->error = NULL;
     mr->target[0] = '\0';
     util_strlcpy(mr->model, model, sizeof(mr->model));
-    mr->door = CAP_DOOR_DEFAULT;
+    mr->door = m->shm.jobs[j].flags & SHM_JOB_ANTHROPIC ? CAP_DOOR_ANTHROPIC
+                                                        : CAP_DOOR_DEFAULT;
     if (m->shm.jobs[j].flags & SHM_JOB_CAPTURE)
         mcap_begin(mr, http);
     m->active_reqs++;

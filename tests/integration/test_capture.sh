@@ -14,6 +14,7 @@ cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
 CLIENT_KEY="sk-client-capture-1f2e3d4c"
+NAMED_KEY="sk-named-capture-5e6f7a8b"
 PROVIDER_KEY="sk-provider-capture-9a8b7c6d"
 start_upstream UP
 DPORT=$(free_port)
@@ -26,7 +27,7 @@ listen = "127.0.0.1:$DPORT";
 control_socket = "$SOCK";
 workers = 1;
 retry = { max_retries = 2; base_delay_ms = 5; max_delay_ms = 20; jitter = "none"; };
-clients = { api_keys = ( "$CLIENT_KEY" ); };
+clients = { api_keys = ( "$CLIENT_KEY", { key = "$NAMED_KEY"; name = "team-cap"; } ); };
 capture = { dir = "$1"; max_body_bytes = 2048; max_files = 6; enabled = false; };
 providers = (
   { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1"; api_key = "$PROVIDER_KEY"; }
@@ -64,6 +65,18 @@ check "it is JSON with the request's id" cap-hdr-1 "$(field cap-hdr-1 'd["reques
 check "model, door, status, client" "echo openai 200 -" \
     "$(field cap-hdr-1 '" ".join([d["model"], d["door"], str(d["status"]), d["client"]])')"
 check_match "the client's body" 'hello capture' "$(field cap-hdr-1 'd["request"]["text"]')"
+check "a named client's request, captured" 200 \
+    "$(post "$(msg echo)" -H "Authorization: Bearer $NAMED_KEY" -H 'X-Request-Id: cap-named-1' -H 'X-Pipeline-Capture: 1')"
+wait_until 10 have cap-named-1
+check "its client is the key's name" team-cap "$(field cap-named-1 'd["client"]')"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "x-api-key: $CLIENT_KEY" \
+    -H 'anthropic-version: 2023-06-01' -H 'X-Request-Id: cap-door-1' \
+    -H 'X-Pipeline-Capture: 1' -H 'Content-Type: application/json' \
+    --data-binary '{"model":"echo","max_tokens":16,"messages":[{"role":"user","content":"hi door"}]}' \
+    "http://127.0.0.1:$DPORT/v1/messages")
+check "an Anthropic door request, captured" 200 "$code"
+wait_until 10 have cap-door-1
+check "its door is anthropic" anthropic "$(field cap-door-1 'd["door"]')"
 check "one attempt" 1 "$(field cap-hdr-1 'len(d["attempts"])')"
 check "its target and status" "up/echo 200" \
     "$(field cap-hdr-1 'd["attempts"][0]["target"] + " " + str(d["attempts"][0]["status"])')"
@@ -139,6 +152,7 @@ check "logged once" 1 "$(grep -c 'capture: cannot' "$DLOG")"
 echo "no secret in any capture or in the log"
 check "the client's key: nowhere" "" "$(grep -rl -- "$CLIENT_KEY" "$CAP" "$DLOG")"
 check "the provider's key: nowhere" "" "$(grep -rl -- "$PROVIDER_KEY" "$CAP" "$DLOG")"
+check "the named client's key: nowhere" "" "$(grep -rl -- "$NAMED_KEY" "$CAP" "$DLOG")"
 check "no Authorization header in a capture" "" "$(grep -rli 'authorization' "$CAP")"
 
 check_nomatch "no sanitizer or valgrind report" \
