@@ -349,7 +349,7 @@ static int openai_build_body(struct call *c)
 {
     size_t len;
     const char *body = (const char *)call_body(c, &len);
-    char *chat = NULL, err[OPENAI_MSG_MAX], *with_usage;
+    char *chat = NULL, *with_usage;
     size_t with_len;
     int rc;
 
@@ -360,6 +360,8 @@ static int openai_build_body(struct call *c)
     } else {
         /* The Anthropic door's Messages body: made a chat body first (the
          * master checked it with the same rules), then the kind's rules. */
+        char err[OPENAI_MSG_MAX];
+
         if (wdoor_anthropic_request(c, &chat, &len, err, sizeof(err)) < 0)
             return -1;
         rc = compat_request(call_provider(c)->type, chat, len, call_model(c),
