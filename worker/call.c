@@ -23,6 +23,8 @@
 #include "util.h"
 
 #define CALL_MSG_MAX   160
+/* A transport failure's message: the target's name and curl's words. */
+#define CALL_UPSTREAM_MSG_MAX 600
 #define CALL_ALL_OPEN  (-2)
 #define CALL_BUDGET_WAIT    (-3)   /* out of rate budget until *at */
 #define CALL_BUDGET_LIMITED (-4)   /* ... until at or past the deadline */
@@ -45,6 +47,40 @@ bool call_status_client_fault(int status)
     /* The client's request is at fault: another target would say the
      * same, and the target is fine. */
     return status == 400 || status == 404 || status == 413 || status == 422;
+}
+
+int call_transfer_result(struct call *c, CURLcode result, long *status)
+{
+    char msg[CALL_UPSTREAM_MSG_MAX];
+
+    *status = 0;
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, status);
+    c->upstream_status = (uint16_t)*status;
+    if (result == CURLE_WRITE_ERROR && c->proto_error != NULL) {
+        call_attempt_failed(c, 502, "bad_upstream_response", c->proto_error,
+                            true, true);
+        return -1;
+    }
+    if (c->too_large) {
+        snprintf(msg, sizeof(msg), "upstream answer exceeds %u bytes",
+                 WORKER_MAX_UPSTREAM_BODY);
+        call_attempt_failed(c, 502, "bad_upstream_response", msg, true, true);
+        return -1;
+    }
+    if (result == CURLE_OPERATION_TIMEDOUT &&
+        util_now_ms() >= c->deadline_ms) {
+        call_attempt_failed(c, 504, "timeout", "request timed out waiting "
+                            "for the upstream", false, true);
+        return -1;
+    }
+    if (result != CURLE_OK) {
+        snprintf(msg, sizeof(msg), "upstream %s failed: %.200s",
+                 c->w->cfg->targets[c->target].name,
+                 c->curl_err[0] ? c->curl_err : curl_easy_strerror(result));
+        call_attempt_failed(c, 502, "upstream_unreachable", msg, true, true);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- what adapters read ---- */

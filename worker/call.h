@@ -40,6 +40,12 @@ bool call_status_retryable(int status);
 /* True when status says the client's request is at fault (400, 404,
  * 413, 422): answered as it is, no retry, the target counts as well. */
 bool call_status_client_fault(int status);
+/* A finished transfer of c's attempt: 0 with the upstream's HTTP status
+ * in *status when an answer came (the adapter classifies it), or -1
+ * when the transfer itself failed (protocol error, answer too large,
+ * the deadline, no connection), which this has reported with
+ * call_attempt_failed. One rule for every adapter. */
+int call_transfer_result(struct call *c, CURLcode result, long *status);
 
 /* ---- what adapters read and report with ---- */
 

@@ -367,35 +367,10 @@ static void anthropic_stream_done(struct call *c)
 
 static void anthropic_transfer_done(struct call *c, CURLcode result)
 {
-    long status = 0;
-    char msg[2 * ANTHROPIC_MSG_MAX];
+    long status;
 
-    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
-    c->upstream_status = (uint16_t)status;
-    if (result == CURLE_WRITE_ERROR && c->proto_error != NULL) {
-        call_attempt_failed(c, 502, "bad_upstream_response", c->proto_error,
-                            true, true);
+    if (call_transfer_result(c, result, &status) < 0)
         return;
-    }
-    if (c->too_large) {
-        snprintf(msg, sizeof(msg), "upstream answer exceeds %u bytes",
-                 WORKER_MAX_UPSTREAM_BODY);
-        call_attempt_failed(c, 502, "bad_upstream_response", msg, true, true);
-        return;
-    }
-    if (result == CURLE_OPERATION_TIMEDOUT &&
-        util_now_ms() >= c->deadline_ms) {
-        call_attempt_failed(c, 504, "timeout", "request timed out waiting "
-                            "for the upstream", false, true);
-        return;
-    }
-    if (result != CURLE_OK) {
-        snprintf(msg, sizeof(msg), "upstream %s failed: %.200s",
-                 c->w->cfg->targets[c->target].name,
-                 c->curl_err[0] ? c->curl_err : curl_easy_strerror(result));
-        call_attempt_failed(c, 502, "upstream_unreachable", msg, true, true);
-        return;
-    }
     if (status != 200) {
         anthropic_http_failed(c, status);
         return;
