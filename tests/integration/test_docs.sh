@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_docs.sh - the documentation stands on its own. Every key the
-# configuration parser accepts (the cfg_*_keys tables common/config/config.c
-# checks every group against) has its row in docs/CONFIGURATION.md and
+# configuration parser accepts (the cfg*_keys tables the modules of
+# common/config/ check every group against) has its row in docs/CONFIGURATION.md and
 # appears in etc/pipelined.conf; README.md, docs/ and etc/ point to
 # nothing outside the repository (no ../shared, no DESIGN.md) and their
 # relative links resolve; the complete example of docs/CONFIGURATION.md
@@ -11,7 +11,7 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
-CONFIG_C=common/config/config.c
+CONFIG_C=(common/config/*.c)
 CONF_DOC=docs/CONFIGURATION.md
 EXAMPLE=etc/pipelined.conf
 # Fewer keys than this means the extraction below broke, not the docs.
@@ -19,12 +19,12 @@ MIN_KEYS=40
 
 # The accepted keys: the strings of every
 #   static const char *const cfg_NAME_keys[] = { "a", "b", ..., NULL };
-# table, one per line as "NAME key".
+# (or cfgMODULE_NAME_keys) table, one per line as "NAME key".
 config_keys() {
     awk '
-        /static const char \*const cfg_[a-z_]*_keys\[\] *= *\{/ {
+        /static const char \*const cfg[a-z]*_[a-z_]*_keys\[\] *= *\{/ {
             table = $0
-            sub(/.*cfg_/, "", table); sub(/_keys\[.*/, "", table)
+            sub(/.*const cfg[a-z]*_/, "", table); sub(/_keys\[.*/, "", table)
             inside = 1
         }
         inside {
@@ -34,15 +34,15 @@ config_keys() {
                 line = substr(line, RSTART + RLENGTH)
             }
             if ($0 ~ /\};/) inside = 0
-        }' "$CONFIG_C"
+        }' "${CONFIG_C[@]}"
 }
 
 KEYS=$(config_keys)
 NKEYS=$(printf '%s\n' "$KEYS" | grep -c .)
 if [ "$NKEYS" -ge "$MIN_KEYS" ]; then
-    ok "found $NKEYS accepted keys in $CONFIG_C"
+    ok "found $NKEYS accepted keys in common/config/"
 else
-    fail "found only $NKEYS accepted keys in $CONFIG_C (extraction broken?)"
+    fail "found only $NKEYS accepted keys in common/config/ (extraction broken?)"
 fi
 
 # missing_keys REGEX FILE: the "table.key" of every accepted key for
