@@ -76,6 +76,13 @@ fi
 check "every accepted key appears in $EXAMPLE" "" \
     "$(missing_keys '(^|[^a-z_])KEY *=' "$EXAMPLE")"
 
+# Every /metrics series the master prints is in the HTTP API reference.
+metrics_missing=""
+for name in $(grep -oh '"pipeline_[a-z_]*' master/*.c | tr -d '"' | sort -u); do
+    grep -q -- "$name" docs/HTTP_API.md || metrics_missing="$metrics_missing $name"
+done
+check "every /metrics series is in docs/HTTP_API.md" "" "${metrics_missing# }"
+
 # Nothing points outside the repository.
 DOCS=(README.md docs/*.md etc/*)
 check "no ../shared in README.md, docs/, etc/" "" \
