@@ -45,9 +45,9 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # Under valgrind: the unit tests, and the integration suites that drive
 # the daemon's main paths (requests, failures, OAuth, and each feature's
 # own suite); valgrind finds what ASan cannot (reads of uninitialised
-# memory), ASan+LSan covers every suite. Every suite runs under
-# ASan+UBSan (with LeakSanitizer) anyway; valgrind on all of them took
-# the whole run past CI's 10 minutes. RCC_VALGRIND_ALL=1: every suite.
+# memory) and ASan+UBSan with LeakSanitizer runs every suite; valgrind
+# on all of them took the whole run past CI's 10 minutes.
+# RCC_VALGRIND_ALL=1: every suite.
 VALGRIND_SUITES="api errors oauth capture budgets health anthropic"
 
 have_unit=0
