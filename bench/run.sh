@@ -49,6 +49,9 @@
 #   BENCH_STREAM_PACE_MS  sustained run: ms between chunks        (20)
 #   BENCH_STREAM_SECONDS  sustained run: seconds of streams opened (10)
 #   BENCH_STREAM_RUNS  runs of each stream test per path          (3)
+#   BENCH_DOOR_STREAMS the doors' run: streams opened at once through
+#                      each door, OpenAI's and Anthropic's        (50)
+#   BENCH_DOOR_RUNS    the doors' run: runs per door, interleaved (BENCH_STREAM_RUNS)
 #   BENCH_LAYOUTS      layouts to run (unpinned first)  ("unpinned pinned")
 #   BENCH_PIN_RUNS     pinned layout: rounds of rcc, nginx, direct       (2)
 #   BENCH_GATEWAY_CPU  pinned layout: taskset CPU list of the gateway   (0)
@@ -100,6 +103,8 @@ STREAM_WORDS=${BENCH_STREAM_WORDS:-199}
 STREAM_PACE_MS=${BENCH_STREAM_PACE_MS:-20}
 STREAM_SECONDS=${BENCH_STREAM_SECONDS:-10}
 STREAM_RUNS=${BENCH_STREAM_RUNS:-3}
+DOOR_STREAMS=${BENCH_DOOR_STREAMS:-50}
+DOOR_RUNS=${BENCH_DOOR_RUNS:-$STREAM_RUNS}
 PIPELINED=${BENCH_PIPELINED:-bin/pipelined}
 MOCK=${BENCH_MOCK:-bin/mock_upstream}
 KEEP_LOGS=${BENCH_KEEP_LOGS:-}
@@ -142,7 +147,7 @@ is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 for v in DURATION RUNS WARMUP THREADS CONNS STREAM_N STREAMS STREAM_WORDS \
          STREAM_PACE_MS STREAM_SECONDS STREAM_RUNS PIN_RUNS PIN_NGINX_WORKERS \
          PIN_RCC_WORKERS BIG_CONNS BIG_SECONDS SOAK_INTERVAL SOAK_CONNS \
-         SOAK_STREAMS; do
+         SOAK_STREAMS DOOR_STREAMS DOOR_RUNS; do
     if ! is_uint "${!v}" || (( 10#${!v} == 0 )); then
         die 1 "BENCH_${v/CONNS/CONNECTIONS} must be a positive integer (got '${!v}')"
     fi
@@ -1277,6 +1282,38 @@ if (( DO_UNPINNED )); then
     done
     echo
     echo "RSS of master + workers after the stream runs: $(awk -v k="$idle_kb" 'BEGIN { printf "%.1f", k / 1024 }') MB."
+
+    # The two doors side by side: DOOR_STREAMS streams opened at once
+    # through rcc's OpenAI door (POST /v1/chat/completions) and through
+    # its Anthropic door (POST /v1/messages, translated in the worker from
+    # the same OpenAI-format upstream), DOOR_RUNS runs each, interleaved.
+    # bin/stream_bench times each stream to its first data: line (the
+    # first chunk, or message_start); the ratio says what the Anthropic
+    # door's translation adds to the first event.
+    declare -A DOOR_P50=() DOOR_P99=() DOOR_M50=() DOOR_M99=()
+    log "doors: $DOOR_STREAMS streams opened at once through each door, $DOOR_RUNS run(s) per door"
+    for (( r = 1; r <= DOOR_RUNS; r++ )); do
+        for door in openai anthropic; do
+            check_servers
+            out=$(SB_DOOR=$door bin/stream_bench "$RCC_PORT" default "$DOOR_STREAMS" \
+                  "$STREAM_WORDS") || SB_FAIL[rcc]=$(( ${SB_FAIL[rcc]:-0} + 1 ))
+            log "streams door $door run $r: $out"
+            DOOR_P50[$door]+="$(sed -n 's/.*ttfb_p50_ms=\([0-9.]*\).*/\1/p' <<<"$out") "
+            DOOR_P99[$door]+="$(sed -n 's/.*ttfb_p99_ms=\([0-9.]*\).*/\1/p' <<<"$out") "
+        done
+    done
+    echo
+    echo "### The two doors: $DOOR_STREAMS concurrent streams of $((STREAM_WORDS + 2)) chunks through each, opened at once (medians of $DOOR_RUNS runs)"
+    echo
+    echo "| door | first event p50 ms | first event p99 ms |"
+    echo "|---|---:|---:|"
+    for door in openai anthropic; do
+        DOOR_M50[$door]=$(list_median "${DOOR_P50[$door]:-}")
+        DOOR_M99[$door]=$(list_median "${DOOR_P99[$door]:-}")
+    done
+    echo "| OpenAI (\`POST /v1/chat/completions\`, first chunk) | $(fmt "${DOOR_M50[openai]}") | $(fmt "${DOOR_M99[openai]}") |"
+    echo "| Anthropic (\`POST /v1/messages\`, message_start) | $(fmt "${DOOR_M50[anthropic]}") | $(fmt "${DOOR_M99[anthropic]}") |"
+    echo "| ratio Anthropic / OpenAI | $(ratio "${DOOR_M50[anthropic]}" "${DOOR_M50[openai]}") | $(ratio "${DOOR_M99[anthropic]}" "${DOOR_M99[openai]}") |"
 
 fi
 

@@ -1,7 +1,8 @@
 /* anthropic_msg.h - the Anthropic door's answer side for a plain (not
  * streamed) request served by an OpenAI-format target: a chat completion
  * becomes an Anthropic message. Also the stop-reason mapping the stream
- * translator shares. Pure. */
+ * translator shares; an Anthropic target's message renamed to the model
+ * the client asked for. Pure. */
 #ifndef RCC_ANTHROPIC_MSG_H
 #define RCC_ANTHROPIC_MSG_H
 
@@ -40,5 +41,14 @@ const char *anthropic_msg_stop_reason(const char *finish_reason,
  * (util_oom). */
 int anthropic_msg_from_openai(const char *body, size_t len, const char *model,
                               const char *id, char **out, size_t *out_len);
+
+/* An Anthropic target's message (body[0..len), {"type":"message",...})
+ * or a stream's message_start data ({"type":"message_start","message":
+ * {...}}) with its "model" made model (the name the client asked for;
+ * the upstream's never reaches the door's client), everything else as
+ * it was. 0 with *out malloc'd and NUL-terminated (the caller frees
+ * it), or -1 when body is not a JSON object (*out NULL). */
+int anthropic_msg_set_model(const char *body, size_t len, const char *model,
+                            char **out, size_t *out_len);
 
 #endif

@@ -57,6 +57,12 @@ enum hp_result hp_parse_head(const char *buf, size_t len,
                              const struct hp_limits *lim,
                              struct hp_request *out);
 
+/* The request target's bytes that have arrived of a head that may be
+ * incomplete or refused (after any empty lines, the method and one
+ * space, up to a space, CR, LF or the end of buf): enough to tell whose
+ * path a refused request was for. Sets *target; 0 when none arrived. */
+size_t hp_peek_target(const char *buf, size_t len, const char **target);
+
 /* Case-insensitive lookup of a header's value; NULL when absent. */
 const struct hp_header *hp_find(const struct hp_request *req,
                                 const char *name);

@@ -30,6 +30,7 @@
 #define SHM_MAGIC          0x52434350u     /* "RCCP" */
 #define SHM_LAYOUT_VERSION 4u
 #define SHM_JOB_SLACK      64              /* slots for jobs being retired */
+#define SHM_JOB_FWD_MAX    512             /* a job's forwarded header line */
 #define SHM_NO_WORKER      (-1)
 #define SHM_NO_TARGET      (-1)
 /* Twice what one configuration may hold: a reload can replace every
@@ -87,6 +88,9 @@ struct shm_job {
     _Atomic uint32_t cancel;   /* set by the master: stop working on it */
     char request_id[UTIL_REQUEST_ID_MAX];
     struct trace trace;        /* its stages, for its log line */
+    /* A client header its door forwards to a target of the door's own
+     * format ("anthropic-beta: ..."), NUL-terminated; "": none. */
+    char fwd_header[SHM_JOB_FWD_MAX];
 };
 
 enum shm_breaker_state {

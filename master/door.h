@@ -32,10 +32,13 @@ struct door_core {
     bool (*authorized)(struct master *m, const struct http_req *req);
     /* A chat-like request from its receipt to its queueing: key, limits,
      * validate, X-Priority, X-Request-Timeout-Ms, model, breakers, queue;
-     * job_flags go on its job (SHM_JOB_*). Answers every refusal itself
+     * job_flags go on its job (SHM_JOB_*), and fwd_header (a "name:
+     * value" line under SHM_JOB_FWD_MAX bytes, or NULL) too, for the
+     * worker to send to a target of the door's own format. Answers every refusal itself
      * (in the request's error_format) with its log line. */
     void (*submit)(struct master *m, struct http_req *req,
-                   door_validate_fn validate, uint32_t job_flags);
+                   door_validate_fn validate, uint32_t job_flags,
+                   const char *fwd_header);
     /* A refusal of a request that is not queued, with its log line. */
     void (*refuse)(struct master *m, struct http_req *req, int status,
                    const char *code, const char *message);
@@ -54,6 +57,13 @@ struct door_route {
 struct door {
     const char *name;
     struct door_route routes[DOOR_ROUTES_MAX];
+    /* Every path that is prefix or under it (prefix + "/...") is this
+     * door's: dress is called on its requests as soon as their path is
+     * known, before any answer (the HTTP server's own refusals, 404 for
+     * a path under it that no route has), to set the request's
+     * error_format and id_alias. NULL: none. */
+    const char *prefix;
+    void (*dress)(struct http_req *req);
 };
 
 extern const struct door door_anthropic;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <json-c/json.h>
 
@@ -27,6 +28,9 @@
  * status was (Anthropic's own streams say so). */
 #define DOOR_ANTHROPIC_STREAM_STATUS 500
 #define DOOR_ANTHROPIC_COUNT_MAX  64     /* bytes of {"input_tokens":n} */
+/* The one client header sent on to an Anthropic target: the betas the
+ * client asks for (its keys, x-api-key and Authorization, never are). */
+#define DOOR_ANTHROPIC_BETA       "anthropic-beta"
 
 static size_t door_anthropic_error(char *out, size_t cap, int status,
                                    const char *code, const char *message,
@@ -65,15 +69,66 @@ static void door_anthropic_dress(struct http_req *req)
     req->id_alias = DOOR_ANTHROPIC_ID_HEADER;
 }
 
+/* A beta's name: letters, digits, '-', '_', '.' (a list: ',' and
+ * blanks between them). */
+static bool door_anthropic_beta_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
+           ch == '.' || ch == ',' || ch == ' ' || ch == '\t';
+}
+
+/* The client's anthropic-beta headers as one line "anthropic-beta: a,b"
+ * in out (every one of them, joined by commas); "" when it sent none.
+ * -1 when a value holds anything but beta names or the line would not
+ * fit in cap. */
+static int door_anthropic_beta(const struct http_req *req, char *out,
+                               size_t cap)
+{
+    const struct hp_request *hp = req->head;
+    size_t o = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < hp->header_count; i++) {
+        const struct hp_header *h = &hp->headers[i];
+        int n;
+
+        if (h->name_len != strlen(DOOR_ANTHROPIC_BETA) ||
+            strncasecmp(h->name, DOOR_ANTHROPIC_BETA, h->name_len) != 0)
+            continue;
+        for (size_t k = 0; k < h->value_len; k++)
+            if (!door_anthropic_beta_char(h->value[k]))
+                return -1;
+        if (h->value_len == 0)
+            continue;
+        n = snprintf(out + o, cap - o, "%s%.*s", o == 0 ?
+                     DOOR_ANTHROPIC_BETA ": " : ",", (int)h->value_len,
+                     h->value);
+        if (n < 0 || (size_t)n >= cap - o)
+            return -1;
+        o += (size_t)n;
+    }
+    return 0;
+}
+
 static void door_anthropic_messages(struct master *m, struct http_req *req,
                                     const struct door_core *core)
 {
+    char beta[SHM_JOB_FWD_MAX];
+
     door_anthropic_dress(req);
     if (req->head->method != HP_POST) {
         core->method_not_allowed(m, req, "POST");
         return;
     }
-    core->submit(m, req, door_anthropic_validate, SHM_JOB_ANTHROPIC);
+    if (door_anthropic_beta(req, beta, sizeof(beta)) < 0) {
+        core->refuse(m, req, 400, "invalid_request", "anthropic-beta must "
+                     "be a comma-separated list of beta names, under 512 "
+                     "bytes in all");
+        return;
+    }
+    core->submit(m, req, door_anthropic_validate, SHM_JOB_ANTHROPIC,
+                 beta[0] != '\0' ? beta : NULL);
 }
 
 /* The model a count_tokens body names must exist, as for a message. */
@@ -143,4 +198,6 @@ const struct door door_anthropic = {
         { "/v1/messages/count_tokens", door_anthropic_count },
         { NULL, NULL },
     },
+    .prefix = "/v1/messages",
+    .dress = door_anthropic_dress,
 };

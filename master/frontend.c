@@ -215,7 +215,7 @@ static int frontend_enqueue(struct master *m, struct http_req *req,
                             int vmodel, int target, int32_t client,
                             long long priority, long long timeout_ms,
                             int64_t received_us, uint32_t job_flags,
-                            int64_t *queued_us)
+                            const char *fwd_header, int64_t *queued_us)
 {
     size_t len = req->body_len;
     struct shm_job *sj;
@@ -244,6 +244,8 @@ static int frontend_enqueue(struct master *m, struct http_req *req,
     sj->enqueued_ms = now;
     sj->deadline_ms = now + timeout_ms;
     util_strlcpy(sj->request_id, rid, sizeof(sj->request_id));
+    util_strlcpy(sj->fwd_header, fwd_header != NULL ? fwd_header : "",
+                 sizeof(sj->fwd_header));
     trace_reset(&sj->trace);
     memcpy(shm_job_body(&m->shm, sj), req->body, len);
     *queued_us = util_now_us();
@@ -319,7 +321,8 @@ static bool frontend_all_open(struct master *m, struct http_req *req,
 /* A chat-like request of any door (door.h, door_core.submit): the
  * door's validate checks its body, job_flags mark its job. */
 static void frontend_submit(struct master *m, struct http_req *req,
-                            door_validate_fn validate, uint32_t job_flags)
+                            door_validate_fn validate, uint32_t job_flags,
+                            const char *fwd_header)
 {
     /* The HTTP server gave the request its id (and puts it on the
      * answer): the client's X-Request-Id, else a new one. */
@@ -399,7 +402,7 @@ static void frontend_submit(struct master *m, struct http_req *req,
     }
     j = frontend_enqueue(m, req, rid, &info, vmodel, target, client,
                          priority, timeout_ms, received_us, job_flags,
-                         &queued_us);
+                         fwd_header, &queued_us);
     if (j < 0)
         goto rejected;
 
@@ -451,6 +454,25 @@ static bool frontend_door(struct master *m, struct http_req *req)
     return false;
 }
 
+/* The HTTP server knows a request's path (http.h, on_head): a door
+ * whose prefix it is under dresses the request in its shape. */
+static void frontend_dress(struct http_req *req, const char *path,
+                           size_t len, void *arg)
+{
+    (void)arg;
+    for (size_t d = 0; d < FRONTEND_DOOR_COUNT; d++) {
+        const struct door *door = frontend_doors[d];
+        size_t n = door->prefix != NULL ? strlen(door->prefix) : 0;
+
+        if (door->dress != NULL && n > 0 && len >= n &&
+            memcmp(path, door->prefix, n) == 0 &&
+            (len == n || path[n] == '/')) {
+            door->dress(req);
+            return;
+        }
+    }
+}
+
 static void frontend_cb(struct http_req *req, void *arg)
 {
     struct master *m = arg;
@@ -468,7 +490,7 @@ static void frontend_cb(struct http_req *req, void *arg)
     if (strcmp(path, "/v1/chat/completions") == 0 && method == HP_POST) {
         /* It checks the client's key itself, so that a refusal is
          * logged as a request, with its id. */
-        frontend_submit(m, req, req_validate, 0);
+        frontend_submit(m, req, req_validate, 0, NULL);
         return;
     }
     if (frontend_door(m, req))
@@ -532,6 +554,7 @@ int frontend_init(struct master *m)
     }
     m->http.log = &m->log;
     m->http.on_drain = mreq_client_drained;
+    m->http.on_head = frontend_dress;
     m->http_up = true;
     return 0;
 }

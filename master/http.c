@@ -65,8 +65,9 @@ static void http_conn_free(struct http_conn *c, bool lost)
     }
 }
 
-/* An error answered by the server itself (bad framing, limits): an
- * OpenAI-shaped body, and the connection closes after it. */
+/* An error answered by the server itself (bad framing, limits): in the
+ * shape of the door whose path the request is for (on_head), else
+ * OpenAI's, and the connection closes after it. */
 static void http_refuse(struct http_conn *c, int status, const char *why)
 {
     if (c->req.id[0] == '\0')
@@ -83,6 +84,20 @@ static void http_refuse(struct http_conn *c, int status, const char *why)
 }
 
 /* ---- reading requests ---- */
+
+/* Tells the front end whose path the request is for (target as sent,
+ * its query cut off), before the server answers anything of it. */
+static void http_dress(struct http_conn *c, const char *target, size_t n)
+{
+    const char *q;
+
+    if (c->srv->on_head == NULL || target == NULL)
+        return;
+    q = memchr(target, '?', n);
+    if (q != NULL)
+        n = (size_t)(q - target);
+    c->srv->on_head(&c->req, target, n, c->srv->arg);
+}
 
 #define HTTP_CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -114,8 +129,6 @@ static void http_dispatch(struct http_conn *c, const struct hp_request *hp,
     c->req.body_len = body_len;
     c->req.streaming = false;
     c->req.user = NULL;
-    c->req.error_format = NULL;
-    c->req.id_alias = NULL;
     c->in_dispatch = true;
     c->srv->on_request(&c->req, c->srv->arg);
     c->in_dispatch = false;
@@ -148,6 +161,10 @@ static void http_conn_process(struct http_conn *c)
         if (r == HP_NEED_MORE)
             return;
         if (r == HP_ERROR) {
+            const char *target;
+            size_t n = hp_peek_target(buf, avail, &target);
+
+            http_dress(c, target, n);
             http_refuse(c, hp.error_status, hp.error);
             return;
         }
@@ -158,6 +175,7 @@ static void http_conn_process(struct http_conn *c)
              * here already needs none). */
             c->head_done = true;
             http_out_take_id(c, &hp);
+            http_dress(c, hp.target, hp.target_len);
             if (hp.chunked || (uint64_t)avail < (uint64_t)hp.head_len +
                     (uint64_t)(hp.content_length > 0 ? hp.content_length : 0))
                 http_out_arm(c, c->srv->limits.body_timeout_ms);

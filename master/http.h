@@ -62,6 +62,14 @@ typedef void (*http_lost_cb)(struct http_req *req, void *arg);
 /* The answer's unwritten bytes fell to the low-water mark asked for with
  * http_watch_drain. */
 typedef void (*http_drain_cb)(struct http_req *req, void *arg);
+/* The request's path (without its query; path[0..len), not
+ * NUL-terminated) is known: its head was parsed, or is being refused
+ * with its request line readable (then the path may be cut short). Called
+ * before any answer the server itself makes (413, 431, 414, 400, 408) and
+ * before on_request: the front end may set the request's error_format
+ * and id_alias for the door whose path it is. */
+typedef void (*http_head_cb)(struct http_req *req, const char *path,
+                             size_t len, void *arg);
 
 struct http_limits {
     struct hp_limits head;
@@ -81,6 +89,7 @@ struct http_server {
     http_request_cb on_request;
     http_lost_cb on_lost;
     http_drain_cb on_drain;            /* optional */
+    http_head_cb on_head;              /* optional */
     void *arg;
     struct http_conn *conns;           /* every open connection */
     struct http_conn *flush_list;      /* output to write this turn, */

@@ -10,8 +10,14 @@
  * anthropic_err.c and retried and counted like any upstream's
  * (call_status_retryable: 429, 529 and other 5xx). The signed header
  * lists and chat URLs are the ones provider_openai.c builds for every
- * provider with an upstream (w->headers, w->urls). Owns its calls'
- * door_state (an anthropic_upsse) and nothing per worker. */
+ * provider with an upstream (w->headers, w->urls). A job of the
+ * Anthropic door also gets the client's anthropic-beta (the one header
+ * its door forwards, sj->fwd_header) on a list of its own
+ * (c->auth_headers), and its answer names the model the client asked for
+ * (in the message, or in the stream's message_start event), never the
+ * upstream's. Owns its calls' door_state (an anthropic_upsse for the
+ * OpenAI door, an anthropic_relay for the Anthropic door) and nothing
+ * per worker. */
 #include "worker_int.h"
 
 #include <stdio.h>
@@ -22,12 +28,19 @@
 #include <json-c/json.h>
 
 #include "anthropic_err.h"
+#include "anthropic_msg.h"
+#include "anthropic_req.h"
 #include "anthropic_up.h"
 #include "anthropic_upsse.h"
 #include "door_anthropic.h"
 #include "jsonscan.h"
 
 #define ANTHROPIC_MSG_MAX     300
+
+/* The door_state of an Anthropic door's job: what its answer needs. */
+struct anthropic_relay {
+    char model[ANTHROPIC_REQ_MODEL_MAX];   /* as the client asked */
+};
 
 /* ---- the answer ---- */
 
@@ -65,6 +78,8 @@ static int anthropic_relay_event(struct call *c, const char *event,
                                  const char *data, size_t len)
 {
     struct evbuffer *out = c->w->door_out;
+    const struct anthropic_relay *r = c->door_state;
+    char *renamed = NULL;
     size_t n;
 
     if (strcmp(event, "error") == 0) {
@@ -78,10 +93,16 @@ static int anthropic_relay_event(struct call *c, const char *event,
         anthropic_usage(c, data, len);
     else if (strcmp(event, "message_stop") == 0)
         c->sse_done = true;
+    /* The one event that names the model: the client's name in it (the
+     * event alone is rewritten, the rest relayed untouched). */
+    if (r != NULL && strcmp(event, "message_start") == 0 &&
+        anthropic_msg_set_model(data, len, r->model, &renamed, &len) == 0)
+        data = renamed;
     UTIL_MUST(evbuffer_add_printf(out, "event: %s\ndata: ", event) < 0 ?
               -1 : 0, "an answer's event");
     UTIL_MUST(evbuffer_add(out, data, len), "an answer's event");
     UTIL_MUST(evbuffer_add(out, "\n\n", 2), "an answer's event");
+    free(renamed);
     n = evbuffer_get_length(out);
     call_send_head(c);
     call_send_chunk(c, evbuffer_pullup(out, -1), n);
@@ -168,11 +189,23 @@ static size_t anthropic_write_cb(char *buf, size_t size, size_t n, void *arg)
 
 /* ---- the request ---- */
 
-/* The Anthropic door's body with the target's model. */
+static struct curl_slist *anthropic_slist_add(struct curl_slist *list,
+                                              const char *line)
+{
+    struct curl_slist *l = curl_slist_append(list, line);
+
+    if (l == NULL)
+        util_oom("an upstream request's headers");
+    return l;
+}
+
+/* The Anthropic door's body with the target's model; the client's is
+ * kept in the call's door_state for the answer. */
 static int anthropic_door_body(struct call *c, const char *body, size_t len)
 {
     struct json_tokener *tok = json_tokener_new();
-    struct json_object *root;
+    struct json_object *root, *v;
+    struct anthropic_relay *r;
     const char *s;
     size_t n;
 
@@ -184,6 +217,14 @@ static int anthropic_door_body(struct call *c, const char *body, size_t len)
         json_object_put(root);
         return -1;
     }
+    r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        util_oom("an Anthropic door's call state");
+    if (json_object_object_get_ex(root, "model", &v) &&
+        json_object_is_type(v, json_type_string))
+        util_strlcpy(r->model, json_object_get_string(v), sizeof(r->model));
+    free(c->door_state);
+    c->door_state = r;
     json_object_object_add(root, "model",
                            json_object_new_string(call_model(c)));
     s = json_object_to_json_string_length(root, JSON_C_TO_STRING_PLAIN, &n);
@@ -216,6 +257,25 @@ static int anthropic_build_body(struct call *c)
     free(c->door_state);
     c->door_state = s;
     return 0;
+}
+
+/* The attempt's header list: the provider's signed one, and for a job
+ * of the Anthropic door that forwards a header (anthropic-beta, checked
+ * by the door), a copy of it with that header added (c->auth_headers,
+ * freed with the attempt). */
+static struct curl_slist *anthropic_headers(struct call *c, int prov)
+{
+    struct curl_slist *base = c->w->headers[2 * prov + (c->stream ? 1 : 0)];
+    struct curl_slist *list = NULL;
+
+    if (!wdoor_anthropic(c) || c->sj->fwd_header[0] == '\0')
+        return base;
+    for (const struct curl_slist *h = base; h != NULL; h = h->next)
+        list = anthropic_slist_add(list, h->data);
+    list = anthropic_slist_add(list, c->sj->fwd_header);
+    curl_slist_free_all(c->auth_headers);
+    c->auth_headers = list;
+    return list;
 }
 
 static void anthropic_transfer_done(struct call *c, CURLcode result);
@@ -258,8 +318,7 @@ static int anthropic_start(struct call *c)
         sse_init(&c->sse, WORKER_MAX_SSE_EVENT, anthropic_sse_event, c);
     c->curl_err[0] = '\0';
     curl_easy_setopt(c->easy, CURLOPT_CURLU, w->urls[prov]);
-    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER,
-                     w->headers[2 * prov + (c->stream ? 1 : 0)]);
+    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, anthropic_headers(c, prov));
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->req_body);
     curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)c->req_len);
     curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, anthropic_write_cb);
@@ -334,8 +393,18 @@ static void anthropic_plain_done(struct call *c)
     }
     anthropic_usage(c, body, len);
     if (wdoor_anthropic(c)) {
+        const struct anthropic_relay *r = c->door_state;
+
+        /* The client's model name in it (the body is whole already). */
+        if (r == NULL || anthropic_msg_set_model(body, len, r->model, &out,
+                                                 &out_len) < 0) {
+            call_attempt_failed(c, 502, "bad_upstream_response", "upstream "
+                                "answer is not a message", true, true);
+            return;
+        }
         call_send_head(c);
-        call_send_chunk(c, body, len);
+        call_send_chunk(c, out, out_len);
+        free(out);
         call_succeeded(c);
         return;
     }
@@ -359,7 +428,7 @@ static void anthropic_stream_done(struct call *c)
         call_succeeded(c);
         return;
     }
-    if (s != NULL)
+    if (s != NULL && !wdoor_anthropic(c))
         anthropic_upsse_end(s);
     call_attempt_failed(c, 502, "incomplete_stream", "upstream stream ended "
                         "without message_stop", true, true);

@@ -1,6 +1,7 @@
 /* anthropic_msg.c - owns the translation of a whole OpenAI chat
  * completion into the Anthropic message the door answers with, and the
- * finish_reason → stop_reason table. */
+ * finish_reason → stop_reason table; and the model an Anthropic
+ * target's message names made the client's. */
 #include "anthropic_msg.h"
 
 #include <stdbool.h>
@@ -245,4 +246,39 @@ out:
     json_object_put(root);
     json_tokener_free(tok);
     return rc;
+}
+
+int anthropic_msg_set_model(const char *body, size_t len, const char *model,
+                            char **out, size_t *out_len)
+{
+    struct json_tokener *tok = json_tokener_new();
+    json_object *root, *msg;
+    const char *s;
+    size_t n;
+
+    *out = NULL;
+    *out_len = 0;
+    if (tok == NULL)
+        util_oom("anthropic message parser");
+    root = json_tokener_parse_ex(tok, body, (int)len);
+    json_tokener_free(tok);
+    if (root == NULL || !json_object_is_type(root, json_type_object)) {
+        json_object_put(root);
+        return -1;
+    }
+    /* message_start carries the message; a plain answer is one. */
+    if (!json_object_object_get_ex(root, "message", &msg) ||
+        !json_object_is_type(msg, json_type_object))
+        msg = root;
+    am_add(msg, "model", am_str(model));
+    s = json_object_to_json_string_length(root, AM_JSON_FLAGS, &n);
+    if (s == NULL)
+        util_oom("anthropic message text");
+    *out = malloc(n + 1);
+    if (*out == NULL)
+        util_oom("anthropic message text");
+    memcpy(*out, s, n + 1);
+    *out_len = n;
+    json_object_put(root);
+    return 0;
 }

@@ -259,6 +259,24 @@ enum hp_result hp_parse_head(const char *buf, size_t len,
     return hp_semantics(out);
 }
 
+size_t hp_peek_target(const char *buf, size_t len, const char **target)
+{
+    const char *p = buf, *end = buf + len, *t;
+
+    *target = NULL;
+    while (p < end && (*p == '\r' || *p == '\n'))
+        p++;
+    while (p < end && hp_tchar((unsigned char)*p))
+        p++;
+    if (p >= end || *p != ' ')
+        return 0;
+    t = ++p;
+    while (p < end && *p != ' ' && *p != '\r' && *p != '\n')
+        p++;
+    *target = t;
+    return (size_t)(p - t);
+}
+
 const struct hp_header *hp_find(const struct hp_request *req,
                                 const char *name)
 {

@@ -167,6 +167,17 @@ static void fuzz_hp_prefix(const char *buf, size_t k,
         FUZZ_CHECK(r != HP_DONE, "a prefix of %zu bytes parses, the whole "
                    "buffer is refused", k);
     }
+    {
+        /* What a refusal is dressed by: bytes of the prefix, and the
+         * parsed target's start when the head parsed. */
+        const char *t;
+        size_t n = hp_peek_target(buf, k, &t);
+
+        FUZZ_CHECK(n == 0 || fuzz_hp_within(t, n, buf, k),
+                   "peeked target outside the %zu bytes", k);
+        FUZZ_CHECK(r != HP_DONE || (t == p->target && n == p->target_len),
+                   "peeked target differs from the parsed one");
+    }
     free(p);
 }
 

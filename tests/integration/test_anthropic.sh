@@ -4,7 +4,9 @@
 # the C mocks: both doors x both provider kinds, plain and streamed,
 # tool use over two turns, errors in each door's shape (404, 400, 401,
 # a 529 retried then served, a stream cut mid-way ending in an error
-# event), count_tokens, the headers, and what the Anthropic mock
+# event; the HTTP server's own refusals 413, 431, 414, 400, 408 and a
+# 404 under /v1/messages/), count_tokens, the headers, the model named
+# as requested, anthropic-beta forwarded, and what the Anthropic mock
 # received. Then the official @anthropic-ai/sdk (npm) against the
 # daemon (skipped with a message when npm is absent). Prints
 # "anthropic: N passed, M failed".
@@ -21,7 +23,9 @@ cat >"$CONF" <<CONF
 listen = "127.0.0.1:$DPORT";
 control_socket = "$SOCK";
 workers = 2;
-clients = { api_keys = ( "sk-client" ); };
+max_body_bytes = 65536;
+clients = { api_keys = ( "sk-client" ); max_request_line = 1024;
+            max_header_bytes = 8192; body_timeout_ms = 1000; };
 retry = { max_retries = 2; base_delay_ms = 5; max_delay_ms = 20; jitter = "none"; };
 providers = (
   { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1"; api_key = "sk-up"; },
@@ -115,6 +119,50 @@ check "GET /v1/messages: 405" 405 "$st"
 st=$(apost /v1/messages "$(mbody oa)" "${AUTH[@]}" -H 'X-Priority: lots')
 check "bad X-Priority: 400" 400 "$st"
 
+echo "the HTTP server's own refusals, in the shape of the path's door"
+AERR='"type":"error","error":\{"type":"invalid_request_error","message":'
+OERR='^\{"error":\{"message":'
+# raw REQUEST: sent as it is on a new connection; the answer (head and
+# body) in $out. The server closes after each of these refusals.
+raw() {
+    local fd
+    exec {fd}<>"/dev/tcp/127.0.0.1/$DPORT"
+    printf '%b' "$1" >&"$fd" 2>/dev/null
+    out=$(timeout 5 cat <&"$fd")
+    exec {fd}>&-
+}
+big=$(head -c 70000 /dev/zero | tr '\0' a)
+st=$(apost /v1/messages "$big" "${AUTH[@]}")
+check "over max_body_bytes: 413" 413 "$st"
+check_match "413 invalid_request_error" "^\{$AERR" "$(body)"
+st=$(apost /v1/chat/completions "$big" -H 'Authorization: Bearer sk-client')
+check_match "413 on the OpenAI door: OpenAI's shape" "$OERR" "$(body)"
+st=$(apost /v1/messages "$(mbody oa)" "${AUTH[@]}" -H "X-Big: $(head -c 9000 /dev/zero | tr '\0' b)")
+check "head over max_header_bytes: 431" 431 "$st"
+check_match "431 invalid_request_error" "^\{$AERR" "$(body)"
+st=$(apost "/v1/messages?q=$(head -c 1100 /dev/zero | tr '\0' c)" "$(mbody oa)" "${AUTH[@]}")
+check "request line over max_request_line: 414" 414 "$st"
+check_match "414 invalid_request_error" "^\{$AERR" "$(body)"
+raw 'POST /v1/messages HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n'
+check_match "malformed head: 400" '^HTTP/1.1 400' "$out"
+check_match "400 invalid_request_error" "$AERR" "$out"
+raw 'POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{"'
+check_match "body not in time: 408" '^HTTP/1.1 408' "$out"
+check_match "408 invalid_request_error" "$AERR" "$out"
+raw 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{"'
+check_match "408 on the OpenAI door: OpenAI's shape" '\{"error":\{"message":' "$out"
+st=$(apost /v1/messages/nope "$(mbody oa)" "${AUTH[@]}")
+check "unknown path under /v1/messages/: 404" 404 "$st"
+check_match "404 not_found_error" '^\{"type":"error","error":\{"type":"not_found_error"' "$(body)"
+check "404 has request-id" "$(header X-Request-Id)" "$(header request-id)"
+st=$(apost /v1/messagesx "$(mbody oa)" "${AUTH[@]}")
+check_match "404 elsewhere: OpenAI's shape" "$OERR" "$(body)"
+st=$(curl -s -o "$WORK/last.body" -w '%{http_code}' "${AUTH[@]}" "http://127.0.0.1:$DPORT/v1/messages")
+check_match "405 invalid_request_error" "^\{$AERR" "$(body)"
+st=$(apost /v1/messages "$(mbody oa)" -H 'x-api-key: sk-client' -H 'anthropic-beta: a;b')
+check "a malformed anthropic-beta: 400" 400 "$st"
+check_match "400 invalid_request_error" "^\{$AERR" "$(body)"
+
 echo "count_tokens"
 st=$(apost /v1/messages/count_tokens '{"model":"claude","messages":[{"role":"user","content":"hello there, how are you"}]}' "${AUTH[@]}")
 check "count_tokens: 200" 200 "$st"
@@ -128,11 +176,26 @@ check "plain: 200" 200 "$st"
 check_match "plain: the mock's message" '"type":"message".*"text":"echo: hello there"' "$(body)"
 check_match "the mock got the target's model" '"model":"text"' "$(an_last body)"
 check_nomatch "no double translation (no OpenAI fields)" 'stream_options|"role":"system"|max_completion_tokens' "$(an_last body)"
+check_match "plain: the model as requested" '"model":"claude"' "$(body)"
+check_nomatch "plain: not the upstream's" '"model":"text"' "$(body)"
 hd=$(an_last headers)
 check_match "signed with x-api-key" 'x-api-key: sk-ant-mock' "$hd"
 check_match "and anthropic-version" 'anthropic-version: 2023-06-01' "$hd"
-st=$(apost /v1/messages "$(mbody claude ',"stream":true')" "${AUTH[@]}")
+check_nomatch "no anthropic-beta when the client sent none" 'anthropic-beta' "$hd"
+st=$(apost /v1/messages "$(mbody an/text)" -H 'Authorization: Bearer sk-client' \
+     -H 'anthropic-version: 2023-06-01' -H 'anthropic-beta: tools-2024-04-04' \
+     -H 'anthropic-beta: prompt-caching-2024-07-31' -H 'Anthropic-Dangerous-Direct-Browser-Access: true')
+check "provider/model: 200" 200 "$st"
+check_match "provider/model: named as requested" '"model":"an/text"' "$(body)"
+hd=$(an_last headers)
+check_match "anthropic-beta forwarded (both)" '^anthropic-beta: tools-2024-04-04,prompt-caching-2024-07-31.?$' "$(grep -i '^anthropic-beta:' <<<"$hd")"
+check "the client's key is not forwarded" "x-api-key: sk-ant-mock" "$(grep -i '^x-api-key:' <<<"$hd" | tr -d '\r')"
+check_nomatch "nor its Authorization, nor other headers" 'sk-client|^authorization|dangerous' "$(tr 'A-Z' 'a-z' <<<"$hd")"
+st=$(apost /v1/messages "$(mbody claude ',"stream":true')" "${AUTH[@]}" -H 'anthropic-beta: x-1')
 check "stream: 200" 200 "$st"
+check_match "stream: message_start names the model as requested" '^data: \{"type":"message_start","message":\{.*"model":"claude"' "$(grep -A1 '^event: message_start' "$WORK/last.body" | tail -1)"
+check_nomatch "stream: the upstream's name nowhere" '"model":"text"' "$(body)"
+check_match "stream: anthropic-beta forwarded" 'anthropic-beta: x-1' "$(an_last headers)"
 ev=$(grep '^event:' "$WORK/last.body" | cut -d' ' -f2 | sort -u | tr '\n' ' ')
 check "stream: relayed event by event" "content_block_delta content_block_start content_block_stop message_delta message_start message_stop ping " "$ev"
 tb1='{"model":"claude-tools","max_tokens":64,"tools":[{"name":"get_weather","description":"w","input_schema":{"type":"object","properties":{"city":{"type":"string"}}}}],"messages":[{"role":"user","content":"Paris"}]}'
@@ -159,8 +222,9 @@ check_nomatch "cut stream: no message_stop" 'message_stop' "$(body)"
 
 echo "OpenAI door -> anthropic provider"
 oa() { printf '{"model":"%s","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hello there"}]%s}' "$1" "${2:-}"; }
-st=$(post "$(oa claude)" -H 'Authorization: Bearer sk-client')
+st=$(post "$(oa claude)" -H 'Authorization: Bearer sk-client' -H 'anthropic-beta: x-1')
 check "plain: 200" 200 "$st"
+check_nomatch "no anthropic-beta from the OpenAI door" 'anthropic-beta' "$(an_last headers)"
 check_match "plain: a chat completion" '"object":"chat.completion".*"content":"echo: hello there".*"finish_reason":"stop"' "$(body)"
 ab=$(an_last body)
 check_match "translated: system gathered" '"system":"be brief"' "$ab"

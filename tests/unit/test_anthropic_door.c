@@ -378,6 +378,39 @@ static void test_answer_not_completion(void)
     }
 }
 
+/* An Anthropic target's message and message_start answer with the
+ * client's model, the rest kept. */
+static void test_answer_set_model(void)
+{
+    static const char msg[] = "{\"id\":\"msg_1\",\"type\":\"message\","
+        "\"role\":\"assistant\",\"model\":\"claude-upstream-1\","
+        "\"content\":[{\"type\":\"text\",\"text\":\"a/b\"}],"
+        "\"usage\":{\"input_tokens\":3,\"output_tokens\":2}}";
+    static const char start[] = "{\"type\":\"message_start\",\"message\":"
+        "{\"id\":\"msg_2\",\"model\":\"claude-upstream-1\",\"content\":[]}}";
+    char *out = NULL;
+    size_t len = 0;
+
+    CU_ASSERT_EQUAL_FATAL(anthropic_msg_set_model(msg, strlen(msg), "smart",
+                                                  &out, &len), 0);
+    CU_ASSERT_EQUAL(len, strlen(out));
+    CU_ASSERT_STRING_EQUAL(out, "{\"id\":\"msg_1\",\"type\":\"message\","
+        "\"role\":\"assistant\",\"model\":\"smart\",\"content\":[{\"type\":"
+        "\"text\",\"text\":\"a/b\"}],\"usage\":{\"input_tokens\":3,"
+        "\"output_tokens\":2}}");
+    free(out);
+    CU_ASSERT_EQUAL_FATAL(anthropic_msg_set_model(start, strlen(start),
+                                                  "smart", &out, &len), 0);
+    CU_ASSERT_STRING_EQUAL(out, "{\"type\":\"message_start\",\"message\":"
+        "{\"id\":\"msg_2\",\"model\":\"smart\",\"content\":[]}}");
+    free(out);
+    out = (char *)1;
+    CU_ASSERT_EQUAL(anthropic_msg_set_model("[1]", 3, "smart", &out, &len),
+                    -1);
+    CU_ASSERT_PTR_NULL(out);
+    CU_ASSERT_EQUAL(anthropic_msg_set_model("{", 1, "smart", &out, &len), -1);
+}
+
 /* Feeds each of chunks (NULL-terminated) as one SSE data payload. */
 static enum anthropic_stream_status td_feed(struct anthropic_stream *s,
                                             const char *const *chunks,
@@ -727,6 +760,7 @@ static const CU_TestInfo anthropic_door_tests[] = {
     { "answer: every stop reason", test_answer_stop_reasons },
     { "answer: tool calls", test_answer_tool_calls },
     { "answer: not a completion", test_answer_not_completion },
+    { "answer: an Anthropic target's model renamed", test_answer_set_model },
     { "stream: text with usage", test_stream_text },
     { "stream: stop reasons", test_stream_stop_reasons },
     { "stream: text then tool calls", test_stream_text_then_tools },

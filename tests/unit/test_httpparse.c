@@ -226,7 +226,38 @@ static void test_chunked_refusals(void)
                     HP_ERROR);
 }
 
+/* The target of a head that is incomplete or refused, for the door a
+ * refusal is dressed by. */
+static void test_peek_target(void)
+{
+    static const struct { const char *in; const char *target; } cases[] = {
+        { "POST /v1/messages HTTP/1.1\r\nBad\r\n\r\n", "/v1/messages" },
+        { "\r\nPOST /v1/messages/x?q=1 HTTP/1.1\r\n", "/v1/messages/x?q=1" },
+        { "GET /v1/messages?aaaa", "/v1/messages?aaaa" },  /* line cut */
+        { "POST /v1/mess", "/v1/mess" },
+        { "POST ", "" },
+        { "POST", NULL },
+        { "", NULL },
+        { "PO(ST /x HTTP/1.1\r\n", NULL },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *t = (const char *)1;
+        size_t n = hp_peek_target(cases[i].in, strlen(cases[i].in), &t);
+
+        if (cases[i].target == NULL) {
+            CU_ASSERT_EQUAL(n, 0);
+            CU_ASSERT_PTR_NULL(t);
+        } else {
+            CU_ASSERT_EQUAL(n, strlen(cases[i].target));
+            CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+            CU_ASSERT_EQUAL(memcmp(t, cases[i].target, n), 0);
+        }
+    }
+}
+
 static const CU_TestInfo httpparse_tests[] = {
+    { "peek at a refused head's target", test_peek_target },
     { "a simple GET", test_simple_get },
     { "incomplete at every length", test_incomplete_at_every_length },
     { "versions and Connection", test_versions_and_connection },
