@@ -30,7 +30,7 @@
 #define SHM_MAGIC          0x52434350u     /* "RCCP" */
 #define SHM_LAYOUT_VERSION 4u
 #define SHM_JOB_SLACK      64              /* slots for jobs being retired */
-#define SHM_JOB_FWD_MAX    512             /* a job's forwarded header line */
+#define SHM_JOB_FWD_MAX    256             /* a job's forwarded header line */
 #define SHM_NO_WORKER      (-1)
 #define SHM_NO_TARGET      (-1)
 /* Twice what one configuration may hold: a reload can replace every

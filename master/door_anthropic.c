@@ -24,6 +24,7 @@
 #include "util.h"
 
 #define DOOR_ANTHROPIC_ID_HEADER  "request-id"
+#define DOOR_ANTHROPIC_MSG_MAX    128   /* a refusal message made here */
 /* A failure after a stream's first byte is an api_error whatever its
  * status was (Anthropic's own streams say so). */
 #define DOOR_ANTHROPIC_STREAM_STATUS 500
@@ -122,9 +123,12 @@ static void door_anthropic_messages(struct master *m, struct http_req *req,
         return;
     }
     if (door_anthropic_beta(req, beta, sizeof(beta)) < 0) {
-        core->refuse(m, req, 400, "invalid_request", "anthropic-beta must "
-                     "be a comma-separated list of beta names, under 512 "
-                     "bytes in all");
+        char msg[DOOR_ANTHROPIC_MSG_MAX];
+
+        snprintf(msg, sizeof(msg), "anthropic-beta must be a comma-separated "
+                 "list of beta names, under %d bytes in all",
+                 SHM_JOB_FWD_MAX);
+        core->refuse(m, req, 400, "invalid_request", msg);
         return;
     }
     core->submit(m, req, door_anthropic_validate, SHM_JOB_ANTHROPIC,
