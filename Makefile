@@ -136,7 +136,8 @@ $(BUILD)/%.o: %.c
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
-# Installs what pkg-config cannot find (Debian package names).
+# Installs what pkg-config cannot find (Debian package names), and the
+# tools the tests use (valgrind, wrk, npm for the official SDK checks).
 DEB_PKGS = libevent:libevent-dev libcurl:libcurl4-openssl-dev \
            json-c:libjson-c-dev libconfig:libconfig-dev openssl:libssl-dev \
            cunit:libcunit1-dev
@@ -146,6 +147,7 @@ deps:
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v valgrind >/dev/null || missing="$$missing valgrind"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	for p in $(DEB_PKGS); do \
 	    pkg-config --exists $${p%%:*} 2>/dev/null || missing="$$missing $${p#*:}"; \
 	done; \
