@@ -150,3 +150,41 @@ summary() {
     echo "$1: $PASSED passed, $FAILED failed"
     [ "$FAILED" -eq 0 ]
 }
+
+# npm_package NAME VERSION: installs NAME@VERSION once into build/npm/
+# (ignored by git; reused by the runs of every build) and prints its
+# directory; returns 2 when npm or node is missing, 1 when the install
+# failed (npm's last lines on stderr).
+npm_package() {
+    local name=$1 version=$2 dir
+    dir=$PWD/build/npm/${name//[@\/]/_}-$version
+    command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1 ||
+        return 2
+    if [ ! -f "$dir/node_modules/$name/package.json" ]; then
+        mkdir -p "$dir" && echo '{"private":true}' >"$dir/package.json"
+        (cd "$dir" && timeout 300 npm install --no-audit --no-fund \
+            --silent "$name@$version") >"$dir/npm.log" 2>&1
+    fi
+    if [ ! -f "$dir/node_modules/$name/package.json" ]; then
+        tail -3 "$dir/npm.log" >&2
+        return 1
+    fi
+    echo "$dir"
+}
+
+# run_node_checks SCRIPT.mjs DIR [ENV=VALUE...]: runs a node script from
+# tests/integration in DIR (where its package is installed) and turns its
+# "ok NAME" / "FAIL NAME: why" lines into checks prefixed with "sdk: ".
+run_node_checks() {
+    local script=$1 dir=$2 out line
+    shift 2
+    cp "tests/integration/$script" "$dir/"
+    out=$(env "$@" timeout 60 node "$dir/$script" 2>&1)
+    while IFS= read -r line; do
+        case $line in
+            "ok "*) ok "sdk: ${line#ok }" ;;
+            "FAIL "*) fail "sdk: ${line#FAIL }" ;;
+            *) [ -n "$line" ] && fail "sdk: $line" ;;
+        esac
+    done <<<"$out"
+}

@@ -246,32 +246,15 @@ check_match "cut stream: an error event" 'event: error' "$(body)"
 check_nomatch "cut stream: no [DONE]" '\[DONE\]' "$(body)"
 
 echo "the official SDK (@anthropic-ai/sdk)"
-# Installed once into build/ (ignored by git) and reused by the runs of
-# every build; ANTHROPIC_SDK_DIR points elsewhere if wanted.
 SDK_VERSION=1.17.0
-SDK_DIR=${ANTHROPIC_SDK_DIR:-$PWD/build/npm/anthropic-sdk-$SDK_VERSION}
-if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+SDK_DIR=$(npm_package @anthropic-ai/sdk "$SDK_VERSION" 2>"$WORK/npm.err"); rc=$?
+if [ $rc -eq 2 ]; then
     echo "  SKIP the SDK checks: npm (or node) is not installed"
+elif [ $rc -ne 0 ]; then
+    fail "npm install @anthropic-ai/sdk: $(cat "$WORK/npm.err")"
 else
-    if [ ! -f "$SDK_DIR/node_modules/@anthropic-ai/sdk/package.json" ]; then
-        mkdir -p "$SDK_DIR" && echo '{"private":true}' >"$SDK_DIR/package.json"
-        (cd "$SDK_DIR" && timeout 300 npm install --no-audit --no-fund \
-            --silent "@anthropic-ai/sdk@$SDK_VERSION") >"$WORK/npm.log" 2>&1
-    fi
-    if [ ! -f "$SDK_DIR/node_modules/@anthropic-ai/sdk/package.json" ]; then
-        fail "npm install @anthropic-ai/sdk: $(tail -3 "$WORK/npm.log")"
-    else
-        cp tests/integration/anthropic_sdk.mjs "$SDK_DIR/"
-        out=$(ANTHROPIC_BASE_URL="http://127.0.0.1:$DPORT" \
-              ANTHROPIC_API_KEY=sk-client timeout 60 node "$SDK_DIR/anthropic_sdk.mjs" 2>&1)
-        while IFS= read -r line; do
-            case $line in
-                "ok "*) ok "sdk: ${line#ok }" ;;
-                "FAIL "*) fail "sdk: ${line#FAIL }" ;;
-                *) [ -n "$line" ] && fail "sdk: $line" ;;
-            esac
-        done <<<"$out"
-    fi
+    run_node_checks anthropic_sdk.mjs "$SDK_DIR" \
+        ANTHROPIC_BASE_URL="http://127.0.0.1:$DPORT" ANTHROPIC_API_KEY=sk-client
 fi
 
 stop_daemon
