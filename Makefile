@@ -10,7 +10,7 @@ OPT      ?= -O2 -g
 CFLAGS_EXTRA ?=
 
 # pkg-config runs once, and only after `deps` has had its chance.
-PKGS = libevent libcurl json-c libconfig openssl
+PKGS = libevent libcurl json-c libconfig openssl hiredis
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
 CUNIT_LIBS = $(eval CUNIT_LIBS := $(shell pkg-config --libs cunit))$(CUNIT_LIBS)
@@ -25,7 +25,7 @@ MASTER_SRC = master/main.c master/master.c master/frontend.c \
              master/http.c master/http_out.c master/relay.c master/supervisor.c \
              master/mreq.c master/reqlog.c master/endpoints.c master/budgets.c \
              master/door_anthropic.c master/control.c master/notify.c \
-             master/mcap.c
+             master/mcap.c master/cluster.c
 WORKER_SRC = $(wildcard worker/*.c)
 CTL_SRC    = master/pipelinectl.c master/login.c master/ctlcli.c
 UNIT_SRC   = $(wildcard tests/unit/*.c)
@@ -139,13 +139,14 @@ $(BUILD)/%.o: %.c
 # Installs what pkg-config cannot find (Debian package names).
 DEB_PKGS = libevent:libevent-dev libcurl:libcurl4-openssl-dev \
            json-c:libjson-c-dev libconfig:libconfig-dev openssl:libssl-dev \
-           cunit:libcunit1-dev
+           cunit:libcunit1-dev hiredis:libhiredis-dev
 deps:
 	@missing=""; \
 	command -v pkg-config >/dev/null || missing="pkg-config"; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v valgrind >/dev/null || missing="$$missing valgrind"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	for p in $(DEB_PKGS); do \
 	    pkg-config --exists $${p%%:*} 2>/dev/null || missing="$$missing $${p#*:}"; \
 	done; \
