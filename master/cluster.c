@@ -51,6 +51,10 @@ _Static_assert(CFG_TARGET_NAME_MAX <= CW_NAME_MAX,
 #define CLUSTER_INSTANCES_MAX      64     /* kept from one listing */
 #define CLUSTER_NUM_MAX            24     /* a number as text */
 #define CLUSTER_ADDR_MAX           64     /* a numeric host address */
+/* An opening that ends no more than this after the one a breaker has
+ * already is that same one, back through Redis (its expiry rounds): not
+ * applied again. */
+#define CLUSTER_SAME_OPEN_MS       1000
 
 enum cluster_state {
     CLUSTER_DOWN = 0,          /* no connection; the retry timer runs */
@@ -204,7 +208,10 @@ static void cluster_apply_open(struct cluster *c, const char *name,
         return;
     st = master_target(m, t);
     shm_lock(&m->shm);
-    changed = cb_open_remote(&st->cb, &m->cfg->breaker, now,
+    changed = !(st->cb.state == CB_OPEN &&
+                st->cb.open_until_ms + CLUSTER_SAME_OPEN_MS >=
+                    now + remaining_ms) &&
+              cb_open_remote(&st->cb, &m->cfg->breaker, now,
                              now + remaining_ms);
     if (changed) {
         atomic_store(&st->state, SHM_BREAKER_OPEN);
