@@ -21,9 +21,8 @@ static int cfg_cluster_address(struct cfg_loader *ld,
                                const config_setting_t *at,
                                struct cfg_cluster *c)
 {
-    const char *s = c->redis, *colon, *host = s;
-    size_t ulen = strlen(CFG_CLUSTER_UNIX), host_len;
-    long long port;
+    const char *s = c->redis;
+    size_t ulen = strlen(CFG_CLUSTER_UNIX);
 
     if (strncmp(s, CFG_CLUSTER_UNIX, ulen) == 0) {
         if (s[ulen] != '/' || strlen(s + ulen) > CFG_CLUSTER_PATH_MAX)
@@ -33,7 +32,10 @@ static int cfg_cluster_address(struct cfg_loader *ld,
         c->host = strdup(s + ulen);
         c->port = 0;
     } else {
-        colon = strrchr(s, ':');
+        const char *colon = strrchr(s, ':'), *host = s;
+        size_t host_len;
+        long long port;
+
         if (colon == NULL || colon == s)
             return cfg_fail(ld, at, "'redis' must be HOST:PORT or "
                             "unix:/path, not \"%s\"", s);

@@ -101,7 +101,8 @@ int cw_decode(const char *buf, size_t len, struct cw_msg *msg)
         return -1;
     p++;
     sep = memchr(p, CW_SEP, (size_t)(end - p));
-    if (sep == NULL || (size_t)(sep - p) > CW_INSTANCE_MAX)
+    if (sep == NULL || (size_t)(sep - p) > CW_INSTANCE_MAX ||
+        memchr(p, '\0', (size_t)(sep - p)) != NULL)
         return -1;
     memcpy(msg->origin, p, (size_t)(sep - p));
     p = sep + 1;

@@ -109,6 +109,7 @@ static void test_message_refused(void)
     struct cw_msg msg;
     char longname[CW_NAME_MAX + 16];
     char nul[] = "O|12|gw|a\0b";
+    char nul_origin[] = "O|12|g0\0|n";     /* found by fuzz_clusterwire */
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (cw_decode(bad[i], strlen(bad[i]), &msg) != -1)
@@ -116,6 +117,7 @@ static void test_message_refused(void)
         CU_ASSERT_EQUAL(cw_decode(bad[i], strlen(bad[i]), &msg), -1);
     }
     CU_ASSERT_EQUAL(cw_decode(nul, sizeof(nul) - 1, &msg), -1);
+    CU_ASSERT_EQUAL(cw_decode(nul_origin, sizeof(nul_origin) - 1, &msg), -1);
     CU_ASSERT_EQUAL(cw_decode("O|604800000|gw|n", 16, &msg), 0);
     snprintf(longname, sizeof(longname), "O|1|gw|");
     memset(longname + 7, 'n', CW_NAME_MAX);
