@@ -186,7 +186,8 @@ write_conf gwe "$gwe_DPORT" "$UA_PORT" "${CLUSTER_A//gw-a/gw-e}"
 start_gw gwe
 if wait_until 10 is_state gwe up/status-500 open; then ok "gw-e, started now, finds it open"
 else fail "gw-e's breaker: $(state_of gwe up/status-500)"; fi
-kill -TERM "$gwe_PID"; wait "$gwe_PID" 2>/dev/null
+kill -TERM "$gwe_PID"; wait "$gwe_PID"
+check "gw-e exits 0" 0 "$?"
 
 echo "Redis down and back"
 # gw-b's opening is still on: it must outlive the outage.
@@ -253,5 +254,16 @@ check_nomatch "/metrics has no cluster" "pipeline_cluster" "$(curl -s "http://12
 out=$(ctl gwd cluster); rc=$?
 check_match "pipelinectl cluster says it is not configured" "not configured" "$out"
 check_nomatch "no cluster line in its log" "cluster" "$(cat "$WORK/gwd.log")"
+
+echo "shutdown"
+rcs=""
+for g in gwa gwb gwc gwd; do
+    pid_var="${g}_PID"
+    kill -TERM "${!pid_var}"; wait "${!pid_var}"; rcs="$rcs $?"
+done
+check "every daemon exits 0 on SIGTERM" " 0 0 0 0" "$rcs"
+check_nomatch "no sanitizer or valgrind report" \
+    'AddressSanitizer|runtime error:|LeakSanitizer|ERROR SUMMARY: [1-9]|definitely lost: [1-9]' \
+    "$(cat "$WORK"/gw*.log)"
 
 summary cluster
