@@ -47,7 +47,7 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # worker death and each feature's own suite). Every suite runs under
 # ASan+UBSan (with LeakSanitizer) anyway; valgrind on all of them took
 # the whole run past CI's 10 minutes. RCC_VALGRIND_ALL=1: every suite.
-VALGRIND_SUITES="api errors limits oauth crash capture budgets health anthropic"
+VALGRIND_SUITES="api errors limits oauth crash capture budgets health anthropic cluster"
 
 have_unit=0
 ls tests/unit/*.c >/dev/null 2>&1 && have_unit=1
