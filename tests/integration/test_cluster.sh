@@ -228,6 +228,22 @@ wait_until 10 lists_both gwa
 out=$(ctl gwa cluster)
 check_match "the instance list is back" '"gw-a".*"gw-b"' "$out"
 
+echo "a Redis that hangs"
+kill -STOP "$R_RPID"
+hung=0
+for i in $(seq 1 5); do
+    s=$(curl -s -o /dev/null -m 2 -w '%{http_code}' -H 'Content-Type: application/json' \
+        --data-binary "$(msg good)" "http://127.0.0.1:$gwa_DPORT/v1/chat/completions")
+    [ "$s" = 200 ] || hung=$((hung + 1))
+done
+check "requests answered at once while Redis hangs" 0 "$hung"
+if wait_until 10 disconnected gwa; then ok "a Redis that does not answer counts as lost"
+else fail "gw-a still connected to a stopped Redis"; fi
+kill -CONT "$R_RPID"
+if wait_until 15 connected gwa; then ok "and it reconnects when Redis answers again"
+else fail "gw-a after SIGCONT: $(ctl gwa stats | grep -o '"cluster":{[^}]*}')"; fi
+check_match "the loss is logged with its reason" "lost Redis at .*no answer in time" "$(cat "$WORK/gwa.log")"
+
 echo "AUTH with password_env"
 PW="pw-$$-$RANDOM-secret"
 APORT=$(free_port)
