@@ -71,7 +71,9 @@ int cw_channel(char *out, size_t outlen, const char *prefix);
  * fit. */
 int cw_encode(char *out, size_t outlen, const struct cw_msg *msg);
 /* Reads one message of len bytes (no NUL needed): a known kind, a time
- * in 1..CW_OPEN_MAX_MS for CW_OPEN and 0 for CW_RESET, a valid origin, a
+ * in 1..CW_OPEN_MAX_MS for CW_OPEN and 0 for CW_RESET (decimal, no
+ * leading zero: cw_encode's spelling, so a message that reads encodes
+ * back to the same bytes), a valid origin, a
  * name of 1..CW_NAME_MAX-1 bytes with no NUL. 0, or -1 for anything
  * else (msg is then unspecified). */
 int cw_decode(const char *buf, size_t len, struct cw_msg *msg);

@@ -97,7 +97,10 @@ int cw_decode(const char *buf, size_t len, struct cw_msg *msg)
             return -1;
         msg->remaining_ms = msg->remaining_ms * 10 + (*p - '0');
     }
-    if (digits == 0 || p >= end || *p != CW_SEP)
+    /* One spelling per number (no leading zeros): a message reads back
+     * to the very bytes it came in. */
+    if (digits == 0 || (digits > 1 && buf[2] == '0') || p >= end ||
+        *p != CW_SEP)
         return -1;
     p++;
     sep = memchr(p, CW_SEP, (size_t)(end - p));

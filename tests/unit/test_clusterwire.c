@@ -104,7 +104,8 @@ static void test_message_refused(void)
         "", "O", "O|", "O|12", "O|12|", "O|12|gw", "O|12|gw|", "X|12|gw|n",
         "O||gw|n", "O|-5|gw|n", "O|0|gw|n", "R|7|gw|n", "O|1x|gw|n",
         "O|12||n", "O|12|g w|n", "O|1234567890123456|gw|n",
-        "O|604800001|gw|n", "o|12|gw|n", "O 12|gw|n",
+        "O|604800001|gw|n", "o|12|gw|n", "O 12|gw|n", "O|012|gw|n",
+        "R|00|gw|n",
     };
     struct cw_msg msg;
     char longname[CW_NAME_MAX + 16];
