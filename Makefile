@@ -10,10 +10,13 @@ OPT      ?= -O2 -g
 CFLAGS_EXTRA ?=
 
 # pkg-config runs once, and only after `deps` has had its chance.
-PKGS = libevent libcurl json-c libconfig openssl hiredis
+PKGS = libevent libcurl json-c libconfig openssl
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
 CUNIT_LIBS = $(eval CUNIT_LIBS := $(shell pkg-config --libs cunit))$(CUNIT_LIBS)
+# hiredis: the daemon's cluster mode (master/cluster.c) alone uses it.
+HIREDIS_CFLAGS = $(eval HIREDIS_CFLAGS := $(shell pkg-config --cflags hiredis))$(HIREDIS_CFLAGS)
+HIREDIS_LIBS = $(eval HIREDIS_LIBS := $(shell pkg-config --libs hiredis))$(HIREDIS_LIBS)
 
 CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Iinclude $(PKG_CFLAGS) \
           -MMD -MP $(SANITIZE) $(CFLAGS_EXTRA)
@@ -80,7 +83,9 @@ build: $(PROGS)
 
 $(BINDIR)/pipelined: $(DAEMON_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(HIREDIS_LIBS) $(LDLIBS)
+
+$(BUILD)/master/cluster.o: CFLAGS += $(HIREDIS_CFLAGS)
 
 $(BINDIR)/pipelinectl: $(CTL_OBJ)
 	@mkdir -p $(@D)
