@@ -189,6 +189,14 @@ else fail "gw-e's breaker: $(state_of gwe up/status-500)"; fi
 kill -TERM "$gwe_PID"; wait "$gwe_PID"
 check "gw-e exits 0" 0 "$?"
 
+echo "reload"
+check "a reload keeping the group is applied" '{"ok":true}' "$(ctl gwa reload)"
+sed -i 's/instance = "gw-a"/instance = "gw-z"/' "$WORK/gwa.conf"
+check_match "a reload changing it is refused" "reload cannot change 'cluster'" "$(ctl gwa reload)"
+sed -i 's/instance = "gw-z"/instance = "gw-a"/' "$WORK/gwa.conf"
+if wait_until 10 connected gwa; then ok "still connected after the reload"
+else fail "gw-a after a reload: $(ctl gwa stats | grep -o '"cluster":{[^}]*}')"; fi
+
 echo "Redis down and back"
 # gw-b's opening is still on: it must outlive the outage.
 kill -TERM "$R_RPID"
