@@ -119,6 +119,10 @@ static const char cluster_open_lua[] =
     "end "
     "return redis.call('PUBLISH', KEYS[2], ARGV[3])";
 
+/* An open breaker's key: who opened it and the ms left. KEYS: the key. */
+static const char cluster_read_lua[] =
+    "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}";
+
 static void cluster_connect(struct cluster *c);
 
 static struct cluster *cluster_of(const struct master *m)
@@ -307,19 +311,26 @@ static void cluster_scan_breakers(struct cluster *c, bool fresh)
                              remaining[i]);
 }
 
-/* The reply to PTTL of one breaker key: open it here for what is left.
- * priv is the target's name (malloc'd, freed here). */
-static void cluster_pttl_cb(redisAsyncContext *ac, void *r, void *priv)
+/* The reply to cluster_read_lua for one breaker key: open it here for
+ * what is left, naming the instance that opened it. priv is the
+ * target's name (malloc'd, freed here). */
+static void cluster_read_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     struct cluster *c = ac->data;
     redisReply *reply = r;
     char *name = priv;
+    const redisReply *who, *left;
 
     if (reply != NULL && c != NULL && !c->closing) {
         cluster_answered(c);
-        if (reply->type == REDIS_REPLY_INTEGER && reply->integer > 0 &&
-            reply->integer <= CW_OPEN_MAX_MS)
-            cluster_apply_open(c, name, reply->integer, "(stored)");
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+            who = reply->element[0];
+            left = reply->element[1];
+            if (who->type == REDIS_REPLY_STRING && cw_instance_ok(who->str) &&
+                left->type == REDIS_REPLY_INTEGER && left->integer > 0 &&
+                left->integer <= CW_OPEN_MAX_MS)
+                cluster_apply_open(c, name, left->integer, who->str);
+        }
     }
     free(name);
 }
@@ -339,8 +350,8 @@ static void cluster_sync_breakers(struct cluster *c)
         name = strdup(m->cfg->targets[t].name);
         if (name == NULL)
             util_oom("a cluster breaker name");
-        if (redisAsyncCommand(c->cmd, cluster_pttl_cb, name, "PTTL %s",
-                              key) != REDIS_OK) {
+        if (redisAsyncCommand(c->cmd, cluster_read_cb, name, "EVAL %s 1 %s",
+                              cluster_read_lua, key) != REDIS_OK) {
             free(name);
             continue;
         }

@@ -186,6 +186,7 @@ write_conf gwe "$gwe_DPORT" "$UA_PORT" "${CLUSTER_A//gw-a/gw-e}"
 start_gw gwe
 if wait_until 10 is_state gwe up/status-500 open; then ok "gw-e, started now, finds it open"
 else fail "gw-e's breaker: $(state_of gwe up/status-500)"; fi
+check_match "and names who opened it" "circuit breaker of up/status-500 opened by instance gw-b" "$(cat "$WORK/gwe.log")"
 kill -TERM "$gwe_PID"; wait "$gwe_PID"
 check "gw-e exits 0" 0 "$?"
 
