@@ -319,13 +319,13 @@ static void cluster_read_cb(redisAsyncContext *ac, void *r, void *priv)
     struct cluster *c = ac->data;
     redisReply *reply = r;
     char *name = priv;
-    const redisReply *who, *left;
 
     if (reply != NULL && c != NULL && !c->closing) {
         cluster_answered(c);
         if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
-            who = reply->element[0];
-            left = reply->element[1];
+            const redisReply *who = reply->element[0];
+            const redisReply *left = reply->element[1];
+
             if (who->type == REDIS_REPLY_STRING && cw_instance_ok(who->str) &&
                 left->type == REDIS_REPLY_INTEGER && left->integer > 0 &&
                 left->integer <= CW_OPEN_MAX_MS)
