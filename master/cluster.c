@@ -12,13 +12,11 @@
  * CLUSTER_REPLY_TIMEOUT_MS, counts as a loss: a slow Redis never holds
  * the loop, since nothing here waits.
  *
- * Breakers: workers change them in the shared segment; every
- * CLUSTER_POLL_MS the master looks for openings it has not seen and
- * publishes them (a key with the open-until time as its PX expiry, and a
- * message on the channel). Messages from other instances are applied to
- * the segment under its lock. On (re)connecting, the keys of every
- * target are read (so an instance that joins late learns what is open)
- * and what is open here is published. Redis down: each instance goes on
+ * Also the heartbeat (every CLUSTER_HEARTBEAT_MS: this instance's key,
+ * and the list of all) and what the operator sees (stats, /metrics,
+ * `pipelinectl cluster`). The breakers are clbreaker.c's: this module
+ * calls it every CLUSTER_POLL_MS (openings to publish), on each UP (the
+ * sync) and for each channel message. Redis down: each instance goes on
  * alone; an open breaker stays open. */
 #include "cluster.h"
 
@@ -34,11 +32,8 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/adapters/libevent.h>
 
-#include "clusterwire.h"
-#include "master.h"
-
-_Static_assert(CFG_TARGET_NAME_MAX <= CW_NAME_MAX,
-               "a target name must fit a breaker message");
+#include "clbreaker.h"
+#include "cluster_int.h"
 
 #define CLUSTER_POLL_MS            50     /* breaker scan and watchdog */
 #define CLUSTER_HEARTBEAT_MS       1000   /* heartbeat and instance list */
@@ -48,54 +43,7 @@ _Static_assert(CFG_TARGET_NAME_MAX <= CW_NAME_MAX,
 #define CLUSTER_FORGET_MS          (60 * 1000)
 #define CLUSTER_CONNECT_TIMEOUT_MS 1000
 #define CLUSTER_REPLY_TIMEOUT_MS   1000
-#define CLUSTER_INSTANCES_MAX      64     /* kept from one listing */
 #define CLUSTER_NUM_MAX            24     /* a number as text */
-#define CLUSTER_ADDR_MAX           64     /* a numeric host address */
-/* An opening that ends no more than this after the one a breaker has
- * already is that same one, back through Redis (its expiry rounds): not
- * applied again. */
-#define CLUSTER_SAME_OPEN_MS       1000
-
-enum cluster_state {
-    CLUSTER_DOWN = 0,          /* no connection; the retry timer runs */
-    CLUSTER_CONNECTING,        /* connections made, not both ready */
-    CLUSTER_UP                 /* both ready: shared state flows */
-};
-
-struct cluster {
-    struct master *m;
-    enum cluster_state state;
-    char addr[CLUSTER_ADDR_MAX];    /* numeric, resolved once at start */
-    int port;                       /* 0: addr is... unused (Unix) */
-    char *path;                     /* Unix socket, or NULL */
-    char *password;                 /* from password_env; never logged */
-    char instance[CW_INSTANCE_MAX + 1];
-    char host[CW_INSTANCE_MAX + 1];
-    char channel[CW_KEY_MAX];
-    char set_key[CW_KEY_MAX];       /* PREFIXinstances (sorted set) */
-    char self_key[CW_KEY_MAX];      /* PREFIXinstance:NAME */
-    char instance_base[CW_KEY_MAX]; /* PREFIXinstance: */
-    char *prefix;
-    redisAsyncContext *cmd;         /* commands; owned */
-    redisAsyncContext *sub;         /* subscribed to channel; owned */
-    bool cmd_ready, sub_ready;
-    bool lost_logged;               /* the loss was logged, not yet back */
-    bool ever_up;
-    bool closing;                   /* cluster_free: callbacks do nothing */
-    unsigned attempt;               /* reconnects since the loss */
-    int64_t connect_started_ms;
-    int pending;                    /* commands sent, not answered */
-    int64_t progress_ms;            /* last reply, or first send */
-    int64_t next_heartbeat_ms;
-    struct event *retry_timer;
-    struct event *poll_timer;
-    /* Per target slot: opened_ms of the last opening published or
-     * applied, so each is published once. */
-    int64_t seen_opened[SHM_TARGET_SLOTS];
-    struct cw_instance instances[CLUSTER_INSTANCES_MAX];
-    int instance_count;             /* from the last listing */
-};
-
 /* Sets the self key, keeps the instance set, returns every live record.
  * KEYS: self key, set. ARGV: record, ttl, now, name, forget-before,
  * instance key base. */
@@ -109,19 +57,6 @@ static const char cluster_heartbeat_lua[] =
     "  if v then out[#out + 1] = v end "
     "end "
     "return out";
-
-/* Opens a breaker for everyone: the key keeps the longer of its expiry
- * and ours, the message goes out. KEYS: breaker key, channel. ARGV:
- * origin, remaining ms, message. */
-static const char cluster_open_lua[] =
-    "if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then "
-    "  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
-    "end "
-    "return redis.call('PUBLISH', KEYS[2], ARGV[3])";
-
-/* An open breaker's key: who opened it and the ms left. KEYS: the key. */
-static const char cluster_read_lua[] =
-    "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}";
 
 static void cluster_connect(struct cluster *c);
 
@@ -179,213 +114,6 @@ static void cluster_down(struct cluster *c, const char *why)
         c->attempt++;
     tv = util_ms_to_tv(wait);
     evtimer_add(c->retry_timer, &tv);
-}
-
-static void cluster_sent(struct cluster *c)
-{
-    if (c->pending++ == 0)
-        c->progress_ms = util_now_ms();
-}
-
-static void cluster_answered(struct cluster *c)
-{
-    if (c->pending > 0)
-        c->pending--;
-    c->progress_ms = util_now_ms();
-}
-
-/* ---- breakers ---- */
-
-/* The target of this configuration named name, or -1. */
-static int cluster_target(const struct master *m, const char *name)
-{
-    return cfg_find_target(m->cfg, name);
-}
-
-static void cluster_apply_open(struct cluster *c, const char *name,
-                               int64_t remaining_ms, const char *origin)
-{
-    struct master *m = c->m;
-    int t = cluster_target(m, name);
-    int64_t now = util_now_ms();
-    struct shm_target *st;
-    bool changed;
-
-    if (t < 0 || remaining_ms <= 0)
-        return;
-    st = master_target(m, t);
-    shm_lock(&m->shm);
-    changed = !(st->cb.state == CB_OPEN &&
-                st->cb.open_until_ms + CLUSTER_SAME_OPEN_MS >=
-                    now + remaining_ms) &&
-              cb_open_remote(&st->cb, &m->cfg->breaker, now,
-                             now + remaining_ms);
-    if (changed) {
-        atomic_store(&st->state, SHM_BREAKER_OPEN);
-        atomic_fetch_add(&st->transitions, 1);
-        c->seen_opened[m->slots.target_slot[t]] = st->cb.opened_ms;
-    }
-    shm_unlock(&m->shm);
-    if (changed)
-        log_msg(&m->log, LOG_INFO, NULL, "circuit breaker of %s opened by "
-                "instance %s for %lld ms", name, origin,
-                (long long)remaining_ms);
-}
-
-static void cluster_apply_reset(struct cluster *c, const char *name,
-                                const char *origin)
-{
-    struct master *m = c->m;
-    int t = cluster_target(m, name);
-    struct shm_target *st;
-
-    if (t < 0)
-        return;
-    st = master_target(m, t);
-    shm_lock(&m->shm);
-    cb_reset(&st->cb);
-    atomic_store(&st->state, SHM_BREAKER_CLOSED);
-    c->seen_opened[m->slots.target_slot[t]] = 0;
-    shm_unlock(&m->shm);
-    log_msg(&m->log, LOG_INFO, NULL, "breaker of %s reset by instance %s",
-            name, origin);
-}
-
-static void cluster_reply_cb(redisAsyncContext *ac, void *r, void *priv)
-{
-    struct cluster *c = priv;
-    redisReply *reply = r;
-
-    (void)ac;
-    if (reply == NULL || c->closing)
-        return;
-    cluster_answered(c);
-    if (reply->type == REDIS_REPLY_ERROR)
-        log_msg(&c->m->log, LOG_WARN, NULL, "cluster: Redis refused a "
-                "command: %s", reply->str);
-}
-
-static void cluster_publish_open(struct cluster *c, const char *name,
-                                 int64_t remaining_ms)
-{
-    struct cw_msg msg = { .kind = CW_OPEN, .remaining_ms = remaining_ms };
-    char key[CW_KEY_MAX], text[CW_MSG_MAX], ms[CLUSTER_NUM_MAX];
-
-    util_strlcpy(msg.origin, c->instance, sizeof(msg.origin));
-    util_strlcpy(msg.name, name, sizeof(msg.name));
-    if (c->cmd == NULL || cw_encode(text, sizeof(text), &msg) < 0 ||
-        cw_key(key, sizeof(key), c->prefix, "breaker", name) < 0)
-        return;
-    snprintf(ms, sizeof(ms), "%lld", (long long)remaining_ms);
-    if (redisAsyncCommand(c->cmd, cluster_reply_cb, c,
-                          "EVAL %s 2 %s %s %s %s %s", cluster_open_lua, key,
-                          c->channel, c->instance, ms, text) == REDIS_OK)
-        cluster_sent(c);
-}
-
-/* Openings here that are not published yet (all of them, when fresh is
- * set: just connected). */
-static void cluster_scan_breakers(struct cluster *c, bool fresh)
-{
-    struct master *m = c->m;
-    int64_t now = util_now_ms();
-    int found[CFG_MAX_TARGETS];
-    int64_t remaining[CFG_MAX_TARGETS];
-    int n = 0;
-
-    shm_lock(&m->shm);
-    for (int t = 0; t < m->cfg->target_count && n < CFG_MAX_TARGETS; t++) {
-        int slot = m->slots.target_slot[t];
-        const struct cb_state *cb = &m->shm.targets[slot].cb;
-
-        if (cb->state != CB_OPEN || cb->open_until_ms <= now ||
-            (!fresh && cb->opened_ms == c->seen_opened[slot]))
-            continue;
-        c->seen_opened[slot] = cb->opened_ms;
-        found[n] = t;
-        remaining[n++] = cb->open_until_ms - now;
-    }
-    shm_unlock(&m->shm);
-    for (int i = 0; i < n; i++)
-        cluster_publish_open(c, m->cfg->targets[found[i]].name,
-                             remaining[i]);
-}
-
-/* The reply to cluster_read_lua for one breaker key: open it here for
- * what is left, naming the instance that opened it. priv is the
- * target's name (malloc'd, freed here). */
-static void cluster_read_cb(redisAsyncContext *ac, void *r, void *priv)
-{
-    struct cluster *c = ac->data;
-    redisReply *reply = r;
-    char *name = priv;
-
-    if (reply != NULL && c != NULL && !c->closing) {
-        cluster_answered(c);
-        if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
-            const redisReply *who = reply->element[0];
-            const redisReply *left = reply->element[1];
-
-            if (who->type == REDIS_REPLY_STRING && cw_instance_ok(who->str) &&
-                left->type == REDIS_REPLY_INTEGER && left->integer > 0 &&
-                left->integer <= CW_OPEN_MAX_MS)
-                cluster_apply_open(c, name, left->integer, who->str);
-        }
-    }
-    free(name);
-}
-
-/* Just connected: learn what is open elsewhere, tell what is open here. */
-static void cluster_sync_breakers(struct cluster *c)
-{
-    struct master *m = c->m;
-
-    for (int t = 0; t < m->cfg->target_count; t++) {
-        char key[CW_KEY_MAX];
-        char *name;
-
-        if (cw_key(key, sizeof(key), c->prefix, "breaker",
-                   m->cfg->targets[t].name) < 0)
-            continue;
-        name = strdup(m->cfg->targets[t].name);
-        if (name == NULL)
-            util_oom("a cluster breaker name");
-        if (redisAsyncCommand(c->cmd, cluster_read_cb, name, "EVAL %s 1 %s",
-                              cluster_read_lua, key) != REDIS_OK) {
-            free(name);
-            continue;
-        }
-        cluster_sent(c);
-    }
-    cluster_scan_breakers(c, true);
-}
-
-void cluster_breaker_reset(struct master *m, const char *name)
-{
-    struct cluster *c = cluster_of(m);
-    struct cw_msg msg = { .kind = CW_RESET };
-    char key[CW_KEY_MAX], text[CW_MSG_MAX];
-    int t;
-
-    if (c == NULL)
-        return;
-    t = cluster_target(m, name);
-    if (t >= 0)
-        c->seen_opened[m->slots.target_slot[t]] = 0;
-    util_strlcpy(msg.origin, c->instance, sizeof(msg.origin));
-    util_strlcpy(msg.name, name, sizeof(msg.name));
-    if (c->state != CLUSTER_UP || cw_encode(text, sizeof(text), &msg) < 0 ||
-        cw_key(key, sizeof(key), c->prefix, "breaker", name) < 0) {
-        log_msg(&m->log, LOG_WARN, NULL, "cluster: Redis is not reachable: "
-                "breaker of %s reset on this instance only", name);
-        return;
-    }
-    if (redisAsyncCommand(c->cmd, cluster_reply_cb, c, "DEL %s",
-                          key) == REDIS_OK)
-        cluster_sent(c);
-    if (redisAsyncCommand(c->cmd, cluster_reply_cb, c, "PUBLISH %s %s",
-                          c->channel, text) == REDIS_OK)
-        cluster_sent(c);
 }
 
 /* ---- instances ---- */
@@ -473,7 +201,7 @@ static void cluster_ready(struct cluster *c)
                 c->m->cfg->cluster.redis, c->instance);
     c->lost_logged = false;
     c->ever_up = true;
-    cluster_sync_breakers(c);
+    clbreaker_sync(c);
     cluster_heartbeat(c);
     c->next_heartbeat_ms = util_now_ms() + CLUSTER_HEARTBEAT_MS;
 }
@@ -515,7 +243,6 @@ static void cluster_sub_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     struct cluster *c = priv;
     redisReply *reply = r;
-    struct cw_msg msg;
     const redisReply *kind, *payload;
 
     (void)ac;
@@ -537,20 +264,9 @@ static void cluster_sub_cb(redisAsyncContext *ac, void *r, void *priv)
         cluster_ready(c);
         return;
     }
-    if (strcmp(kind->str, "message") != 0 ||
-        payload->type != REDIS_REPLY_STRING)
-        return;
-    if (cw_decode(payload->str, payload->len, &msg) < 0) {
-        log_msg(&c->m->log, LOG_DEBUG, NULL, "cluster: a malformed breaker "
-                "message ignored");
-        return;
-    }
-    if (strcmp(msg.origin, c->instance) == 0)
-        return;                 /* our own, back from Redis */
-    if (msg.kind == CW_OPEN)
-        cluster_apply_open(c, msg.name, msg.remaining_ms, msg.origin);
-    else
-        cluster_apply_reset(c, msg.name, msg.origin);
+    if (strcmp(kind->str, "message") == 0 &&
+        payload->type == REDIS_REPLY_STRING)
+        clbreaker_message(c, payload->str, payload->len);
 }
 
 static void cluster_connect_cb(const redisAsyncContext *ac, int status)
@@ -659,7 +375,7 @@ static void cluster_poll_cb(evutil_socket_t fd, short what, void *arg)
         cluster_down(c, "no answer in time");
         return;
     }
-    cluster_scan_breakers(c, false);
+    clbreaker_scan(c, false);
     if (c->cmd != NULL && now >= c->next_heartbeat_ms) {
         cluster_heartbeat(c);
         c->next_heartbeat_ms = now + CLUSTER_HEARTBEAT_MS;

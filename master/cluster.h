@@ -19,8 +19,6 @@ int cluster_init(struct master *m);
 /* Closes the connections and frees everything; NULL-safe, also in a
  * worker just forked (its callbacks then do nothing). */
 void cluster_free(struct master *m);
-/* An operator reset NAME here: reset it on every instance. */
-void cluster_breaker_reset(struct master *m, const char *name);
 /* "cluster": {"connected","instances"} for stats; NULL when not
  * configured. The caller owns the object. */
 json_object *cluster_stats(struct master *m);

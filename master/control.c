@@ -21,6 +21,7 @@
 
 #include <json-c/json.h>
 
+#include "clbreaker.h"
 #include "cluster.h"
 #include "mcap.h"
 
@@ -380,7 +381,7 @@ static char *control_breaker_reset(struct master *m, const char *name)
     if (!found)
         return control_error("breaker reset: no such target");
     log_msg(&m->log, LOG_INFO, NULL, "breaker of %s reset by operator", name);
-    cluster_breaker_reset(m, name);
+    clbreaker_reset(m, name);
     root = json_object_new_object();
     json_object_object_add(root, "ok", json_object_new_boolean(1));
     return control_finish(root);
