@@ -14,6 +14,9 @@ PKGS = libevent libcurl json-c libconfig openssl
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
 CUNIT_LIBS = $(eval CUNIT_LIBS := $(shell pkg-config --libs cunit))$(CUNIT_LIBS)
+# hiredis: the daemon's cluster mode (master/cluster.c) alone uses it.
+HIREDIS_CFLAGS = $(eval HIREDIS_CFLAGS := $(shell pkg-config --cflags hiredis))$(HIREDIS_CFLAGS)
+HIREDIS_LIBS = $(eval HIREDIS_LIBS := $(shell pkg-config --libs hiredis))$(HIREDIS_LIBS)
 
 CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Iinclude $(PKG_CFLAGS) \
           -MMD -MP $(SANITIZE) $(CFLAGS_EXTRA)
@@ -25,7 +28,7 @@ MASTER_SRC = master/main.c master/master.c master/frontend.c \
              master/http.c master/http_out.c master/relay.c master/supervisor.c \
              master/mreq.c master/reqlog.c master/endpoints.c master/budgets.c \
              master/door_anthropic.c master/control.c master/notify.c \
-             master/mcap.c
+             master/mcap.c master/cluster.c master/clbreaker.c
 WORKER_SRC = $(wildcard worker/*.c)
 CTL_SRC    = master/pipelinectl.c master/login.c master/ctlcli.c
 UNIT_SRC   = $(wildcard tests/unit/*.c)
@@ -80,7 +83,9 @@ build: $(PROGS)
 
 $(BINDIR)/pipelined: $(DAEMON_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(HIREDIS_LIBS) $(LDLIBS)
+
+$(BUILD)/master/cluster.o $(BUILD)/master/clbreaker.o: CFLAGS += $(HIREDIS_CFLAGS)
 
 $(BINDIR)/pipelinectl: $(CTL_OBJ)
 	@mkdir -p $(@D)
@@ -137,10 +142,11 @@ $(BUILD)/%.o: %.c
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
 # Installs what pkg-config cannot find (Debian package names), and the
-# tools the tests use (valgrind, wrk, npm for the official SDK checks).
+# tools the tests use (valgrind, wrk, npm for the official SDK checks,
+# redis-server for cluster mode).
 DEB_PKGS = libevent:libevent-dev libcurl:libcurl4-openssl-dev \
            json-c:libjson-c-dev libconfig:libconfig-dev openssl:libssl-dev \
-           cunit:libcunit1-dev
+           cunit:libcunit1-dev hiredis:libhiredis-dev
 deps:
 	@missing=""; \
 	command -v pkg-config >/dev/null || missing="pkg-config"; \
@@ -148,6 +154,7 @@ deps:
 	command -v valgrind >/dev/null || missing="$$missing valgrind"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	for p in $(DEB_PKGS); do \
 	    pkg-config --exists $${p%%:*} 2>/dev/null || missing="$$missing $${p#*:}"; \
 	done; \

@@ -43,7 +43,8 @@ enum cb_cause {
     CB_CAUSE_NONE = 0,
     CB_CAUSE_CONSECUTIVE,       /* failure_threshold failures in a row */
     CB_CAUSE_RATE,              /* failure_rate_threshold over the window */
-    CB_CAUSE_PROBE              /* a half-open probe failed */
+    CB_CAUSE_PROBE,             /* a half-open probe failed */
+    CB_CAUSE_REMOTE             /* another instance opened it (cluster) */
 };
 
 struct cb_state {
@@ -99,6 +100,14 @@ bool cb_usable(const struct cb_state *b, const struct cfg_breaker *cfg,
 enum cb_transition cb_record(struct cb_state *b,
                              const struct cfg_breaker *cfg, bool success,
                              bool probe, int64_t now_ms);
+
+/* Cluster mode: another instance found the target down, and it stays
+ * open here until until_ms (monotonic) unless it is open that long
+ * already. Probes in flight are forgotten, as cb_reset does. Disabled,
+ * or until_ms not after now_ms: nothing. Returns true when it changed
+ * (the caller publishes the state and counts a transition). */
+bool cb_open_remote(struct cb_state *b, const struct cfg_breaker *cfg,
+                    int64_t now_ms, int64_t until_ms);
 
 /* A probe that ended without an outcome (cancelled, client gone): gives
  * its slot back. */

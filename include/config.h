@@ -140,6 +140,21 @@ struct cfg_capture {
     int max_files;
 };
 
+/* `cluster = { ... }`: several instances share breakers and an instance
+ * list through Redis (master/cluster.c, cfgcluster.c). Absent
+ * (configured false): single-instance, no Redis code runs. */
+#define CFG_CLUSTER_PREFIX     "rcc:"
+struct cfg_cluster {
+    bool configured;
+    char *redis;             /* as written: "HOST:PORT" or "unix:/path" */
+    char *host;              /* its host, or the socket's path */
+    int port;                /* 0: a Unix socket */
+    char *key_prefix;        /* before every key and the channel */
+    char *instance;          /* NULL: HOST:PID, made at start */
+    char *password_env;      /* NULL: no AUTH; else the variable holding
+                                the password (never logged) */
+};
+
 struct cfg {
     char *path;
     char *listen;            /* as written, for messages */
@@ -187,6 +202,7 @@ struct cfg {
     struct cfg_vmodel *vmodels;
     int vmodel_count;
     struct cfg_capture capture;
+    struct cfg_cluster cluster;
 };
 
 /* Loads and validates path. Returns a cfg the caller frees with

@@ -21,6 +21,8 @@
 
 #include <json-c/json.h>
 
+#include "clbreaker.h"
+#include "cluster.h"
 #include "mcap.h"
 
 #define CONTROL_LINE_MAX 4096
@@ -271,6 +273,8 @@ char *control_stats_json(struct master *m)
     }
     json_object_object_add(root, "targets", targets);
     json_object_object_add(root, "memory", control_memory(m));
+    if (cluster_configured(m))
+        json_object_object_add(root, "cluster", cluster_stats(m));
     return control_finish(root);
 }
 
@@ -377,6 +381,7 @@ static char *control_breaker_reset(struct master *m, const char *name)
     if (!found)
         return control_error("breaker reset: no such target");
     log_msg(&m->log, LOG_INFO, NULL, "breaker of %s reset by operator", name);
+    clbreaker_reset(m, name);
     root = json_object_new_object();
     json_object_object_add(root, "ok", json_object_new_boolean(1));
     return control_finish(root);
@@ -405,7 +410,7 @@ static char *control_capture(struct master *m, const char *arg)
 static const char control_help[] =
     "{\"commands\":["
     "\"stats\",\"workers\",\"scale N | +N | -N\",\"breaker reset NAME\","
-    "\"capture on|off\",\"reload\",\"help\"]}";
+    "\"capture on|off\",\"cluster\",\"reload\",\"help\"]}";
 
 static char *control_reload(struct master *m)
 {
@@ -443,6 +448,11 @@ static char *control_run(struct master *m, char *line)
         return control_reload(m);
     if (strcmp(cmd, "capture") == 0)
         return control_capture(m, arg);
+    if (strcmp(cmd, "cluster") == 0)
+        return cluster_configured(m)
+                   ? cluster_instances_json(m)
+                   : control_error("cluster mode is not configured (no "
+                                   "'cluster' group in the configuration)");
     if (strcmp(cmd, "help") == 0)
         return strdup(control_help);
     return control_error("unknown command; try help");

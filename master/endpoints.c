@@ -13,6 +13,7 @@
 
 #include "master.h"
 #include "budgets.h"
+#include "cluster.h"
 #include "provhealth.h"
 
 #define ENDPOINTS_HIST_FOLD  HIST_SUB_COUNT  /* buckets per le label */
@@ -214,6 +215,22 @@ static void endpoints_latency(struct master *m, struct evbuffer *buf)
                                 &master_target(m, t)->transitions));
 }
 
+/* Cluster mode only: whether Redis is reachable, how many instances. */
+static void endpoints_cluster_metrics(struct master *m, struct evbuffer *buf)
+{
+    if (!cluster_configured(m))
+        return;
+    ENDPOINTS_PRINTF(buf, "# HELP pipeline_cluster_connected Whether this "
+                        "instance reaches the cluster's Redis.\n"
+                        "# TYPE pipeline_cluster_connected gauge\n"
+                        "pipeline_cluster_connected %d\n"
+                        "# HELP pipeline_cluster_instances Instances seen "
+                        "in the cluster, this one included.\n"
+                        "# TYPE pipeline_cluster_instances gauge\n"
+                        "pipeline_cluster_instances %d\n",
+                        cluster_connected(m) ? 1 : 0, cluster_instances(m));
+}
+
 void endpoints_metrics(struct master *m, struct http_req *req)
 {
     struct evbuffer *buf = evbuffer_new();
@@ -259,6 +276,7 @@ void endpoints_metrics(struct master *m, struct http_req *req)
     budgets_metrics(m, buf);
     endpoints_latency(m, buf);
     endpoints_health_metrics(m, buf);
+    endpoints_cluster_metrics(m, buf);
     http_send_buffer(req, 200, "text/plain; version=0.0.4", NULL, 0, buf);
     evbuffer_free(buf);
 }

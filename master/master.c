@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "frame.h"
+#include "cluster.h"
 #include "mcap.h"
 #include "notify.h"
 #include "provhealth.h"
@@ -377,7 +378,8 @@ int master_init(struct master *m, struct cfg *cfg, const char *config_path)
         if (m->signals[i] == NULL || event_add(m->signals[i], NULL) < 0)
             return -1;
     }
-    if (mcap_init(m) < 0 || frontend_init(m) < 0 || control_init(m) < 0)
+    if (mcap_init(m) < 0 || frontend_init(m) < 0 || control_init(m) < 0 ||
+        cluster_init(m) < 0)
         return -1;
     master_check_user(m);
     if (supervisor_start(m) < 0) {
@@ -425,6 +427,7 @@ static void master_free_loop(struct master *m)
     /* No request callbacks from here on: the server frees them. */
     mreq_free_all(m);
     control_free(m);
+    cluster_free(m);
     frontend_free(m);
     for (int i = 0; i < CFG_MAX_WORKERS; i++) {
         supervisor_chan_free(&m->workers[i]);

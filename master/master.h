@@ -54,6 +54,7 @@
 #define MASTER_MIN_CONNECTIONS   1
 
 struct mcap_state;
+struct cluster;
 
 struct mworker {
     pid_t pid;                     /* 0: slot unused */
@@ -139,6 +140,8 @@ struct master {
     int64_t started_wall_ms;
     int64_t started_ms;
     struct mcap_state *capture;    /* request capture (mcap.c) */
+    struct cluster *cluster;       /* cluster mode (cluster.c); NULL
+                                      without a `cluster` group */
     long long fd_limit;            /* RLIMIT_NOFILE after raising it;
                                       0: none known (no cap) */
 };

@@ -39,7 +39,7 @@ static void ctl_usage(FILE *out)
             " read)\n"
             "       pipelinectl -c CONFIG login PROVIDER\n"
             "commands: stats | workers | scale N|+N|-N | breaker reset NAME"
-            " | capture on|off | reload"
+            " | capture on|off | cluster | reload"
             " | help\n"
             "  -s SOCKET  control socket (default %s)\n"
             "  -c CONFIG  take the socket path from this configuration\n"
@@ -219,6 +219,30 @@ static void ctl_print_workers(json_object *root)
     }
 }
 
+/* Cluster mode: one line per instance; SEEN is how long ago its last
+ * heartbeat was (--json keeps the Unix time in ms). */
+static void ctl_print_cluster(json_object *root)
+{
+    json_object *list = ctl_get(root, "instances");
+    size_t n = list ? json_object_array_length(list) : 0;
+    int64_t now = (int64_t)time(NULL);
+
+    printf("%-24s  %-8s  %-20s  %-22s  %-8s  %s\n", "INSTANCE", "PID",
+           "HOST", "LISTEN", "SEEN", "REQUESTS");
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx(list, i);
+        json_object *seen = ctl_get(o, "last_seen_ms");
+        char age[CTLCLI_AGE_MAX] = "-";
+
+        if (seen != NULL)
+            ctlcli_format_age(json_object_get_int64(seen) / 1000, now, age,
+                              sizeof(age));
+        printf("%-24s  %-8s  %-20s  %-22s  %-8s  %s\n",
+               ctl_str(o, "instance"), ctl_str(o, "pid"), ctl_str(o, "host"),
+               ctl_str(o, "listen"), age, ctl_str(o, "requests"));
+    }
+}
+
 static void ctl_print(const char *cmd, json_object *root)
 {
     json_object *ok = ctl_get(root, "ok"), *cmds = ctl_get(root, "commands");
@@ -227,6 +251,9 @@ static void ctl_print(const char *cmd, json_object *root)
         ctl_print_stats(root);
     } else if (strcmp(cmd, "workers") == 0) {
         ctl_print_workers(root);
+    } else if (strcmp(cmd, "cluster") == 0 &&
+               ctl_get(root, "instances") != NULL) {
+        ctl_print_cluster(root);
     } else if (cmds != NULL) {
         for (size_t i = 0; i < json_object_array_length(cmds); i++)
             printf("%s\n", json_object_get_string(

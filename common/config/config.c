@@ -14,6 +14,7 @@
 #include <libconfig.h>
 
 #include "cfgclient.h"
+#include "cfgcluster.h"
 #include "cfgprov.h"
 #include "cfgread.h"
 #include "provkind.h"
@@ -456,7 +457,7 @@ static const char *const cfg_root_keys[] = {
     "request_timeout_ms", "connect_timeout_ms", "upstream_idle_timeout_ms",
     "shutdown_timeout_ms",
     "log_level", "log_file", "user", "group", "retry", "circuit_breaker",
-    "clients", "providers", "virtual_models", "capture", NULL
+    "clients", "providers", "virtual_models", "capture", "cluster", NULL
 };
 
 static int cfg_load_root(struct cfg_loader *ld, const config_setting_t *root,
@@ -506,7 +507,8 @@ static int cfg_load_root(struct cfg_loader *ld, const config_setting_t *root,
         cfg_load_retry(ld, root, &cfg->retry) < 0 ||
         cfg_load_breaker(ld, root, &cfg->breaker) < 0 ||
         cfg_load_clients(ld, root, cfg) < 0 ||
-        cfg_load_capture(ld, root, &cfg->capture) < 0)
+        cfg_load_capture(ld, root, &cfg->capture) < 0 ||
+        cfg_load_cluster(ld, root, &cfg->cluster) < 0)
         return -1;
     cfg->log_level = (enum log_level)level;
     if (cfg->body_arena_bytes < cfg->max_body_bytes) {
@@ -744,6 +746,7 @@ void cfg_free(struct cfg **cfgp)
     free(cfg->user);
     free(cfg->group);
     free(cfg->capture.dir);
+    cfg_cluster_free(&cfg->cluster);
     privs_id_free(&cfg->run_as);
     free(cfg);
     *cfgp = NULL;
@@ -770,6 +773,8 @@ int cfg_reload_check(const struct cfg *old, const struct cfg *new_cfg,
         return cfg_changed(err, errlen, "'max_concurrent_requests'");
     if (old->body_arena_bytes != new_cfg->body_arena_bytes)
         return cfg_changed(err, errlen, "'body_arena_bytes'");
+    if (!cfg_cluster_same(&old->cluster, &new_cfg->cluster))
+        return cfg_changed(err, errlen, "'cluster'");
     /* Targets and virtual models may come and go: they live in slots of
      * the segment found by name (slots.c), not by position. */
     return 0;

@@ -259,6 +259,22 @@ enum cb_transition cb_record(struct cb_state *b,
     }
 }
 
+bool cb_open_remote(struct cb_state *b, const struct cfg_breaker *cfg,
+                    int64_t now_ms, int64_t until_ms)
+{
+    if (!cfg->enabled || until_ms <= now_ms ||
+        (b->state == CB_OPEN && b->open_until_ms >= until_ms))
+        return false;
+    b->state = CB_OPEN;
+    b->open_cause = CB_CAUSE_REMOTE;
+    b->consecutive_failures = 0;
+    b->probes = 0;
+    b->opened_ms = now_ms;
+    b->open_until_ms = until_ms;
+    cb_window_clear(b);
+    return true;
+}
+
 void cb_release_probe(struct cb_state *b)
 {
     if (b->probes > 0)

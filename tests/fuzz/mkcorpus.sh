@@ -418,3 +418,13 @@ ev message_start '{"type":"message_start","message":{"id":"m","usage":{}}}'
 ev error '{"type":"error","error":{"type":"overloaded_error","message":'\
 '"Overloaded"}}'
 seed anthropic_sse up_error '\003%s' "$d"
+
+# --- cluster mode: breaker messages and heartbeat records -----------------
+# Read both ways (see fuzz_clusterwire.c).
+seed clusterwire open 'O|600000|gw-a|up/status-500'
+seed clusterwire reset 'R|0|gw-b|openai/gpt-4o'
+seed clusterwire leading_zeros 'O|0012|gw|n'
+seed clusterwire bad_origin 'O|12|g w|n'
+seed clusterwire record '{"instance":"gw-a","pid":4242,"host":"box",'\
+'"listen":"127.0.0.1:8080","last_seen_ms":1765000000123,"requests":17}'
+seed clusterwire bad_record '{"instance":"gw","pid":"1"}'

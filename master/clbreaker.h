@@ -1,0 +1,26 @@
+/* clbreaker.h - circuit breakers shared by target name in cluster mode
+ * (clbreaker.c). cluster.c calls the first three with its connections
+ * up; control.c calls clbreaker_reset. */
+#ifndef RCC_CLBREAKER_H
+#define RCC_CLBREAKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cluster;
+struct master;
+
+/* Publishes the openings found in the segment since the last call (every
+ * one open now, when fresh: just connected). */
+void clbreaker_scan(struct cluster *c, bool fresh);
+/* Just connected: reads every target's stored opening, then publishes
+ * what is open here. */
+void clbreaker_sync(struct cluster *c);
+/* A message from the breaker channel (len bytes): another instance's
+ * opening or reset, applied here; malformed ones and our own ignored. */
+void clbreaker_message(struct cluster *c, const char *payload, size_t len);
+/* An operator reset NAME here: reset it on every instance (on this one
+ * alone, logged, while Redis is away). Nothing without cluster mode. */
+void clbreaker_reset(struct master *m, const char *name);
+
+#endif

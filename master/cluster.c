@@ -1,0 +1,594 @@
+/* cluster.c - cluster mode (cluster.h): owns this instance's two Redis
+ * connections (one for commands, one subscribed to the breaker channel),
+ * both asynchronous on the master's event loop, and their state machine:
+ *
+ *   DOWN --retry timer--> CONNECTING --both ready--> UP
+ *     ^                       |                       |
+ *     +--- error, timeout ----+----- error, timeout --+
+ *
+ * A loss is logged once; attempts then follow cw_backoff_ms and are
+ * logged at debug level only. A connect that takes longer than
+ * CLUSTER_CONNECT_TIMEOUT_MS, or a command unanswered for
+ * CLUSTER_REPLY_TIMEOUT_MS, counts as a loss: a slow Redis never holds
+ * the loop, since nothing here waits.
+ *
+ * Also the heartbeat (every CLUSTER_HEARTBEAT_MS: this instance's key,
+ * and the list of all) and what the operator sees (stats, /metrics,
+ * `pipelinectl cluster`). The breakers are clbreaker.c's: this module
+ * calls it every CLUSTER_POLL_MS (openings to publish), on each UP (the
+ * sync) and for each channel message. Redis down: each instance goes on
+ * alone; an open breaker stays open. */
+#include "cluster.h"
+
+#include <limits.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/adapters/libevent.h>
+
+#include "clbreaker.h"
+#include "cluster_int.h"
+
+#define CLUSTER_POLL_MS            50     /* breaker scan and watchdog */
+#define CLUSTER_HEARTBEAT_MS       1000   /* heartbeat and instance list */
+#define CLUSTER_INSTANCE_TTL_MS    (3 * CLUSTER_HEARTBEAT_MS)
+/* Names older than this leave the instance set (their keys are long
+ * gone by then; the set only says which keys to look at). */
+#define CLUSTER_FORGET_MS          (60 * 1000)
+#define CLUSTER_CONNECT_TIMEOUT_MS 1000
+#define CLUSTER_REPLY_TIMEOUT_MS   1000
+#define CLUSTER_NUM_MAX            24     /* a number as text */
+/* Sets the self key, keeps the instance set, returns every live record.
+ * KEYS: self key, set. ARGV: record, ttl, now, name, forget-before,
+ * instance key base. */
+static const char cluster_heartbeat_lua[] =
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+    "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]) "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5]) "
+    "local out = {} "
+    "for _, n in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do "
+    "  local v = redis.call('GET', ARGV[6] .. n) "
+    "  if v then out[#out + 1] = v end "
+    "end "
+    "return out";
+
+static void cluster_connect(struct cluster *c);
+
+static struct cluster *cluster_of(const struct master *m)
+{
+    return m->cluster;
+}
+
+/* Frees a context without its callbacks acting on it: the pointer is
+ * dropped first, so its connect and disconnect callbacks find it is not
+ * current, and hiredis hands every reply callback still pending a NULL
+ * reply (at once, or right after the callback that dropped it): a real
+ * reply only ever comes from a current context. */
+static void cluster_drop(redisAsyncContext **slot)
+{
+    redisAsyncContext *ac = *slot;
+
+    *slot = NULL;
+    if (ac != NULL)
+        redisAsyncFree(ac);
+}
+
+/* Any failure: both connections go, the retry timer is armed. The first
+ * loss (or the first failure to connect) is logged once. */
+static void cluster_down(struct cluster *c, const char *why)
+{
+    struct timeval tv;
+    int64_t wait;
+
+    if (c->closing)
+        return;
+    cluster_drop(&c->cmd);
+    cluster_drop(&c->sub);
+    c->cmd_ready = c->sub_ready = false;
+    c->pending = 0;
+    if (!c->lost_logged) {
+        c->lost_logged = true;
+        if (c->ever_up)
+            log_msg(&c->m->log, LOG_WARN, NULL, "cluster: lost Redis at "
+                    "%s (%s): going on alone, reconnecting",
+                    c->m->cfg->cluster.redis, why);
+        else
+            log_msg(&c->m->log, LOG_WARN, NULL, "cluster: cannot reach "
+                    "Redis at %s (%s): going on alone, retrying",
+                    c->m->cfg->cluster.redis, why);
+    } else {
+        log_msg(&c->m->log, LOG_DEBUG, NULL, "cluster: Redis at %s: %s",
+                c->m->cfg->cluster.redis, why);
+    }
+    if (c->state == CLUSTER_DOWN && evtimer_pending(c->retry_timer, NULL))
+        return;
+    c->state = CLUSTER_DOWN;
+    wait = cw_backoff_ms(c->attempt);
+    if (c->attempt < UINT32_MAX)
+        c->attempt++;
+    tv = util_ms_to_tv(wait);
+    evtimer_add(c->retry_timer, &tv);
+}
+
+/* ---- instances ---- */
+
+static int cluster_instance_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct cw_instance *)a)->instance,
+                  ((const struct cw_instance *)b)->instance);
+}
+
+static void cluster_self(const struct cluster *c, struct cw_instance *in)
+{
+    memset(in, 0, sizeof(*in));
+    util_strlcpy(in->instance, c->instance, sizeof(in->instance));
+    util_strlcpy(in->host, c->host, sizeof(in->host));
+    util_strlcpy(in->listen, c->m->cfg->listen, sizeof(in->listen));
+    in->pid = getpid();
+    in->last_seen_ms = util_wall_ms();
+    in->requests = (int64_t)atomic_load(&c->m->shm.hdr->counters.total);
+}
+
+static void cluster_heartbeat_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct cluster *c = priv;
+    redisReply *reply = r;
+    int n = 0;
+
+    (void)ac;
+    if (reply == NULL || c->closing)
+        return;
+    cluster_answered(c);
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        if (reply->type == REDIS_REPLY_ERROR)
+            log_msg(&c->m->log, LOG_WARN, NULL, "cluster: heartbeat "
+                    "refused: %s", reply->str);
+        return;
+    }
+    for (size_t i = 0; i < reply->elements && n < CLUSTER_INSTANCES_MAX;
+         i++) {
+        const redisReply *e = reply->element[i];
+
+        if (e->type == REDIS_REPLY_STRING &&
+            cw_instance_decode(e->str, e->len, &c->instances[n]) == 0)
+            n++;
+    }
+    qsort(c->instances, (size_t)n, sizeof(c->instances[0]),
+          cluster_instance_cmp);
+    c->instance_count = n;
+}
+
+static void cluster_heartbeat(struct cluster *c)
+{
+    struct cw_instance self;
+    char ttl[CLUSTER_NUM_MAX], now[CLUSTER_NUM_MAX], forget[CLUSTER_NUM_MAX];
+    char *record;
+
+    cluster_self(c, &self);
+    record = cw_instance_encode(&self);
+    if (record == NULL)
+        util_oom("a cluster heartbeat");
+    snprintf(ttl, sizeof(ttl), "%d", CLUSTER_INSTANCE_TTL_MS);
+    snprintf(now, sizeof(now), "%lld", (long long)self.last_seen_ms);
+    snprintf(forget, sizeof(forget), "%lld",
+             (long long)(self.last_seen_ms - CLUSTER_FORGET_MS));
+    if (redisAsyncCommand(c->cmd, cluster_heartbeat_cb, c,
+                          "EVAL %s 2 %s %s %s %s %s %s %s %s",
+                          cluster_heartbeat_lua, c->self_key, c->set_key,
+                          record, ttl, now, c->instance, forget,
+                          c->instance_base) == REDIS_OK)
+        cluster_sent(c);
+    free(record);
+}
+
+/* ---- connections ---- */
+
+static void cluster_ready(struct cluster *c)
+{
+    if (!c->cmd_ready || !c->sub_ready || c->state == CLUSTER_UP)
+        return;
+    c->state = CLUSTER_UP;
+    c->attempt = 0;
+    if (c->lost_logged || !c->ever_up)
+        log_msg(&c->m->log, LOG_INFO, NULL, "cluster: %s Redis at %s as "
+                "instance %s", c->ever_up ? "reconnected to" : "connected to",
+                c->m->cfg->cluster.redis, c->instance);
+    c->lost_logged = false;
+    c->ever_up = true;
+    clbreaker_sync(c);
+    cluster_heartbeat(c);
+    c->next_heartbeat_ms = util_now_ms() + CLUSTER_HEARTBEAT_MS;
+}
+
+/* AUTH's answer, on either connection. */
+static void cluster_auth_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct cluster *c = priv;
+    redisReply *reply = r;
+
+    (void)ac;
+    if (reply == NULL || c->closing)
+        return;
+    cluster_answered(c);
+    if (reply->type == REDIS_REPLY_ERROR)
+        cluster_down(c, "AUTH refused");
+}
+
+static void cluster_ping_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct cluster *c = priv;
+    redisReply *reply = r;
+
+    (void)ac;
+    if (reply == NULL || c->closing)
+        return;
+    cluster_answered(c);
+    if (reply->type == REDIS_REPLY_ERROR) {
+        cluster_down(c, reply->str);
+        return;
+    }
+    c->cmd_ready = true;
+    cluster_ready(c);
+}
+
+/* Every reply of the subscribed connection: the confirmation, then the
+ * messages. */
+static void cluster_sub_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct cluster *c = priv;
+    redisReply *reply = r;
+    const redisReply *kind, *payload;
+
+    (void)ac;
+    if (reply == NULL || c->closing)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        cluster_down(c, reply->str);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+        return;
+    kind = reply->element[0];
+    payload = reply->element[2];
+    if (kind->type != REDIS_REPLY_STRING)
+        return;
+    if (strcmp(kind->str, "subscribe") == 0) {
+        cluster_answered(c);
+        c->sub_ready = true;
+        cluster_ready(c);
+        return;
+    }
+    if (strcmp(kind->str, "message") == 0 &&
+        payload->type == REDIS_REPLY_STRING)
+        clbreaker_message(c, payload->str, payload->len);
+}
+
+static void cluster_connect_cb(const redisAsyncContext *ac, int status)
+{
+    struct cluster *c = ac->data;
+
+    if (c == NULL || c->closing || status == REDIS_OK)
+        return;
+    /* hiredis frees a context whose connect failed. */
+    if (ac == c->cmd)
+        c->cmd = NULL;
+    else if (ac == c->sub)
+        c->sub = NULL;
+    else
+        return;
+    cluster_down(c, ac->errstr[0] ? ac->errstr : "connect failed");
+}
+
+static void cluster_disconnect_cb(const redisAsyncContext *ac, int status)
+{
+    struct cluster *c = ac->data;
+
+    (void)status;
+    if (c == NULL || c->closing)
+        return;
+    /* hiredis frees it after this. */
+    if (ac == c->cmd)
+        c->cmd = NULL;
+    else if (ac == c->sub)
+        c->sub = NULL;
+    else
+        return;             /* one we dropped ourselves */
+    cluster_down(c, ac->errstr[0] ? ac->errstr : "connection closed");
+}
+
+/* One connection, attached to the loop, AUTH queued first. NULL when it
+ * cannot even start (then logged by the caller through cluster_down). */
+static redisAsyncContext *cluster_open(struct cluster *c)
+{
+    redisAsyncContext *ac = c->path != NULL
+                                ? redisAsyncConnectUnix(c->path)
+                                : redisAsyncConnect(c->addr, c->port);
+
+    if (ac == NULL)
+        return NULL;
+    if (ac->err) {
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    ac->data = c;
+    if (redisLibeventAttach(ac, c->m->base) != REDIS_OK) {
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    redisAsyncSetConnectCallback(ac, cluster_connect_cb);
+    redisAsyncSetDisconnectCallback(ac, cluster_disconnect_cb);
+    if (c->password != NULL &&
+        redisAsyncCommand(ac, cluster_auth_cb, c, "AUTH %s",
+                          c->password) == REDIS_OK)
+        cluster_sent(c);
+    return ac;
+}
+
+static void cluster_connect(struct cluster *c)
+{
+    c->state = CLUSTER_CONNECTING;
+    c->connect_started_ms = util_now_ms();
+    c->cmd_ready = c->sub_ready = false;
+    c->cmd = cluster_open(c);
+    c->sub = c->cmd != NULL ? cluster_open(c) : NULL;
+    if (c->cmd == NULL || c->sub == NULL) {
+        cluster_down(c, "cannot open a connection");
+        return;
+    }
+    if (redisAsyncCommand(c->cmd, cluster_ping_cb, c, "PING") == REDIS_OK)
+        cluster_sent(c);
+    if (redisAsyncCommand(c->sub, cluster_sub_cb, c, "SUBSCRIBE %s",
+                          c->channel) == REDIS_OK)
+        cluster_sent(c);
+}
+
+static void cluster_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    cluster_connect(arg);
+}
+
+/* Every CLUSTER_POLL_MS: the watchdog, openings to publish, the
+ * heartbeat when due. */
+static void cluster_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct cluster *c = arg;
+    int64_t now = util_now_ms();
+
+    (void)fd;
+    (void)what;
+    if (c->state == CLUSTER_CONNECTING &&
+        now - c->connect_started_ms > CLUSTER_CONNECT_TIMEOUT_MS) {
+        cluster_down(c, "connect timed out");
+        return;
+    }
+    if (c->state != CLUSTER_UP)
+        return;
+    if (c->pending > 0 && now - c->progress_ms > CLUSTER_REPLY_TIMEOUT_MS) {
+        cluster_down(c, "no answer in time");
+        return;
+    }
+    clbreaker_scan(c, false);
+    if (c->cmd != NULL && now >= c->next_heartbeat_ms) {
+        cluster_heartbeat(c);
+        c->next_heartbeat_ms = now + CLUSTER_HEARTBEAT_MS;
+    }
+}
+
+/* The host as a numeric address, once, at start: hiredis would resolve a
+ * name on every reconnect, blocking the loop. */
+static int cluster_resolve(struct cluster *c, const char *host)
+{
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+
+    if (rc != 0 || res == NULL) {
+        log_msg(&c->m->log, LOG_ERROR, NULL, "cluster: cannot resolve %s: "
+                "%s", host, gai_strerror(rc));
+        return -1;
+    }
+    rc = getnameinfo(res->ai_addr, res->ai_addrlen, c->addr,
+                     sizeof(c->addr), NULL, 0, NI_NUMERICHOST);
+    freeaddrinfo(res);
+    return rc == 0 ? 0 : -1;
+}
+
+static int cluster_names(struct cluster *c, const struct cfg_cluster *cc)
+{
+    char host[HOST_NAME_MAX + 1] = "localhost";
+
+    if (gethostname(host, sizeof(host)) < 0)
+        util_strlcpy(host, "localhost", sizeof(host));
+    host[sizeof(host) - 1] = '\0';
+    util_strlcpy(c->host, host, sizeof(c->host));
+    if (cc->instance != NULL)
+        util_strlcpy(c->instance, cc->instance, sizeof(c->instance));
+    else
+        snprintf(c->instance, sizeof(c->instance), "%.40s:%ld", c->host,
+                 (long)getpid());
+    /* A host name with other characters makes a name the channel would
+     * refuse: keep only the allowed ones. */
+    for (char *p = c->instance; *p; p++)
+        if (!cw_instance_ok((char[]){ *p, '\0' }))
+            *p = '_';
+    c->prefix = strdup(cc->key_prefix);
+    if (c->prefix == NULL)
+        util_oom("the cluster key prefix");
+    if (cw_channel(c->channel, sizeof(c->channel), c->prefix) < 0 ||
+        cw_key(c->self_key, sizeof(c->self_key), c->prefix, "instance",
+               c->instance) < 0 ||
+        cw_key(c->instance_base, sizeof(c->instance_base), c->prefix,
+               "instance", "") < 0)
+        return -1;
+    snprintf(c->set_key, sizeof(c->set_key), "%sinstances", c->prefix);
+    return 0;
+}
+
+int cluster_init(struct master *m)
+{
+    const struct cfg_cluster *cc = &m->cfg->cluster;
+    struct timeval poll = util_ms_to_tv(CLUSTER_POLL_MS);
+    struct cluster *c;
+
+    if (!cc->configured)
+        return 0;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        util_oom("the cluster state");
+    c->m = m;
+    m->cluster = c;
+    if (cc->password_env != NULL) {
+        const char *pw = getenv(cc->password_env);
+
+        if (pw == NULL || pw[0] == '\0') {
+            log_msg(&m->log, LOG_ERROR, NULL, "cluster.password_env: %s is "
+                    "not set", cc->password_env);
+            return -1;
+        }
+        c->password = strdup(pw);
+        if (c->password == NULL)
+            util_oom("the Redis password");
+    }
+    if (cc->port == 0) {
+        c->path = strdup(cc->host);
+        if (c->path == NULL)
+            util_oom("the Redis socket path");
+    } else if (cluster_resolve(c, cc->host) < 0) {
+        return -1;
+    }
+    c->port = cc->port;
+    if (cluster_names(c, cc) < 0) {
+        log_msg(&m->log, LOG_ERROR, NULL, "cluster: key names too long");
+        return -1;
+    }
+    c->retry_timer = evtimer_new(m->base, cluster_retry_cb, c);
+    c->poll_timer = event_new(m->base, -1, EV_PERSIST, cluster_poll_cb, c);
+    if (c->retry_timer == NULL || c->poll_timer == NULL ||
+        evtimer_add(c->poll_timer, &poll) < 0)
+        return -1;
+    cluster_connect(c);
+    return 0;
+}
+
+void cluster_free(struct master *m)
+{
+    struct cluster *c = cluster_of(m);
+
+    if (c == NULL)
+        return;
+    c->closing = true;
+    cluster_drop(&c->cmd);
+    cluster_drop(&c->sub);
+    if (c->retry_timer != NULL)
+        event_free(c->retry_timer);
+    if (c->poll_timer != NULL)
+        event_free(c->poll_timer);
+    if (c->password != NULL) {
+        explicit_bzero(c->password, strlen(c->password));
+        free(c->password);
+    }
+    free(c->path);
+    free(c->prefix);
+    free(c);
+    m->cluster = NULL;
+}
+
+/* ---- what the operator sees ---- */
+
+bool cluster_configured(const struct master *m)
+{
+    return cluster_of(m) != NULL;
+}
+
+bool cluster_connected(const struct master *m)
+{
+    const struct cluster *c = cluster_of(m);
+
+    return c != NULL && c->state == CLUSTER_UP;
+}
+
+/* This instance and the others of the last listing. */
+int cluster_instances(const struct master *m)
+{
+    const struct cluster *c = cluster_of(m);
+    int n = 1;
+
+    if (c == NULL)
+        return 0;
+    for (int i = 0; i < c->instance_count; i++)
+        if (strcmp(c->instances[i].instance, c->instance) != 0)
+            n++;
+    return n;
+}
+
+json_object *cluster_stats(struct master *m)
+{
+    json_object *o;
+
+    if (!cluster_configured(m))
+        return NULL;
+    o = json_object_new_object();
+    json_object_object_add(o, "connected",
+                           json_object_new_boolean(cluster_connected(m)));
+    json_object_object_add(o, "instances",
+                           json_object_new_int(cluster_instances(m)));
+    return o;
+}
+
+static json_object *cluster_instance_json(const struct cw_instance *in)
+{
+    json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "instance",
+                           json_object_new_string(in->instance));
+    json_object_object_add(o, "pid", json_object_new_int64(in->pid));
+    json_object_object_add(o, "host", json_object_new_string(in->host));
+    json_object_object_add(o, "listen", json_object_new_string(in->listen));
+    json_object_object_add(o, "last_seen_ms",
+                           json_object_new_int64(in->last_seen_ms));
+    json_object_object_add(o, "requests",
+                           json_object_new_int64(in->requests));
+    return o;
+}
+
+char *cluster_instances_json(struct master *m)
+{
+    struct cluster *c = cluster_of(m);
+    json_object *root, *list;
+    struct cw_instance self;
+    bool self_done = false;
+    char *s;
+
+    if (c == NULL)
+        return NULL;
+    root = json_object_new_object();
+    list = json_object_new_array();
+    cluster_self(c, &self);
+    /* Sorted by name; this instance as it is now. */
+    for (int i = 0; i <= c->instance_count; i++) {
+        const struct cw_instance *in = i < c->instance_count
+                                           ? &c->instances[i] : NULL;
+
+        if (in != NULL && strcmp(in->instance, c->instance) == 0)
+            continue;
+        if (!self_done && (in == NULL ||
+                           strcmp(c->instance, in->instance) < 0)) {
+            json_object_array_add(list, cluster_instance_json(&self));
+            self_done = true;
+        }
+        if (in != NULL)
+            json_object_array_add(list, cluster_instance_json(in));
+    }
+    json_object_object_add(root, "instances", list);
+    s = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+    json_object_put(root);
+    return s;
+}
