@@ -334,9 +334,7 @@ static void anthropic_plain_done(struct call *c)
     }
     anthropic_usage(c, body, len);
     if (wdoor_anthropic(c)) {
-        call_send_head(c);
-        call_send_chunk(c, body, len);
-        call_succeeded(c);
+        call_answered(c, body, len);
         return;
     }
     if (anthropic_up_answer(body, len, call_model(c), (int64_t)time(NULL),
@@ -345,10 +343,8 @@ static void anthropic_plain_done(struct call *c)
                             "answer is not a message", true, true);
         return;
     }
-    call_send_head(c);
-    call_send_chunk(c, out, out_len);
+    call_answered(c, out, out_len);
     free(out);
-    call_succeeded(c);
 }
 
 static void anthropic_stream_done(struct call *c)
