@@ -361,9 +361,9 @@ void call_answered(struct call *c, const void *body, size_t len)
         return;
     }
     call_success_noted(c);
-    c->bytes += len;
     if (outq_send_answer(c, 200, body, len) == 0) {
         c->head_sent = true;
+        c->bytes += len;
     } else {
         /* Over one frame: HEAD, CHUNKs and END. */
         call_send_head(c);
