@@ -1,9 +1,9 @@
 /* relay.c - the master's end of each worker's channel, both directions:
  * the frames a worker sends (HEAD, CHUNK, END, ERROR, ANSWER, CAPTURE)
- * are decoded,
- * checked and handed to the request they belong to (mreq.c), and the
- * frames the master sends (CANCEL, PAUSE, RESUME, SHUTDOWN) are written
- * here (relay_send, the master's worker_send hook). One policy for
+ * are decoded, checked and handed to the request they belong to
+ * (mreq.c, mcap.c), and the frames the master sends (CANCEL, PAUSE,
+ * RESUME, SHUTDOWN) are written here (relay_send, the master's
+ * worker_send hook). One policy for
  * malformed input from a worker: any bad frame, header or meta, marks
  * its channel broken and kills the worker; its jobs are then run again
  * or failed like those of any worker that died (relay_worker_lost, the
