@@ -3,7 +3,10 @@
  * HTTP status, job index, job generation; little-endian) and a payload.
  * HEAD, END and ERROR carry a "meta" payload: the attempts made, the
  * tokens the answer used (END: the request's log line and /metrics), the
- * target name and, for ERROR, the OpenAI-shaped error body. CAPTURE
+ * target name and, for ERROR, the OpenAI-shaped error body. ANSWER is a
+ * whole plain answer in one frame (HEAD + CHUNK + END): its meta's rest
+ * is the answer's body, which the master relays to the client from its
+ * input buffer (frame_meta_prefix: the meta without the body). CAPTURE
  * carries raw bytes (a captured attempt's JSON), no meta. Meta that
  * does not decode is as bad as a bad header: the master kills the
  * worker. Pure codec, no I/O. */
@@ -28,6 +31,8 @@ enum frame_type {
     FRAME_CAPTURE,         /* a captured job's attempt: JSON, in pieces
                               (FRAME_F_MORE on all but the last); sent
                               only for jobs with SHM_JOB_CAPTURE */
+    FRAME_ANSWER,          /* a whole plain answer: status, meta and the
+                              body as the meta's rest; ends the job */
     /* master -> worker */
     FRAME_CANCEL,          /* client gone or deadline passed: abort job */
     FRAME_SHUTDOWN,        /* finish in-flight jobs, take no more, exit */
@@ -75,5 +80,10 @@ size_t frame_meta_size(const struct frame_meta *m);
 int frame_meta_encode(uint8_t *out, size_t cap, const struct frame_meta *m);
 /* Decodes a meta payload; pointers refer into p. 0 or -1 if malformed. */
 int frame_meta_decode(const uint8_t *p, size_t len, struct frame_meta *m);
+/* Size of the meta at the start of a payload of len bytes, without its
+ * rest (FRAME_META_FIXED + target), read from its first FRAME_META_FIXED
+ * bytes at p (avail of them there): 0 when fewer than that are there, -1
+ * when the payload is too short for it. */
+int frame_meta_prefix(const uint8_t *p, size_t avail, size_t len);
 
 #endif

@@ -133,6 +133,11 @@ int http_server_connections(const struct http_server *s);
 void http_send(struct http_req *req, int status, const char *content_type,
                const struct http_hdr *hdrs, size_t nhdrs, const void *body,
                size_t len);
+/* As http_send_buffer, with the len bytes at the front of src, moved
+ * (not copied where src's chains allow) behind the head: one writev. */
+void http_send_move(struct http_req *req, int status,
+                    const char *content_type, const struct http_hdr *hdrs,
+                    size_t nhdrs, struct evbuffer *src, size_t len);
 /* The same, taking the bytes out of buf (no copy). */
 void http_send_buffer(struct http_req *req, int status,
                       const char *content_type, const struct http_hdr *hdrs,

@@ -342,6 +342,20 @@ void http_send_buffer(struct http_req *req, int status,
     http_out_finish(c);
 }
 
+void http_send_move(struct http_req *req, int status,
+                    const char *content_type, const struct http_hdr *hdrs,
+                    size_t nhdrs, struct evbuffer *src, size_t len)
+{
+    struct http_conn *c = req->conn;
+
+    http_head(c, status, content_type, hdrs, nhdrs, (int64_t)len);
+    if (c->head_only)
+        evbuffer_drain(src, len);
+    else if (evbuffer_remove_buffer(src, c->out, len) != (ev_ssize_t)len)
+        util_oom("an answer's output");
+    http_out_finish(c);
+}
+
 void http_send(struct http_req *req, int status, const char *content_type,
                const struct http_hdr *hdrs, size_t nhdrs, const void *body,
                size_t len)

@@ -241,6 +241,35 @@ void mreq_end(struct mreq *mr, int status, const struct frame_meta *meta)
     mreq_release(mr);
 }
 
+void mreq_whole(struct mreq *mr, int status, const struct frame_meta *meta,
+                struct evbuffer *in, size_t skip, size_t len)
+{
+    mreq_meta(mr, meta);
+    mr->usage = meta->prompt_tokens > 0 || meta->completion_tokens > 0;
+    mr->prompt_tokens = meta->prompt_tokens;
+    mr->completion_tokens = meta->completion_tokens;
+    evbuffer_drain(in, skip);           /* meta is not read after this */
+    if (mr->state == MREQ_WAITING) {
+        struct http_hdr h[MREQ_MAX_HEADERS];
+        char attempts[MREQ_NUM_MAX];
+        size_t n = mreq_headers(mr, h, attempts, sizeof(attempts));
+
+        mr->status = status;
+        if (mr->cap != NULL)
+            mcap_sent_buf(mr, in, len);
+        mreq_first_byte(mr);
+        http_send_move(mreq_answer(mr), status, "application/json", h, n,
+                       in, len);
+    } else {
+        /* A client answered already (deadline) or gone keeps its
+         * status; a stream's client never gets a plain answer. */
+        evbuffer_drain(in, len);
+        if (mr->status == 0)
+            mr->status = status;
+    }
+    mreq_release(mr);
+}
+
 /* The Retry-After a worker set on its job with a 429 rate_limited
  * (seconds until a budget refills), into buf; false when none. */
 static bool mreq_retry_after(const struct mreq *mr, char *buf, size_t size)

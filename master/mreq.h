@@ -85,6 +85,12 @@ void mreq_chunk(struct mreq *mr, struct evbuffer *in, size_t len);
 /* The answer is complete: sends a gathered answer, ends a stream,
  * releases the request. */
 void mreq_end(struct mreq *mr, int status, const struct frame_meta *meta);
+/* A whole plain answer (ANSWER frame): drops the frame's first skip
+ * bytes (header and meta; meta points into them), moves the len bytes
+ * of body after them from in to the client in one write with the head
+ * (or drops them), releases the request. */
+void mreq_whole(struct mreq *mr, int status, const struct frame_meta *meta,
+                struct evbuffer *in, size_t skip, size_t len);
 /* The worker failed it: passes its OpenAI error body on (or ends a begun
  * stream with it as an error event), releases the request. */
 void mreq_error(struct mreq *mr, int status, const struct frame_meta *meta);

@@ -1,8 +1,9 @@
 /* relay.c - the master's end of each worker's channel, both directions:
- * the frames a worker sends (HEAD, CHUNK, END, ERROR) are decoded,
- * checked and handed to the request they belong to (mreq.c), and the
- * frames the master sends (CANCEL, PAUSE, RESUME, SHUTDOWN) are written
- * here (relay_send, the master's worker_send hook). One policy for
+ * the frames a worker sends (HEAD, CHUNK, END, ERROR, ANSWER, CAPTURE)
+ * are decoded, checked and handed to the request they belong to
+ * (mreq.c, mcap.c), and the frames the master sends (CANCEL, PAUSE,
+ * RESUME, SHUTDOWN) are written here (relay_send, the master's
+ * worker_send hook). One policy for
  * malformed input from a worker: any bad frame, header or meta, marks
  * its channel broken and kills the worker; its jobs are then run again
  * or failed like those of any worker that died (relay_worker_lost, the
@@ -112,6 +113,28 @@ void relay_read_cb(struct chan *ch, void *arg)
                 mcap_piece(mr, in, f.len, (f.flags & FRAME_F_MORE) != 0);
             else
                 evbuffer_drain(in, f.len);
+            continue;
+        }
+        if (f.type == FRAME_ANSWER) {
+            /* Its meta, then the body: relayed from here, not copied. */
+            size_t pre;
+
+            p = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HDR_SIZE +
+                                                 FRAME_META_FIXED));
+            n = p != NULL ? frame_meta_prefix(p + FRAME_HDR_SIZE,
+                                              FRAME_META_FIXED, f.len) : -1;
+            if (n <= 0 || (p = evbuffer_pullup(in, (ev_ssize_t)
+                                               (FRAME_HDR_SIZE + n))) == NULL ||
+                frame_meta_decode(p + FRAME_HDR_SIZE, (size_t)n, &meta) < 0) {
+                relay_broken(m, ch, "bad meta");
+                return;
+            }
+            pre = FRAME_HDR_SIZE + (size_t)n;
+            if (mr != NULL) {
+                mreq_whole(mr, f.status, &meta, in, pre, f.len - (size_t)n);
+            } else {
+                evbuffer_drain(in, FRAME_HDR_SIZE + f.len);
+            }
             continue;
         }
         /* HEAD, END and ERROR carry meta, stale or not. */

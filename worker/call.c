@@ -342,12 +342,40 @@ static void call_charge_tokens(struct call *c)
     shm_unlock(&w->shm);
 }
 
-void call_succeeded(struct call *c)
+/* The attempt's success, counted before the answer's last frame (a
+ * captured attempt's CAPTURE frames go before it). */
+static void call_success_noted(struct call *c)
 {
     trace_attempt_end(&c->sj->trace, TRACE_HTTP, 200, util_now_us());
     call_charge_tokens(c);
     wcap_attempt_end(c, "ok");
     call_release_target(c, CALL_OK);
+}
+
+void call_answered(struct call *c, const void *body, size_t len)
+{
+    if (c->stream || c->head_sent) {
+        call_send_head(c);
+        call_send_chunk(c, body, len);
+        call_succeeded(c);
+        return;
+    }
+    call_success_noted(c);
+    if (outq_send_answer(c, 200, body, len) == 0) {
+        c->head_sent = true;
+        c->bytes += len;
+    } else {
+        /* Over one frame: HEAD, CHUNKs and END. */
+        call_send_head(c);
+        call_send_chunk(c, body, len);
+        outq_send_meta(c, FRAME_END, 0, 200, NULL, 0);
+    }
+    call_finish(c);
+}
+
+void call_succeeded(struct call *c)
+{
+    call_success_noted(c);
     if (!c->head_sent)
         call_send_head(c);
     outq_send_meta(c, FRAME_END, 0, 200, NULL, 0);

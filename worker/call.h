@@ -57,6 +57,11 @@ const uint8_t *call_body(const struct call *c, size_t *len);
 void call_touch(struct call *c);
 /* The attempt succeeded and the answer is complete. */
 void call_succeeded(struct call *c);
+/* The attempt succeeded with this whole plain answer (200): sent as one
+ * ANSWER frame, or HEAD, CHUNK and END when it is over a frame's size
+ * or the answer has begun already (then as call_send_head +
+ * call_send_chunk + call_succeeded). */
+void call_answered(struct call *c, const void *body, size_t len);
 /* The attempt got HTTP status but is worth making again on the same
  * target at once (new credentials): a new attempt, counted and traced. */
 void call_attempt_again(struct call *c, int status);

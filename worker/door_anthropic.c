@@ -89,8 +89,7 @@ int wdoor_anthropic_plain(struct call *c, const char *body, size_t len)
                                   strlen(ANTHROPIC_MSG_ID_PREFIX), &out,
                                   &out_len) < 0)
         return -1;
-    call_send_head(c);
-    call_send_chunk(c, out, out_len);
+    call_answered(c, out, out_len);
     free(out);
     return 0;
 }

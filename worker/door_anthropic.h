@@ -32,8 +32,9 @@ int wdoor_anthropic_event(struct call *c, const char *data, size_t len);
  * completed (it had its finish_reason), -1 when it was cut. */
 int wdoor_anthropic_end(struct call *c);
 
-/* A whole chat completion: the Anthropic message sent (after the head).
- * 0, or -1 when it is not a chat completion (nothing sent). */
+/* A whole chat completion: the Anthropic message sent as c's answer
+ * (call_answered: the call is finished and freed). 0, or -1 when it is
+ * not a chat completion (nothing sent, c untouched). */
 int wdoor_anthropic_plain(struct call *c, const char *body, size_t len);
 
 #endif

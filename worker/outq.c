@@ -191,13 +191,14 @@ static void outq_send(struct worker *w, uint8_t type, uint8_t flags,
     outq_kick(w);
 }
 
-void outq_send_meta(struct call *c, uint8_t type, uint8_t flags,
-                           uint16_t status, const char *rest, size_t rest_len)
+/* c's meta (attempts, tokens, target) with rest, not encoded yet. */
+static struct frame_meta outq_meta(const struct call *c, const void *rest,
+                                   size_t rest_len)
 {
-    uint8_t buf[OUTQ_META_MAX];
     const char *target = c->target >= 0 ? c->w->cfg->targets[c->target].name
                                         : "";
-    struct frame_meta m = {
+
+    return (struct frame_meta){
         .attempts = (uint16_t)c->attempts,
         .prompt_tokens = c->prompt_tokens,
         .completion_tokens = c->completion_tokens,
@@ -206,6 +207,13 @@ void outq_send_meta(struct call *c, uint8_t type, uint8_t flags,
         .rest_len = rest_len,
         .rest = (const uint8_t *)rest,
     };
+}
+
+void outq_send_meta(struct call *c, uint8_t type, uint8_t flags,
+                           uint16_t status, const char *rest, size_t rest_len)
+{
+    uint8_t buf[OUTQ_META_MAX];
+    struct frame_meta m = outq_meta(c, rest, rest_len);
     int n = frame_meta_encode(buf, sizeof(buf), &m);
 
     if (n < 0) {
@@ -216,6 +224,32 @@ void outq_send_meta(struct call *c, uint8_t type, uint8_t flags,
                 type == FRAME_HEAD && c->stream);
 }
 
+int outq_send_answer(struct call *c, uint16_t status, const void *body,
+                     size_t len)
+{
+    struct worker *w = c->w;
+    uint8_t buf[FRAME_HDR_SIZE + FRAME_META_FIXED + CFG_TARGET_NAME_MAX];
+    struct frame_meta m = outq_meta(c, NULL, 0);
+    size_t meta = frame_meta_size(&m);
+    struct frame f = { 0, FRAME_ANSWER, 0, status, c->job, c->gen, NULL };
+    int n;
+
+    if (len > FRAME_MAX_PAYLOAD - meta)
+        return -1;
+    n = frame_meta_encode(buf + FRAME_HDR_SIZE, sizeof(buf) - FRAME_HDR_SIZE,
+                          &m);
+    if (n < 0)
+        return -1;
+    f.len = (uint32_t)(meta + len);
+    frame_encode_hdr(buf, &f);
+    outq_seal(w);        /* after the answer bytes queued before it */
+    /* Header and meta, then the body: one copy of the body, into the
+     * queue the flush writes with one writev. */
+    UTIL_MUST(evbuffer_add(w->bulk, buf, FRAME_HDR_SIZE + (size_t)n) |
+              evbuffer_add(w->bulk, body, len), "a frame to the master");
+    outq_kick(w);
+    return 0;
+}
 
 void outq_send_capture(struct call *c, const char *json, size_t len)
 {

@@ -25,6 +25,12 @@ void outq_free(struct worker *w);
 void outq_send_meta(struct call *c, uint8_t type, uint8_t flags,
                     uint16_t status, const char *rest, size_t rest_len);
 
+/* Queues c's whole plain answer as one ANSWER frame (status, meta and
+ * body; it ends the job); -1 when it does not fit one frame (the caller
+ * sends HEAD, CHUNK and END instead). */
+int outq_send_answer(struct call *c, uint16_t status, const void *body,
+                     size_t len);
+
 /* Queues a captured attempt's JSON (wcap.c) as CAPTURE frames, in
  * pieces of at most FRAME_MAX_PAYLOAD, FRAME_F_MORE on all but the last. */
 void outq_send_capture(struct call *c, const char *json, size_t len);

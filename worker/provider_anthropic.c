@@ -402,10 +402,8 @@ static void anthropic_plain_done(struct call *c)
                                 "answer is not a message", true, true);
             return;
         }
-        call_send_head(c);
-        call_send_chunk(c, out, out_len);
+        call_answered(c, out, out_len);
         free(out);
-        call_succeeded(c);
         return;
     }
     if (anthropic_up_answer(body, len, call_model(c), (int64_t)time(NULL),
@@ -414,10 +412,8 @@ static void anthropic_plain_done(struct call *c)
                             "answer is not a message", true, true);
         return;
     }
-    call_send_head(c);
-    call_send_chunk(c, out, out_len);
+    call_answered(c, out, out_len);
     free(out);
-    call_succeeded(c);
 }
 
 static void anthropic_stream_done(struct call *c)

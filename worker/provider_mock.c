@@ -188,7 +188,9 @@ static void mock_stream(struct call *c, const char *id, const char *model,
         call_send_chunk(c, "data: [DONE]\n\n", 14);
 }
 
-static void mock_plain(struct call *c, const char *id, const char *model,
+/* Sends the whole answer (call_answered: c is finished and freed);
+ * false when nothing was sent and c is still the caller's. */
+static bool mock_plain(struct call *c, const char *id, const char *model,
                        int64_t created, const char *answer)
 {
     json_object *o = mock_object(id, "chat.completion", model, created);
@@ -197,6 +199,7 @@ static void mock_plain(struct call *c, const char *id, const char *model,
     json_object *message = json_object_new_object();
     const char *s;
     size_t len;
+    bool sent = true;
 
     json_object_object_add(message, "role",
                            json_object_new_string("assistant"));
@@ -209,13 +212,12 @@ static void mock_plain(struct call *c, const char *id, const char *model,
     json_object_object_add(o, "choices", choices);
     json_object_object_add(o, "usage", mock_usage(c));
     s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
-    if (c->door_state != NULL) {
-        (void)wdoor_anthropic_plain(c, s, len);   /* a chat completion */
-    } else {
-        call_send_head(c);
-        call_send_chunk(c, s, len);
-    }
+    if (c->door_state != NULL)      /* a chat completion */
+        sent = wdoor_anthropic_plain(c, s, len) == 0;
+    else
+        call_answered(c, s, len);
     json_object_put(o);
+    return sent;
 }
 
 static void mock_deliver(evutil_socket_t fd, short what, void *arg)
@@ -229,6 +231,7 @@ static void mock_deliver(evutil_socket_t fd, short what, void *arg)
     char answer[MOCK_ANSWER_MAX], id[40];
     const char *text;
     const char *model = call_model(c);
+    bool answered = false;
 
     (void)fd;
     (void)what;
@@ -245,11 +248,12 @@ static void mock_deliver(evutil_socket_t fd, short what, void *arg)
         mock_stream(c, id, model, (int64_t)time(NULL), answer,
                     mock_include_usage(root));
     else
-        mock_plain(c, id, model, (int64_t)time(NULL), answer);
+        answered = mock_plain(c, id, model, (int64_t)time(NULL), answer);
     json_object_put(root);
     if (tok != NULL)
         json_tokener_free(tok);
-    call_succeeded(c);
+    if (!answered)
+        call_succeeded(c);
 }
 
 static int mock_start(struct call *c)

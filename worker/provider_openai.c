@@ -574,14 +574,10 @@ static void openai_plain_done(struct call *c)
             call_attempt_failed(c, 502, "bad_upstream_response", "upstream "
                                 "answer is not a chat completion", true,
                                 true);
-            return;
         }
-        call_succeeded(c);
         return;
     }
-    call_send_head(c);
-    call_send_chunk(c, body, len);
-    call_succeeded(c);
+    call_answered(c, body, len);
 }
 
 static void openai_stream_done(struct call *c)

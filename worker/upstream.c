@@ -3,18 +3,37 @@
  * loop tells curl when they fire), so one worker runs many transfers at
  * once and reuses connections. Also keeps a small pool of easy handles.
  * Curl glue only: it never names a provider; a transfer that ends is
- * reported to the struct upstream_xfer its CURLINFO_PRIVATE points to. */
+ * reported to the struct upstream_xfer its CURLINFO_PRIVATE points to.
+ *
+ * System calls: a kept-alive connection's socket stays registered with
+ * the loop while curl does not watch it between two transfers (parked),
+ * so reusing it costs no epoll_ctl; each socket's read and write events
+ * are added and removed only when curl's wish for them changes. That is
+ * safe because every socket curl opens for a connection is known
+ * (CURLOPT_OPENSOCKETFUNCTION) and is taken out of the loop before it is
+ * closed (CURLOPT_CLOSESOCKETFUNCTION); other sockets (the resolver's)
+ * are never parked. A parked socket that turns readable (the server
+ * closed it) leaves the loop; curl finds it dead when it next looks. */
 #include "worker_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event_struct.h>
 
 #define UPSTREAM_MAX_CONNECTS 256
+#define UPSTREAM_SOCKS_MIN    64      /* first size of the table by fd */
 
-/* What we keep per socket curl asked us to watch. */
+/* What we keep per socket curl asked us to watch, or opened. */
 struct upstream_sock {
-    struct event *ev;
+    struct worker *w;
+    struct event rev, wev;         /* assigned once, added as curl wishes */
+    bool reading, writing;         /* rev / wev added */
+    bool conn;                     /* a connection's: may be parked */
+    bool parked;                   /* curl does not watch it now */
 };
 
 static void upstream_check_done(struct worker *w)
@@ -41,11 +60,20 @@ static void upstream_check_done(struct worker *w)
     }
 }
 
+static void upstream_sock_drop(struct worker *w, curl_socket_t s);
+
 static void upstream_event_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct worker *w = arg;
+    struct upstream_sock *us = arg;
+    struct worker *w = us->w;
     int flags = 0, running;
 
+    if (us->parked) {
+        /* Data or EOF on an idle connection: not for curl until it
+         * reuses it (and checks it then). Out of the loop meanwhile. */
+        upstream_sock_drop(w, fd);
+        return;
+    }
     if (what & EV_READ)
         flags |= CURL_CSELECT_IN;
     if (what & EV_WRITE)
@@ -67,38 +95,127 @@ static void upstream_timer_cb(evutil_socket_t fd, short what, void *arg)
     worker_flush_first(w);
 }
 
+/* The entry of socket s, made when make and missing; NULL when none
+ * (or out of memory). */
+static struct upstream_sock *upstream_sock_at(struct worker *w,
+                                              curl_socket_t s, bool make)
+{
+    struct upstream_sock *us;
+
+    if (s < 0)
+        return NULL;
+    if (s >= w->socks_cap) {
+        struct upstream_sock **t;
+        int cap = w->socks_cap > 0 ? w->socks_cap : UPSTREAM_SOCKS_MIN;
+
+        if (!make)
+            return NULL;
+        while (cap <= s)
+            cap *= 2;
+        t = realloc(w->socks, (size_t)cap * sizeof(*t));
+        if (t == NULL)
+            return NULL;
+        memset(t + w->socks_cap, 0,
+               (size_t)(cap - w->socks_cap) * sizeof(*t));
+        w->socks = t;
+        w->socks_cap = cap;
+    }
+    if (w->socks[s] != NULL || !make)
+        return w->socks[s];
+    us = calloc(1, sizeof(*us));
+    if (us == NULL)
+        return NULL;
+    us->w = w;
+    if (event_assign(&us->rev, w->base, s, EV_READ | EV_PERSIST,
+                     upstream_event_cb, us) < 0 ||
+        event_assign(&us->wev, w->base, s, EV_WRITE | EV_PERSIST,
+                     upstream_event_cb, us) < 0) {
+        free(us);
+        return NULL;
+    }
+    w->socks[s] = us;
+    return us;
+}
+
+/* Takes socket s out of the loop and forgets it (it may be closing). */
+static void upstream_sock_drop(struct worker *w, curl_socket_t s)
+{
+    struct upstream_sock *us = upstream_sock_at(w, s, false);
+
+    if (us == NULL)
+        return;
+    if (us->reading)
+        event_del(&us->rev);
+    if (us->writing)
+        event_del(&us->wev);
+    w->socks[s] = NULL;
+    free(us);
+}
+
+/* Adds or removes ev so that it is added exactly when want. */
+static int upstream_sock_want(struct event *ev, bool *on, bool want)
+{
+    if (*on == want)
+        return 0;
+    *on = want;
+    return want ? event_add(ev, NULL) : event_del(ev);
+}
+
 static int upstream_sock_cb(CURL *easy, curl_socket_t s, int what,
                             void *userp, void *socketp)
 {
     struct worker *w = userp;
-    struct upstream_sock *us = socketp;
-    short kind = EV_PERSIST;
+    struct upstream_sock *us;
 
     (void)easy;
+    (void)socketp;
     if (what == CURL_POLL_REMOVE) {
-        if (us != NULL) {
-            event_free(us->ev);
-            free(us);
+        us = upstream_sock_at(w, s, false);
+        if (us != NULL && us->conn) {
+            /* Kept, reading, for the connection's next transfer. */
+            us->parked = true;
+            return upstream_sock_want(&us->wev, &us->writing, false);
         }
-        curl_multi_assign(w->multi, s, NULL);
+        upstream_sock_drop(w, s);
         return 0;
     }
-    if (what & CURL_POLL_IN)
-        kind |= EV_READ;
-    if (what & CURL_POLL_OUT)
-        kind |= EV_WRITE;
-    if (us == NULL) {
-        us = calloc(1, sizeof(*us));
-        if (us == NULL)
-            return -1;
-        curl_multi_assign(w->multi, s, us);
-    } else {
-        event_free(us->ev);
-    }
-    us->ev = event_new(w->base, s, kind, upstream_event_cb, w);
-    if (us->ev == NULL)
+    us = upstream_sock_at(w, s, true);
+    if (us == NULL)
         return -1;
-    return event_add(us->ev, NULL);
+    us->parked = false;
+    if (upstream_sock_want(&us->rev, &us->reading,
+                           (what & CURL_POLL_IN) != 0) < 0 ||
+        upstream_sock_want(&us->wev, &us->writing,
+                           (what & CURL_POLL_OUT) != 0) < 0)
+        return -1;
+    return 0;
+}
+
+/* Every connection's socket is opened here, so it may be parked. */
+static curl_socket_t upstream_open_cb(void *clientp, curlsocktype purpose,
+                                      struct curl_sockaddr *a)
+{
+    struct worker *w = clientp;
+    curl_socket_t s = socket(a->family, a->socktype, a->protocol);
+    struct upstream_sock *us;
+
+    (void)purpose;
+    if (s == CURL_SOCKET_BAD)
+        return s;
+    us = upstream_sock_at(w, s, true);
+    if (us == NULL) {
+        close(s);
+        return CURL_SOCKET_BAD;
+    }
+    us->conn = true;
+    return s;
+}
+
+/* Out of the loop before it is closed: its number may come back. */
+static int upstream_close_cb(void *clientp, curl_socket_t s)
+{
+    upstream_sock_drop(clientp, s);
+    return close(s);
 }
 
 static int upstream_timerfn(CURLM *multi, long timeout_ms, void *userp)
@@ -196,6 +313,12 @@ void upstream_free(struct worker *w)
         event_free(w->curl_timer);
         w->curl_timer = NULL;
     }
+    /* What curl_multi_cleanup did not close (the resolver's). */
+    for (int s = 0; s < w->socks_cap; s++)
+        upstream_sock_drop(w, s);
+    free(w->socks);
+    w->socks = NULL;
+    w->socks_cap = 0;
     free(w->proxy_http);
     free(w->proxy_https);
     free(w->no_proxy);
@@ -225,6 +348,12 @@ void upstream_easy_put(struct worker *w, CURL **easy)
 
 int upstream_add(struct worker *w, CURL *easy)
 {
+    /* On every handle: its connections' sockets are opened and closed
+     * through us (see the top of this file). */
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, upstream_open_cb);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, w);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, upstream_close_cb);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, w);
     return curl_multi_add_handle(w->multi, easy) == CURLM_OK ? 0 : -1;
 }
 

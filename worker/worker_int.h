@@ -121,6 +121,10 @@ struct worker {
     /* upstream.c's: the proxy environment as libcurl would read it,
      * read once (NULL: none), so no transfer looks it up again. */
     char *proxy_http, *proxy_https, *no_proxy;
+    /* upstream.c's: what it keeps per socket curl watches, by fd (NULL:
+     * none), socks_cap entries. */
+    struct upstream_sock **socks;
+    int socks_cap;
     /* provider_openai.c's: request headers per provider, [2p] plain and
      * [2p+1] streaming, built once (they hold the provider's key), and
      * its chat URL, parsed once. */

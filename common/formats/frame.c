@@ -94,3 +94,15 @@ int frame_meta_decode(const uint8_t *p, size_t len, struct frame_meta *m)
     m->rest_len = len - FRAME_META_FIXED - m->target_len;
     return 0;
 }
+
+int frame_meta_prefix(const uint8_t *p, size_t avail, size_t len)
+{
+    size_t n;
+
+    if (len < FRAME_META_FIXED)
+        return -1;
+    if (avail < FRAME_META_FIXED)
+        return 0;
+    n = FRAME_META_FIXED + (size_t)get16(p + 10);
+    return n <= len ? (int)n : -1;
+}

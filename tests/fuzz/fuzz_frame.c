@@ -1,7 +1,8 @@
 /* fuzz_frame.c - libFuzzer target for the worker<->master frame codec.
  * The input is a byte stream as read from a worker's socket: frames are
  * decoded one after another until frame_decode() wants more bytes or
- * refuses the stream, and every payload is also decoded as a meta. Each
+ * refuses the stream, and every payload is also decoded as a meta (and
+ * its prefix found as the master does for ANSWER, frame_meta_prefix). Each
  * decoded header and meta is encoded again and must give back the same
  * bytes and decode to the same values; a frame cut one byte short must
  * ask for more. */
@@ -43,12 +44,20 @@ static void fuzz_frame_meta(const uint8_t *payload, size_t len)
     size_t size;
 
     if (frame_meta_decode(payload, len, &m) < 0) {
+        /* target_len is the fixed part's last u16 */
         FUZZ_CHECK(len < FRAME_META_FIXED ||
-                   (payload[28] | payload[29] << 8) >
+                   (payload[FRAME_META_FIXED - 2] |
+                    payload[FRAME_META_FIXED - 1] << 8) >
                    (int)(len - FRAME_META_FIXED),
                    "refused a well-formed meta of %zu bytes", len);
+        FUZZ_CHECK(frame_meta_prefix(payload, len, len) == -1,
+                   "a prefix for a meta that does not decode");
         return;
     }
+    FUZZ_CHECK(frame_meta_prefix(payload, len, len) ==
+               (int)(FRAME_META_FIXED + m.target_len) &&
+               frame_meta_prefix(payload, FRAME_META_FIXED - 1, len) == 0,
+               "meta prefix differs from the decoded meta");
     FUZZ_CHECK(len >= FRAME_META_FIXED, "accepted a %zu-byte meta", len);
     FUZZ_CHECK((const uint8_t *)m.target == payload + FRAME_META_FIXED &&
                m.rest == payload + FRAME_META_FIXED + m.target_len,

@@ -81,10 +81,14 @@ int main(int argc, char **argv)
     static const char error_body[] =
         "{\"error\":{\"message\":\"upstream timed out\",\"type\":"
         "\"timeout_error\",\"code\":\"timeout\"}}";
+    static const char plain_body[] =
+        "{\"object\":\"chat.completion\",\"choices\":[{\"message\":"
+        "{\"role\":\"assistant\",\"content\":\"Hi\"}}]}";
     struct frame_meta head = mk_meta("local/mock-small", NULL);
     struct frame_meta end = mk_meta("local/mock-small", NULL);
     struct frame_meta err = mk_meta("openai/gpt-4o-mini", error_body);
     struct frame_meta empty = mk_meta("", NULL);
+    struct frame_meta answer = mk_meta("local/mock-small", plain_body);
     struct mk_stream s;
     const char *dir;
 
@@ -110,6 +114,10 @@ int main(int argc, char **argv)
     memset(&s, 0, sizeof(s));
     mk_meta_frame(&s, FRAME_ERROR, 0, 504, 9, &err);
     mk_write(dir, "error_body", s.buf, s.len);
+
+    memset(&s, 0, sizeof(s));
+    mk_meta_frame(&s, FRAME_ANSWER, 0, 200, 3, &answer);
+    mk_write(dir, "answer_plain", s.buf, s.len);
 
     memset(&s, 0, sizeof(s));
     mk_meta_frame(&s, FRAME_END, 0, 200, 0, &empty);

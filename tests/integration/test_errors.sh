@@ -6,13 +6,16 @@
 # could not be attempted at all; a stream cut after its 200 is logged
 # status=200 with error= beside it, and counted failed. The proxy
 # environment (read once per worker, not per transfer) is honoured:
-# no_proxy exempts the mock, another host goes to http_proxy.
+# no_proxy exempts the mock, another host goes to http_proxy. An
+# upstream that restarts (closing the kept-alive connections the worker
+# keeps registered between transfers) is reached again at once.
 # Prints "errors: N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
 start_upstream UP
+UP_PID=${PIDS[-1]}
 DPORT=$(free_port)
 SOCK="$WORK/control.sock"
 CONF="$WORK/pipelined.conf"
@@ -110,6 +113,20 @@ check "a request to the mock (no_proxy) answered" 200 "$(post "$(msg fine)")"
 code=$(post "$(msg proxied)")
 check "a request to another host went to http_proxy: 502" 502 "$code"
 check_match "it failed at the proxy's port" "port $PROXY_PORT" "$(body)"
+
+echo "the upstream restarted: the connections it closed are not used again"
+ok=0
+for i in 1 2 3; do [ "$(post "$(msg fine)" --max-time 10)" = 200 ] && ok=$((ok + 1)); done
+check "three answers over kept-alive connections" 3 "$ok"
+kill "$UP_PID" 2>/dev/null
+wait "$UP_PID" 2>/dev/null
+wait_until 10 port_free "$UP_PORT"
+"$BIN/mock_upstream" -q -a 127.0.0.1 -p "$UP_PORT" >"$WORK/up2.out" 2>&1 &
+PIDS+=($!)
+wait_until 10 curl -sf -o /dev/null "http://127.0.0.1:$UP_PORT/v1/models"
+ok=0
+for i in 1 2 3 4 5; do [ "$(post "$(msg fine)" --max-time 10)" = 200 ] && ok=$((ok + 1)); done
+check "five answers from the restarted upstream" 5 "$ok"
 
 stop_daemon
 check "exit status 0 after SIGTERM" 0 "$DRC"

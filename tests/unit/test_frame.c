@@ -1,6 +1,8 @@
 /* test_frame.c - the worker<->master frame codec: header round trip and
  * byte layout, "need more" for every prefix, rejection of bad types and
- * oversized payloads, and the meta payload with its bounds checks. */
+ * oversized payloads, the meta payload with its bounds checks, and the
+ * ANSWER frame (meta + body; frame_meta_prefix finds where the body
+ * starts without the body in hand). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -325,6 +327,63 @@ static void test_meta_malformed_end(void)
     CU_ASSERT_EQUAL(frame_meta_decode(out.payload, out.len, &meta), -1);
 }
 
+/* An ANSWER frame: its meta, then the body as the meta's rest; the
+ * prefix size is read from the meta's fixed part alone. */
+static void test_answer_frame(void)
+{
+    uint8_t buf[FT_BUF_MAX];
+    struct frame_meta m = { 2, 7, 9, (uint16_t)strlen(FT_TARGET), FT_TARGET,
+                            strlen(FT_PAYLOAD), (const uint8_t *)FT_PAYLOAD };
+    struct frame f, out;
+    struct frame_meta got;
+    int n = frame_meta_encode(buf + FRAME_HDR_SIZE,
+                              sizeof(buf) - FRAME_HDR_SIZE, &m);
+
+    CU_ASSERT_FATAL(n > 0);
+    ft_sample(&f, FRAME_ANSWER, (uint32_t)n);
+    f.flags = 0;
+    f.status = 200;
+    frame_encode_hdr(buf, &f);
+    CU_ASSERT_EQUAL_FATAL(frame_decode(buf, FRAME_HDR_SIZE + (size_t)n, &out),
+                          FRAME_HDR_SIZE + n);
+    CU_ASSERT_EQUAL(out.type, FRAME_ANSWER);
+    CU_ASSERT_EQUAL(out.status, 200);
+    /* Only the fixed part in hand: the prefix is fixed part + target. */
+    CU_ASSERT_EQUAL(frame_meta_prefix(out.payload, FRAME_META_FIXED, out.len),
+                    (int)(FRAME_META_FIXED + strlen(FT_TARGET)));
+    CU_ASSERT_EQUAL(frame_meta_prefix(out.payload, FRAME_META_FIXED - 1,
+                                      out.len), 0);
+    CU_ASSERT_EQUAL_FATAL(frame_meta_decode(out.payload, out.len, &got), 0);
+    CU_ASSERT_EQUAL(got.attempts, 2);
+    CU_ASSERT_EQUAL(got.prompt_tokens, 7);
+    CU_ASSERT_EQUAL(got.completion_tokens, 9);
+    CU_ASSERT_EQUAL(got.rest_len, strlen(FT_PAYLOAD));
+    CU_ASSERT_EQUAL(memcmp(got.rest, FT_PAYLOAD, got.rest_len), 0);
+    /* The meta prefix alone decodes too, with no rest. */
+    CU_ASSERT_EQUAL_FATAL(frame_meta_decode(out.payload, FRAME_META_FIXED +
+                                            strlen(FT_TARGET), &got), 0);
+    CU_ASSERT_EQUAL(got.rest_len, 0);
+    CU_ASSERT_EQUAL(got.target_len, strlen(FT_TARGET));
+}
+
+/* A payload shorter than the fixed part, or a target running past the
+ * payload: no prefix (the master kills the worker). */
+static void test_answer_prefix_bad(void)
+{
+    uint8_t meta[FRAME_META_FIXED] = { 0 };
+
+    CU_ASSERT_EQUAL(frame_meta_prefix(meta, sizeof(meta),
+                                      FRAME_META_FIXED - 1), -1);
+    CU_ASSERT_EQUAL(frame_meta_prefix(meta, sizeof(meta), FRAME_META_FIXED),
+                    FRAME_META_FIXED);
+    meta[FT_TARGET_LEN_AT] = 5;
+    CU_ASSERT_EQUAL(frame_meta_prefix(meta, sizeof(meta),
+                                      FRAME_META_FIXED + 4), -1);
+    CU_ASSERT_EQUAL(frame_meta_prefix(meta, sizeof(meta),
+                                      FRAME_META_FIXED + 5),
+                    FRAME_META_FIXED + 5);
+}
+
 static const CU_TestInfo frame_tests[] = {
     { "header round trip", test_hdr_round_trip },
     { "header byte layout", test_hdr_byte_layout },
@@ -340,6 +399,8 @@ static const CU_TestInfo frame_tests[] = {
     { "meta encode with short cap", test_meta_encode_short_cap },
     { "meta byte layout", test_meta_byte_layout },
     { "malformed END/ERROR meta", test_meta_malformed_end },
+    { "ANSWER frame: meta prefix and body", test_answer_frame },
+    { "ANSWER frame: bad meta prefix", test_answer_prefix_bad },
     CU_TEST_INFO_NULL
 };
 
