@@ -28,7 +28,7 @@
 #include "util.h"
 
 #define SHM_MAGIC          0x52434350u     /* "RCCP" */
-#define SHM_LAYOUT_VERSION 4u
+#define SHM_LAYOUT_VERSION 5u
 #define SHM_JOB_SLACK      64              /* slots for jobs being retired */
 #define SHM_JOB_FWD_MAX    256             /* a job's forwarded header line */
 #define SHM_NO_WORKER      (-1)
@@ -176,6 +176,10 @@ struct shm_hdr {
                                   last (slots.c); workers of an older one
                                   take no new job */
     uint32_t free_head;        /* first FREE job or PQ_NONE */
+    uint32_t job_high;         /* jobs [0, job_high) have been used; the
+                                  rest are FREE and never written, so the
+                                  table's pages are touched as the load
+                                  needs them (shm_job_alloc) */
     uint32_t running;          /* RUNNING jobs */
     uint32_t max_running;      /* max_concurrent_requests */
     uint32_t repairs;          /* times the lock was recovered */

@@ -166,7 +166,7 @@ void relay_worker_lost(struct master *m, int slot)
     if (mw->chan != NULL)
         while (!mw->broken && chan_read_once(mw->chan) > 0)
             relay_read_cb(mw->chan, m);
-    for (uint32_t j = 0; j < m->shm.hdr->job_count; j++) {
+    for (uint32_t j = 0; j < m->shm.hdr->job_high; j++) {
         const struct shm_job *sj = &m->shm.jobs[j];
 
         if (sj->owner != slot || (sj->state != SHM_JOB_RUNNING &&

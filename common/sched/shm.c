@@ -37,7 +37,7 @@ static void shm_rebuild_free_list(struct shm_view *shm)
     struct shm_hdr *hdr = shm->hdr;
 
     hdr->free_head = PQ_NONE;
-    for (uint32_t j = hdr->job_count; j-- > 0;) {
+    for (uint32_t j = hdr->job_high; j-- > 0;) {
         if (shm->jobs[j].state == SHM_JOB_FREE) {
             shm->jobs[j].next_free = hdr->free_head;
             hdr->free_head = j;
@@ -110,14 +110,10 @@ int shm_create(struct shm_view *shm, const struct cfg *cfg)
     pthread_mutexattr_destroy(&attr);
 
     shm_bind(shm, hdr);
-    for (uint32_t j = 0; j < jobs; j++) {
-        shm->jobs[j].owner = SHM_NO_WORKER;
-        shm->jobs[j].target = SHM_NO_TARGET;
-        shm->jobs[j].slot_target = SHM_NO_TARGET;
-        shm->jobs[j].client = SHM_NO_CLIENT;
-    }
-    /* Target and virtual model slots stay zero (FREE) until slots_apply
-     * takes them and resets their state: untouched pages cost nothing. */
+    /* Jobs stay zero (FREE, never written) until shm_job_alloc first takes
+     * them, and target and virtual model slots until slots_apply does:
+     * untouched pages cost nothing. */
+    hdr->job_high = 0;
     shm_rebuild_free_list(shm);
     pq_init(&shm->pq, (uint32_t)cfg->queue_capacity);
     arena_init(&shm->arena, blocks);
@@ -185,7 +181,7 @@ void shm_repair(struct shm_view *shm)
     for (uint32_t h = 0; h < SHM_HEALTH_SLOTS; h++)
         if (hdr->health[h].used)
             health_repair(&hdr->health[h].st);
-    for (uint32_t j = 0; j < hdr->job_count; j++) {
+    for (uint32_t j = 0; j < hdr->job_high; j++) {
         struct shm_job *job = &shm->jobs[j];
 
         if (job->state == SHM_JOB_FREE)
@@ -210,12 +206,19 @@ int shm_job_alloc(struct shm_view *shm, uint32_t body_len, uint32_t *jobp)
     uint32_t j = hdr->free_head;
     uint64_t off;
 
-    if (j == PQ_NONE)
+    if (j == PQ_NONE && hdr->job_high >= hdr->job_count)
         return -1;
     if (arena_alloc(&shm->arena, body_len, &off) < 0)
         return -1;
-    job = &shm->jobs[j];
-    hdr->free_head = job->next_free;
+    if (j == PQ_NONE) {
+        /* A job never used yet: the lowest, so the table is touched
+         * from its start as the load grows. */
+        j = hdr->job_high++;
+        job = &shm->jobs[j];
+    } else {
+        job = &shm->jobs[j];
+        hdr->free_head = job->next_free;
+    }
     job->next_free = PQ_NONE;
     job->gen++;
     job->body_off = off;

@@ -48,7 +48,7 @@ static void slots_reclaim(struct shm_view *shm, uint32_t oldest_gen)
     uint64_t target_ref[SLOTS_TARGET_WORDS] = { 0 };
     uint64_t vmodel_ref[SLOTS_VMODEL_WORDS] = { 0 };
 
-    for (uint32_t j = 0; j < shm->hdr->job_count; j++) {
+    for (uint32_t j = 0; j < shm->hdr->job_high; j++) {
         const struct shm_job *job = &shm->jobs[j];
 
         if (job->state == SHM_JOB_FREE)

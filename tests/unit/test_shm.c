@@ -15,6 +15,8 @@
 #include "shm.h"
 #include "unit.h"
 
+#define SHMT_LAZY_LIVE    3
+#define SHMT_LAZY_ROUNDS  1000
 #define SHMT_QUEUE        8
 #define SHMT_RUNNING      4
 #define SHMT_TARGETS      3
@@ -78,8 +80,9 @@ static int shmt_run(struct shm_view *shm, int32_t target, uint32_t *job)
     return 0;
 }
 
-/* Number of steps along the free list, or -1 if it visits a job that is
- * not FREE, visits one twice or runs off the table. */
+/* Jobs shm_job_alloc can still take: the steps along the free list plus
+ * the jobs never used (from job_high on), or -1 if the list visits a job
+ * that is not FREE, visits one twice or runs off the used part. */
 static int shmt_free_list_length(const struct shm_view *shm)
 {
     uint8_t seen[SHMT_MAX_JOBS];
@@ -90,14 +93,17 @@ static int shmt_free_list_length(const struct shm_view *shm)
         return -1;
     memset(seen, 0, sizeof(seen));
     while (j != PQ_NONE) {
-        if (j >= shm->hdr->job_count || seen[j] ||
+        if (j >= shm->hdr->job_high || seen[j] ||
             shm->jobs[j].state != SHM_JOB_FREE)
             return -1;
         seen[j] = 1;
         n++;
         j = shm->jobs[j].next_free;
     }
-    return n;
+    for (j = shm->hdr->job_high; j < shm->hdr->job_count; j++)
+        if (shm->jobs[j].state != SHM_JOB_FREE)
+            return -1;
+    return n + (int)(shm->hdr->job_count - shm->hdr->job_high);
 }
 
 static int shmt_count_state(const struct shm_view *shm, uint32_t state)
@@ -160,13 +166,11 @@ static void test_layout(void)
               arena_bitmap_bytes(hdr->arena.blocks));
     CU_ASSERT(hdr->size >= hdr->off_data + hdr->arena.blocks * ARENA_BLOCK);
 
-    for (uint32_t j = 0; j < hdr->job_count; j++) {
+    /* No job is written before it is first taken. */
+    for (uint32_t j = 0; j < hdr->job_count; j++)
         CU_ASSERT_EQUAL(shm.jobs[j].state, SHM_JOB_FREE);
-        CU_ASSERT_EQUAL(shm.jobs[j].owner, SHM_NO_WORKER);
-        CU_ASSERT_EQUAL(shm.jobs[j].target, SHM_NO_TARGET);
-        CU_ASSERT_EQUAL(shm.jobs[j].slot_target, SHM_NO_TARGET);
-    }
-    CU_ASSERT_EQUAL(hdr->free_head, 0);
+    CU_ASSERT_EQUAL(hdr->job_high, 0);
+    CU_ASSERT_EQUAL(hdr->free_head, PQ_NONE);
     CU_ASSERT_EQUAL(shmt_free_list_length(&shm), (int)hdr->job_count);
     CU_ASSERT_TRUE(pq_valid(&shm.pq));
     for (uint32_t t = 0; t < SHM_TARGET_SLOTS; t++) {
@@ -348,14 +352,40 @@ static void test_arena_full(void)
                                       arena), 0);
     shm_lock(&shm);
     CU_ASSERT_EQUAL_FATAL(shm_job_alloc(&shm, (uint32_t)arena, &big), 0);
-    head = shm.hdr->free_head;
+    head = shm.hdr->job_high;       /* the next job never used */
     CU_ASSERT_EQUAL(shm_job_alloc(&shm, 1, &j), -1);
-    CU_ASSERT_EQUAL(shm.hdr->free_head, head);
+    CU_ASSERT_EQUAL(shm.hdr->job_high, head);
+    CU_ASSERT_EQUAL(shm.hdr->free_head, PQ_NONE);
     CU_ASSERT_EQUAL(shm.jobs[head].state, SHM_JOB_FREE);
     CU_ASSERT_EQUAL(shm.jobs[head].gen, 0);
     shm_job_free(&shm, big);
     CU_ASSERT_EQUAL(shm_job_alloc(&shm, 1, &j), 0);
     CU_ASSERT_EQUAL(shm_job_alloc(&shm, (uint32_t)arena, &big), -1);
+    shm_unlock(&shm);
+    shm_destroy(&shm);
+}
+
+/* A few jobs in flight at a time keep to the first few slots: the job
+ * table's pages are touched as the load needs them, not at start. */
+static void test_jobs_touched_lazily(void)
+{
+    struct shm_view shm;
+    uint32_t live[SHMT_LAZY_LIVE];
+
+    CU_ASSERT_EQUAL_FATAL(shmt_create(&shm, SHMT_QUEUE, SHMT_RUNNING,
+                                      SHMT_ARENA), 0);
+    shm_lock(&shm);
+    for (int i = 0; i < SHMT_LAZY_LIVE; i++)
+        CU_ASSERT_EQUAL_FATAL(shm_job_alloc(&shm, 1, &live[i]), 0);
+    for (int round = 0; round < SHMT_LAZY_ROUNDS; round++) {
+        int i = round % SHMT_LAZY_LIVE;
+
+        shm_job_free(&shm, live[i]);
+        CU_ASSERT_EQUAL_FATAL(shm_job_alloc(&shm, 1, &live[i]), 0);
+    }
+    CU_ASSERT_EQUAL(shm.hdr->job_high, SHMT_LAZY_LIVE);
+    for (uint32_t j = SHMT_LAZY_LIVE; j < shm.hdr->job_count; j++)
+        CU_ASSERT_EQUAL(shm.jobs[j].gen, 0);
     shm_unlock(&shm);
     shm_destroy(&shm);
 }
@@ -756,6 +786,7 @@ static const CU_TestInfo shm_tests[] = {
     { "re-queued job keeps its place", test_requeue_keeps_place },
     { "queue full", test_queue_full },
     { "arena full keeps the slot", test_arena_full },
+    { "job table touched as used", test_jobs_touched_lazily },
     { "no free slot", test_no_free_slot },
     { "free of a running job", test_free_running_job },
     { "repair rebuilds derived state", test_repair },
