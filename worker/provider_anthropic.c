@@ -319,22 +319,8 @@ static int anthropic_start(struct call *c)
     c->curl_err[0] = '\0';
     curl_easy_setopt(c->easy, CURLOPT_CURLU, w->urls[prov]);
     curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, anthropic_headers(c, prov));
-    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->req_body);
-    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)c->req_len);
-    curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, anthropic_write_cb);
-    curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, provider_header_cb);
-    curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, c);
-    c->xfer.done = anthropic_xfer_done;
-    curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->curl_err);
-    curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->easy, CURLOPT_HTTP_VERSION,
-                     (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)w->cfg->connect_timeout_ms);
-    curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)(left > 0 ? left : 1));
-    curl_easy_setopt(c->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    upstream_attempt_options(c, p->base_url, anthropic_write_cb,
+                             provider_header_cb, anthropic_xfer_done, left);
     if (upstream_start(w, c) < 0)
         goto fail;
     call_touch(c);

@@ -406,12 +406,6 @@ static int openai_auth_headers(struct call *c)
 
 static void openai_transfer_done(struct call *c, CURLcode result);
 
-/* Which proxy variable applies to url (upstream_set_proxy). */
-static bool openai_https(const char *url)
-{
-    return url != NULL && strncasecmp(url, "https:", 6) == 0;
-}
-
 static void openai_xfer_done(struct upstream_xfer *x, CURLcode result)
 {
     openai_transfer_done((struct call *)((char *)x -
@@ -460,29 +454,15 @@ static int openai_start(struct call *c)
         curl_easy_setopt(c->easy, CURLOPT_CURLU, (CURLU *)NULL);
         curl_easy_setopt(c->easy, CURLOPT_URL, auth_chat_url(c));
         curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->auth_headers);
-        upstream_set_proxy(w, c->easy, openai_https(auth_chat_url(c)));
+        upstream_attempt_options(c, auth_chat_url(c), openai_write_cb,
+                                 provider_header_cb, openai_xfer_done, left);
     } else {
         curl_easy_setopt(c->easy, CURLOPT_CURLU,
                          w->urls[w->cfg->targets[c->target].provider]);
         curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, openai_headers(c));
-        upstream_set_proxy(w, c->easy, openai_https(p->base_url));
+        upstream_attempt_options(c, p->base_url, openai_write_cb,
+                                 provider_header_cb, openai_xfer_done, left);
     }
-    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->req_body);
-    curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE, (long)c->req_len);
-    curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, openai_write_cb);
-    curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, provider_header_cb);
-    curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, c);
-    c->xfer.done = openai_xfer_done;
-    curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->curl_err);
-    curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c->easy, CURLOPT_HTTP_VERSION,
-                     (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(c->easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)w->cfg->connect_timeout_ms);
-    curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long)(left > 0 ? left : 1));
-    curl_easy_setopt(c->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c->easy, CURLOPT_TCP_KEEPALIVE, 1L);
     if (upstream_start(w, c) < 0)
         goto fail;
     call_touch(c);

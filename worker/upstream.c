@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -275,10 +276,35 @@ static void upstream_read_proxy_env(struct worker *w)
     w->no_proxy = upstream_env2("no_proxy", "NO_PROXY");
 }
 
-void upstream_set_proxy(struct worker *w, CURL *easy, bool https)
+void upstream_attempt_options(struct call *c, const char *url,
+                              curl_write_callback write_cb,
+                              curl_write_callback header_cb,
+                              void (*done)(struct upstream_xfer *x,
+                                           CURLcode result),
+                              int64_t left_ms)
 {
+    struct worker *w = c->w;
+    CURL *easy = c->easy;
+    bool https = url != NULL && strncasecmp(url, "https:", 6) == 0;
     const char *proxy = https ? w->proxy_https : w->proxy_http;
 
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, c->req_body);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)c->req_len);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, c);
+    c->xfer.done = done;
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, c->curl_err);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION,
+                     (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)w->cfg->connect_timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
+                     (long)(left_ms > 0 ? left_ms : 1));
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     /* "" is "no proxy" to libcurl, and both set means no lookup. */
     curl_easy_setopt(easy, CURLOPT_PROXY, proxy != NULL ? proxy : "");
     curl_easy_setopt(easy, CURLOPT_NOPROXY,

@@ -229,11 +229,20 @@ struct call {
 
 /* upstream.c: libcurl multi driven by the worker's event loop. */
 int upstream_init(struct worker *w);
-/* Sets easy's proxy options for a URL of that scheme from the proxy
+/* Sets on c->easy what every attempt's transfer shares, whatever its
+ * adapter: the body (c->req_body), write_cb and header_cb (their data
+ * c), done, the error buffer, timeouts (left_ms to the deadline),
+ * protocols, keep-alive, and the proxy for url's scheme from the proxy
  * environment read at start (http_proxy, https_proxy/HTTPS_PROXY,
- * all_proxy/ALL_PROXY, no_proxy/NO_PROXY, as libcurl reads them), so
- * that libcurl does not read the environment on every transfer. */
-void upstream_set_proxy(struct worker *w, CURL *easy, bool https);
+ * all_proxy/ALL_PROXY, no_proxy/NO_PROXY, as libcurl reads them: no
+ * lookup per transfer, and a pooled handle never keeps the last
+ * attempt's). The adapter sets the URL and the request headers. */
+void upstream_attempt_options(struct call *c, const char *url,
+                              curl_write_callback write_cb,
+                              curl_write_callback header_cb,
+                              void (*done)(struct upstream_xfer *x,
+                                           CURLcode result),
+                              int64_t left_ms);
 void upstream_free(struct worker *w);
 CURL *upstream_easy_get(struct worker *w);
 void upstream_easy_put(struct worker *w, CURL **easy);
