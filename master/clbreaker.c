@@ -95,12 +95,11 @@ static void clbreaker_apply_reset(struct cluster *c, const char *name,
 static void clbreaker_reply_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     struct cluster *c = priv;
-    redisReply *reply = r;
+    redisReply *reply = cluster_reply(c, r);
 
     (void)ac;
-    if (reply == NULL || c->closing)
+    if (reply == NULL)
         return;
-    cluster_answered(c);
     if (reply->type == REDIS_REPLY_ERROR)
         log_msg(&c->m->log, LOG_WARN, NULL, "cluster: Redis refused a "
                 "command: %s", reply->str);

@@ -138,13 +138,12 @@ static void cluster_self(const struct cluster *c, struct cw_instance *in)
 static void cluster_heartbeat_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     struct cluster *c = priv;
-    redisReply *reply = r;
+    redisReply *reply = cluster_reply(c, r);
     int n = 0;
 
     (void)ac;
-    if (reply == NULL || c->closing)
+    if (reply == NULL)
         return;
-    cluster_answered(c);
     if (reply->type != REDIS_REPLY_ARRAY) {
         if (reply->type == REDIS_REPLY_ERROR)
             log_msg(&c->m->log, LOG_WARN, NULL, "cluster: heartbeat "
@@ -210,12 +209,11 @@ static void cluster_ready(struct cluster *c)
 static void cluster_auth_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     struct cluster *c = priv;
-    redisReply *reply = r;
+    redisReply *reply = cluster_reply(c, r);
 
     (void)ac;
-    if (reply == NULL || c->closing)
+    if (reply == NULL)
         return;
-    cluster_answered(c);
     if (reply->type == REDIS_REPLY_ERROR)
         cluster_down(c, "AUTH refused");
 }
@@ -223,12 +221,11 @@ static void cluster_auth_cb(redisAsyncContext *ac, void *r, void *priv)
 static void cluster_ping_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     struct cluster *c = priv;
-    redisReply *reply = r;
+    redisReply *reply = cluster_reply(c, r);
 
     (void)ac;
-    if (reply == NULL || c->closing)
+    if (reply == NULL)
         return;
-    cluster_answered(c);
     if (reply->type == REDIS_REPLY_ERROR) {
         cluster_down(c, reply->str);
         return;

@@ -67,11 +67,25 @@ static inline void cluster_sent(struct cluster *c)
         c->progress_ms = util_now_ms();
 }
 
+/* A command's reply r as hiredis hands it to a callback: counted as an
+ * answer and returned, or NULL when there is none to act on (the
+ * connection went, or the cluster is closing). */
 static inline void cluster_answered(struct cluster *c)
 {
     if (c->pending > 0)
         c->pending--;
     c->progress_ms = util_now_ms();
+}
+
+/* A command's reply r as hiredis hands it to a callback: counted as an
+ * answer and returned, or NULL when there is none to act on (the
+ * connection went, or the cluster is closing). */
+static inline redisReply *cluster_reply(struct cluster *c, void *r)
+{
+    if (r == NULL || c->closing)
+        return NULL;
+    cluster_answered(c);
+    return r;
 }
 
 #endif
