@@ -135,6 +135,23 @@ static void ar_buf_add(struct ar_buf *b, const char *s, size_t len)
     b->s[b->len] = '\0';
 }
 
+/* The type of the content block b at path: b must be an object with a
+ * string "type"; NULL after ar_fail when it is not. */
+static const char *ar_block_type(struct ar_walk *w, json_object *b,
+                                 const char *path)
+{
+    const char *type;
+
+    if (!ar_is(b, json_type_object)) {
+        ar_fail(w, "%s: must be a content block (an object)", path);
+        return NULL;
+    }
+    type = ar_get_str(b, "type");
+    if (type == NULL)
+        ar_fail(w, "%s.type: Field required", path);
+    return type;
+}
+
 /* A text block's text (checked) into *text; counts it. */
 static int ar_text_block(struct ar_walk *w, json_object *block,
                          const char *path, const char **text, size_t *len)
@@ -333,15 +350,9 @@ static int ar_user_blocks(struct ar_walk *w, json_object *content,
         size_t tlen;
 
         ar_path(sub, sizeof(sub), "%s.%zu", path, i);
-        if (!ar_is(b, json_type_object)) {
-            ar_fail(w, "%s: must be a content block (an object)", sub);
+        type = ar_block_type(w, b, sub);
+        if (type == NULL)
             goto out;
-        }
-        type = ar_get_str(b, "type");
-        if (type == NULL) {
-            ar_fail(w, "%s.type: Field required", sub);
-            goto out;
-        }
         if (strcmp(type, "text") == 0) {
             if (ar_text_block(w, b, sub, &t, &tlen) < 0)
                 goto out;
@@ -400,15 +411,9 @@ static int ar_assistant_blocks(struct ar_walk *w, json_object *content,
         size_t tlen;
 
         ar_path(sub, sizeof(sub), "%s.%zu", path, i);
-        if (!ar_is(b, json_type_object)) {
-            ar_fail(w, "%s: must be a content block (an object)", sub);
+        type = ar_block_type(w, b, sub);
+        if (type == NULL)
             goto out;
-        }
-        type = ar_get_str(b, "type");
-        if (type == NULL) {
-            ar_fail(w, "%s.type: Field required", sub);
-            goto out;
-        }
         if (strcmp(type, "text") == 0) {
             if (ar_text_block(w, b, sub, &t, &tlen) < 0)
                 goto out;
