@@ -64,8 +64,9 @@ bool cw_prefix_ok(const char *s);
  * 0, or -1 when it does not fit. */
 int cw_key(char *out, size_t outlen, const char *prefix, const char *kind,
            const char *name);
-/* The breaker channel, "PREFIXbreakers". 0, or -1. */
-int cw_channel(char *out, size_t outlen, const char *prefix);
+/* A part's channel, "PREFIXpart" (e.g. "rcc:breakers"). 0, or -1. */
+int cw_channel(char *out, size_t outlen, const char *prefix,
+               const char *part);
 
 /* "K|MS|ORIGIN|NAME" into out. 0, or -1 when msg is invalid or does not
  * fit. */

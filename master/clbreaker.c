@@ -119,13 +119,13 @@ static void clbreaker_publish_open(struct cluster *c, const char *name,
     snprintf(ms, sizeof(ms), "%lld", (long long)remaining_ms);
     if (redisAsyncCommand(c->cmd, clbreaker_reply_cb, c,
                           "EVAL %s 2 %s %s %s %s %s", clbreaker_open_lua, key,
-                          c->channel, c->instance, ms, text) == REDIS_OK)
+                          c->channels[CLUSTER_PART_BREAKERS], c->instance, ms, text) == REDIS_OK)
         cluster_sent(c);
 }
 
 /* Openings here that are not published yet (all of them, when fresh is
  * set: just connected). */
-void clbreaker_scan(struct cluster *c, bool fresh)
+static void clbreaker_scan(struct cluster *c, bool fresh)
 {
     struct master *m = c->m;
     int64_t now = util_now_ms();
@@ -149,6 +149,12 @@ void clbreaker_scan(struct cluster *c, bool fresh)
     for (int i = 0; i < n; i++)
         clbreaker_publish_open(c, m->cfg->targets[found[i]].name,
                              remaining[i]);
+}
+
+void clbreaker_poll(struct cluster *c, int64_t now)
+{
+    (void)now;
+    clbreaker_scan(c, false);
 }
 
 /* The reply to clbreaker_read_lua for one breaker key: open it here for
@@ -224,7 +230,7 @@ void clbreaker_reset(struct master *m, const char *name)
                           key) == REDIS_OK)
         cluster_sent(c);
     if (redisAsyncCommand(c->cmd, clbreaker_reply_cb, c, "PUBLISH %s %s",
-                          c->channel, text) == REDIS_OK)
+                          c->channels[CLUSTER_PART_BREAKERS], text) == REDIS_OK)
         cluster_sent(c);
 }
 

@@ -1,18 +1,18 @@
 /* clbreaker.h - circuit breakers shared by target name in cluster mode
- * (clbreaker.c). cluster.c calls the first three with its connections
- * up; control.c calls clbreaker_reset. */
+ * (clbreaker.c). cluster.c calls the first three, through its table of
+ * parts, with its connections up; control.c calls clbreaker_reset. */
 #ifndef RCC_CLBREAKER_H
 #define RCC_CLBREAKER_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct cluster;
 struct master;
 
-/* Publishes the openings found in the segment since the last call (every
- * one open now, when fresh: just connected). */
-void clbreaker_scan(struct cluster *c, bool fresh);
+/* Publishes the openings found in the segment since the last poll. */
+void clbreaker_poll(struct cluster *c, int64_t now);
 /* Just connected: reads every target's stored opening, then publishes
  * what is open here. */
 void clbreaker_sync(struct cluster *c);

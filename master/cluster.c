@@ -1,5 +1,5 @@
 /* cluster.c - cluster mode (cluster.h): owns this instance's two Redis
- * connections (one for commands, one subscribed to the breaker channel),
+ * connections (one for commands, one subscribed to the parts' channels),
  * both asynchronous on the master's event loop, and their state machine:
  *
  *   DOWN --retry timer--> CONNECTING --both ready--> UP
@@ -14,10 +14,11 @@
  *
  * Also the heartbeat (every CLUSTER_HEARTBEAT_MS: this instance's key,
  * and the list of all) and what the operator sees (stats, /metrics,
- * `pipelinectl cluster`). The breakers are clbreaker.c's: this module
- * calls it every CLUSTER_POLL_MS (openings to publish), on each UP (the
- * sync) and for each channel message. Redis down: each instance goes on
- * alone; an open breaker stays open. */
+ * `pipelinectl cluster`). The shared state itself is the parts' (the
+ * table cluster_parts: clbreaker.c for the breakers): this module calls
+ * each part every CLUSTER_POLL_MS, on each UP, for each message on its
+ * channel and on each loss. Redis down: each instance goes on alone; an
+ * open breaker stays open. */
 #include "cluster.h"
 
 #include <limits.h>
@@ -58,6 +59,12 @@ static const char cluster_heartbeat_lua[] =
     "end "
     "return out";
 
+/* The parts of the shared state, indexed by enum cluster_part_id. */
+static const struct cluster_part cluster_parts[CLUSTER_PARTS] = {
+    [CLUSTER_PART_BREAKERS] = { "breakers", clbreaker_sync, clbreaker_poll,
+                                clbreaker_message, NULL },
+};
+
 static void cluster_connect(struct cluster *c);
 
 static struct cluster *cluster_of(const struct master *m)
@@ -90,7 +97,12 @@ static void cluster_down(struct cluster *c, const char *why)
         return;
     cluster_drop(&c->cmd);
     cluster_drop(&c->sub);
+    if (c->state == CLUSTER_UP)
+        for (int p = 0; p < CLUSTER_PARTS; p++)
+            if (cluster_parts[p].down != NULL)
+                cluster_parts[p].down(c);
     c->cmd_ready = c->sub_ready = false;
+    c->subscribed = 0;
     c->pending = 0;
     if (!c->lost_logged) {
         c->lost_logged = true;
@@ -200,7 +212,9 @@ static void cluster_ready(struct cluster *c)
                 c->m->cfg->cluster.redis, c->instance);
     c->lost_logged = false;
     c->ever_up = true;
-    clbreaker_sync(c);
+    for (int p = 0; p < CLUSTER_PARTS; p++)
+        if (cluster_parts[p].up != NULL)
+            cluster_parts[p].up(c);
     cluster_heartbeat(c);
     c->next_heartbeat_ms = util_now_ms() + CLUSTER_HEARTBEAT_MS;
 }
@@ -257,13 +271,22 @@ static void cluster_sub_cb(redisAsyncContext *ac, void *r, void *priv)
         return;
     if (strcmp(kind->str, "subscribe") == 0) {
         cluster_answered(c);
-        c->sub_ready = true;
-        cluster_ready(c);
+        if (++c->subscribed == CLUSTER_PARTS) {
+            c->sub_ready = true;
+            cluster_ready(c);
+        }
         return;
     }
-    if (strcmp(kind->str, "message") == 0 &&
-        payload->type == REDIS_REPLY_STRING)
-        clbreaker_message(c, payload->str, payload->len);
+    if (strcmp(kind->str, "message") != 0 ||
+        reply->element[1]->type != REDIS_REPLY_STRING ||
+        payload->type != REDIS_REPLY_STRING)
+        return;
+    for (int p = 0; p < CLUSTER_PARTS; p++)
+        if (strcmp(reply->element[1]->str, c->channels[p]) == 0) {
+            if (cluster_parts[p].message != NULL)
+                cluster_parts[p].message(c, payload->str, payload->len);
+            return;
+        }
 }
 
 static void cluster_connect_cb(const redisAsyncContext *ac, int status)
@@ -340,9 +363,11 @@ static void cluster_connect(struct cluster *c)
     }
     if (redisAsyncCommand(c->cmd, cluster_ping_cb, c, "PING") == REDIS_OK)
         cluster_sent(c);
-    if (redisAsyncCommand(c->sub, cluster_sub_cb, c, "SUBSCRIBE %s",
-                          c->channel) == REDIS_OK)
-        cluster_sent(c);
+    /* One command per channel: each is confirmed by its own reply. */
+    for (int p = 0; p < CLUSTER_PARTS; p++)
+        if (redisAsyncCommand(c->sub, cluster_sub_cb, c, "SUBSCRIBE %s",
+                              c->channels[p]) == REDIS_OK)
+            cluster_sent(c);
 }
 
 static void cluster_retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -372,8 +397,10 @@ static void cluster_poll_cb(evutil_socket_t fd, short what, void *arg)
         cluster_down(c, "no answer in time");
         return;
     }
-    clbreaker_scan(c, false);
-    if (c->cmd != NULL && now >= c->next_heartbeat_ms) {
+    for (int p = 0; p < CLUSTER_PARTS && c->state == CLUSTER_UP; p++)
+        if (cluster_parts[p].poll != NULL)
+            cluster_parts[p].poll(c, now);
+    if (c->state == CLUSTER_UP && c->cmd != NULL && now >= c->next_heartbeat_ms) {
         cluster_heartbeat(c);
         c->next_heartbeat_ms = now + CLUSTER_HEARTBEAT_MS;
     }
@@ -419,8 +446,11 @@ static int cluster_names(struct cluster *c, const struct cfg_cluster *cc)
     c->prefix = strdup(cc->key_prefix);
     if (c->prefix == NULL)
         util_oom("the cluster key prefix");
-    if (cw_channel(c->channel, sizeof(c->channel), c->prefix) < 0 ||
-        cw_key(c->self_key, sizeof(c->self_key), c->prefix, "instance",
+    for (int p = 0; p < CLUSTER_PARTS; p++)
+        if (cw_channel(c->channels[p], sizeof(c->channels[p]), c->prefix,
+                       cluster_parts[p].name) < 0)
+            return -1;
+    if (cw_key(c->self_key, sizeof(c->self_key), c->prefix, "instance",
                c->instance) < 0 ||
         cw_key(c->instance_base, sizeof(c->instance_base), c->prefix,
                "instance", "") < 0)

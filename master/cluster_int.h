@@ -1,8 +1,9 @@
 /* cluster_int.h - what cluster mode's modules share inside the master:
  * struct cluster (owned by cluster.c, which makes and frees it) and the
  * count of commands awaiting an answer that the reply watchdog reads.
- * cluster.c owns the connections and the heartbeat; clbreaker.c the
- * breakers shared by name, called by cluster.c only. */
+ * cluster.c owns the connections, the heartbeat and the table of parts;
+ * each part (clbreaker.c: the breakers shared by name) is called by
+ * cluster.c only, through that table. */
 #ifndef RCC_CLUSTER_INT_H
 #define RCC_CLUSTER_INT_H
 
@@ -19,6 +20,28 @@
 #define CLUSTER_INSTANCES_MAX      64     /* kept from one listing */
 #define CLUSTER_ADDR_MAX           64     /* a numeric host address */
 
+/* The parts of the shared state, each with its own channel
+ * ("PREFIXname") and its hooks in cluster.c's table. */
+enum cluster_part_id {
+    CLUSTER_PART_BREAKERS = 0,
+    CLUSTER_PARTS
+};
+
+struct cluster;
+
+/* A part's hooks, each optional (NULL). up: Redis is (again) reachable
+ * and every channel subscribed: learn what is stored, tell what is known
+ * here. poll: every CLUSTER_POLL_MS while up. message: a message on the
+ * part's channel (len bytes, not terminated). down: Redis was lost; the
+ * instance goes on alone. */
+struct cluster_part {
+    const char *name;
+    void (*up)(struct cluster *c);
+    void (*poll)(struct cluster *c, int64_t now);
+    void (*message)(struct cluster *c, const char *payload, size_t len);
+    void (*down)(struct cluster *c);
+};
+
 enum cluster_state {
     CLUSTER_DOWN = 0,          /* no connection; the retry timer runs */
     CLUSTER_CONNECTING,        /* connections made, not both ready */
@@ -34,7 +57,8 @@ struct cluster {
     char *password;                 /* from password_env; never logged */
     char instance[CW_INSTANCE_MAX + 1];
     char host[CW_INSTANCE_MAX + 1];
-    char channel[CW_KEY_MAX];
+    char channels[CLUSTER_PARTS][CW_KEY_MAX];  /* "PREFIXpart" each */
+    int subscribed;                 /* channels confirmed so far */
     char set_key[CW_KEY_MAX];       /* PREFIXinstances (sorted set) */
     char self_key[CW_KEY_MAX];      /* PREFIXinstance:NAME */
     char instance_base[CW_KEY_MAX]; /* PREFIXinstance: */

@@ -48,9 +48,10 @@ int cw_key(char *out, size_t outlen, const char *prefix, const char *kind,
     return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }
 
-int cw_channel(char *out, size_t outlen, const char *prefix)
+int cw_channel(char *out, size_t outlen, const char *prefix,
+               const char *part)
 {
-    int n = snprintf(out, outlen, "%sbreakers", prefix);
+    int n = snprintf(out, outlen, "%s%s", prefix, part);
 
     return n < 0 || (size_t)n >= outlen ? -1 : 0;
 }

@@ -34,10 +34,10 @@ static void test_keys(void)
     CU_ASSERT_STRING_EQUAL(key, "rcc:breaker:openai/gpt-4o");
     CU_ASSERT_EQUAL(cw_key(key, sizeof(key), "rcc:", "instance", "gw-a"), 0);
     CU_ASSERT_STRING_EQUAL(key, "rcc:instance:gw-a");
-    CU_ASSERT_EQUAL(cw_channel(key, sizeof(key), "x/"), 0);
+    CU_ASSERT_EQUAL(cw_channel(key, sizeof(key), "x/", "breakers"), 0);
     CU_ASSERT_STRING_EQUAL(key, "x/breakers");
     CU_ASSERT_EQUAL(cw_key(small, sizeof(small), "rcc:", "breaker", "a"), -1);
-    CU_ASSERT_EQUAL(cw_channel(small, sizeof(small), "rcc:"), -1);
+    CU_ASSERT_EQUAL(cw_channel(small, sizeof(small), "rcc:", "breakers"), -1);
 }
 
 static void test_names(void)
