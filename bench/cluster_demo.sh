@@ -177,7 +177,8 @@ requirepass $DEMO_REDIS_PASSWORD
 EOF
 chmod 600 "$WORK/redis.conf"
 "$REDIS" "$WORK/redis.conf" >"$WORK/redis.log" 2>&1 &
-track $! redis-server
+REDIS_PID=$!
+track "$REDIS_PID" redis-server
 wait_until "$START_DEADLINE_S" grep -q "Ready to accept" "$WORK/redis.log" ||
     { show_log "$WORK/redis.log"; die "redis-server did not start"; }
 
@@ -228,7 +229,8 @@ done
     done
 } >"$WORK/haproxy.cfg"
 "$HAPROXY" -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 &
-track $! haproxy
+LB_PID=$!
+track "$LB_PID" haproxy
 wait_until "$START_DEADLINE_S" curl -sf -o /dev/null "http://127.0.0.1:$LB_PORT/health" ||
     { show_log "$WORK/haproxy.log"; die "haproxy did not start"; }
 
@@ -322,12 +324,12 @@ log_ms() {
 
 # ---------------------------------------------------------------- timeline
 echo "rcc-pipeline cluster mode: ${#GWS[@]} instances behind HAProxy, one Redis, one upstream"
-echo "  redis-server   127.0.0.1:$REDIS_PORT (requirepass; the instances read it from \$DEMO_REDIS_PASSWORD)"
-echo "  upstream       127.0.0.1:$UP_PORT (bin/mock_upstream), target $TARGET"
+echo "  redis-server   127.0.0.1:$REDIS_PORT (pid $REDIS_PID), requirepass; the instances read it from \$DEMO_REDIS_PASSWORD"
+echo "  upstream       127.0.0.1:$UP_PORT (pid $UP_PID), bin/mock_upstream; target $TARGET"
 for g in "${GWS[@]}"; do
     echo "  $g           127.0.0.1:${GW_PORT[$g]} (pid ${GW_PID[$g]}), cluster key prefix $PREFIX"
 done
-echo "  haproxy        127.0.0.1:$LB_PORT, round robin over ${GWS[*]}"
+echo "  haproxy        127.0.0.1:$LB_PORT (pid $LB_PID), round robin over ${GWS[*]}"
 echo "  breakers       open after $FAILURES failures in a row, for $RECOVERY_MS ms"
 echo
 
@@ -406,7 +408,7 @@ check "every instance still open and refusing at once" "$refused"
 echo
 
 start_upstream
-event "upstream STARTED again on the same port; the breakers stay open until their period ends"
+event "upstream STARTED again on the same port (pid $UP_PID); the breakers stay open until their period ends"
 saw_half=0
 if wait_until $(( RECOVERY_MS / 1000 + STEP_DEADLINE_S )) all_state half_open; then
     saw_half=1
