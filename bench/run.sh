@@ -4,7 +4,7 @@
 # Run after `make` (or via `make bench`); it works from the repo root
 # whatever the current directory:
 #
-#     bench/run.sh                      # full run, ~4 min with the defaults
+#     bench/run.sh                      # full run, ~5 min with the defaults
 #     BENCH_DURATION=3 BENCH_RUNS=1 bench/run.sh   # quick smoke run
 #     BENCH_LAYOUTS=pinned bench/run.sh # the issue 14 measurement only
 #     BENCH_LAYOUTS=none bench/run.sh   # the cluster-mode comparison only

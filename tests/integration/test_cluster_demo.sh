@@ -2,7 +2,7 @@
 # test_cluster_demo.sh - `make cluster-demo` (bench/cluster_demo.sh) with
 # a short open period: it ends by itself with exit 0 and a timeline that
 # shows the opening on one instance applied by the two others within
-# 200 ms, every instance half-open, then closed; every process it
+# 200 ms, half-open, then closed everywhere; every process it
 # started is gone afterwards and its temp directory removed; and
 # interrupted (SIGINT to its process group, as Ctrl-C sends) it stops
 # them all too and exits 130. tests/run.sh runs it on the normal build
@@ -43,7 +43,7 @@ check_match "the upstream's failures are shown" "request -> gw-[123]: 502" "$out
 check "the two others applied the opening, each with its delay" 2 \
     "$(printf '%s\n' "$out" | grep -cE "gw-[123] applied gw-[123]'s opening [0-9]+ ms after it")"
 check_match "refused at once while open" "while open: .*gw-[123] 503" "$out"
-check_match "every instance half-open" "every instance half-open" "$out"
+check_match "half-open once the period ended" "open period over: half-open on gw-[123]" "$out"
 check_match "all closed again" "gw-1 closed, gw-2 closed, gw-3 closed" "$out"
 check_nomatch "no unexpected step" "not as expected" "$out"
 check "seven processes were shown (redis, upstream twice, three instances, haproxy)" \
