@@ -100,7 +100,10 @@ stop() {
     deadline=$(( $(now_ms) + STOP_DEADLINE_MS ))
     for p in "$@"; do
         while alive "$p" && (( $(now_ms) < deadline )); do sleep "$POLL_S"; done
-        alive "$p" && kill -KILL "$p" 2>/dev/null
+        if alive "$p"; then
+            echo "cluster-demo: ${PID_NAME[$p]:-pid $p} ignored SIGTERM; killing it" >&2
+            kill -KILL "$p" 2>/dev/null
+        fi
         wait "$p" 2>/dev/null
     done
 }
