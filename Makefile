@@ -69,7 +69,7 @@ PROGS = $(BINDIR)/pipelined $(BINDIR)/pipelinectl $(BINDIR)/mock_upstream \
         $(BINDIR)/stream_bench \
         $(if $(UNIT_SRC),$(BINDIR)/unit_tests)
 
-.PHONY: all build deps test check run asan bench fuzz lint install clean
+.PHONY: all build deps test check run asan bench cluster-demo fuzz lint install clean
 
 PREFIX  ?= /usr/local
 SYSCONF ?= /etc/pipelined
@@ -143,7 +143,7 @@ $(BUILD)/%.o: %.c
 
 # Installs what pkg-config cannot find (Debian package names), and the
 # tools the tests use (valgrind, wrk, npm for the official SDK checks,
-# redis-server for cluster mode).
+# redis-server for cluster mode, haproxy for `make cluster-demo`).
 DEB_PKGS = libevent:libevent-dev libcurl:libcurl4-openssl-dev \
            json-c:libjson-c-dev libconfig:libconfig-dev openssl:libssl-dev \
            cunit:libcunit1-dev hiredis:libhiredis-dev
@@ -155,6 +155,8 @@ deps:
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || \
+	    missing="$$missing haproxy"; \
 	for p in $(DEB_PKGS); do \
 	    pkg-config --exists $${p%%:*} 2>/dev/null || missing="$$missing $${p#*:}"; \
 	done; \
@@ -192,6 +194,13 @@ bench: deps
 	@echo "### Scheduler microbenchmarks (bin/queue_bench)"
 	@echo
 	@$(BINDIR)/queue_bench
+
+# Three instances in cluster mode behind HAProxy, one Redis, an upstream
+# that fails and recovers: a timeline of what each instance sees
+# (bench/cluster_demo.sh; exit 0 when it is as expected).
+cluster-demo: deps
+	@$(MAKE) --no-print-directory build
+	@bench/cluster_demo.sh
 
 # libFuzzer targets, FUZZ_SECONDS (60) each; see tests/fuzz/README.md.
 fuzz: deps

@@ -14,6 +14,10 @@
 # request: printed for the master and the workers (summed), with the
 # CG_TOP (default 15) functions whose own cost grew most per request.
 # KIND: plain (default) or stream (the mock's echo stream).
+# CG_CLUSTER=1: the daemon in cluster mode, against a redis-server this
+# script starts on a free port; CG_RPM=N: the target's rpm budget (none
+# by default). The cost of cluster mode: CG_RPM=100000000 with and
+# without CG_CLUSTER=1.
 # The callgrind files stay in CG_DIR (default a temporary directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +27,8 @@ KIND=${3:-plain}
 BASE=${CG_BASE:-200}
 TOP=${CG_TOP:-15}
 BIN=${BIN:-bin}
+CLUSTER=${CG_CLUSTER:-0}
+RPM=${CG_RPM:-}
 DIR=${CG_DIR:-$(mktemp -d /tmp/cgbench.XXXXXX)}
 mkdir -p "$DIR"
 pids=()
@@ -47,6 +53,15 @@ UP=$(free_port)
 "$BIN"/mock_upstream -a 127.0.0.1 -p "$UP" -q >"$DIR/mock.log" 2>&1 &
 pids+=($!)
 wait_for 20 curl -s -o /dev/null "http://127.0.0.1:$UP/v1/models"
+CLUSTER_GROUP=""
+if [[ $CLUSTER == 1 ]]; then
+    RP=$(free_port)
+    redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no \
+        >"$DIR/redis.log" 2>&1 &
+    pids+=($!)
+    wait_for 20 grep -q "Ready to accept" "$DIR/redis.log"
+    CLUSTER_GROUP="cluster = { redis = \"127.0.0.1:$RP\"; key_prefix = \"cg:\"; instance = \"cg\"; };"
+fi
 if [[ $KIND == stream ]]; then
     BODY='{"model":"default","stream":true,"messages":[{"role":"user","content":"hello bench"}]}'
 else
@@ -67,6 +82,10 @@ send() {     # send URL COUNT
     [[ $ok == "$2" ]] || { echo "only $ok of $2 answered 200" >&2; exit 1; }
 }
 
+connected() {    # connected SOCKET: a daemon in cluster mode reaches Redis
+    "$BIN"/pipelinectl -s "$1" --json stats | grep -q '"cluster":{"connected":true'
+}
+
 run() {      # run NAME COUNT: the daemon over COUNT requests
     local lp out="$DIR/$1"
     mkdir -p "$out"
@@ -74,8 +93,10 @@ run() {      # run NAME COUNT: the daemon over COUNT requests
     sed -e "s|@LISTEN_PORT@|$lp|g" -e "s|@UPSTREAM_PORT@|$UP|g" \
         -e "s|@WORKERS@|2|g" -e "s|@STREAM_PROVIDERS@||g" \
         -e "s|@STREAM_PROVIDER@|up|g" -e "s|@STREAM_PACE_MS@|20|g" \
-        -e "s|@CONTROL_SOCKET@|$out/ctl.sock|g" bench/pipelined.conf.in \
+        -e "s|@CONTROL_SOCKET@|$out/ctl.sock|g" \
+        -e "s|@TARGET_OPTS@|${RPM:+rpm = $RPM;}|g" bench/pipelined.conf.in \
         >"$out/pipelined.conf"
+    [[ -z $CLUSTER_GROUP ]] || echo "$CLUSTER_GROUP" >>"$out/pipelined.conf"
     chmod 600 "$out/pipelined.conf"
     valgrind --tool=callgrind --callgrind-out-file="$out/cg.%p" \
         "$BIN"/pipelined -c "$out/pipelined.conf" >"$out/daemon.log" 2>&1 &
@@ -85,6 +106,10 @@ run() {      # run NAME COUNT: the daemon over COUNT requests
     # The readiness probe is a request too: counted in both runs alike.
     wait_for 120 curl -sf -o /dev/null -H 'Content-Type: application/json' \
         -d "$BODY" "$url"
+    if [[ $CLUSTER == 1 ]]; then   # measured connected, or not at all
+        wait_for 60 connected "$out/ctl.sock" ||
+            { echo "the daemon did not connect to redis-server" >&2; exit 1; }
+    fi
     send "$url" "$2"
     ps -o pid= --ppid "$vg" | tr -d ' ' >"$out/workers"
     echo "$vg" >"$out/master"
@@ -114,7 +139,7 @@ total() {    # total NAME LISTFILE
 
 run base "$BASE"
 run full $((BASE + N))
-echo "requests: $N ($KIND, $PAR at a time); instructions per request" \
+echo "requests: $N ($KIND, $PAR at a time${RPM:+, rpm $RPM}$( [[ $CLUSTER == 1 ]] && echo ', cluster mode')); instructions per request" \
      "(callgrind, run of $((BASE + N)) minus run of $BASE)"
 for who in master workers; do
     a=$(total base "$who")

@@ -4,9 +4,10 @@
 # Run after `make` (or via `make bench`); it works from the repo root
 # whatever the current directory:
 #
-#     bench/run.sh                      # full run, ~4 min with the defaults
+#     bench/run.sh                      # full run, ~5 min with the defaults
 #     BENCH_DURATION=3 BENCH_RUNS=1 bench/run.sh   # quick smoke run
 #     BENCH_LAYOUTS=pinned bench/run.sh # the issue 14 measurement only
+#     BENCH_LAYOUTS=none bench/run.sh   # the cluster-mode comparison only
 #     BENCH_LAYOUTS=pinned BENCH_SOAK_SECONDS=600 bench/run.sh  # + 10 min soak
 #     bench/run.sh > report.md          # stdout is the markdown report only;
 #                                       # progress and diagnostics go to stderr
@@ -26,7 +27,18 @@
 #             upstream direct (the most wrk and the upstream can do on
 #             their CPU: a gateway close to it is held back by the load
 #             side)
-# and prints for each layout, rcc against nginx measured in the same run
+# and, unless BENCH_CLUSTER=0, rcc-pipeline in cluster mode against
+# the same rcc-pipeline without it (issue 17: cluster mode may cost at
+# most 10% of req/s): one instance with a `cluster` group pointing at a
+# local redis-server and one with the same configuration without it,
+# BENCH_CLUSTER_RUNS rounds of each, interleaved, on the pinned layout's
+# CPUs when it can run here (unpinned otherwise), each round a warm-up
+# and a BENCH_DURATION run; their median req/s, p99 and CPU us per
+# request, and the ratio cluster/single. Both configurations give the
+# target an rpm budget too high to be reached, so that cluster mode's
+# shared budget is on the path.
+#
+# It prints for each layout, rcc against nginx measured in the same run
 # (best of the rounds and medians, and their ratios): req/s, p50/p99,
 # CPU us per request (utime + stime from /proc/PID/stat of the gateway's
 # processes, master and workers, summed; delta over the measured run
@@ -52,7 +64,8 @@
 #   BENCH_DOOR_STREAMS the doors' run: streams opened at once through
 #                      each door, OpenAI's and Anthropic's        (50)
 #   BENCH_DOOR_RUNS    the doors' run: runs per door, interleaved (BENCH_STREAM_RUNS)
-#   BENCH_LAYOUTS      layouts to run (unpinned first)  ("unpinned pinned")
+#   BENCH_LAYOUTS      layouts to run (unpinned first; none: neither)
+#                                                  ("unpinned pinned")
 #   BENCH_PIN_RUNS     pinned layout: rounds of rcc, nginx, direct       (2)
 #   BENCH_GATEWAY_CPU  pinned layout: taskset CPU list of the gateway   (0)
 #   BENCH_LOAD_CPU     pinned layout: CPU list of upstream(s) and wrk   (1)
@@ -64,6 +77,9 @@
 #                      per request, so that wrk and the upstream on one
 #                      CPU do not cap nginx) or mock (bin/mock_upstream);
 #                      the soak's paced streams always go to the mock (nginx)
+#   BENCH_CLUSTER      1: the cluster-mode comparison, 0: skip it     (1)
+#   BENCH_CLUSTER_RUNS the cluster-mode comparison: rounds of cluster
+#                      and single, interleaved                       (3)
 #   BENCH_BIG_CONNECTIONS  wrk -c of the run before the loaded PSS    (512)
 #   BENCH_BIG_SECONDS  seconds of that run                            (6)
 #   BENCH_SOAK_SECONDS soak: seconds of mixed load on rcc, 0 = no soak (0)
@@ -122,6 +138,8 @@ SOAK_SECONDS=${BENCH_SOAK_SECONDS:-0}
 SOAK_INTERVAL=${BENCH_SOAK_INTERVAL:-5}
 SOAK_CONNS=${BENCH_SOAK_CONNECTIONS:-32}
 SOAK_STREAMS=${BENCH_SOAK_STREAMS:-50}
+DO_CLUSTER=${BENCH_CLUSTER:-1}
+CLUSTER_RUNS=${BENCH_CLUSTER_RUNS:-3}
 UNPINNED_WORKERS=2       # nginx worker_processes and pipelined workers, unpinned
 
 READY_TIMEOUT_MS=10000   # per server start-up deadline
@@ -147,7 +165,7 @@ is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 for v in DURATION RUNS WARMUP THREADS CONNS STREAM_N STREAMS STREAM_WORDS \
          STREAM_PACE_MS STREAM_SECONDS STREAM_RUNS PIN_RUNS PIN_NGINX_WORKERS \
          PIN_RCC_WORKERS BIG_CONNS BIG_SECONDS SOAK_INTERVAL SOAK_CONNS \
-         SOAK_STREAMS DOOR_STREAMS DOOR_RUNS; do
+         SOAK_STREAMS DOOR_STREAMS DOOR_RUNS CLUSTER_RUNS; do
     if ! is_uint "${!v}" || (( 10#${!v} == 0 )); then
         die 1 "BENCH_${v/CONNS/CONNECTIONS} must be a positive integer (got '${!v}')"
     fi
@@ -165,10 +183,12 @@ for l in $LAYOUTS; do
     case $l in
         unpinned) DO_UNPINNED=1 ;;
         pinned) DO_PINNED=1 ;;
-        *) die 1 "BENCH_LAYOUTS: unknown layout '$l' (unpinned, pinned)" ;;
+        none) ;;
+        *) die 1 "BENCH_LAYOUTS: unknown layout '$l' (unpinned, pinned, none)" ;;
     esac
 done
-(( DO_UNPINNED + DO_PINNED > 0 )) || die 1 "BENCH_LAYOUTS names no layout"
+[[ $DO_CLUSTER == 0 || $DO_CLUSTER == 1 ]] || die 1 "BENCH_CLUSTER must be 0 or 1 (got '$DO_CLUSTER')"
+(( DO_UNPINNED + DO_PINNED + DO_CLUSTER > 0 )) || die 1 "BENCH_LAYOUTS names no layout and BENCH_CLUSTER is 0"
 [[ $PIN_UPSTREAM == mock || $PIN_UPSTREAM == nginx ]] \
     || die 1 "BENCH_PIN_UPSTREAM must be mock or nginx (got '$PIN_UPSTREAM')"
 (( SOAK_SECONDS == 0 || SOAK_SECONDS * 1000 > STREAM_PACE_MS * (STREAM_WORDS + 1) )) \
@@ -437,6 +457,9 @@ start_nginx() { # TAG CPUS WORKERS: proxies to PLAIN_PORT
     die 1 "nginx failed to start"
 }
 
+# PIPELINED_TARGET_OPTS: put in the plain target's group (e.g. a budget);
+# PIPELINED_EXTRA: added at the end of the configuration (e.g. a group).
+PIPELINED_TARGET_OPTS="" PIPELINED_EXTRA=""
 start_pipelined() { # TAG CPUS WORKERS: plain requests to PLAIN_PORT, streams to MOCK_PORT
     local tag=$1 workers=$3 attempt pid conf=$WORK/pipelined$1.conf
     local logf=$WORK/pipelined$1.log sock=$WORK/control$1.sock
@@ -451,7 +474,9 @@ start_pipelined() { # TAG CPUS WORKERS: plain requests to PLAIN_PORT, streams to
         sed -e "s|@LISTEN_PORT@|$RCC_PORT|g" -e "s|@UPSTREAM_PORT@|$up|g" \
             -e "s|@STREAM_PROVIDERS@|$sprovs|g" -e "s|@STREAM_PROVIDER@|$sprov|g" \
             -e "s|@STREAM_PACE_MS@|$STREAM_PACE_MS|g" -e "s|@WORKERS@|$workers|g" \
-            -e "s|@CONTROL_SOCKET@|$sock|g" "$BENCH_DIR/pipelined.conf.in" >"$conf"
+            -e "s|@CONTROL_SOCKET@|$sock|g" -e "s|@TARGET_OPTS@|$PIPELINED_TARGET_OPTS|g" \
+            "$BENCH_DIR/pipelined.conf.in" >"$conf"
+        [[ -z $PIPELINED_EXTRA ]] || printf '%s\n' "$PIPELINED_EXTRA" >>"$conf"
         rm -f "$sock"
         log "starting $PIPELINED$tag on 127.0.0.1:$RCC_PORT${2:+, CPU $2} (attempt $attempt)"
         "${PIN_CMD[@]}" "$PIPELINED" -c "$conf" >"$logf" 2>&1 &
@@ -1378,6 +1403,146 @@ if (( DO_PINNED )); then
             "nginx ${NGINX_VERSION} \`worker_processes $PIN_NGINX_WORKERS\` (same config as unpinned otherwise), pipelined \`workers = $PIN_RCC_WORKERS\`"
         lean_targets pinned
     fi
+fi
+
+# ------------------------------------------------------ cluster-mode cost
+# Issue 17: one instance in cluster mode (a `cluster` group, a local
+# redis-server) against the same configuration without the group,
+# CLUSTER_RUNS rounds of each, interleaved (single first in odd rounds,
+# cluster first in even ones), on the pinned layout's CPUs when they are
+# usable here. Both run side by side, the one not measured idle.
+TARGET_CLUSTER_COST=0.10          # cluster req/s >= (1 - this) x single's
+CLUSTER_BUDGET_RPM=100000000      # the most rpm allows: never reached
+REDIS_START_TIMEOUT_MS=10000
+cluster_compare() {
+    local redis_bin redis_port redis_pid redis_version gw_cpu="" load_cpu="" where
+    local run s first second up_pid up_note conn deadline ctl
+    local -A cl_url=() cl_pid=() cl_sock=()
+    echo
+    echo "### Cluster mode against a single instance (issue 17)"
+    echo
+    redis_bin=$(command -v redis-server 2>/dev/null || true)
+    if [[ -z $redis_bin ]]; then
+        log "cluster-mode comparison skipped: redis-server not installed (make deps installs it)"
+        echo "Skipped: redis-server is not installed (\`make deps\` installs it)."
+        return 0
+    fi
+    if command -v taskset >/dev/null 2>&1 && taskset -c "$GATEWAY_CPU" true 2>/dev/null &&
+       taskset -c "$LOAD_CPU" true 2>/dev/null; then
+        gw_cpu=$GATEWAY_CPU load_cpu=$LOAD_CPU
+        where="pinned as the pinned layout: each gateway (master and workers) with \`taskset -c $GATEWAY_CPU\`; the upstream, redis-server and wrk with \`taskset -c $LOAD_CPU\`"
+    else
+        where="unpinned: everything shares the $(nproc) CPUs (taskset or the CPU lists $GATEWAY_CPU, $LOAD_CPU not usable here)"
+    fi
+    redis_version=$("$redis_bin" --version 2>/dev/null | sed -n 's/.* v=\([^ ]*\).*/\1/p')
+    pick_port; redis_port=$PICKED
+    pin_cmd "$load_cpu"
+    log "starting redis-server on 127.0.0.1:$redis_port${load_cpu:+, CPU $load_cpu}"
+    "${PIN_CMD[@]}" "$redis_bin" --port "$redis_port" --bind 127.0.0.1 --save '' \
+        --appendonly no >"$WORK/redis.log" 2>&1 &
+    redis_pid=$!
+    track "$redis_pid" redis-server
+    PID_LOG[$redis_pid]=$WORK/redis.log
+    deadline=$(( $(now_ms) + REDIS_START_TIMEOUT_MS ))
+    until grep -q "Ready to accept" "$WORK/redis.log" 2>/dev/null; do
+        alive "$redis_pid" && (( $(now_ms) <= deadline )) ||
+            { show_log "$WORK/redis.log"; die 1 "redis-server did not start"; }
+        sleep "$POLL_S"
+    done
+
+    # Their own upstream, as the pinned layout's.
+    PLAIN_PORT="" PLAIN_PID=""
+    start_mock -cl "$load_cpu"
+    up_note="\`bin/mock_upstream\` (model \`fast\`)"
+    if [[ -n $load_cpu && $PIN_UPSTREAM == nginx ]]; then
+        start_static -cl "$load_cpu"
+        up_note="nginx ${NGINX_VERSION} (one worker, \`return 200\` of model \`fast\`'s answer)"
+    fi
+    up_pid=${PLAIN_PID:-$MOCK_PID}
+    PIPELINED_TARGET_OPTS="rpm = $CLUSTER_BUDGET_RPM;"
+    for s in single cluster; do
+        PIPELINED_EXTRA=""
+        if [[ $s == cluster ]]; then
+            PIPELINED_EXTRA="cluster = { redis = \"127.0.0.1:$redis_port\"; key_prefix = \"bench:\"; instance = \"bench\"; };"
+        fi
+        start_pipelined "-$s" "$gw_cpu" "$PIN_RCC_WORKERS"
+        cl_url[$s]="http://127.0.0.1:$RCC_PORT$CHAT_PATH" cl_pid[$s]=$RCC_PID
+        cl_sock[$s]=$WORK/control-$s.sock
+        smoke "rcc-pipeline ($s)" "${cl_url[$s]}" default ||
+            { show_log "$WORK/pipelined-$s.log"; die 1 "smoke request to rcc-pipeline ($s) failed"; }
+    done
+    PIPELINED_TARGET_OPTS="" PIPELINED_EXTRA=""
+    ctl=bin/pipelinectl
+    [[ $PIPELINED == */* ]] && ctl=${PIPELINED%/*}/pipelinectl
+    [[ -x $ctl ]] || die 1 "$ctl not found (run make first)"
+    # cl_connected: the cluster instance reaches Redis now.
+    cl_connected() { "$ctl" -s "${cl_sock[cluster]}" --json stats 2>/dev/null |
+                     grep -q '"cluster":{"connected":true'; }
+    deadline=$(( $(now_ms) + REDIS_START_TIMEOUT_MS ))
+    until cl_connected; do
+        (( $(now_ms) <= deadline )) ||
+            { show_log "$WORK/pipelined-cluster.log"; die 1 "rcc-pipeline (cluster) did not connect to redis-server"; }
+        sleep "$POLL_S"
+    done
+
+    log "cluster-mode comparison: $CLUSTER_RUNS round(s) of single and cluster, interleaved (~$(( CLUSTER_RUNS * 2 * (DURATION + WARMUP) ))s)"
+    for (( run = 1; run <= CLUSTER_RUNS; run++ )); do
+        first=single second=cluster
+        (( run % 2 == 0 )) && first=cluster second=single
+        for s in "$first" "$second"; do
+            check_servers
+            measure "rcc-pipeline $s run $run" "${cl_url[$s]}" default "${cl_pid[$s]}" \
+                "$up_pid" "$WORK/wrk-cl-$s-$run"
+            lean_record cl "$s"
+            NON2XX[rcc]=$(( ${NON2XX[rcc]:-0} + W_N2 ))
+            if (( W_N2 > 0 )); then
+                WARNINGS+=("rcc-pipeline ($s mode) run $run: Non-2xx or 3xx responses: $W_N2")
+            fi
+            if [[ $W_SELINE != - ]]; then
+                WARNINGS+=("rcc-pipeline ($s mode) run $run: ${W_SELINE//_/ }")
+            fi
+            log "run $run rcc-pipeline ($s): $(fmt "$W_RPS" 0) req/s, p99 $(fmt "$W_P99") ms, CPU $(fmt "$W_CPU_US" 1) us/req, $W_BUSY"
+        done
+    done
+    conn=yes
+    cl_connected || conn="**no** (the numbers do not measure cluster mode)"
+
+    echo "- $where"
+    echo "- upstream: $up_note; redis-server ${redis_version:-?} on loopback (no persistence)"
+    echo "- both: \`bench/pipelined.conf.in\`, \`workers = $PIN_RCC_WORKERS\`, the target with \`rpm = $CLUSTER_BUDGET_RPM\` (never reached: the budget is on the path, not limiting); cluster: the same plus \`cluster = { redis = \"127.0.0.1:PORT\"; key_prefix = \"bench:\"; instance = \"bench\"; }\`, connected to Redis at the end: $conn"
+    echo "- load: wrk \`-t$THREADS -c$CONNS -d${DURATION}s --latency\`, ${WARMUP} s warm-up before each run, $CLUSTER_RUNS round(s), single first in odd rounds, cluster first in even ones; CPU µs/req as in the lean tables (the gateway's master and workers)"
+    echo
+    echo "| run | mode | req/s | p50 ms | p99 ms | CPU µs/req |"
+    echo "|---:|---|---:|---:|---:|---:|"
+    for (( run = 1; run <= CLUSTER_RUNS; run++ )); do
+        for s in single cluster; do
+            printf '| %s | %s | %s | %s | %s | %s |\n' "$run" "$s" \
+                "$(fmt "$(nth "$run" "${L_RPS[cl.$s]:-}")" 0)" "$(fmt "$(nth "$run" "${L_P50[cl.$s]:-}")")" \
+                "$(fmt "$(nth "$run" "${L_P99[cl.$s]:-}")")" "$(fmt "$(nth "$run" "${L_CPU[cl.$s]:-}")" 1)"
+        done
+    done
+    echo
+    echo "| median | single | cluster | cluster/single |"
+    echo "|---|---:|---:|---:|"
+    local row name arrname prec sm cm
+    for row in "req/s:L_RPS:0" "p50 ms:L_P50:2" "p99 ms:L_P99:2" "CPU µs/req:L_CPU:1"; do
+        IFS=: read -r name arrname prec <<<"$row"
+        local -n arr=$arrname
+        sm=$(list_median "${arr[cl.single]:-}") cm=$(list_median "${arr[cl.cluster]:-}")
+        unset -n arr
+        printf '| %s | %s | %s | %s |\n' "$name" "$(fmt "$sm" "$prec")" "$(fmt "$cm" "$prec")" "$(ratio "$cm" "$sm")"
+    done
+    local r floor
+    r=$(ratio "$(list_median "${L_RPS[cl.cluster]:-}")" "$(list_median "${L_RPS[cl.single]:-}")")
+    floor=$(awk -v c="$TARGET_CLUSTER_COST" 'BEGIN { printf "%.2f\n", 1 - c }')
+    echo
+    echo "Issue 17 target: cluster mode costs at most $(awk -v c="$TARGET_CLUSTER_COST" 'BEGIN { print c * 100 }')% of req/s, i.e. cluster/single median req/s ≥ $floor: $r, met: $(met "$r" '>=' "$floor") (measured here, not asserted)."
+    log "cluster-mode comparison: cluster/single median req/s $r"
+    stop_some "${cl_pid[single]}" "${cl_pid[cluster]}" "$MOCK_PID" ${PLAIN_PID:+"$PLAIN_PID"} "$redis_pid"
+}
+
+if (( DO_CLUSTER )); then
+    cluster_compare
 fi
 
 if (( SOAK_SECONDS > 0 )); then

@@ -72,8 +72,8 @@ LP=$(free_port)
 sed -e "s|@LISTEN_PORT@|$LP|g" -e "s|@UPSTREAM_PORT@|$UP|g" \
     -e "s|@WORKERS@|2|g" -e "s|@STREAM_PROVIDERS@||g" \
     -e "s|@STREAM_PROVIDER@|up|g" -e "s|@STREAM_PACE_MS@|20|g" \
-    -e "s|@CONTROL_SOCKET@|$DIR/ctl.sock|g" bench/pipelined.conf.in \
-    >"$DIR/pipelined.conf"
+    -e "s|@CONTROL_SOCKET@|$DIR/ctl.sock|g" -e "s|@TARGET_OPTS@||g" \
+    bench/pipelined.conf.in >"$DIR/pipelined.conf"
 chmod 600 "$DIR/pipelined.conf"
 "$BIN"/pipelined -c "$DIR/pipelined.conf" >"$DIR/daemon.log" 2>&1 &
 MASTER=$!

@@ -49,6 +49,11 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # on all of them took the whole run past CI's 10 minutes.
 # RCC_VALGRIND_ALL=1: every suite.
 VALGRIND_SUITES="api errors oauth capture budgets health anthropic cluster"
+# On the normal build only: suites that drive a script rather than the
+# daemon's code (cluster_demo: `make cluster-demo`, whose daemons the
+# cluster suites already run under ASan and valgrind).
+NORMAL_ONLY_SUITES="cluster_demo"
+normal_only() { local b; b=$(basename "$1" .sh); [[ " $NORMAL_ONLY_SUITES " == *" ${b#test_} "* ]]; }
 
 have_unit=0
 ls tests/unit/*.c >/dev/null 2>&1 && have_unit=1
@@ -62,6 +67,7 @@ done
 if [ $quick -eq 0 ]; then
     [ $have_unit -eq 1 ] && run_suite "unit (asan)" bin/asan/unit_tests
     for t in "${integration[@]}"; do
+        normal_only "$t" && continue
         run_suite "$(suite_name "$t") (asan)" env BIN=bin/asan "$t"
     done
     if command -v valgrind >/dev/null; then
@@ -69,6 +75,7 @@ if [ $quick -eq 0 ]; then
         vg="$vg --errors-for-leak-kinds=definite --error-exitcode=1"
         [ $have_unit -eq 1 ] && run_suite "unit (valgrind)" $vg -q bin/unit_tests
         for t in "${integration[@]}"; do
+            normal_only "$t" && continue
             b=$(basename "$t" .sh); b=${b#test_}
             if [ -z "${RCC_VALGRIND_ALL:-}" ] &&
                [[ " $VALGRIND_SUITES " != *" $b "* ]]; then
