@@ -1,0 +1,308 @@
+/* clbudget.c - rate budgets shared by the instances of a cluster
+ * (clbudget.h). Each limited budget (a target's or a client's rpm or
+ * tpm) is one token bucket in Redis, "PREFIXbudget:KIND:UNIT:NAME" (a
+ * hash: level and time, refilled by the script with Redis's own clock;
+ * a missing key is a full bucket, and the key expires once it would be
+ * full again). The workers and the frontend keep taking from the
+ * segment's buckets exactly as without a cluster; here the master keeps
+ * those buckets leased (bucket.h): every CLUSTER_POLL_MS, a bucket that
+ * holds half a slice or less (budgetlease.h) asks Redis for a slice,
+ * with its debt (tokens charged beyond what it held) charged in the same
+ * atomic script, and the answer is credited to it. Nothing on a
+ * request's path waits for Redis. Redis lost: each bucket refills by
+ * itself again as this instance's share of the limit; back: what the
+ * bucket lacks of full is charged to Redis with its first lease (the
+ * merge). Called by cluster.c (the table of parts) and master.c. */
+#include "clbudget.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "budgetlease.h"
+#include "budgets.h"
+#include "cluster.h"
+#include "cluster_int.h"
+
+#define CLBUDGET_NUM_MAX  24       /* a number as text */
+/* A key: the prefix, "budget:target:rpm:" and a name. */
+#define CLBUDGET_KEY_MAX  (CW_KEY_MAX + 32)
+/* Entries: per target slot and per client slot, rpm and tpm. */
+#define CLBUDGET_UNITS    2
+#define CLBUDGET_TARGETS  (SHM_TARGET_SLOTS * CLBUDGET_UNITS)
+#define CLBUDGET_ENTRIES  (CLBUDGET_TARGETS + SHM_CLIENT_SLOTS * CLBUDGET_UNITS)
+/* A reply's priv: the entry and (the low bits of) the generation it
+ * was sent in. */
+#define CLBUDGET_GEN_SHIFT 16
+#define CLBUDGET_INDEX_MASK ((1u << CLBUDGET_GEN_SHIFT) - 1)
+_Static_assert(CLBUDGET_ENTRIES <= (int)CLBUDGET_INDEX_MASK,
+               "a budget entry must fit a reply's priv");
+
+/* Takes a lease from one budget's bucket: brings it up to now (capacity
+ * a minute, at most capacity), charges the debt (down to a day of
+ * refill below zero), grants what it has of want in whole tokens, and
+ * returns {granted, ms until it has a whole token again (0: has one)}.
+ * KEYS: the bucket. ARGV: capacity, debt, want. */
+static const char clbudget_lease_lua[] =
+    "local cap = tonumber(ARGV[1]) "
+    "local t = redis.call('TIME') "
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "local v = redis.call('HMGET', KEYS[1], 'level', 'at') "
+    "local level = tonumber(v[1]) or cap "
+    "local at = tonumber(v[2]) or now "
+    "if now > at then level = level + cap * (now - at) / 60000 end "
+    "level = math.min(cap, level) "
+    "level = math.max(-cap * 1440, level - tonumber(ARGV[2])) "
+    "local got = math.max(0, math.min(tonumber(ARGV[3]), "
+    "                                 math.floor(level))) "
+    "level = level - got "
+    "local wait = 0 "
+    "if level < 1 then wait = math.ceil((1 - level) * 60000 / cap) end "
+    "redis.call('HSET', KEYS[1], 'level', string.format('%.17g', level), "
+    "           'at', string.format('%d', now)) "
+    "redis.call('PEXPIRE', KEYS[1], "
+    "           string.format('%d', math.ceil((cap - level) * 60000 / cap) "
+    "                                + 1000)) "
+    "return {got, wait}";
+
+struct clbudget {
+    uint32_t gen;                  /* bumped on each loss and reload:
+                                      replies sent before are ignored */
+    bool refused_logged;           /* a refusal logged since the last up */
+    bool pending[CLBUDGET_ENTRIES];   /* a lease under way */
+    int64_t debt[CLBUDGET_ENTRIES];   /* the debt it charges */
+};
+
+/* One limited budget of the configuration applied. */
+struct clbudget_ref {
+    int index;                     /* into pending */
+    const char *kind;              /* "target", "client" */
+    const char *unit;              /* "rpm", "tpm" */
+    const char *name;
+    int64_t limit;                 /* a minute, > 0 */
+    struct bucket *b;              /* in the segment */
+};
+
+typedef void (*clbudget_fn)(struct cluster *c, const struct clbudget_ref *r,
+                            int64_t now);
+
+static struct clbudget *clbudget_of(struct cluster *c)
+{
+    if (c->budgets == NULL && (c->budgets = calloc(1, sizeof(*c->budgets)))
+        == NULL)
+        util_oom("the cluster budgets");
+    return c->budgets;
+}
+
+/* fn for the rpm and tpm of one budget, those with a limit. */
+static void clbudget_pair(struct cluster *c, int index, const char *kind,
+                          const char *name, int64_t rpm, int64_t tpm,
+                          struct bucket_pair *p, clbudget_fn fn, int64_t now)
+{
+    struct clbudget_ref r = { .kind = kind, .name = name };
+
+    if (rpm > 0) {
+        r.index = index;
+        r.unit = "rpm";
+        r.limit = rpm;
+        r.b = &p->requests;
+        fn(c, &r, now);
+    }
+    if (tpm > 0) {
+        r.index = index + 1;
+        r.unit = "tpm";
+        r.limit = tpm;
+        r.b = &p->tokens;
+        fn(c, &r, now);
+    }
+}
+
+/* fn for every limited budget of the configuration applied. */
+static void clbudget_each(struct cluster *c, clbudget_fn fn, int64_t now)
+{
+    struct master *m = c->m;
+    const struct cfg *cfg = m->cfg;
+    const struct budgets *bs = m->budgets;
+
+    for (int t = 0; t < cfg->target_count; t++) {
+        int s = m->slots.target_slot[t];
+
+        clbudget_pair(c, s * CLBUDGET_UNITS, "target", cfg->targets[t].name,
+                      cfg->targets[t].rpm, cfg->targets[t].tpm,
+                      &m->shm.targets[s].budget, fn, now);
+    }
+    for (int k = 0; bs != NULL && k < bs->map.budget_count; k++) {
+        int s = bs->slot_of_budget[k];
+        const struct cfg_client *cc = &cfg->clients[bs->map.first_key[k]];
+
+        if (s < 0 || s >= SHM_CLIENT_SLOTS || cc->name == NULL)
+            continue;
+        clbudget_pair(c, CLBUDGET_TARGETS + s * CLBUDGET_UNITS, "client",
+                      cc->name, cc->rpm, cc->tpm, &m->shm.clients[s].budget,
+                      fn, now);
+    }
+}
+
+/* The segment's bucket of entry index. */
+static struct bucket *clbudget_bucket(struct cluster *c, int index)
+{
+    struct bucket_pair *p;
+
+    if (index < CLBUDGET_TARGETS)
+        p = &c->m->shm.targets[index / CLBUDGET_UNITS].budget;
+    else
+        p = &c->m->shm.clients[(index - CLBUDGET_TARGETS) / CLBUDGET_UNITS]
+                 .budget;
+    return index % CLBUDGET_UNITS == 0 ? &p->requests : &p->tokens;
+}
+
+static uint32_t clbudget_gen_bits(uint32_t gen)
+{
+    return gen & (UINT32_MAX >> CLBUDGET_GEN_SHIFT);
+}
+
+/* A lease's answer: the debt and what was granted credited to the
+ * bucket, and when the next token is expected. */
+static void clbudget_lease_cb(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct cluster *c = ac->data;
+    redisReply *reply = cluster_reply(c, r);
+    uintptr_t id = (uintptr_t)priv;
+    int index = (int)(id & CLBUDGET_INDEX_MASK);
+    struct clbudget *cb = c->budgets;
+    const redisReply *got, *wait;
+    int64_t debt, now;
+    struct bucket *b;
+
+    if (cb == NULL || clbudget_gen_bits(cb->gen) !=
+                          (uint32_t)(id >> CLBUDGET_GEN_SHIFT))
+        return;                 /* sent before a loss or a reload */
+    debt = cb->debt[index];
+    cb->pending[index] = false;
+    cb->debt[index] = 0;
+    if (reply == NULL)
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        (got = reply->element[0])->type != REDIS_REPLY_INTEGER ||
+        (wait = reply->element[1])->type != REDIS_REPLY_INTEGER) {
+        if (!cb->refused_logged)
+            log_msg(&c->m->log, LOG_WARN, NULL, "cluster: Redis refused a "
+                    "budget lease: %s", reply->type == REDIS_REPLY_ERROR
+                                            ? reply->str : "bad reply");
+        cb->refused_logged = true;
+        return;
+    }
+    now = util_now_ms();
+    b = clbudget_bucket(c, index);
+    shm_lock(&c->m->shm);
+    bucket_credit(b, debt + (got->integer > 0 ? got->integer : 0),
+                  now + (wait->integer > 0 ? wait->integer : 0));
+    shm_unlock(&c->m->shm);
+}
+
+/* Asks Redis for a lease for r's bucket: its debt and owed charged,
+ * want granted if there is any. The bucket gets back its debt and what
+ * is granted; owed (what it spent while alone) was never in it. */
+static void clbudget_ask(struct cluster *c, const struct clbudget_ref *r,
+                         const struct budgetlease_ask *ask, int64_t owed)
+{
+    struct clbudget *cb = c->budgets;
+    char key[CLBUDGET_KEY_MAX], kind[CW_KEY_MAX];
+    char cap[CLBUDGET_NUM_MAX], debt[CLBUDGET_NUM_MAX], want[CLBUDGET_NUM_MAX];
+    uintptr_t id = ((uintptr_t)clbudget_gen_bits(cb->gen)
+                    << CLBUDGET_GEN_SHIFT) | (uintptr_t)r->index;
+
+    snprintf(kind, sizeof(kind), "budget:%s:%s", r->kind, r->unit);
+    if (c->cmd == NULL || cw_key(key, sizeof(key), c->prefix, kind,
+                                 r->name) < 0)
+        return;
+    snprintf(cap, sizeof(cap), "%lld", (long long)r->limit);
+    snprintf(debt, sizeof(debt), "%lld", (long long)(ask->debt + owed));
+    snprintf(want, sizeof(want), "%lld", (long long)ask->want);
+    if (redisAsyncCommand(c->cmd, clbudget_lease_cb, (void *)id,
+                          "EVAL %s 1 %s %s %s %s", clbudget_lease_lua, key,
+                          cap, debt, want) != REDIS_OK)
+        return;
+    cluster_sent(c);
+    cb->pending[r->index] = true;
+    cb->debt[r->index] = ask->debt;
+}
+
+/* Up, each poll, after a reload: r's bucket made leased if it is not
+ * (what it lacked of full owed to the cluster), and a lease asked for
+ * when it runs low. */
+static void clbudget_keep(struct cluster *c, const struct clbudget_ref *r,
+                          int64_t now)
+{
+    struct master *m = c->m;
+    struct budgetlease_ask ask;
+    int64_t owed, level;
+
+    if (c->budgets->pending[r->index])
+        return;
+    shm_lock(&m->shm);
+    owed = bucket_lease_begin(r->b, r->limit, now);
+    level = bucket_tokens(r->b, now);
+    shm_unlock(&m->shm);
+    if (budgetlease_plan(r->limit, cluster_instances(m), level, &ask))
+        clbudget_ask(c, r, &ask, owed);
+}
+
+/* Down, or a reload while down: r's bucket on its own, with this
+ * instance's share of the limit. */
+static void clbudget_alone(struct cluster *c, const struct clbudget_ref *r,
+                           int64_t now)
+{
+    struct master *m = c->m;
+
+    shm_lock(&m->shm);
+    bucket_lease_end(r->b, budgetlease_share(r->limit, cluster_instances(m)),
+                     now);
+    shm_unlock(&m->shm);
+}
+
+/* Replies still on their way are ignored from now on. */
+static void clbudget_forget(struct clbudget *cb)
+{
+    cb->gen++;
+    memset(cb->pending, 0, sizeof(cb->pending));
+    memset(cb->debt, 0, sizeof(cb->debt));
+}
+
+void clbudget_up(struct cluster *c)
+{
+    clbudget_of(c)->refused_logged = false;
+    clbudget_each(c, clbudget_keep, util_now_ms());
+}
+
+void clbudget_poll(struct cluster *c, int64_t now)
+{
+    clbudget_of(c);
+    clbudget_each(c, clbudget_keep, now);
+}
+
+void clbudget_down(struct cluster *c)
+{
+    clbudget_forget(clbudget_of(c));
+    clbudget_each(c, clbudget_alone, util_now_ms());
+}
+
+void clbudget_configured(struct master *m)
+{
+    struct cluster *c = m->cluster;
+
+    if (c == NULL)
+        return;
+    clbudget_forget(clbudget_of(c));
+    clbudget_each(c, c->state == CLUSTER_UP ? clbudget_keep : clbudget_alone,
+                  util_now_ms());
+}
+
+void clbudget_free(struct cluster *c)
+{
+    free(c->budgets);
+    c->budgets = NULL;
+}
