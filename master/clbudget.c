@@ -72,6 +72,7 @@ struct clbudget {
     uint32_t gen;                  /* bumped on each loss and reload:
                                       replies sent before are ignored */
     bool refused_logged;           /* a refusal logged since the last up */
+    int split;                     /* budgets split at the last loss */
     bool pending[CLBUDGET_ENTRIES];   /* a lease under way */
     int64_t debt[CLBUDGET_ENTRIES];   /* the debt it charges */
 };
@@ -262,6 +263,7 @@ static void clbudget_alone(struct cluster *c, const struct clbudget_ref *r,
     bucket_lease_end(r->b, budgetlease_share(r->limit, cluster_instances(m)),
                      now);
     shm_unlock(&m->shm);
+    c->budgets->split++;
 }
 
 /* Replies still on their way are ignored from now on. */
@@ -286,8 +288,15 @@ void clbudget_poll(struct cluster *c, int64_t now)
 
 void clbudget_down(struct cluster *c)
 {
-    clbudget_forget(clbudget_of(c));
+    struct clbudget *cb = clbudget_of(c);
+
+    clbudget_forget(cb);
+    cb->split = 0;
     clbudget_each(c, clbudget_alone, util_now_ms());
+    if (cb->split > 0)
+        log_msg(&c->m->log, LOG_INFO, NULL, "cluster: rate budgets split %d "
+                "ways while Redis is away (%d budgets)",
+                cluster_instances(c->m), cb->split);
 }
 
 void clbudget_configured(struct master *m)
