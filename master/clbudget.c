@@ -41,38 +41,43 @@
 _Static_assert(CLBUDGET_ENTRIES <= (int)CLBUDGET_INDEX_MASK,
                "a budget entry must fit a reply's priv");
 
-/* Takes a lease from one budget's bucket: brings it up to now (capacity
- * a minute, at most capacity), charges the debt (down to a day of
- * refill below zero), grants what it has of want in whole tokens, and
- * returns {granted, ms until it has a whole token again (0: has one)}.
- * KEYS: the bucket. ARGV: capacity, debt, want. */
+/* Kept this long past the time its bucket is full again (then gone:
+ * a missing key reads as a full bucket). */
+#define CLBUDGET_KEEP_MS  1000
+
+/* Takes a lease from one budget's bucket: brings it up to now with
+ * Redis's clock (capacity a minute, at most capacity), charges the debt
+ * (down to BUCKET_DEBT_MINUTES of refill below zero, as bucket.h),
+ * grants what it has of want in whole tokens, and returns {granted, ms
+ * until it has a whole token again (0: has one now)}. KEYS: the bucket.
+ * ARGV: capacity, debt, want, ms a minute, debt minutes, keep ms. */
 static const char clbudget_lease_lua[] =
     "local cap = tonumber(ARGV[1]) "
+    "local minute = tonumber(ARGV[4]) "
     "local t = redis.call('TIME') "
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
     "local v = redis.call('HMGET', KEYS[1], 'level', 'at') "
     "local level = tonumber(v[1]) or cap "
     "local at = tonumber(v[2]) or now "
-    "if now > at then level = level + cap * (now - at) / 60000 end "
+    "if now > at then level = level + cap * (now - at) / minute end "
     "level = math.min(cap, level) "
-    "level = math.max(-cap * 1440, level - tonumber(ARGV[2])) "
+    "level = math.max(-cap * tonumber(ARGV[5]), level - tonumber(ARGV[2])) "
     "local got = math.max(0, math.min(tonumber(ARGV[3]), "
     "                                 math.floor(level))) "
     "level = level - got "
     "local wait = 0 "
-    "if level < 1 then wait = math.ceil((1 - level) * 60000 / cap) end "
+    "if level < 1 then wait = math.ceil((1 - level) * minute / cap) end "
     "redis.call('HSET', KEYS[1], 'level', string.format('%.17g', level), "
     "           'at', string.format('%d', now)) "
     "redis.call('PEXPIRE', KEYS[1], "
-    "           string.format('%d', math.ceil((cap - level) * 60000 / cap) "
-    "                                + 1000)) "
+    "           string.format('%d', math.ceil((cap - level) * minute / cap) "
+    "                                + tonumber(ARGV[6]))) "
     "return {got, wait}";
 
 struct clbudget {
     uint32_t gen;                  /* bumped on each loss and reload:
                                       replies sent before are ignored */
     bool refused_logged;           /* a refusal logged since the last up */
-    int split;                     /* budgets split at the last loss */
     bool pending[CLBUDGET_ENTRIES];   /* a lease under way */
     int64_t debt[CLBUDGET_ENTRIES];   /* the debt it charges */
 };
@@ -98,12 +103,13 @@ static struct clbudget *clbudget_of(struct cluster *c)
     return c->budgets;
 }
 
-/* fn for the rpm and tpm of one budget, those with a limit. */
-static void clbudget_pair(struct cluster *c, int index, const char *kind,
-                          const char *name, int64_t rpm, int64_t tpm,
-                          struct bucket_pair *p, clbudget_fn fn, int64_t now)
+/* fn for the rpm and tpm of one budget, those with a limit; how many. */
+static int clbudget_pair(struct cluster *c, int index, const char *kind,
+                         const char *name, int64_t rpm, int64_t tpm,
+                         struct bucket_pair *p, clbudget_fn fn, int64_t now)
 {
     struct clbudget_ref r = { .kind = kind, .name = name };
+    int n = 0;
 
     if (rpm > 0) {
         r.index = index;
@@ -111,6 +117,7 @@ static void clbudget_pair(struct cluster *c, int index, const char *kind,
         r.limit = rpm;
         r.b = &p->requests;
         fn(c, &r, now);
+        n++;
     }
     if (tpm > 0) {
         r.index = index + 1;
@@ -118,22 +125,26 @@ static void clbudget_pair(struct cluster *c, int index, const char *kind,
         r.limit = tpm;
         r.b = &p->tokens;
         fn(c, &r, now);
+        n++;
     }
+    return n;
 }
 
-/* fn for every limited budget of the configuration applied. */
-static void clbudget_each(struct cluster *c, clbudget_fn fn, int64_t now)
+/* fn for every limited budget of the configuration applied; how many. */
+static int clbudget_each(struct cluster *c, clbudget_fn fn, int64_t now)
 {
     struct master *m = c->m;
     const struct cfg *cfg = m->cfg;
     const struct budgets *bs = m->budgets;
+    int n = 0;
 
     for (int t = 0; t < cfg->target_count; t++) {
         int s = m->slots.target_slot[t];
 
-        clbudget_pair(c, s * CLBUDGET_UNITS, "target", cfg->targets[t].name,
-                      cfg->targets[t].rpm, cfg->targets[t].tpm,
-                      &m->shm.targets[s].budget, fn, now);
+        n += clbudget_pair(c, s * CLBUDGET_UNITS, "target",
+                           cfg->targets[t].name, cfg->targets[t].rpm,
+                           cfg->targets[t].tpm, &m->shm.targets[s].budget,
+                           fn, now);
     }
     for (int k = 0; bs != NULL && k < bs->map.budget_count; k++) {
         int s = bs->slot_of_budget[k];
@@ -141,10 +152,11 @@ static void clbudget_each(struct cluster *c, clbudget_fn fn, int64_t now)
 
         if (s < 0 || s >= SHM_CLIENT_SLOTS || cc->name == NULL)
             continue;
-        clbudget_pair(c, CLBUDGET_TARGETS + s * CLBUDGET_UNITS, "client",
-                      cc->name, cc->rpm, cc->tpm, &m->shm.clients[s].budget,
-                      fn, now);
+        n += clbudget_pair(c, CLBUDGET_TARGETS + s * CLBUDGET_UNITS,
+                           "client", cc->name, cc->rpm, cc->tpm,
+                           &m->shm.clients[s].budget, fn, now);
     }
+    return n;
 }
 
 /* The segment's bucket of entry index. */
@@ -224,8 +236,9 @@ static void clbudget_ask(struct cluster *c, const struct clbudget_ref *r,
     snprintf(debt, sizeof(debt), "%lld", (long long)(ask->debt + owed));
     snprintf(want, sizeof(want), "%lld", (long long)ask->want);
     if (redisAsyncCommand(c->cmd, clbudget_lease_cb, (void *)id,
-                          "EVAL %s 1 %s %s %s %s", clbudget_lease_lua, key,
-                          cap, debt, want) != REDIS_OK)
+                          "EVAL %s 1 %s %s %s %s %d %d %d", clbudget_lease_lua,
+                          key, cap, debt, want, BUCKET_SCALE,
+                          BUCKET_DEBT_MINUTES, CLBUDGET_KEEP_MS) != REDIS_OK)
         return;
     cluster_sent(c);
     cb->pending[r->index] = true;
@@ -263,7 +276,6 @@ static void clbudget_alone(struct cluster *c, const struct clbudget_ref *r,
     bucket_lease_end(r->b, budgetlease_share(r->limit, cluster_instances(m)),
                      now);
     shm_unlock(&m->shm);
-    c->budgets->split++;
 }
 
 /* Replies still on their way are ignored from now on. */
@@ -288,15 +300,14 @@ void clbudget_poll(struct cluster *c, int64_t now)
 
 void clbudget_down(struct cluster *c)
 {
-    struct clbudget *cb = clbudget_of(c);
+    int n;
 
-    clbudget_forget(cb);
-    cb->split = 0;
-    clbudget_each(c, clbudget_alone, util_now_ms());
-    if (cb->split > 0)
+    clbudget_forget(clbudget_of(c));
+    n = clbudget_each(c, clbudget_alone, util_now_ms());
+    if (n > 0)
         log_msg(&c->m->log, LOG_INFO, NULL, "cluster: rate budgets split %d "
                 "ways while Redis is away (%d budgets)",
-                cluster_instances(c->m), cb->split);
+                cluster_instances(c->m), n);
 }
 
 void clbudget_configured(struct master *m)
