@@ -8,8 +8,8 @@
 # a target's tpm, charged after each answer, holds across the instances
 # too. Redis stopped: every request is still answered (200, or 429 with
 # Retry-After), the budgets go on split between the instances; Redis
-# back: both reconnect and lease again. Prints "cluster_budget: N
-# passed, M failed".
+# back: both reconnect and lease again; a Redis that hangs holds no
+# request. Prints "cluster_budget: N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -216,6 +216,26 @@ fi
 if wait_until 10 key_there; then ok "the budgets are leased from the new Redis"
 else fail "no budget key after the reconnection"; fi
 check "a request on gw-b" 200 "$(chat gwb "$PLAIN_KEY" free)"
+
+echo "a Redis that hangs: no request waits for it"
+kill -STOP "$R_RPID"
+hung=0
+for g in gwa gwb; do
+    port_var="${g}_DPORT"
+    for m in rl tl free; do
+        s=$(curl -s -o /dev/null -m 3 -w '%{http_code}' -H "Authorization: Bearer $PLAIN_KEY" \
+            -H "X-Request-Timeout-Ms: $SHORT_MS" -H 'Content-Type: application/json' \
+            --data-binary "$(msg "$m")" "http://127.0.0.1:${!port_var}/v1/chat/completions")
+        [ "$s" = 200 ] || [ "$s" = 429 ] || { hung=$((hung + 1)); echo "  $g $m: $s"; }
+    done
+done
+check "6 requests answered 200 or 429 while Redis hangs" 0 "$hung"
+kill -CONT "$R_RPID"
+if wait_until 15 connected gwa && wait_until 15 connected gwb; then
+    ok "both connected again when it answers"
+else
+    fail "after SIGCONT: $(ctl gwa stats | grep -o '"cluster":{[^}]*}')"
+fi
 
 echo "shutdown"
 rcs=""
