@@ -49,7 +49,8 @@ _Static_assert(CLBUDGET_ENTRIES <= (int)CLBUDGET_INDEX_MASK,
  * Redis's clock (capacity a minute, at most capacity), charges the debt
  * (down to BUCKET_DEBT_MINUTES of refill below zero, as bucket.h),
  * grants what it has of want in whole tokens, and returns {granted, ms
- * until it has a whole token again (0: has one now)}. KEYS: the bucket.
+ * until it has a whole token again (0: has one now), what is left in
+ * whole tokens}. KEYS: the bucket.
  * ARGV: capacity, debt, want, ms a minute, debt minutes, keep ms. */
 static const char clbudget_lease_lua[] =
     "local cap = tonumber(ARGV[1]) "
@@ -72,7 +73,7 @@ static const char clbudget_lease_lua[] =
     "redis.call('PEXPIRE', KEYS[1], "
     "           string.format('%d', math.ceil((cap - level) * minute / cap) "
     "                                + tonumber(ARGV[6]))) "
-    "return {got, wait}";
+    "return {got, wait, math.floor(level)}";
 
 struct clbudget {
     uint32_t gen;                  /* bumped on each loss and reload:
@@ -80,6 +81,10 @@ struct clbudget {
     bool refused_logged;           /* a refusal logged since the last up */
     bool pending[CLBUDGET_ENTRIES];   /* a lease under way */
     int64_t debt[CLBUDGET_ENTRIES];   /* the debt it charges */
+    /* What Redis's bucket had left at the last lease, and when (this
+     * clock; 0: no lease answered since the last up), for stats. */
+    int64_t seen_level[CLBUDGET_ENTRIES];
+    int64_t seen_ms[CLBUDGET_ENTRIES];
 };
 
 /* One limited budget of the configuration applied. */
@@ -186,7 +191,7 @@ static void clbudget_lease_cb(redisAsyncContext *ac, void *r, void *priv)
     uintptr_t id = (uintptr_t)priv;
     int index = (int)(id & CLBUDGET_INDEX_MASK);
     struct clbudget *cb = c->budgets;
-    const redisReply *got, *wait;
+    const redisReply *got, *wait, *left;
     int64_t debt, now;
     struct bucket *b;
 
@@ -198,9 +203,10 @@ static void clbudget_lease_cb(redisAsyncContext *ac, void *r, void *priv)
     cb->debt[index] = 0;
     if (reply == NULL)
         return;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
         (got = reply->element[0])->type != REDIS_REPLY_INTEGER ||
-        (wait = reply->element[1])->type != REDIS_REPLY_INTEGER) {
+        (wait = reply->element[1])->type != REDIS_REPLY_INTEGER ||
+        (left = reply->element[2])->type != REDIS_REPLY_INTEGER) {
         if (!cb->refused_logged)
             log_msg(&c->m->log, LOG_WARN, NULL, "cluster: Redis refused a "
                     "budget lease: %s", reply->type == REDIS_REPLY_ERROR
@@ -209,6 +215,8 @@ static void clbudget_lease_cb(redisAsyncContext *ac, void *r, void *priv)
         return;
     }
     now = util_now_ms();
+    cb->seen_level[index] = left->integer;
+    cb->seen_ms[index] = now;
     b = clbudget_bucket(c, index);
     shm_lock(&c->m->shm);
     bucket_credit(b, debt + (got->integer > 0 ? got->integer : 0),
@@ -284,6 +292,7 @@ static void clbudget_forget(struct clbudget *cb)
     cb->gen++;
     memset(cb->pending, 0, sizeof(cb->pending));
     memset(cb->debt, 0, sizeof(cb->debt));
+    memset(cb->seen_ms, 0, sizeof(cb->seen_ms));
 }
 
 void clbudget_up(struct cluster *c)
@@ -319,6 +328,28 @@ void clbudget_configured(struct master *m)
     clbudget_forget(clbudget_of(c));
     clbudget_each(c, c->state == CLUSTER_UP ? clbudget_keep : clbudget_alone,
                   util_now_ms());
+}
+
+int64_t clbudget_target_left(const struct master *m, int slot, bool tokens,
+                             int64_t limit, int64_t held, int64_t now)
+{
+    const struct cluster *c = m->cluster;
+    const struct clbudget *cb;
+    int index = slot * CLBUDGET_UNITS + (tokens ? 1 : 0);
+    int64_t left, elapsed;
+
+    if (c == NULL || c->state != CLUSTER_UP || (cb = c->budgets) == NULL ||
+        slot < 0 || slot >= SHM_TARGET_SLOTS || limit <= 0 ||
+        cb->seen_ms[index] == 0)
+        return held;
+    /* Refilled since, as Redis would, at most to the limit. */
+    elapsed = now > cb->seen_ms[index] ? now - cb->seen_ms[index] : 0;
+    left = cb->seen_level[index];
+    if (left < limit)
+        left = elapsed >= (limit - left) * BUCKET_SCALE / limit
+                   ? limit : left + limit * elapsed / BUCKET_SCALE;
+    left += held;               /* a debt here is Redis's next charge */
+    return left > limit ? limit : left;
 }
 
 void clbudget_free(struct cluster *c)

@@ -7,6 +7,7 @@
 #ifndef RCC_CLBUDGET_H
 #define RCC_CLBUDGET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct cluster;
@@ -26,6 +27,13 @@ void clbudget_down(struct cluster *c);
  * leased again, or split again, as the connection stands. Nothing
  * without cluster mode. */
 void clbudget_configured(struct master *m);
+/* stats: what the cluster has left of target slot's rpm (tokens
+ * false) or tpm of limit: Redis's bucket as the last lease found it,
+ * refilled to now (monotonic), with what this instance holds or owes
+ * (held) added, at most limit. held itself without cluster mode, while Redis
+ * is away, or before a lease was answered. */
+int64_t clbudget_target_left(const struct master *m, int slot, bool tokens,
+                             int64_t limit, int64_t held, int64_t now);
 /* Frees what clbudget keeps in c (cluster_free). */
 void clbudget_free(struct cluster *c);
 

@@ -120,6 +120,9 @@ else
 fi
 
 echo "a target's rpm across the cluster"
+rl_left() { ctl "$1" stats | grep -o '"name":"local/rl"[^]]*"budget":{"rpm":[0-9-]*' | grep -o '[0-9-]*$'; }
+left=$(rl_left gwa)
+check_match "stats: the cluster's budget left, not this instance's slice: $left" '^(8|9|10)$' "$left"
 # Twice the limit plus some, at once, half to each instance: on their
 # own each would let $RPM through.
 burst $((2 * RPM + 4)) rl "$PLAIN_KEY"
@@ -136,6 +139,8 @@ else
 fi
 check "every other one refused with 429" $((2 * RPM + 4 - n200)) "$n429"
 check "a further one on gw-b: 429" 429 "$(chat gwb "$PLAIN_KEY" rl)"
+left=$(rl_left gwb)
+check_match "stats: about none left in the cluster: $left" '^[0-2]$' "$left"
 ra=$(grep -i '^Retry-After:' "$WORK/h.gwb" | tr -dc '0-9')
 check_match "with Retry-After until the cluster's refill (1..7 s): $ra" '^[1-7]$' "$ra"
 key_there() { [ "$(redis-cli -p "$RPORT" exists "${PREFIX}budget:target:rpm:local/rl")" = 1 ]; }
