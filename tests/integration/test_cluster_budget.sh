@@ -147,6 +147,9 @@ key_there() { [ "$(redis-cli -p "$RPORT" exists "${PREFIX}budget:target:rpm:loca
 if key_there; then ok "the budget lives in Redis (${PREFIX}budget:target:rpm:local/rl)"
 else fail "no budget key in Redis: $(redis-cli -p "$RPORT" keys "${PREFIX}*" | tr '\n' ' ')"; fi
 
+check "a reload on gw-a" '{"ok":true}' "$(ctl gwa reload)"
+check "keeps the cluster's budget spent there: 429" 429 "$(chat gwa "$PLAIN_KEY" rl)"
+
 echo "a client's rpm across the cluster"
 burst $((2 * CRPM + 4)) free "$TEAM_KEY"
 n200=$(count 200)
@@ -222,6 +225,15 @@ else
 fi
 if wait_until 10 key_there; then ok "the budgets are leased from the new Redis"
 else fail "no budget key after the reconnection"; fi
+# The new Redis starts the bucket full; each instance charges what it
+# spent of its split share (all of it: rl was spent) with its first
+# lease, so the cluster's rpm stays spent instead of starting afresh.
+level=$(redis-cli -p "$RPORT" hget "${PREFIX}budget:target:rpm:local/rl" level)
+if awk -v l="$level" 'BEGIN { exit !(l != "" && l < 3) }'; then
+    ok "merged: what was spent while apart is charged (level $level of $RPM)"
+else
+    fail "the cluster's rl bucket after the merge: ${level:-none} of $RPM"
+fi
 check "a request on gw-b" 200 "$(chat gwb "$PLAIN_KEY" free)"
 
 echo "a Redis that hangs: no request waits for it"
