@@ -153,17 +153,20 @@ bool bucket_leased(const struct bucket *b);
 
 /* Makes b a leased bucket of capacity (the configured limit), empty,
  * expecting a lease at now_ms. Returns what b lacked to be full, in
- * whole tokens rounded up (0 when full, more than capacity when in
- * debt): what this instance spent of its bucket, that the cluster's
- * bucket must now be charged with. A leased b stays as it is (returns
- * 0); an unlimited one is unchanged (0). */
+ * units (tokens * BUCKET_SCALE; 0 when full, more than a full bucket
+ * when in debt), from which budgetlease_owed() tells what this instance
+ * spent on its own. A leased b stays as it is (returns 0); an unlimited
+ * one is unchanged (0). */
 int64_t bucket_lease_begin(struct bucket *b, int64_t capacity,
                            int64_t now_ms);
 
 /* Ends leasing: b refills by itself again, as a bucket of capacity
- * share (this instance's part of the limit), keeping what it holds (at
- * most share; a debt is kept). Unlimited: unchanged. */
-void bucket_lease_end(struct bucket *b, int64_t share, int64_t now_ms);
+ * share (this instance's part of the limit), with what it holds (a debt
+ * is kept) and extra whole tokens (its part of what the cluster had
+ * left), at most share. Returns what it lacks to be full, in units.
+ * Unlimited: unchanged (0). */
+int64_t bucket_lease_end(struct bucket *b, int64_t share, int64_t extra,
+                         int64_t now_ms);
 
 /* Adds amount whole tokens to a leased bucket (at most up to full) and
  * sets when the next token is expected (next_ms). Nothing for a bucket

@@ -42,6 +42,16 @@ int64_t budgetlease_slice(int64_t capacity, int instances);
  * down, at least 1. 0 for capacity <= 0. */
 int64_t budgetlease_share(int64_t capacity, int instances);
 
+/* What an instance owes the cluster's bucket when Redis is back, in
+ * whole tokens (rounded up): what it spent on its own and its own
+ * bucket has not refilled yet. Its bucket, of capacity share, lacks
+ * lack_now units (tokens * BUCKET_SCALE) of full now, and lacked
+ * lack_then when it went alone elapsed_ms ago (0: it was full, as
+ * before a first connection); lack_then less its refill since (share
+ * units a ms) was never spent. 0 or more. */
+int64_t budgetlease_owed(int64_t share, int64_t lack_then,
+                         int64_t elapsed_ms, int64_t lack_now);
+
 /* What to ask the cluster's bucket for. */
 struct budgetlease_ask {
     int64_t debt;              /* spent beyond what was held: charged */

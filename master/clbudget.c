@@ -82,9 +82,14 @@ struct clbudget {
     bool pending[CLBUDGET_ENTRIES];   /* a lease under way */
     int64_t debt[CLBUDGET_ENTRIES];   /* the debt it charges */
     /* What Redis's bucket had left at the last lease, and when (this
-     * clock; 0: no lease answered since the last up), for stats. */
+     * clock; 0: no lease answered since the last up), for stats and the
+     * split. */
     int64_t seen_level[CLBUDGET_ENTRIES];
     int64_t seen_ms[CLBUDGET_ENTRIES];
+    /* When the bucket went alone (this clock; 0: never, or merged
+     * since) and what it lacked of full then (units), for the merge. */
+    int64_t alone_ms[CLBUDGET_ENTRIES];
+    int64_t lack_then[CLBUDGET_ENTRIES];
 };
 
 /* One limited budget of the configuration applied. */
@@ -253,37 +258,84 @@ static void clbudget_ask(struct cluster *c, const struct clbudget_ref *r,
     cb->debt[r->index] = ask->debt;
 }
 
-/* Up, each poll, after a reload: r's bucket made leased if it is not
- * (what it lacked of full owed to the cluster), and a lease asked for
- * when it runs low. */
+/* What Redis's bucket of entry index had left at the last lease,
+ * refilled to now as Redis would (at most limit, below zero in debt),
+ * into *out; false when unknown (no lease answered since the last up). */
+static bool clbudget_seen_left(const struct clbudget *cb, int index,
+                               int64_t limit, int64_t now, int64_t *out)
+{
+    int64_t left, elapsed;
+
+    if (cb == NULL || limit <= 0 || cb->seen_ms[index] == 0)
+        return false;
+    elapsed = now > cb->seen_ms[index] ? now - cb->seen_ms[index] : 0;
+    left = cb->seen_level[index];
+    if (left < limit)
+        left = elapsed >= (limit - left) * BUCKET_SCALE / limit
+                   ? limit : left + limit * elapsed / BUCKET_SCALE;
+    *out = left > limit ? limit : left;
+    return true;
+}
+
+/* Up, each poll, after a reload: r's bucket made leased if it is not,
+ * what it spent on its own owed to the cluster (the merge), and a lease
+ * asked for when it runs low. */
 static void clbudget_keep(struct cluster *c, const struct clbudget_ref *r,
                           int64_t now)
 {
     struct master *m = c->m;
+    struct clbudget *cb = c->budgets;
     struct budgetlease_ask ask;
-    int64_t owed, level;
+    int64_t owed = 0, level, lack_now, share;
+    bool merge;
 
-    if (c->budgets->pending[r->index])
+    if (cb->pending[r->index])
         return;
     shm_lock(&m->shm);
-    owed = bucket_lease_begin(r->b, r->limit, now);
+    merge = !bucket_leased(r->b) && !bucket_unlimited(r->b);
+    share = r->b->capacity;
+    lack_now = bucket_lease_begin(r->b, r->limit, now);
     level = bucket_tokens(r->b, now);
     shm_unlock(&m->shm);
+    if (merge) {
+        /* Never alone (a first connection, a bucket placed anew):
+         * full at its start, all it lacks was spent. */
+        int64_t since = cb->alone_ms[r->index];
+
+        owed = budgetlease_owed(share, since != 0 ? cb->lack_then[r->index]
+                                                  : 0,
+                                since != 0 ? now - since : 0, lack_now);
+        cb->alone_ms[r->index] = 0;
+    }
     if (budgetlease_plan(r->limit, cluster_instances(m), level, &ask))
         clbudget_ask(c, r, &ask, owed);
 }
 
 /* Down, or a reload while down: r's bucket on its own, with this
- * instance's share of the limit. */
+ * instance's share of the limit. Just lost: it keeps what it held and
+ * takes its share of what the cluster had left at the last lease. */
 static void clbudget_alone(struct cluster *c, const struct clbudget_ref *r,
                            int64_t now)
 {
     struct master *m = c->m;
+    struct clbudget *cb = c->budgets;
+    int n = cluster_instances(m);
+    int64_t left = 0, lack;
+    bool lost;
+
+    if (!clbudget_seen_left(cb, r->index, r->limit, now, &left))
+        left = 0;
 
     shm_lock(&m->shm);
-    bucket_lease_end(r->b, budgetlease_share(r->limit, cluster_instances(m)),
-                     now);
+    lost = bucket_leased(r->b);
+    lack = bucket_lease_end(r->b, budgetlease_share(r->limit, n),
+                            lost && left > 0 ? left / (n > 1 ? n : 1) : 0,
+                            now);
     shm_unlock(&m->shm);
+    if (lost) {
+        cb->alone_ms[r->index] = now;
+        cb->lack_then[r->index] = lack;
+    }
 }
 
 /* Replies still on their way are ignored from now on. */
@@ -292,12 +344,15 @@ static void clbudget_forget(struct clbudget *cb)
     cb->gen++;
     memset(cb->pending, 0, sizeof(cb->pending));
     memset(cb->debt, 0, sizeof(cb->debt));
-    memset(cb->seen_ms, 0, sizeof(cb->seen_ms));
 }
 
 void clbudget_up(struct cluster *c)
 {
-    clbudget_of(c)->refused_logged = false;
+    struct clbudget *cb = clbudget_of(c);
+
+    /* Redis may have restarted empty: what it said before is no more. */
+    memset(cb->seen_ms, 0, sizeof(cb->seen_ms));
+    cb->refused_logged = false;
     clbudget_each(c, clbudget_keep, util_now_ms());
 }
 
@@ -311,8 +366,10 @@ void clbudget_down(struct cluster *c)
 {
     int n;
 
-    clbudget_forget(clbudget_of(c));
+    /* Before forgetting: each takes its part of what was left. */
+    clbudget_of(c);
     n = clbudget_each(c, clbudget_alone, util_now_ms());
+    clbudget_forget(c->budgets);
     if (n > 0)
         log_msg(&c->m->log, LOG_INFO, NULL, "cluster: rate budgets split %d "
                 "ways while Redis is away (%d budgets)",
@@ -334,20 +391,14 @@ int64_t clbudget_target_left(const struct master *m, int slot, bool tokens,
                              int64_t limit, int64_t held, int64_t now)
 {
     const struct cluster *c = m->cluster;
-    const struct clbudget *cb;
-    int index = slot * CLBUDGET_UNITS + (tokens ? 1 : 0);
-    int64_t left, elapsed;
+    int64_t left;
 
-    if (c == NULL || c->state != CLUSTER_UP || (cb = c->budgets) == NULL ||
-        slot < 0 || slot >= SHM_TARGET_SLOTS || limit <= 0 ||
-        cb->seen_ms[index] == 0)
+    if (c == NULL || c->state != CLUSTER_UP || slot < 0 ||
+        slot >= SHM_TARGET_SLOTS ||
+        !clbudget_seen_left(c->budgets, slot * CLBUDGET_UNITS +
+                                            (tokens ? 1 : 0),
+                            limit, now, &left))
         return held;
-    /* Refilled since, as Redis would, at most to the limit. */
-    elapsed = now > cb->seen_ms[index] ? now - cb->seen_ms[index] : 0;
-    left = cb->seen_level[index];
-    if (left < limit)
-        left = elapsed >= (limit - left) * BUCKET_SCALE / limit
-                   ? limit : left + limit * elapsed / BUCKET_SCALE;
     left += held;               /* a debt here is Redis's next charge */
     return left > limit ? limit : left;
 }

@@ -239,10 +239,7 @@ int64_t bucket_lease_begin(struct bucket *b, int64_t capacity,
 
     if (bucket_unlimited(b) || bucket_leased(b))
         return 0;
-    /* Less than full by lack units: that many tokens, rounded up (a
-     * part spent is charged as a whole one). */
     lack = bucket_full(b->capacity) - bucket_units(b, now_ms);
-    lack = lack / BUCKET_SCALE + (lack % BUCKET_SCALE != 0);
     b->mode = BUCKET_MODE_LEASED;
     b->capacity = bucket_clamp_capacity(capacity);
     b->level = 0;
@@ -250,23 +247,28 @@ int64_t bucket_lease_begin(struct bucket *b, int64_t capacity,
     return lack;
 }
 
-void bucket_lease_end(struct bucket *b, int64_t share, int64_t now_ms)
+int64_t bucket_lease_end(struct bucket *b, int64_t share, int64_t extra,
+                         int64_t now_ms)
 {
     int64_t level;
 
     if (bucket_unlimited(b))
-        return;
+        return 0;
     level = bucket_units(b, now_ms);
     b->mode = BUCKET_MODE_REFILL;
     b->capacity = bucket_clamp_capacity(share);
     if (b->capacity == BUCKET_UNLIMITED)
         b->capacity = 1;        /* a limit stays a limit */
+    if (extra > 0)
+        level = extra >= (bucket_full(b->capacity) - level) / BUCKET_SCALE
+                    ? bucket_full(b->capacity) : level + extra * BUCKET_SCALE;
     if (level > bucket_full(b->capacity))
         level = bucket_full(b->capacity);
     if (level < bucket_floor(b->capacity))
         level = bucket_floor(b->capacity);
     b->level = level;
     b->updated_ms = now_ms;
+    return bucket_full(b->capacity) - level;
 }
 
 void bucket_credit(struct bucket *b, int64_t amount, int64_t next_ms)

@@ -4,6 +4,8 @@
  */
 #include "budgetlease.h"
 
+#include "bucket.h"
+
 #define BUDGETLEASE_PERCENT 100
 
 int64_t budgetlease_slack(int64_t capacity)
@@ -39,6 +41,22 @@ int64_t budgetlease_share(int64_t capacity, int instances)
         return 0;
     share = capacity / (instances > 1 ? instances : 1);
     return share < 1 ? 1 : share;
+}
+
+int64_t budgetlease_owed(int64_t share, int64_t lack_then,
+                         int64_t elapsed_ms, int64_t lack_now)
+{
+    int64_t unspent = 0, owed;
+
+    /* What it lacked then, less the refill since (share * elapsed_ms
+     * formed only when below lack_then). */
+    if (share > 0 && lack_then > 0 && elapsed_ms >= 0 &&
+        elapsed_ms < lack_then / share)
+        unspent = lack_then - share * elapsed_ms;
+    owed = lack_now - unspent;
+    if (owed <= 0)
+        return 0;
+    return owed / BUCKET_SCALE + (owed % BUCKET_SCALE != 0);
 }
 
 bool budgetlease_plan(int64_t capacity, int instances, int64_t level,

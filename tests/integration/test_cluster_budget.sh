@@ -21,6 +21,7 @@ if ! command -v redis-server >/dev/null; then
 fi
 
 RPM=10            # the target's limit
+SRPM=20           # another, used only while Redis is away
 CRPM=6            # the client's
 TPM=300           # tokens a minute of the tpm target
 SHORT_MS=1500     # a deadline far before any refill (6 s at rpm 10)
@@ -52,7 +53,8 @@ providers = ( { name = "local"; type = "mock"; } );
 virtual_models = (
   { name = "free"; targets = ( { provider = "local"; model = "free"; } ); },
   { name = "rl"; targets = ( { provider = "local"; model = "rl"; rpm = $RPM; } ); },
-  { name = "tl"; targets = ( { provider = "local"; model = "tl"; tpm = $TPM; } ); }
+  { name = "tl"; targets = ( { provider = "local"; model = "tl"; tpm = $TPM; } ); },
+  { name = "rm"; targets = ( { provider = "local"; model = "rm"; rpm = $SRPM; } ); }
 );
 $3
 CONF
@@ -120,7 +122,10 @@ else
 fi
 
 echo "a target's rpm across the cluster"
-rl_left() { ctl "$1" stats | grep -o '"name":"local/rl"[^]]*"budget":{"rpm":[0-9-]*' | grep -o '[0-9-]*$'; }
+rl_left() {  # rl_left GW: local/rl's "budget":{"rpm":N} in GW's stats
+    ctl "$1" stats | sed 's/{"name":/\n/g' | grep '^"local/rl"' |
+        grep -o '"budget":{"rpm":[0-9-]*' | grep -o '[0-9-]*$'
+}
 left=$(rl_left gwa)
 check_match "stats: the cluster's budget left, not this instance's slice: $left" '^(8|9|10)$' "$left"
 # Twice the limit plus some, at once, half to each instance: on their
@@ -212,6 +217,18 @@ check "32 requests answered 200 or 429 with Retry-After" 0 "$bad"
 if [ "$took" -lt 20000 ]; then ok "and without a hang ($took ms)"
 else fail "32 requests took $took ms"; fi
 check "the free target still serves" 200 "$(chat gwa "$PLAIN_KEY" free)"
+# rm, untouched so far: gw-a goes on with half of it (what it held and
+# its half of what the cluster had left), not the whole of it.
+s200=0
+for i in $(seq 1 $((SRPM / 2 + 4))); do
+    [ "$(chat gwa "$PLAIN_KEY" rm)" = 200 ] && s200=$((s200 + 1))
+done
+HALF=$((SRPM / 2))
+if [ "$s200" -ge $((HALF - 2)) ] && [ "$s200" -le $((HALF + 1)) ]; then
+    ok "gw-a alone let through $s200 of rpm $SRPM (its half: $HALF)"
+else
+    fail "gw-a alone let through $s200 of rpm $SRPM (want about $HALF)"
+fi
 check_match "gw-a splits its budgets by the 2 instances last seen" \
     "cluster: rate budgets split 2 ways" "$(cat "$WORK/gwa.log")"
 check "the loss logged once" 1 "$(grep -c 'cluster: lost Redis' "$WORK/gwa.log")"
@@ -225,14 +242,17 @@ else
 fi
 if wait_until 10 key_there; then ok "the budgets are leased from the new Redis"
 else fail "no budget key after the reconnection"; fi
-# The new Redis starts the bucket full; each instance charges what it
-# spent of its split share (all of it: rl was spent) with its first
-# lease, so the cluster's rpm stays spent instead of starting afresh.
-level=$(redis-cli -p "$RPORT" hget "${PREFIX}budget:target:rpm:local/rl" level)
-if awk -v l="$level" 'BEGIN { exit !(l != "" && l < 3) }'; then
-    ok "merged: what was spent while apart is charged (level $level of $RPM)"
+# The new Redis starts rm's bucket full; gw-a charges what it spent
+# alone with its first lease: the cluster keeps counting it.
+rm_key="${PREFIX}budget:target:rpm:local/rm"
+rm_there() { [ "$(redis-cli -p "$RPORT" exists "$rm_key")" = 1 ]; }
+wait_until 10 rm_there
+level=$(redis-cli -p "$RPORT" hget "$rm_key" level)
+MERGED=$((SRPM - HALF + 3))
+if awk -v l="$level" -v m="$MERGED" 'BEGIN { exit !(l != "" && l < m) }'; then
+    ok "merged: what gw-a spent alone is charged (rm's level $level of $SRPM)"
 else
-    fail "the cluster's rl bucket after the merge: ${level:-none} of $RPM"
+    fail "rm's bucket after the merge: ${level:-none} of $SRPM (want < $MERGED)"
 fi
 check "a request on gw-b" 200 "$(chat gwb "$PLAIN_KEY" free)"
 

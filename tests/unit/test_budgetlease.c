@@ -88,6 +88,32 @@ static void test_plan(void)
     CU_ASSERT_EQUAL(ask.want, 0);
 }
 
+static void test_owed(void)
+{
+    const int64_t u = BUCKET_SCALE;
+
+    /* Never alone: all it lacks was spent, rounded up. */
+    CU_ASSERT_EQUAL(budgetlease_owed(10, 0, 0, 3 * u), 3);
+    CU_ASSERT_EQUAL(budgetlease_owed(10, 0, 0, 3 * u - 1), 3);
+    CU_ASSERT_EQUAL(budgetlease_owed(10, 0, 0, 0), 0);
+    /* Went alone lacking 9 of a share of 10 (it held 1); a blip of
+     * 600 ms refilled 0.1 of it: 8.9 still not spent by it. */
+    CU_ASSERT_EQUAL(budgetlease_owed(10, 9 * u, 600, 9 * u - 6000), 0);
+    /* It spent 4 meanwhile. */
+    CU_ASSERT_EQUAL(budgetlease_owed(10, 9 * u, 600, 13 * u - 6000), 4);
+    /* A long outage: the old lack long refilled; what it lacks now was
+     * spent lately. */
+    CU_ASSERT_EQUAL(budgetlease_owed(10, 9 * u, 10 * BL_MINUTE_MS, 2 * u),
+                    2);
+    /* Fuller than then (it refilled more than it spent): nothing. */
+    CU_ASSERT_EQUAL(budgetlease_owed(10, 9 * u, 600, 5 * u), 0);
+    /* A debt (tpm) kept while alone is owed in full. */
+    CU_ASSERT_EQUAL(budgetlease_owed(300, 0, 0, 400 * u), 400);
+    /* Huge times do not overflow. */
+    CU_ASSERT_EQUAL(budgetlease_owed(BUCKET_CAPACITY_MAX, u, INT64_MAX, u),
+                    1);
+}
+
 static void test_leased_bucket(void)
 {
     struct bucket b;
@@ -96,8 +122,8 @@ static void test_leased_bucket(void)
     CU_ASSERT_FALSE(bucket_leased(&b));
     for (int i = 0; i < 3; i++)
         CU_ASSERT_TRUE(bucket_take(&b, BL_T0));
-    /* 3 spent alone: owed to the cluster; the bucket starts empty. */
-    CU_ASSERT_EQUAL(bucket_lease_begin(&b, 10, BL_T0), 3);
+    /* 3 spent alone: what it lacks; the bucket starts empty. */
+    CU_ASSERT_EQUAL(bucket_lease_begin(&b, 10, BL_T0), 3 * BUCKET_SCALE);
     CU_ASSERT_TRUE(bucket_leased(&b));
     CU_ASSERT_EQUAL(bucket_tokens(&b, BL_T0), 0);
     CU_ASSERT_EQUAL(bucket_lease_begin(&b, 10, BL_T0), 0);   /* once */
@@ -129,7 +155,7 @@ static void test_leased_bucket(void)
     CU_ASSERT_TRUE(bucket_leased(&b));
     CU_ASSERT_EQUAL(bucket_tokens(&b, BL_T0), 4);
     /* Redis lost: on its own with its share, keeping what it holds. */
-    bucket_lease_end(&b, 2, BL_T0);
+    CU_ASSERT_EQUAL(bucket_lease_end(&b, 2, 0, BL_T0), 0);
     CU_ASSERT_FALSE(bucket_leased(&b));
     CU_ASSERT_EQUAL(b.capacity, 2);
     CU_ASSERT_EQUAL(bucket_tokens(&b, BL_T0), 2);
@@ -138,15 +164,24 @@ static void test_leased_bucket(void)
     CU_ASSERT_TRUE(bucket_take(&b, BL_T0));
     CU_ASSERT_FALSE(bucket_take(&b, BL_T0));
     CU_ASSERT_EQUAL(bucket_wait_ms(&b, BL_T0), BL_MINUTE_MS / 2);
-    /* Back: what it lacks of its (split) full is owed. */
-    CU_ASSERT_EQUAL(bucket_lease_begin(&b, 10, BL_T0 + 1), 2);
+    /* Back: what it lacks of its (split) full, refilled 1 ms. */
+    CU_ASSERT_EQUAL(bucket_lease_begin(&b, 10, BL_T0 + 1),
+                    2 * BUCKET_SCALE - 2);
     CU_ASSERT_EQUAL(b.capacity, 10);
+    /* Lost holding 1 of a share of 5, with 4 more from what the cluster
+     * had left; then 12 more: at most the share. */
+    bucket_credit(&b, 1, BL_T0);
+    CU_ASSERT_EQUAL(bucket_lease_end(&b, 5, 3, BL_T0), BUCKET_SCALE);
+    CU_ASSERT_EQUAL(bucket_tokens(&b, BL_T0), 4);
+    bucket_lease_begin(&b, 10, BL_T0);
+    CU_ASSERT_EQUAL(bucket_lease_end(&b, 5, 12, BL_T0), 0);
+    CU_ASSERT_EQUAL(bucket_tokens(&b, BL_T0), 5);
     /* An unlimited bucket takes no part. */
     bucket_init(&b, BUCKET_UNLIMITED, BL_T0);
     CU_ASSERT_EQUAL(bucket_lease_begin(&b, 10, BL_T0), 0);
     CU_ASSERT_FALSE(bucket_leased(&b));
     bucket_credit(&b, 5, BL_T0);
-    bucket_lease_end(&b, 5, BL_T0);
+    CU_ASSERT_EQUAL(bucket_lease_end(&b, 5, 5, BL_T0), 0);
     CU_ASSERT_TRUE(bucket_unlimited(&b));
     /* Repair keeps a leased bucket leased, refuses an unknown mode. */
     bucket_init(&b, 10, BL_T0);
@@ -248,6 +283,7 @@ static CU_TestInfo budgetlease_tests[] = {
     { "slices within the allowance", test_slice },
     { "shares while Redis is away", test_share },
     { "the lease plan", test_plan },
+    { "what an instance owes when Redis is back", test_owed },
     { "a leased bucket", test_leased_bucket },
     { "N instances never beat one bucket", test_simulation },
     CU_TEST_INFO_NULL
