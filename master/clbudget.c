@@ -10,9 +10,11 @@
  * with its debt (tokens charged beyond what it held) charged in the same
  * atomic script, and the answer is credited to it. Nothing on a
  * request's path waits for Redis. Redis lost: each bucket refills by
- * itself again as this instance's share of the limit; back: what the
- * bucket lacks of full is charged to Redis with its first lease (the
- * merge). Called by cluster.c (the table of parts) and master.c. */
+ * itself again as this instance's share of the limit, from what it held
+ * and its share of what Redis had left; back: what it spent alone is
+ * charged to Redis with its first lease (the merge). Called by
+ * cluster.c (the table of parts), master.c (reloads) and budgets.c
+ * (stats). */
 #include "clbudget.h"
 
 #include <stdint.h>
