@@ -52,16 +52,34 @@
 #define BUCKET_CLOCK_RESET_MS 60000
 /* A capacity of 0 (or less): no limit. */
 #define BUCKET_UNLIMITED      0
+/* A leased bucket out of tokens whose next lease is not expected later
+ * than now says it may have one after this long at the earliest: the
+ * master leases every CLUSTER_POLL_MS, so a job waits about that long
+ * instead of being retried at once. */
+#define BUCKET_LEASE_RETRY_MS 50
+
+/* struct bucket.mode */
+enum bucket_mode {
+    /* The bucket refills by itself at capacity per minute (a single
+     * instance, or a cluster instance without Redis). */
+    BUCKET_MODE_REFILL = 0,
+    /* Cluster mode: the bucket holds only what the master leased from
+     * the cluster's bucket in Redis (bucket_credit); it never refills
+     * by itself, and updated_ms is the time the master expects the
+     * next lease to find a token (for bucket_wait_ms). */
+    BUCKET_MODE_LEASED = 1
+};
 
 struct bucket {
     uint32_t version;          /* BUCKET_VERSION once set up */
-    uint32_t reserved;         /* keeps the 64-bit fields aligned */
+    uint32_t mode;             /* enum bucket_mode */
     int64_t capacity;          /* per minute; BUCKET_UNLIMITED: no limit */
     int64_t level;             /* tokens * BUCKET_SCALE, between
                                   -capacity * BUCKET_SCALE *
                                   BUCKET_DEBT_MINUTES and
                                   capacity * BUCKET_SCALE */
-    int64_t updated_ms;        /* the time level was computed for */
+    int64_t updated_ms;        /* REFILL: the time level was computed
+                                  for; LEASED: when a token is expected */
 };
 
 /* The two budgets of a target or a client. */
@@ -98,7 +116,8 @@ bool bucket_has_one(const struct bucket *b, int64_t now_ms);
 
 /* Milliseconds from now_ms until at least one whole token is there: 0
  * when there is one now; else the smallest whole number of ms after
- * which the continuous level is >= 1 (exact: rounded up). */
+ * which the continuous level is >= 1 (exact: rounded up). Leased: until
+ * the expected lease (updated_ms), at least BUCKET_LEASE_RETRY_MS. */
 int64_t bucket_wait_ms(const struct bucket *b, int64_t now_ms);
 
 /* Takes amount tokens (amount <= 0: nothing) at now_ms, whatever the
@@ -123,6 +142,36 @@ int64_t bucket_retry_after_s(int64_t wait_ms);
  * capacity out of range refills it, a level out of range is clamped.
  * Returns true when it changed anything. */
 bool bucket_repair(struct bucket *b);
+
+/* ---- cluster mode: leased buckets (master/clbudget.c) ----
+ * A leased bucket is charged like any other (a request, an answer's
+ * tokens, below zero if need be), but only bucket_credit fills it. The
+ * level is then always whole tokens. */
+
+/* Whether b is leased. */
+bool bucket_leased(const struct bucket *b);
+
+/* Makes b a leased bucket of capacity (the configured limit), empty,
+ * expecting a lease at now_ms. Returns what b lacked to be full, in
+ * units (tokens * BUCKET_SCALE; 0 when full, more than a full bucket
+ * when in debt), from which budgetlease_owed() tells what this instance
+ * spent on its own. A leased b stays as it is (returns 0); an unlimited
+ * one is unchanged (0). */
+int64_t bucket_lease_begin(struct bucket *b, int64_t capacity,
+                           int64_t now_ms);
+
+/* Ends leasing: b refills by itself again, as a bucket of capacity
+ * share (this instance's part of the limit), with what it holds (a debt
+ * is kept) and extra whole tokens (its part of what the cluster had
+ * left), at most share. Returns what it lacks to be full, in units.
+ * Unlimited: unchanged (0). */
+int64_t bucket_lease_end(struct bucket *b, int64_t share, int64_t extra,
+                         int64_t now_ms);
+
+/* Adds amount whole tokens to a leased bucket (at most up to full) and
+ * sets when the next token is expected (next_ms). Nothing for a bucket
+ * that is not leased. */
+void bucket_credit(struct bucket *b, int64_t amount, int64_t next_ms);
 
 /* ---- a pair: rpm and tpm ---- */
 

@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "clbudget.h"
 #include "master.h"
 
 void budgets_place_targets(struct shm_view *shm, const struct cfg *cfg,
@@ -289,6 +290,9 @@ void budgets_target_stats(struct master *m, int t, void *obj)
     if (tpm_set)
         tpm = bucket_tokens(&b->tokens, now);
     shm_unlock(&m->shm);
+    /* In a cluster: what all instances have left, not this one's lease. */
+    rpm = clbudget_target_left(m, s, false, m->cfg->targets[t].rpm, rpm, now);
+    tpm = clbudget_target_left(m, s, true, m->cfg->targets[t].tpm, tpm, now);
     if (rpm_set || tpm_set) {
         json_object *budget = json_object_new_object();
 

@@ -34,6 +34,7 @@
 #include <hiredis/adapters/libevent.h>
 
 #include "clbreaker.h"
+#include "clbudget.h"
 #include "cluster_int.h"
 
 #define CLUSTER_POLL_MS            50     /* breaker scan and watchdog */
@@ -63,6 +64,8 @@ static const char cluster_heartbeat_lua[] =
 static const struct cluster_part cluster_parts[CLUSTER_PARTS] = {
     [CLUSTER_PART_BREAKERS] = { "breakers", clbreaker_sync, clbreaker_poll,
                                 clbreaker_message, NULL },
+    [CLUSTER_PART_BUDGETS] = { "budgets", clbudget_up, clbudget_poll, NULL,
+                               clbudget_down },
 };
 
 static void cluster_connect(struct cluster *c);
@@ -518,6 +521,7 @@ void cluster_free(struct master *m)
         event_free(c->retry_timer);
     if (c->poll_timer != NULL)
         event_free(c->poll_timer);
+    clbudget_free(c);
     if (c->password != NULL) {
         explicit_bzero(c->password, strlen(c->password));
         free(c->password);

@@ -24,10 +24,12 @@
  * ("PREFIXname") and its hooks in cluster.c's table. */
 enum cluster_part_id {
     CLUSTER_PART_BREAKERS = 0,
+    CLUSTER_PART_BUDGETS,      /* clbudget.c; its channel is unused */
     CLUSTER_PARTS
 };
 
 struct cluster;
+struct clbudget;
 
 /* A part's hooks, each optional (NULL). up: Redis is (again) reachable
  * and every channel subscribed: learn what is stored, tell what is known
@@ -81,6 +83,7 @@ struct cluster {
     int64_t seen_opened[SHM_TARGET_SLOTS];
     struct cw_instance instances[CLUSTER_INSTANCES_MAX];
     int instance_count;             /* from the last listing */
+    struct clbudget *budgets;       /* clbudget.c's; it frees it */
 };
 
 /* A command sent: the watchdog's clock starts with the first one

@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "frame.h"
+#include "clbudget.h"
 #include "cluster.h"
 #include "mcap.h"
 #include "notify.h"
@@ -296,6 +297,8 @@ int master_reload(struct master *m, char *err, size_t errlen)
         log_msg(&m->log, LOG_ERROR, NULL, "reload: out of memory rebuilding "
                 "the front end");
     mcap_reconfigure(m);
+    /* Budgets placed anew: leased again (or split again) in a cluster. */
+    clbudget_configured(m);
     m->worker_target = next->workers;
     cfg_free(&old);
     /* Old workers finish their calls on the old configuration; new ones,

@@ -48,7 +48,7 @@ static int64_t bucket_elapsed(int64_t since_ms, int64_t now_ms)
 void bucket_init(struct bucket *b, int64_t capacity, int64_t now_ms)
 {
     b->version = BUCKET_VERSION;
-    b->reserved = 0;
+    b->mode = BUCKET_MODE_REFILL;
     b->capacity = bucket_clamp_capacity(capacity);
     b->level = bucket_full(b->capacity);
     b->updated_ms = now_ms;
@@ -71,6 +71,8 @@ int64_t bucket_units(const struct bucket *b, int64_t now_ms)
     level = b->level < low ? low : b->level;
     if (level >= full)
         return full;
+    if (b->mode == BUCKET_MODE_LEASED)
+        return level;           /* filled by leases alone */
     elapsed = bucket_elapsed(b->updated_ms, now_ms);
     gap = full - level;
     /* capacity * elapsed > gap exactly when elapsed > gap / capacity. */
@@ -104,6 +106,11 @@ int64_t bucket_wait_ms(const struct bucket *b, int64_t now_ms)
     units = bucket_units(b, now_ms);
     if (units >= BUCKET_SCALE)
         return 0;
+    if (b->mode == BUCKET_MODE_LEASED) {
+        int64_t wait = bucket_elapsed(now_ms, b->updated_ms);
+
+        return wait > BUCKET_LEASE_RETRY_MS ? wait : BUCKET_LEASE_RETRY_MS;
+    }
     /* need <= BUCKET_SCALE + the debt floor: far below 2^63. */
     need = BUCKET_SCALE - units;
     return (need + b->capacity - 1) / b->capacity;
@@ -113,6 +120,8 @@ int64_t bucket_wait_ms(const struct bucket *b, int64_t now_ms)
  * going back). */
 static void bucket_refill(struct bucket *b, int64_t now_ms)
 {
+    if (b->mode == BUCKET_MODE_LEASED)
+        return;                 /* updated_ms is the expected lease */
     if (now_ms >= b->updated_ms) {
         b->level = bucket_units(b, now_ms);
         b->updated_ms = now_ms;
@@ -195,8 +204,8 @@ bool bucket_repair(struct bucket *b)
         bucket_init(b, b->capacity, b->updated_ms);
         return true;
     }
-    if (b->reserved != 0) {
-        b->reserved = 0;
+    if (b->mode != BUCKET_MODE_REFILL && b->mode != BUCKET_MODE_LEASED) {
+        b->mode = BUCKET_MODE_REFILL;
         changed = true;
     }
     if (bucket_unlimited(b)) {
@@ -214,6 +223,69 @@ bool bucket_repair(struct bucket *b)
         changed = true;
     }
     return changed;
+}
+
+/* ---- leased buckets ---- */
+
+bool bucket_leased(const struct bucket *b)
+{
+    return b->mode == BUCKET_MODE_LEASED;
+}
+
+int64_t bucket_lease_begin(struct bucket *b, int64_t capacity,
+                           int64_t now_ms)
+{
+    int64_t lack;
+
+    if (bucket_unlimited(b) || bucket_leased(b))
+        return 0;
+    lack = bucket_full(b->capacity) - bucket_units(b, now_ms);
+    b->mode = BUCKET_MODE_LEASED;
+    b->capacity = bucket_clamp_capacity(capacity);
+    b->level = 0;
+    b->updated_ms = now_ms;
+    return lack;
+}
+
+int64_t bucket_lease_end(struct bucket *b, int64_t share, int64_t extra,
+                         int64_t now_ms)
+{
+    int64_t level;
+
+    if (bucket_unlimited(b))
+        return 0;
+    level = bucket_units(b, now_ms);
+    b->mode = BUCKET_MODE_REFILL;
+    b->capacity = bucket_clamp_capacity(share);
+    if (b->capacity == BUCKET_UNLIMITED)
+        b->capacity = 1;        /* a limit stays a limit */
+    if (extra > 0)
+        level = extra >= (bucket_full(b->capacity) - level) / BUCKET_SCALE
+                    ? bucket_full(b->capacity) : level + extra * BUCKET_SCALE;
+    if (level > bucket_full(b->capacity))
+        level = bucket_full(b->capacity);
+    if (level < bucket_floor(b->capacity))
+        level = bucket_floor(b->capacity);
+    b->level = level;
+    b->updated_ms = now_ms;
+    return bucket_full(b->capacity) - level;
+}
+
+void bucket_credit(struct bucket *b, int64_t amount, int64_t next_ms)
+{
+    int64_t room;
+
+    if (!bucket_leased(b) || bucket_unlimited(b))
+        return;
+    b->updated_ms = next_ms;
+    if (amount <= 0)
+        return;
+    room = bucket_full(b->capacity) - b->level;
+    if (room <= 0)
+        return;
+    b->level = amount >= room / BUCKET_SCALE ? bucket_full(b->capacity)
+                                             : b->level + amount *
+                                                   BUCKET_SCALE;
 }
 
 /* ---- a pair ---- */

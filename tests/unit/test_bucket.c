@@ -296,9 +296,9 @@ static void test_repair(void)
     CU_ASSERT_EQUAL(bt_tokens(&b, BT_T0), -60LL * BUCKET_DEBT_MINUTES);
     CU_ASSERT_TRUE(bucket_repair(&b));
     CU_ASSERT_EQUAL(bt_tokens(&b, BT_T0), -60LL * BUCKET_DEBT_MINUTES);
-    b.reserved = 7;
+    b.mode = 7;
     CU_ASSERT_TRUE(bucket_repair(&b));
-    CU_ASSERT_EQUAL(b.reserved, 0);
+    CU_ASSERT_EQUAL(b.mode, BUCKET_MODE_REFILL);
     b.capacity = -8;
     CU_ASSERT_TRUE(bucket_repair(&b));
     CU_ASSERT_TRUE(bucket_unlimited(&b));

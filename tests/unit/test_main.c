@@ -39,6 +39,7 @@ static int (*const unit_registrars[])(void) = {
     register_ctlcli_tests,
     register_call_tests,
     register_bucket_tests,
+    register_budgetlease_tests,
     register_health_tests,
     register_provhealth_tests,
     register_clientbudget_tests,

@@ -45,6 +45,7 @@ int register_http_tests(void);
 int register_ctlcli_tests(void);
 int register_call_tests(void);
 int register_bucket_tests(void);
+int register_budgetlease_tests(void);
 int register_health_tests(void);
 int register_provhealth_tests(void);
 int register_clientbudget_tests(void);
