@@ -34,6 +34,7 @@
 #include <hiredis/adapters/libevent.h>
 
 #include "clbreaker.h"
+#include "clhealth.h"
 #include "cluster_int.h"
 
 #define CLUSTER_POLL_MS            50     /* breaker scan and watchdog */
@@ -63,6 +64,8 @@ static const char cluster_heartbeat_lua[] =
 static const struct cluster_part cluster_parts[CLUSTER_PARTS] = {
     [CLUSTER_PART_BREAKERS] = { "breakers", clbreaker_sync, clbreaker_poll,
                                 clbreaker_message, NULL },
+    [CLUSTER_PART_HEALTH] = { "health", clhealth_up, clhealth_poll,
+                              clhealth_message, NULL },
 };
 
 static void cluster_connect(struct cluster *c);
