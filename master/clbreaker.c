@@ -8,7 +8,8 @@
  * The half-open trial, one instance at a time. When an open breaker's
  * time comes within CLBREAKER_AHEAD_MS, the master defers it in the
  * segment (cb_defer_open) and asks Redis for the target's trial lease
- * (SET NX PX on PREFIXhalfopen:NAME, for one open period). The winner
+ * (SET NX PX on PREFIXhalfopen:NAME, until one open period after the
+ * half-open time). The winner
  * puts its time back, and its workers let the half-open trial through
  * as they would alone; every other instance keeps the breaker open
  * until the lease ends. The trial's outcome travels as any other: a
@@ -37,9 +38,9 @@ _Static_assert(CFG_TARGET_NAME_MAX <= CW_NAME_MAX,
  * already is that same one, back through Redis (its expiry rounds): not
  * applied again. */
 #define CLBREAKER_SAME_OPEN_MS       1000
-/* The trial lease is asked for this long before half-open is due
- * (several polls). */
-#define CLBREAKER_AHEAD_MS           200
+/* The trial lease is asked for this long before half-open is due (ten
+ * polls: a busy master still asks in time). */
+#define CLBREAKER_AHEAD_MS           500
 /* A breaker deferred while asking tries alone after this long without
  * an answer (Redis is declared lost sooner: cluster.c's watchdog). */
 #define CLBREAKER_HOLD_MS            2000
@@ -260,8 +261,8 @@ out:
     free(a);
 }
 
-/* Asks for the trial lease of target t, whose breaker is open from
- * opened for period ms and was deferred to held. */
+/* Asks for the trial lease of target t, for period ms, whose breaker
+ * is open from opened and was deferred to held. */
 static void clbreaker_ask(struct cluster *c, int t, int64_t opened,
                           int64_t held, int64_t period)
 {
@@ -338,7 +339,9 @@ static void clbreaker_trials(struct cluster *c, int64_t now)
             tr->held_ms = (cb->open_until_ms > now ? cb->open_until_ms
                                                    : now) + CLBREAKER_HOLD_MS;
             cb_defer_open(cb, tr->opened_ms, tr->held_ms);
-            period = cb_open_period_ms(cb, cfg);
+            /* The lease covers the wait and one open period for the
+             * trial itself. */
+            period = tr->until_ms - now + cb_open_period_ms(cb, cfg);
             ask = true;
         }
         shm_unlock(&m->shm);

@@ -194,11 +194,14 @@ static void clhealth_lease_cb(redisAsyncContext *ac, void *r, void *priv)
         goto out;               /* not the deferral now in force */
     cs->held_ms = 0;
     if (reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
-        reply->integer != CLHEALTH_WON && reply->integer > 0)
-        health_defer(st, a->held_ms, now + reply->integer +
-                                         CLHEALTH_AHEAD_MS);
-    else
+        reply->integer != CLHEALTH_WON && reply->integer > 0) {
+        int64_t wait = now + reply->integer + CLHEALTH_AHEAD_MS;
+
+        if (health_defer(st, a->held_ms, wait))
+            cs->waiting_ms = wait;
+    } else {
         health_defer(st, a->held_ms, cs->due_ms);
+    }
 out:
     free(a);
 }
@@ -221,6 +224,7 @@ static void clhealth_ask(struct cluster *c, int p, int h, int64_t due,
         return;                 /* a worker claimed it: probed here */
     cs->due_ms = due;
     cs->held_ms = held;
+    cs->waiting_ms = 0;
     snprintf(ms, sizeof(ms), "%lld",
              (long long)m->cfg->providers[p].health.interval_ms +
                  CLHEALTH_HOLD_MS);
@@ -309,6 +313,20 @@ void clhealth_up(struct cluster *c)
             continue;
         }
         cluster_sent(c);
+    }
+}
+
+void clhealth_down(struct cluster *c)
+{
+    struct master *m = c->m;
+    int64_t now = util_now_ms();
+
+    for (int h = 0; h < SHM_HEALTH_SLOTS; h++) {
+        struct clhealth_slot *cs = &c->health[h];
+
+        if (cs->waiting_ms != 0 && cs->waiting_ms > now)
+            health_defer(provhealth_at(&m->shm, h), cs->waiting_ms, now);
+        cs->waiting_ms = 0;
     }
 }
 

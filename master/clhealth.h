@@ -15,6 +15,7 @@ struct cluster;
 struct clhealth_slot {
     int64_t due_ms;           /* the deadline deferred while asking */
     int64_t held_ms;          /* what it was deferred to; 0: not asking */
+    int64_t waiting_ms;       /* deferred to another's lease end; 0: not */
     uint64_t seen_probes;     /* this instance's probes, last published */
     uint64_t applied;         /* results applied from other instances */
 };
@@ -25,6 +26,9 @@ void clhealth_up(struct cluster *c);
 /* Publishes this instance's new probe results, and asks Redis who
  * probes each provider whose round comes within CLHEALTH_AHEAD_MS. */
 void clhealth_poll(struct cluster *c, int64_t now);
+/* Redis lost: rounds held for another instance's lease come back now,
+ * so that each instance probes alone at once. */
+void clhealth_down(struct cluster *c);
 /* A result from the health channel (len bytes): another instance's,
  * applied here; malformed ones and our own ignored. */
 void clhealth_message(struct cluster *c, const char *payload, size_t len);

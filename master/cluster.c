@@ -65,7 +65,7 @@ static const struct cluster_part cluster_parts[CLUSTER_PARTS] = {
     [CLUSTER_PART_BREAKERS] = { "breakers", clbreaker_sync, clbreaker_poll,
                                 clbreaker_message, NULL },
     [CLUSTER_PART_HEALTH] = { "health", clhealth_up, clhealth_poll,
-                              clhealth_message, NULL },
+                              clhealth_message, clhealth_down },
 };
 
 static void cluster_connect(struct cluster *c);
