@@ -313,23 +313,28 @@ static void clbreaker_publish_close(struct cluster *c, int t)
 }
 
 /* Half-open trials: a won trial that closed its breaker is told; an
- * opening whose time is near is deferred while the lease is asked. */
+ * opening whose time is near is deferred while the lease is asked. One
+ * pass under the lock; the commands go out after it. */
 static void clbreaker_trials(struct cluster *c, int64_t now)
 {
     struct master *m = c->m;
     const struct cfg_breaker *cfg = &m->cfg->breaker;
+    int closed[CFG_MAX_TARGETS], asked[CFG_MAX_TARGETS];
+    int64_t period[CFG_MAX_TARGETS];
+    int n_closed = 0, n_asked = 0;
 
-    for (int t = 0; t < m->cfg->target_count && c->cmd != NULL; t++) {
+    if (c->cmd == NULL)
+        return;
+    shm_lock(&m->shm);
+    for (int t = 0; t < m->cfg->target_count && t < CFG_MAX_TARGETS; t++) {
         int slot = m->slots.target_slot[t];
         struct clbreaker_trial *tr = &c->trials[slot];
         struct cb_state *cb = &m->shm.targets[slot].cb;
-        bool ask = false, closed = false;
-        int64_t period = 0;
 
-        shm_lock(&m->shm);
         if (tr->won) {
-            closed = cb->state == CB_CLOSED;
-            if (closed || cb->opened_ms != tr->opened_ms)
+            if (cb->state == CB_CLOSED)
+                closed[n_closed++] = t;
+            if (cb->state == CB_CLOSED || cb->opened_ms != tr->opened_ms)
                 memset(tr, 0, sizeof(*tr));   /* reopened: an opening */
         } else if (cfg->enabled && cb->state == CB_OPEN &&
                    cb->open_until_ms - now <= CLBREAKER_AHEAD_MS &&
@@ -341,14 +346,18 @@ static void clbreaker_trials(struct cluster *c, int64_t now)
             cb_defer_open(cb, tr->opened_ms, tr->held_ms);
             /* The lease covers the wait and one open period for the
              * trial itself. */
-            period = tr->until_ms - now + cb_open_period_ms(cb, cfg);
-            ask = true;
+            period[n_asked] = tr->until_ms - now + cb_open_period_ms(cb, cfg);
+            asked[n_asked++] = t;
         }
-        shm_unlock(&m->shm);
-        if (closed)
-            clbreaker_publish_close(c, t);
-        if (ask)
-            clbreaker_ask(c, t, tr->opened_ms, tr->held_ms, period);
+    }
+    shm_unlock(&m->shm);
+    for (int i = 0; i < n_closed; i++)
+        clbreaker_publish_close(c, closed[i]);
+    for (int i = 0; i < n_asked; i++) {
+        const struct clbreaker_trial *tr =
+            &c->trials[m->slots.target_slot[asked[i]]];
+
+        clbreaker_ask(c, asked[i], tr->opened_ms, tr->held_ms, period[i]);
     }
 }
 
