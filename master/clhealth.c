@@ -42,6 +42,10 @@ _Static_assert(CFG_NAME_MAX <= CW_NAME_MAX,
  * watchdog). Also the lease's margin over one interval, so that the
  * holder renews it before it ends. */
 #define CLHEALTH_HOLD_MS         2000
+/* At start, the first rounds wait this long for Redis (a connection
+ * takes longer only when Redis is away: cluster.c's connect timeout),
+ * instead of every instance probing at once. */
+#define CLHEALTH_START_MS        1000
 /* A stored result outlives this many intervals. */
 #define CLHEALTH_RESULT_INTERVALS 3
 #define CLHEALTH_NUM_MAX         24     /* a number as text */
@@ -313,6 +317,25 @@ void clhealth_up(struct cluster *c)
             continue;
         }
         cluster_sent(c);
+    }
+}
+
+void clhealth_start(struct cluster *c)
+{
+    struct master *m = c->m;
+    int64_t start = util_now_ms() + CLHEALTH_START_MS;
+
+    for (int p = 0; p < m->cfg->provider_count; p++) {
+        int h = clhealth_slot_of(m, p);
+        struct health_state *st;
+        int64_t due;
+
+        if (h < 0)
+            continue;
+        st = provhealth_at(&m->shm, h);
+        due = health_due_ms(st);
+        if (due < start)
+            health_defer(st, due, start);
     }
 }
 

@@ -1,7 +1,8 @@
 /* clhealth.h - active health shared in cluster mode (clhealth.c): one
  * probe per provider per interval for the whole cluster, its result
- * applied on every instance. cluster.c calls these through its table of
- * parts, with its connections up. */
+ * applied on every instance. cluster.c calls clhealth_start once, at
+ * its start, and the others through its table of parts, with its
+ * connections up. */
 #ifndef RCC_CLHEALTH_H
 #define RCC_CLHEALTH_H
 
@@ -20,6 +21,9 @@ struct clhealth_slot {
     uint64_t applied;         /* results applied from other instances */
 };
 
+/* At start, before the workers: the first probe of each provider waits
+ * up to a second for Redis, so that one instance probes it, not all. */
+void clhealth_start(struct cluster *c);
 /* Just connected: publishes what was probed here while alone, or else
  * learns the last result stored for each provider. */
 void clhealth_up(struct cluster *c);

@@ -504,6 +504,7 @@ int cluster_init(struct master *m)
     if (c->retry_timer == NULL || c->poll_timer == NULL ||
         evtimer_add(c->poll_timer, &poll) < 0)
         return -1;
+    clhealth_start(c);
     cluster_connect(c);
     return 0;
 }

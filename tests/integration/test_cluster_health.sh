@@ -4,7 +4,8 @@
 # three daemons (gw-a, gw-b, gw-c) in front of one mock upstream, which
 # counts what reaches it: the provider is probed once per interval for
 # the whole cluster, not once per instance (GET /v1/models counted over
-# a window); a provider the probing instance finds unhealthy is unhealthy
+# a window; the other instances never probe, not even at start); a
+# provider the probing instance finds unhealthy is unhealthy
 # on the two others, which log who probed it, and healthy again
 # everywhere when it recovers; a breaker open on every instance lets
 # exactly one half-open trial per round reach the upstream however many
@@ -136,6 +137,17 @@ fi
 out=$(redis-cli -p "$RPORT" get "${PREFIX}healthlease:up")
 check_match "the probe lease names one instance" "^gw-[abc]$" "$out"
 PROBER=$out
+own_probes() {  # own_probes GW: the probes that instance made itself
+    local p="${1}_DPORT"
+    curl -s "http://127.0.0.1:${!p}/metrics" |
+        awk '/^pipeline_health_checks_total\{provider="up"/ { n += $2 } END { print n + 0 }'
+}
+idle=0
+for g in $GWS; do
+    [ "gw-${g#gw}" = "$PROBER" ] && continue
+    [ "$(own_probes "$g")" = 0 ] && idle=$((idle + 1))
+done
+check "the two others never probed, not even at start" 2 "$idle"
 out=$(redis-cli -p "$RPORT" get "${PREFIX}health:up")
 check_match "the last result is stored" "^H\|1\|0\|[0-9]+\|$PROBER\|up$" "$out"
 
@@ -145,7 +157,7 @@ if wait_until 20 all_field health unhealthy; then ok "all three see the provider
 else fail "health: $(for g in $GWS; do echo -n "$g=$(target_field "$g" health) "; done)"; fi
 logs=0
 for g in $GWS; do
-    grep -q "health of provider up: unhealthy (probed by instance $PROBER)" \
+    grep -q "health of provider up: unhealthy (probed by instance gw-" \
         "$WORK/$g.log" && logs=$((logs + 1))
 done
 check "the two others log who probed it" 2 "$logs"
