@@ -25,7 +25,7 @@
 
 #define PROBE_URL_MAX   2048
 #define PROBE_MIN_ARM_MS 1   /* a timer is never armed in the past */
-/* Nor further than this: in cluster mode the master may bring a
+/* Nor, in cluster mode, further than this: the master may bring a
  * deferred deadline back (master/clhealth.c), which a timer armed for
  * the later one would miss. */
 #define PROBE_MAX_ARM_MS 250
@@ -75,7 +75,7 @@ static void probe_arm(struct probe *pr)
 
     if (wait < PROBE_MIN_ARM_MS)
         wait = PROBE_MIN_ARM_MS;
-    else if (wait > PROBE_MAX_ARM_MS)
+    else if (wait > PROBE_MAX_ARM_MS && pr->w->cfg->cluster.configured)
         wait = PROBE_MAX_ARM_MS;
     tv = util_ms_to_tv(wait);
 
