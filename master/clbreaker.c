@@ -56,10 +56,12 @@ static const char clbreaker_open_lua[] =
     "end "
     "return redis.call('PUBLISH', KEYS[2], ARGV[3])";
 
-/* Takes the trial lease if it is free. KEYS: lease key. ARGV: this
- * instance, lease ms. -1 when taken, else the ms left to its holder. */
+/* Takes the trial lease if it is free (or ours already: asked again
+ * after a reconnection). KEYS: lease key. ARGV: this instance, lease
+ * ms. -1 when taken, else the ms left to its holder. */
 static const char clbreaker_trial_lua[] =
-    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then "
+    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) or "
+    "   redis.call('GET', KEYS[1]) == ARGV[1] then "
     "  return -1 "
     "end "
     "return redis.call('PTTL', KEYS[1])";
@@ -96,7 +98,8 @@ static void clbreaker_apply_open(struct cluster *c, const char *name,
     tr = &c->trials[m->slots.target_slot[t]];
     shm_lock(&m->shm);
     /* A time deferred for a trial is not one of ours coming back. */
-    same_ms = tr->opened_ms == st->cb.opened_ms ? 0 : CLBREAKER_SAME_OPEN_MS;
+    same_ms = tr->opened_ms == st->cb.opened_ms && !tr->won
+                  ? 0 : CLBREAKER_SAME_OPEN_MS;
     changed = !(st->cb.state == CB_OPEN &&
                 st->cb.open_until_ms + same_ms >= now + remaining_ms) &&
               cb_open_remote(&st->cb, &m->cfg->breaker, now,
