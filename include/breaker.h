@@ -109,6 +109,22 @@ enum cb_transition cb_record(struct cb_state *b,
 bool cb_open_remote(struct cb_state *b, const struct cfg_breaker *cfg,
                     int64_t now_ms, int64_t until_ms);
 
+/* Cluster mode: another instance's half-open trial succeeded, so the
+ * target is closed here too (counters cleared and probes in flight
+ * forgotten, as a local close does). Disabled, or closed already:
+ * nothing. Returns true when it changed (the caller publishes the state
+ * and counts a transition). */
+bool cb_close_remote(struct cb_state *b, const struct cfg_breaker *cfg);
+
+/* Cluster mode: moves the half-open time of the opening that began at
+ * opened_ms to until_ms (later, while the master asks Redis which
+ * instance may try the target first, or until that instance's lease
+ * ends; back again once this instance won). Only while the breaker is
+ * still open from that same opening: a newer opening, a close or a
+ * half-open already under way is left alone. Returns true when it
+ * moved. */
+bool cb_defer_open(struct cb_state *b, int64_t opened_ms, int64_t until_ms);
+
 /* A probe that ended without an outcome (cancelled, client gone): gives
  * its slot back. */
 void cb_release_probe(struct cb_state *b);

@@ -33,12 +33,13 @@
 /* What a breaker message says. */
 enum cw_kind {
     CW_OPEN = 'O',            /* open for remaining_ms from receipt */
-    CW_RESET = 'R'            /* reset by an operator: closed */
+    CW_RESET = 'R',           /* reset by an operator: closed */
+    CW_CLOSE = 'C'            /* the sender's half-open trial succeeded */
 };
 
 struct cw_msg {
     char kind;                /* enum cw_kind */
-    int64_t remaining_ms;     /* CW_OPEN: > 0; CW_RESET: 0 */
+    int64_t remaining_ms;     /* CW_OPEN: > 0; CW_RESET, CW_CLOSE: 0 */
     char origin[CW_INSTANCE_MAX + 1];   /* the instance that sent it */
     char name[CW_NAME_MAX];   /* the target, "provider/model" */
 };
@@ -72,7 +73,7 @@ int cw_channel(char *out, size_t outlen, const char *prefix,
  * fit. */
 int cw_encode(char *out, size_t outlen, const struct cw_msg *msg);
 /* Reads one message of len bytes (no NUL needed): a known kind, a time
- * in 1..CW_OPEN_MAX_MS for CW_OPEN and 0 for CW_RESET (decimal, no
+ * in 1..CW_OPEN_MAX_MS for CW_OPEN and 0 for the others (decimal, no
  * leading zero: cw_encode's spelling, so a message that reads encodes
  * back to the same bytes), a valid origin, a
  * name of 1..CW_NAME_MAX-1 bytes with no NUL. 0, or -1 for anything

@@ -127,6 +127,23 @@ enum health_outcome health_classify(bool transport_ok, long status);
 bool health_claim(struct health_state *h, const struct health_params *p,
                   int32_t owner, int64_t now_ms, int64_t *round);
 
+/* Cluster mode: the master moves the lease's deadline from expected to
+ * until_ms, by compare-and-set, so that no worker claims a round while
+ * it asks Redis which instance probes (later), once this instance won
+ * (back), or while another instance holds the round (until its lease
+ * ends). False when the deadline is no longer expected: a worker
+ * claimed the round meanwhile, or a reload moved it. Lock-free. */
+bool health_defer(struct health_state *h, int64_t expected, int64_t until_ms);
+
+/* Cluster mode, with the lock held: another instance probed the provider
+ * and counted the outcome; its state and consecutive counts hold here
+ * as they are (its health_record decided them: the rules stay in one
+ * place). The probe counters stay this instance's own. An invalid state
+ * value changes nothing. Returns the change, for the caller to log. */
+enum health_change health_apply_remote(struct health_state *h,
+                                       uint32_t state, uint32_t failures,
+                                       uint32_t successes, int64_t now_ms);
+
 /* When the next probe is due (monotonic ms), for the caller's timer. */
 int64_t health_due_ms(const struct health_state *h);
 

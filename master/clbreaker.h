@@ -1,6 +1,7 @@
 /* clbreaker.h - circuit breakers shared by target name in cluster mode
- * (clbreaker.c). cluster.c calls the first three, through its table of
- * parts, with its connections up; control.c calls clbreaker_reset. */
+ * (clbreaker.c), and their half-open trial taken by one instance at a
+ * time. cluster.c calls the first three, through its table of parts,
+ * with its connections up; control.c calls clbreaker_reset. */
 #ifndef RCC_CLBREAKER_H
 #define RCC_CLBREAKER_H
 
@@ -11,7 +12,18 @@
 struct cluster;
 struct master;
 
-/* Publishes the openings found in the segment since the last poll. */
+/* Per target slot, in struct cluster: the half-open lease asked for an
+ * opening. */
+struct clbreaker_trial {
+    int64_t opened_ms;        /* the opening asked about; 0: none */
+    int64_t until_ms;         /* its half-open time before the deferral */
+    int64_t held_ms;          /* the deferral while asking; 0: answered */
+    bool won;                 /* this instance tries the target */
+};
+
+/* Publishes the openings found in the segment since the last poll, asks
+ * for the half-open lease of those whose time is near, and tells the
+ * others when this instance's trial closed a breaker. */
 void clbreaker_poll(struct cluster *c, int64_t now);
 /* Just connected: reads every target's stored opening, then publishes
  * what is open here. */

@@ -35,6 +35,7 @@
 
 #include "clbreaker.h"
 #include "clbudget.h"
+#include "clhealth.h"
 #include "cluster_int.h"
 
 #define CLUSTER_POLL_MS            50     /* breaker scan and watchdog */
@@ -66,6 +67,8 @@ static const struct cluster_part cluster_parts[CLUSTER_PARTS] = {
                                 clbreaker_message, NULL },
     [CLUSTER_PART_BUDGETS] = { "budgets", clbudget_up, clbudget_poll, NULL,
                                clbudget_down },
+    [CLUSTER_PART_HEALTH] = { "health", clhealth_up, clhealth_poll,
+                              clhealth_message, clhealth_down },
 };
 
 static void cluster_connect(struct cluster *c);
@@ -504,6 +507,7 @@ int cluster_init(struct master *m)
     if (c->retry_timer == NULL || c->poll_timer == NULL ||
         evtimer_add(c->poll_timer, &poll) < 0)
         return -1;
+    clhealth_start(c);
     cluster_connect(c);
     return 0;
 }

@@ -2,7 +2,8 @@
  * struct cluster (owned by cluster.c, which makes and frees it) and the
  * count of commands awaiting an answer that the reply watchdog reads.
  * cluster.c owns the connections, the heartbeat and the table of parts;
- * each part (clbreaker.c: the breakers shared by name) is called by
+ * each part (clbreaker.c: the breakers shared by name; clhealth.c: the
+ * providers' health) is called by
  * cluster.c only, through that table. */
 #ifndef RCC_CLUSTER_INT_H
 #define RCC_CLUSTER_INT_H
@@ -13,6 +14,8 @@
 #include <event2/event.h>
 #include <hiredis/async.h>
 
+#include "clbreaker.h"
+#include "clhealth.h"
 #include "clusterwire.h"
 #include "master.h"
 #include "util.h"
@@ -25,6 +28,7 @@
 enum cluster_part_id {
     CLUSTER_PART_BREAKERS = 0,
     CLUSTER_PART_BUDGETS,      /* clbudget.c; its channel is unused */
+    CLUSTER_PART_HEALTH,
     CLUSTER_PARTS
 };
 
@@ -81,6 +85,10 @@ struct cluster {
     /* Per target slot: opened_ms of the last opening published or
      * applied, so each is published once. */
     int64_t seen_opened[SHM_TARGET_SLOTS];
+    /* Per target slot: clbreaker.c's half-open lease. */
+    struct clbreaker_trial trials[SHM_TARGET_SLOTS];
+    /* Per health slot: clhealth.c's probe lease and results. */
+    struct clhealth_slot health[SHM_HEALTH_SLOTS];
     struct cw_instance instances[CLUSTER_INSTANCES_MAX];
     int instance_count;             /* from the last listing */
     struct clbudget *budgets;       /* clbudget.c's; it frees it */

@@ -25,6 +25,10 @@
 
 #define PROBE_URL_MAX   2048
 #define PROBE_MIN_ARM_MS 1   /* a timer is never armed in the past */
+/* Nor, in cluster mode, further than this: the master may bring a
+ * deferred deadline back (master/clhealth.c), which a timer armed for
+ * the later one would miss. */
+#define PROBE_MAX_ARM_MS 250
 
 struct probe {
     struct worker *w;
@@ -67,8 +71,13 @@ static bool probe_current(const struct worker *w)
 static void probe_arm(struct probe *pr)
 {
     int64_t wait = health_due_ms(probe_state(pr)) - util_now_ms();
-    struct timeval tv = util_ms_to_tv(wait < PROBE_MIN_ARM_MS ?
-                                      PROBE_MIN_ARM_MS : wait);
+    struct timeval tv;
+
+    if (wait < PROBE_MIN_ARM_MS)
+        wait = PROBE_MIN_ARM_MS;
+    else if (wait > PROBE_MAX_ARM_MS && pr->w->cfg->cluster.configured)
+        wait = PROBE_MAX_ARM_MS;
+    tv = util_ms_to_tv(wait);
 
     UTIL_MUST(evtimer_add(pr->timer, &tv), "health probe timer");
 }

@@ -275,6 +275,23 @@ bool cb_open_remote(struct cb_state *b, const struct cfg_breaker *cfg,
     return true;
 }
 
+bool cb_close_remote(struct cb_state *b, const struct cfg_breaker *cfg)
+{
+    if (!cfg->enabled || b->state == CB_CLOSED)
+        return false;
+    cb_close(b);
+    return true;
+}
+
+bool cb_defer_open(struct cb_state *b, int64_t opened_ms, int64_t until_ms)
+{
+    if (b->state != CB_OPEN || b->opened_ms != opened_ms ||
+        b->open_until_ms == until_ms)
+        return false;
+    b->open_until_ms = until_ms;
+    return true;
+}
+
 void cb_release_probe(struct cb_state *b)
 {
     if (b->probes > 0)

@@ -63,7 +63,8 @@ static bool cw_msg_ok(const struct cw_msg *msg)
     if (msg->kind == CW_OPEN) {
         if (msg->remaining_ms < 1 || msg->remaining_ms > CW_OPEN_MAX_MS)
             return false;
-    } else if (msg->kind != CW_RESET || msg->remaining_ms != 0) {
+    } else if ((msg->kind != CW_RESET && msg->kind != CW_CLOSE) ||
+               msg->remaining_ms != 0) {
         return false;
     }
     return cw_instance_ok(msg->origin) && name_len > 0 &&

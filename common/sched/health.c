@@ -116,6 +116,36 @@ bool health_claim(struct health_state *h, const struct health_params *p,
     return true;
 }
 
+bool health_defer(struct health_state *h, int64_t expected, int64_t until_ms)
+{
+    return atomic_compare_exchange_strong(&h->next_probe_ms, &expected,
+                                          until_ms);
+}
+
+enum health_change health_apply_remote(struct health_state *h,
+                                       uint32_t state, uint32_t failures,
+                                       uint32_t successes, int64_t now_ms)
+{
+    uint32_t was = h->state;
+
+    if (state > HEALTH_UNHEALTHY || (failures != 0 && successes != 0))
+        return HEALTH_CHANGE_NONE;
+    h->consecutive_failures = failures;
+    h->consecutive_successes = successes;
+    if (was == state)
+        return HEALTH_CHANGE_NONE;
+    h->state = state;
+    h->changed_ms = now_ms;
+    switch (state) {
+    case HEALTH_HEALTHY:
+        return HEALTH_CHANGE_HEALTHY;
+    case HEALTH_UNHEALTHY:
+        return HEALTH_CHANGE_UNHEALTHY;
+    default:
+        return HEALTH_CHANGE_UNKNOWN;
+    }
+}
+
 int64_t health_due_ms(const struct health_state *h)
 {
     return atomic_load(&h->next_probe_ms);

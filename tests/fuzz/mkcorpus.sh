@@ -428,3 +428,11 @@ seed clusterwire bad_origin 'O|12|g w|n'
 seed clusterwire record '{"instance":"gw-a","pid":4242,"host":"box",'\
 '"listen":"127.0.0.1:8080","last_seen_ms":1765000000123,"requests":17}'
 seed clusterwire bad_record '{"instance":"gw","pid":"1"}'
+
+# --- cluster mode: health results (fuzz_cwhealth.c) -------------------------
+rm -rf "${CORPUS:?}/cwhealth"
+mkdir -p "$CORPUS/cwhealth"
+seed cwhealth unhealthy 'H|2|2|0|gw-a|up'
+seed cwhealth healthy 'H|1|0|4294967295|gw-b|openai|x'
+seed cwhealth leading_zeros 'H|1|0|01|gw|p'
+seed cwhealth both_counts 'H|1|1|1|gw|p'

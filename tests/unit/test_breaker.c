@@ -713,6 +713,64 @@ static void test_names(void)
                            "reopened");
 }
 
+/* Cluster mode's half-open lease: the master defers the half-open time
+ * of one opening (never a newer one), and another instance's good trial
+ * closes it here. */
+static void test_cluster_trial(void)
+{
+    struct cfg_breaker cfg = cbt_cfg();
+    struct cb_state b;
+    int64_t opened, until;
+    bool probe, allowed;
+
+    cb_init(&b);
+    CU_ASSERT_FALSE(cb_defer_open(&b, 0, CBT_T0));     /* closed */
+    CU_ASSERT_FALSE(cb_close_remote(&b, &cfg));        /* closed already */
+    for (int i = 0; i < CBT_THRESHOLD; i++)
+        cbt_call(&b, &cfg, CBT_T0, false, NULL);
+    CU_ASSERT_EQUAL(b.state, CB_OPEN);
+    opened = b.opened_ms;
+    until = b.open_until_ms;
+    /* Held while asking: no half-open at the old time. */
+    CU_ASSERT_TRUE(cb_defer_open(&b, opened, until + 2000));
+    CU_ASSERT_FALSE(cb_defer_open(&b, opened, until + 2000));  /* same */
+    CU_ASSERT_FALSE(cb_allow(&b, &cfg, until, &probe, NULL));
+    CU_ASSERT_FALSE(probe);
+    CU_ASSERT_FALSE(cb_usable(&b, &cfg, until));
+    /* Won: back to the old time. */
+    CU_ASSERT_TRUE(cb_defer_open(&b, opened, until));
+    CU_ASSERT_TRUE(cb_allow(&b, &cfg, until, &probe, NULL));
+    CU_ASSERT_TRUE(probe);
+    CU_ASSERT_EQUAL(b.state, CB_HALF_OPEN);
+    /* Half-open already: nothing moves it. */
+    CU_ASSERT_FALSE(cb_defer_open(&b, opened, until + 5000));
+    CU_ASSERT_EQUAL(b.state, CB_HALF_OPEN);
+    /* Another instance's trial closed it: probes in flight forgotten. */
+    CU_ASSERT_TRUE(cb_close_remote(&b, &cfg));
+    CU_ASSERT_EQUAL(b.state, CB_CLOSED);
+    CU_ASSERT_EQUAL(b.probes, 0);
+    CU_ASSERT_EQUAL(b.trips, 0);
+    CU_ASSERT_EQUAL(b.open_until_ms, 0);
+    cbt_call(&b, &cfg, until + 1, true, &allowed);
+    CU_ASSERT_TRUE(allowed);
+    /* An opening other than the one asked about is left alone. */
+    for (int i = 0; i < CBT_THRESHOLD; i++)
+        cbt_call(&b, &cfg, until + 10, false, NULL);
+    CU_ASSERT_EQUAL(b.state, CB_OPEN);
+    CU_ASSERT_FALSE(cb_defer_open(&b, opened, b.open_until_ms + 1));
+    /* A loser keeps it open until the winner's lease ends. */
+    CU_ASSERT_TRUE(cb_defer_open(&b, b.opened_ms, b.open_until_ms + 7000));
+    CU_ASSERT_FALSE(cb_usable(&b, &cfg, b.open_until_ms - 1));
+    /* Still open: a remote close closes it as well. */
+    CU_ASSERT_TRUE(cb_close_remote(&b, &cfg));
+    CU_ASSERT_EQUAL(b.state, CB_CLOSED);
+    /* Disabled: no remote close. */
+    for (int i = 0; i < CBT_THRESHOLD; i++)
+        cbt_call(&b, &cfg, until + 20, false, NULL);
+    cfg.enabled = false;
+    CU_ASSERT_FALSE(cb_close_remote(&b, &cfg));
+}
+
 static const CU_TestInfo breaker_tests[] = {
     { "consecutive failures open it; success resets",
       test_threshold_counting },
@@ -736,6 +794,7 @@ static const CU_TestInfo breaker_tests[] = {
     { "state is plain, copyable data", test_plain_data },
     { "cb_repair", test_repair },
     { "state and transition names", test_names },
+    { "cluster: deferred half-open, remote close", test_cluster_trial },
     CU_TEST_INFO_NULL
 };
 

@@ -85,6 +85,13 @@ static void test_message_round_trip(void)
     CU_ASSERT_EQUAL(out.kind, CW_RESET);
     CU_ASSERT_EQUAL(out.remaining_ms, 0);
 
+    in.kind = CW_CLOSE;
+    CU_ASSERT_EQUAL(cw_encode(text, sizeof(text), &in), 0);
+    CU_ASSERT_STRING_EQUAL(text, "C|0|gw-a|up/model with | and spaces");
+    CU_ASSERT_EQUAL(cw_decode(text, strlen(text), &out), 0);
+    CU_ASSERT_EQUAL(out.kind, CW_CLOSE);
+    in.kind = CW_RESET;
+
     /* Invalid messages are not encoded. */
     in.remaining_ms = 5;
     CU_ASSERT_EQUAL(cw_encode(text, sizeof(text), &in), -1);
@@ -105,7 +112,7 @@ static void test_message_refused(void)
         "O||gw|n", "O|-5|gw|n", "O|0|gw|n", "R|7|gw|n", "O|1x|gw|n",
         "O|12||n", "O|12|g w|n", "O|1234567890123456|gw|n",
         "O|604800001|gw|n", "o|12|gw|n", "O 12|gw|n", "O|012|gw|n",
-        "R|00|gw|n",
+        "R|00|gw|n", "C|3|gw|n", "C|00|gw|n",
     };
     struct cw_msg msg;
     char longname[CW_NAME_MAX + 16];

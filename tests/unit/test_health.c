@@ -377,6 +377,62 @@ static void test_random_against_rules(void)
     CU_ASSERT_EQUAL(atomic_load(&h.probes_failed), total_failed);
 }
 
+/* Cluster mode: the master defers a round by compare-and-set (a worker
+ * that claimed first wins), and another instance's result is taken as
+ * it is, counters untouched. */
+static void test_cluster(void)
+{
+    struct health_state h, other;
+    int64_t t = HT_T0, due, round = 0;
+
+    health_init(&h, t);
+    due = health_due_ms(&h);
+    CU_ASSERT_TRUE(health_defer(&h, due, due + 2000));
+    CU_ASSERT_FALSE(health_claim(&h, &ht_params, 0, t, &round));
+    CU_ASSERT_FALSE(health_defer(&h, due, due + 3000));  /* not expected */
+    CU_ASSERT_EQUAL(health_due_ms(&h), due + 2000);
+    CU_ASSERT_TRUE(health_defer(&h, due + 2000, due));   /* won: back */
+    CU_ASSERT_TRUE(health_claim(&h, &ht_params, 0, t, &round));
+    /* A claim moved it: the master's deferral fails. */
+    CU_ASSERT_FALSE(health_defer(&h, due, due + 2000));
+
+    /* Results from the prober, fed through its own rules. */
+    health_init(&other, t);
+    CU_ASSERT_EQUAL(ht_probe(&other, &ht_params, &t, HEALTH_FAIL),
+                    HEALTH_CHANGE_NONE);
+    CU_ASSERT_EQUAL(health_apply_remote(&h, other.state,
+                                        other.consecutive_failures,
+                                        other.consecutive_successes, t),
+                    HEALTH_CHANGE_NONE);
+    CU_ASSERT_EQUAL(h.consecutive_failures, 1);
+    CU_ASSERT_EQUAL(ht_probe(&other, &ht_params, &t, HEALTH_FAIL),
+                    HEALTH_CHANGE_UNHEALTHY);
+    CU_ASSERT_EQUAL(health_apply_remote(&h, other.state,
+                                        other.consecutive_failures,
+                                        other.consecutive_successes, t),
+                    HEALTH_CHANGE_UNHEALTHY);
+    CU_ASSERT_FALSE(health_usable(&h));
+    CU_ASSERT_EQUAL(h.changed_ms, t);
+    CU_ASSERT_EQUAL(atomic_load(&h.probes_failed), 0);
+    /* The same again: no change reported twice. */
+    CU_ASSERT_EQUAL(health_apply_remote(&h, HEALTH_UNHEALTHY, 2, 0, t + 1),
+                    HEALTH_CHANGE_NONE);
+    /* Taking over as prober: counting goes on from the counts applied
+     * (healthy_after = 3). */
+    CU_ASSERT_EQUAL(health_apply_remote(&h, HEALTH_UNHEALTHY, 0, 2, t),
+                    HEALTH_CHANGE_NONE);
+    CU_ASSERT_EQUAL(ht_probe(&h, &ht_params, &t, HEALTH_OK),
+                    HEALTH_CHANGE_HEALTHY);
+    /* Garbage changes nothing. */
+    CU_ASSERT_EQUAL(health_apply_remote(&h, 7, 0, 0, t),
+                    HEALTH_CHANGE_NONE);
+    CU_ASSERT_EQUAL(health_apply_remote(&h, HEALTH_UNHEALTHY, 1, 1, t),
+                    HEALTH_CHANGE_NONE);
+    CU_ASSERT_EQUAL(h.state, HEALTH_HEALTHY);
+    CU_ASSERT_EQUAL(health_apply_remote(&h, HEALTH_UNKNOWN, 0, 0, t),
+                    HEALTH_CHANGE_UNKNOWN);
+}
+
 static const CU_TestInfo health_tests[] = {
     { "starts unknown and usable", test_init },
     { "which probe results fail", test_classify },
@@ -389,6 +445,7 @@ static const CU_TestInfo health_tests[] = {
     { "repair", test_repair },
     { "names", test_names },
     { "random outcomes against the rules", test_random_against_rules },
+    { "cluster: deferred rounds, remote results", test_cluster },
     CU_TEST_INFO_NULL
 };
 
