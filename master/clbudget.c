@@ -26,7 +26,6 @@
 
 #include "budgetlease.h"
 #include "budgets.h"
-#include "cluster.h"
 #include "cluster_int.h"
 
 #define CLBUDGET_NUM_MAX  24       /* a number as text */
@@ -309,7 +308,7 @@ static void clbudget_keep(struct cluster *c, const struct clbudget_ref *r,
                                 since != 0 ? now - since : 0, lack_now);
         cb->alone_ms[r->index] = 0;
     }
-    if (budgetlease_plan(r->limit, cluster_instances(m), level, &ask))
+    if (budgetlease_plan(r->limit, cluster_count(c), level, &ask))
         clbudget_ask(c, r, &ask, owed);
 }
 
@@ -321,7 +320,7 @@ static void clbudget_alone(struct cluster *c, const struct clbudget_ref *r,
 {
     struct master *m = c->m;
     struct clbudget *cb = c->budgets;
-    int n = cluster_instances(m);
+    int n = cluster_count(c);
     int64_t left = 0, lack;
     bool lost;
 
@@ -375,7 +374,7 @@ void clbudget_down(struct cluster *c)
     if (n > 0)
         log_msg(&c->m->log, LOG_INFO, NULL, "cluster: rate budgets split %d "
                 "ways while Redis is away (%d budgets)",
-                cluster_instances(c->m), n);
+                cluster_count(c), n);
 }
 
 void clbudget_configured(struct master *m)

@@ -554,14 +554,8 @@ bool cluster_connected(const struct master *m)
 int cluster_instances(const struct master *m)
 {
     const struct cluster *c = cluster_of(m);
-    int n = 1;
 
-    if (c == NULL)
-        return 0;
-    for (int i = 0; i < c->instance_count; i++)
-        if (strcmp(c->instances[i].instance, c->instance) != 0)
-            n++;
-    return n;
+    return c == NULL ? 0 : cluster_count(c);
 }
 
 json_object *cluster_stats(struct master *m)

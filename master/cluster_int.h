@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <event2/event.h>
 #include <hiredis/async.h>
@@ -121,6 +122,17 @@ static inline redisReply *cluster_reply(struct cluster *c, void *r)
         return NULL;
     cluster_answered(c);
     return r;
+}
+
+/* Instances in the last listing, this one always counted: at least 1. */
+static inline int cluster_count(const struct cluster *c)
+{
+    int n = 1;
+
+    for (int i = 0; i < c->instance_count; i++)
+        if (strcmp(c->instances[i].instance, c->instance) != 0)
+            n++;
+    return n;
 }
 
 #endif
