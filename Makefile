@@ -28,7 +28,8 @@ MASTER_SRC = master/main.c master/master.c master/frontend.c \
              master/http.c master/http_out.c master/relay.c master/supervisor.c \
              master/mreq.c master/reqlog.c master/endpoints.c master/budgets.c \
              master/door_anthropic.c master/control.c master/notify.c \
-             master/mcap.c master/cluster.c master/clbreaker.c
+             master/mcap.c master/cluster.c master/clbreaker.c \
+             master/cloauth.c
 WORKER_SRC = $(wildcard worker/*.c)
 CTL_SRC    = master/pipelinectl.c master/login.c master/ctlcli.c
 UNIT_SRC   = $(wildcard tests/unit/*.c)
@@ -85,7 +86,8 @@ $(BINDIR)/pipelined: $(DAEMON_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(HIREDIS_LIBS) $(LDLIBS)
 
-$(BUILD)/master/cluster.o $(BUILD)/master/clbreaker.o: CFLAGS += $(HIREDIS_CFLAGS)
+$(BUILD)/master/cluster.o $(BUILD)/master/clbreaker.o \
+$(BUILD)/master/cloauth.o: CFLAGS += $(HIREDIS_CFLAGS)
 
 $(BINDIR)/pipelinectl: $(CTL_OBJ)
 	@mkdir -p $(@D)

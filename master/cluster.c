@@ -34,6 +34,7 @@
 #include <hiredis/adapters/libevent.h>
 
 #include "clbreaker.h"
+#include "cloauth.h"
 #include "cluster_int.h"
 
 #define CLUSTER_POLL_MS            50     /* breaker scan and watchdog */
@@ -63,6 +64,8 @@ static const char cluster_heartbeat_lua[] =
 static const struct cluster_part cluster_parts[CLUSTER_PARTS] = {
     [CLUSTER_PART_BREAKERS] = { "breakers", clbreaker_sync, clbreaker_poll,
                                 clbreaker_message, NULL },
+    [CLUSTER_PART_OAUTH] = { "oauth", cloauth_sync, cloauth_poll,
+                             cloauth_message, NULL },
 };
 
 static void cluster_connect(struct cluster *c);
@@ -522,6 +525,7 @@ void cluster_free(struct master *m)
         explicit_bzero(c->password, strlen(c->password));
         free(c->password);
     }
+    cloauth_free(c);
     free(c->path);
     free(c->prefix);
     free(c);

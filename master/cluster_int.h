@@ -24,6 +24,7 @@
  * ("PREFIXname") and its hooks in cluster.c's table. */
 enum cluster_part_id {
     CLUSTER_PART_BREAKERS = 0,
+    CLUSTER_PART_OAUTH,        /* cloauth.c: OAuth refresh lock, tokens */
     CLUSTER_PARTS
 };
 
@@ -81,6 +82,7 @@ struct cluster {
     int64_t seen_opened[SHM_TARGET_SLOTS];
     struct cw_instance instances[CLUSTER_INSTANCES_MAX];
     int instance_count;             /* from the last listing */
+    struct cloauth *oauth;          /* cloauth.c's; made on first use */
 };
 
 /* A command sent: the watchdog's clock starts with the first one
