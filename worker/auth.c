@@ -552,8 +552,13 @@ void auth_cluster_frame(struct worker *w, unsigned op, uint32_t provider,
         auth_save(ap, &t, false);
         return;
     }
-    if (ap->phase != AUTH_CLUSTER)
-        return;                 /* an answer to an ask given up */
+    if (ap->phase != AUTH_CLUSTER || ap->cluster_ok) {
+        /* An answer to an ask given up (the tokens came meanwhile): a
+         * lock granted for it is given back at once. */
+        if (op == FRAME_OAUTH_GRANTED)
+            outq_send_control(w, FRAME_OAUTH, FRAME_OAUTH_RELEASE, provider);
+        return;
+    }
     if (op == FRAME_OAUTH_GRANTED || op == FRAME_OAUTH_ALONE) {
         ap->cluster_ok = true;
         ap->cluster_granted = op == FRAME_OAUTH_GRANTED;
