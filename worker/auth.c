@@ -406,6 +406,7 @@ static void auth_cluster_ask(struct auth_provider *ap)
         ap->phase_start_ms = util_now_ms();
     }
     ap->cluster_asked_ms = util_now_ms();
+    ap->cluster_busy = false;
     outq_send_control(ap->w, FRAME_OAUTH, FRAME_OAUTH_ASK,
                       (uint32_t)ap->provider);
     if (!evtimer_pending(ap->timer, NULL))
@@ -504,7 +505,12 @@ static void auth_timer_cb(evutil_socket_t fd, short what, void *arg)
             auth_refresh_failed(ap, "another instance of the cluster has "
                                 "held the refresh lock for too long");
         } else {
-            if (util_now_ms() - ap->cluster_asked_ms >= AUTH_CLUSTER_ASK_MS)
+            int64_t since = util_now_ms() - ap->cluster_asked_ms;
+
+            /* Again once told BUSY, not while the answer is on its way
+             * (unless it got lost). */
+            if ((ap->cluster_busy && since >= AUTH_CLUSTER_ASK_MS) ||
+                since >= AUTH_CLUSTER_ANSWER_MS)
                 auth_cluster_ask(ap);
             auth_timer_arm(ap, AUTH_POLL_MS);
         }
@@ -552,19 +558,26 @@ void auth_cluster_frame(struct worker *w, unsigned op, uint32_t provider,
         auth_save(ap, &t, false);
         return;
     }
-    if (ap->phase != AUTH_CLUSTER || ap->cluster_ok) {
-        /* An answer to an ask given up (the tokens came meanwhile): a
-         * lock granted for it is given back at once. */
-        if (op == FRAME_OAUTH_GRANTED)
-            outq_send_control(w, FRAME_OAUTH, FRAME_OAUTH_RELEASE, provider);
-        return;
-    }
-    if (op == FRAME_OAUTH_GRANTED || op == FRAME_OAUTH_ALONE) {
+    if (ap->phase == AUTH_CLUSTER && !ap->cluster_ok) {
+        if (op == FRAME_OAUTH_BUSY) {
+            ap->cluster_busy = true;   /* the timer watches the file */
+            return;
+        }
         ap->cluster_ok = true;
         ap->cluster_granted = op == FRAME_OAUTH_GRANTED;
         auth_refresh_locked(ap);
+        return;
     }
-    /* BUSY: the timer watches the file and asks again. */
+    /* The answer to an ask answered already or given up (the tokens came
+     * meanwhile). A lock granted for it is this instance's: kept for the
+     * refresh under way, else given back at once. */
+    if (op != FRAME_OAUTH_GRANTED)
+        return;
+    if (ap->phase == AUTH_REFRESHING || ap->phase == AUTH_USERINFO ||
+        ap->phase == AUTH_SAVING)
+        ap->cluster_granted = true;
+    else
+        outq_send_control(w, FRAME_OAUTH, FRAME_OAUTH_RELEASE, provider);
 }
 
 /* ---- what the adapter asks ---- */

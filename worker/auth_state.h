@@ -30,6 +30,8 @@ struct offload;
 #define AUTH_CLUSTER_ASK_MS     500    /* cluster mode: asks the master for
                                           the cluster's lock this often
                                           while another instance has it */
+#define AUTH_CLUSTER_ANSWER_MS  5000   /* an ask unanswered this long is
+                                          sent again */
 
 enum auth_phase {
     AUTH_IDLE,
@@ -73,6 +75,7 @@ struct auth_provider {
     /* cluster mode (FRAME_OAUTH) */
     bool cluster_ok;           /* the master said GRANTED or ALONE */
     bool cluster_granted;      /* GRANTED: RELEASE it when settled */
+    bool cluster_busy;         /* the last ask was answered BUSY */
     int64_t cluster_asked_ms;  /* monotonic: the last ask */
     /* the refresh call in flight */
     CURL *easy;
