@@ -48,7 +48,7 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # memory) and ASan+UBSan with LeakSanitizer runs every suite; valgrind
 # on all of them took the whole run past CI's 10 minutes.
 # RCC_VALGRIND_ALL=1: every suite.
-VALGRIND_SUITES="api errors oauth capture budgets health anthropic cluster"
+VALGRIND_SUITES="api errors oauth capture budgets health anthropic cluster cluster_oauth"
 
 have_unit=0
 ls tests/unit/*.c >/dev/null 2>&1 && have_unit=1

@@ -428,3 +428,17 @@ seed clusterwire bad_origin 'O|12|g w|n'
 seed clusterwire record '{"instance":"gw-a","pid":4242,"host":"box",'\
 '"listen":"127.0.0.1:8080","last_seen_ms":1765000000123,"requests":17}'
 seed clusterwire bad_record '{"instance":"gw","pid":"1"}'
+
+# --- cluster mode: OAuth token records and change notices ----------------
+# Read both ways (see fuzz_oauthwire.c). c84a... is the fingerprint of
+# the refresh token "rt-0".
+mkdir -p "$CORPUS/oauthwire"
+seed oauthwire record 'gw-a|c84a1c75653cdbde1ab963ef3221d103|-|1796625229059\n'\
+'{"access_token":"at-9","refresh_token":"rt-0","token_type":"Bearer",'\
+'"resource_url":"portal.qwen.ai","expiry_date":1796628808973}\n'
+seed oauthwire record_prev 'gw-b|c84a1c75653cdbde1ab963ef3221d103|'\
+'4448e70765c1717d3882ffc7121db3b1|1\n{"access_token":"a","refresh_token":"rt-0"}'
+seed oauthwire record_wrong_fp 'gw-a|4448e70765c1717d3882ffc7121db3b1|-|1\n'\
+'{"access_token":"a","refresh_token":"rt-0"}'
+seed oauthwire notice 'gw-c|c84a1c75653cdbde1ab963ef3221d103|qwen'
+seed oauthwire bad_notice 'gw c|c84a|qwen'

@@ -49,6 +49,7 @@ static int (*const unit_registrars[])(void) = {
     register_anthropic_up_tests,
     register_capture_tests,
     register_clusterwire_tests,
+    register_oauthwire_tests,
 };
 
 int unit_add_suite(const char *name, const CU_TestInfo *tests)
