@@ -483,7 +483,6 @@ static void cloauth_lock_cb(redisAsyncContext *ac, void *r, void *priv)
     struct cloauth_req *rq = priv;
     redisReply *reply = r;
     unsigned op = FRAME_OAUTH_ALONE;
-    int p;
 
     if (c == NULL || c->closing) {
         free(rq);
@@ -498,9 +497,11 @@ static void cloauth_lock_cb(redisAsyncContext *ac, void *r, void *priv)
             if (strcmp(what, "granted") == 0) {
                 op = FRAME_OAUTH_GRANTED;
             } else {
+                int p = cloauth_find(c->m, rq->provider);
+
                 op = FRAME_OAUTH_BUSY;
                 if (strcmp(what, "newer") == 0 && reply->elements == 2 &&
-                    (p = cloauth_find(c->m, rq->provider)) >= 0)
+                    p >= 0)
                     cloauth_take_record(c, p, reply->element[1], rq->slot);
             }
         }
