@@ -15,8 +15,10 @@
 #include "oauth.h"
 
 /* A fingerprint: the first OW_FP_LEN hex digits of the SHA-256 of the
- * refresh token (of the access token when there is none). One way: it
- * names a token set without revealing it. */
+ * access token, the refresh token and the API key (iFlow), each ended by
+ * a NUL (the last one not), absent ones empty. Any new token makes a new
+ * one; the expiry alone does not. One way: it names a version of a token
+ * set without revealing it. */
 #define OW_FP_LEN         32
 /* "No previous tokens" in a record. */
 #define OW_FP_NONE        "-"
@@ -44,7 +46,7 @@ struct ow_msg {
 };
 
 /* t's fingerprint into out (OW_FP_LEN hex digits and a NUL). 0, or -1
- * when t has neither token or the digest fails. */
+ * when t has no access token or the digest fails. */
 int ow_fingerprint(const struct oauth_tokens *t, char out[OW_FP_LEN + 1]);
 /* Whether s is a fingerprint (OW_FP_LEN lowercase hex digits). */
 bool ow_fp_ok(const char *s);

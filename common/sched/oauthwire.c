@@ -17,15 +17,27 @@ static const char ow_hex[] = "0123456789abcdef";
 
 int ow_fingerprint(const struct oauth_tokens *t, char out[OW_FP_LEN + 1])
 {
-    const char *s = t->refresh_token != NULL ? t->refresh_token
-                                             : t->access_token;
+    const char *parts[] = { t->access_token, t->refresh_token, t->api_key };
+    const size_t count = sizeof(parts) / sizeof(parts[0]);
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
+    EVP_MD_CTX *ctx;
+    int ok;
 
     out[0] = '\0';
-    if (s == NULL ||
-        EVP_Digest(s, strlen(s), digest, &dlen, EVP_sha256(), NULL) != 1 ||
-        dlen != OW_SHA256_LEN)
+    if (t->access_token == NULL || (ctx = EVP_MD_CTX_new()) == NULL)
+        return -1;
+    ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+    for (size_t i = 0; ok && i < count; i++) {
+        const char *s = parts[i] != NULL ? parts[i] : "";
+
+        /* Each part ends with its NUL: ("ab", "") and ("a", "b") differ. */
+        ok = EVP_DigestUpdate(ctx, s, strlen(s) + (i + 1 < count ? 1 : 0)) == 1;
+    }
+    ok = ok && EVP_DigestFinal_ex(ctx, digest, &dlen) == 1 &&
+         dlen == OW_SHA256_LEN;
+    EVP_MD_CTX_free(ctx);
+    if (!ok)
         return -1;
     for (int i = 0; i < OW_FP_LEN / 2; i++) {
         out[2 * i] = ow_hex[digest[i] >> 4];

@@ -430,15 +430,15 @@ seed clusterwire record '{"instance":"gw-a","pid":4242,"host":"box",'\
 seed clusterwire bad_record '{"instance":"gw","pid":"1"}'
 
 # --- cluster mode: OAuth token records and change notices ----------------
-# Read both ways (see fuzz_oauthwire.c). c84a... is the fingerprint of
-# the refresh token "rt-0".
+# Read both ways (see fuzz_oauthwire.c). 0442... is the fingerprint of
+# the tokens at-9/rt-0, 7922... that of a/rt-0.
 mkdir -p "$CORPUS/oauthwire"
-seed oauthwire record 'gw-a|c84a1c75653cdbde1ab963ef3221d103|-|1796625229059\n'\
+seed oauthwire record 'gw-a|0442a1e98cd8d5e79e56784b6cf7ad3a|-|1796625229059\n'\
 '{"access_token":"at-9","refresh_token":"rt-0","token_type":"Bearer",'\
 '"resource_url":"portal.qwen.ai","expiry_date":1796628808973}\n'
-seed oauthwire record_prev 'gw-b|c84a1c75653cdbde1ab963ef3221d103|'\
-'4448e70765c1717d3882ffc7121db3b1|1\n{"access_token":"a","refresh_token":"rt-0"}'
-seed oauthwire record_wrong_fp 'gw-a|4448e70765c1717d3882ffc7121db3b1|-|1\n'\
+seed oauthwire record_prev 'gw-b|7922c3854ba067e968641bd154a60ee0|'\
+'0442a1e98cd8d5e79e56784b6cf7ad3a|1\n{"access_token":"a","refresh_token":"rt-0"}'
+seed oauthwire record_wrong_fp 'gw-a|6dabaa8b97000200e8ab9768511c565b|-|1\n'\
 '{"access_token":"a","refresh_token":"rt-0"}'
-seed oauthwire notice 'gw-c|c84a1c75653cdbde1ab963ef3221d103|qwen'
-seed oauthwire bad_notice 'gw c|c84a|qwen'
+seed oauthwire notice 'gw-c|0442a1e98cd8d5e79e56784b6cf7ad3a|qwen'
+seed oauthwire bad_notice 'gw c|0442|qwen'

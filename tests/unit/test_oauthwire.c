@@ -12,9 +12,11 @@
 #include "oauthwire.h"
 #include "unit.h"
 
-/* sha256("rt-0") and sha256("at-9"), their first 32 hex digits. */
-#define OWT_FP_RT0   "c84a1c75653cdbde1ab963ef3221d103"
-#define OWT_FP_AT9   "4448e70765c1717d3882ffc7121db3b1"
+/* The first 32 hex digits of sha256("at-9\0rt-0\0"), of
+ * sha256("at-9\0\0") and of sha256("at-9\0rt-0\0ik-1"). */
+#define OWT_FP_RT0   "0442a1e98cd8d5e79e56784b6cf7ad3a"
+#define OWT_FP_AT9   "6dabaa8b97000200e8ab9768511c565b"
+#define OWT_FP_IK1   "542f76e4b1e94a6921aa1a1c0c22c172"
 #define OWT_STAMP    1796625229059LL
 #define OWT_EXPIRY   1796628808973LL
 #define OWT_TEXT_MAX 1024
@@ -35,21 +37,27 @@ static void test_fingerprint(void)
 {
     struct oauth_tokens t = owt_tokens("at-9", "rt-0");
     struct oauth_tokens no_refresh = owt_tokens("at-9", NULL);
-    struct oauth_tokens none = owt_tokens(NULL, NULL);
+    struct oauth_tokens none = owt_tokens(NULL, "rt-0");
     char fp[OW_FP_LEN + 1];
 
     CU_ASSERT_EQUAL(ow_fingerprint(&t, fp), 0);
-    CU_ASSERT_STRING_EQUAL(fp, OWT_FP_RT0);    /* the refresh token's */
+    CU_ASSERT_STRING_EQUAL(fp, OWT_FP_RT0);
     CU_ASSERT_TRUE(ow_fp_ok(fp));
+    t.expiry_ms++;                     /* the expiry is not part of it */
+    CU_ASSERT_EQUAL(ow_fingerprint(&t, fp), 0);
+    CU_ASSERT_STRING_EQUAL(fp, OWT_FP_RT0);
+    t.api_key = strdup("ik-1");        /* a new API key is a new version */
+    CU_ASSERT_EQUAL(ow_fingerprint(&t, fp), 0);
+    CU_ASSERT_STRING_EQUAL(fp, OWT_FP_IK1);
     CU_ASSERT_EQUAL(ow_fingerprint(&no_refresh, fp), 0);
-    CU_ASSERT_STRING_EQUAL(fp, OWT_FP_AT9);    /* else the access token's */
-    CU_ASSERT_EQUAL(ow_fingerprint(&none, fp), -1);
+    CU_ASSERT_STRING_EQUAL(fp, OWT_FP_AT9);
+    CU_ASSERT_EQUAL(ow_fingerprint(&none, fp), -1);  /* no access token */
     CU_ASSERT_STRING_EQUAL(fp, "");
     CU_ASSERT_FALSE(ow_fp_ok(""));
-    CU_ASSERT_FALSE(ow_fp_ok("C84A1C75653CDBDE1AB963EF3221D103"));
+    CU_ASSERT_FALSE(ow_fp_ok("0442A1E98CD8D5E79E56784B6CF7AD3A"));
     CU_ASSERT_FALSE(ow_fp_ok(OWT_FP_RT0 "0"));
-    CU_ASSERT_FALSE(ow_fp_ok("c84a1c75653cdbde1ab963ef3221d10"));
-    CU_ASSERT_FALSE(ow_fp_ok("g84a1c75653cdbde1ab963ef3221d103"));
+    CU_ASSERT_FALSE(ow_fp_ok("0442a1e98cd8d5e79e56784b6cf7ad3"));
+    CU_ASSERT_FALSE(ow_fp_ok("g442a1e98cd8d5e79e56784b6cf7ad3a"));
     oauth_tokens_free(&t);
     oauth_tokens_free(&no_refresh);
     oauth_tokens_free(&none);
@@ -120,7 +128,7 @@ static void test_record_refused(void)
         "|" OWT_FP_RT0 "|-|1796625229059\n",
         "gw-a|" OWT_FP_RT0 "|x|1796625229059\n",   /* prev */
         "gw-a|" OWT_FP_RT0 "||1796625229059\n",
-        "gw-a|C84A1C75653CDBDE1AB963EF3221D103|-|1796625229059\n",
+        "gw-a|0442A1E98CD8D5E79E56784B6CF7AD3A|-|1796625229059\n",
         "gw-a|" OWT_FP_RT0 "|-|01796625229059\n",  /* leading zero */
         "gw-a|" OWT_FP_RT0 "|-|0\n",
         "gw-a|" OWT_FP_RT0 "|-|\n",
@@ -181,7 +189,7 @@ static void test_message(void)
         "gw-b|" OWT_FP_RT0,
         "gw b|" OWT_FP_RT0 "|qwen",
         "|" OWT_FP_RT0 "|qwen",
-        "gw-b|c84a|qwen",
+        "gw-b|0442|qwen",
         "gw-b||qwen",
         "",
     };
