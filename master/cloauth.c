@@ -65,18 +65,18 @@ static const char cloauth_lock_lua[] =
     "return {'busy'}";
 
 /* Stores new tokens unless they are consumed already ('old'): the
- * record, the consumed mark of the ones they replace, the lock released
- * when ours, the notice. KEYS: tokens, used, channel, lock. ARGV:
- * record, fingerprint, previous fingerprint or '-', notice, owner, keep
- * ms, marks kept, now. */
+ * record, the consumed marks of the versions they replace, the lock
+ * released when ours, the notice. KEYS: tokens, used, channel, lock.
+ * ARGV: record, fingerprint, previous fingerprint or '-', notice, owner,
+ * keep ms, marks kept, now, another replaced fingerprint or '-'. */
 static const char cloauth_store_lua[] =
     "if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 'old' end "
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[6]) "
-    "if ARGV[3] ~= '-' then "
-    "  redis.call('ZADD', KEYS[2], ARGV[8], ARGV[3]) "
-    "  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[7]) + 1)) "
-    "  redis.call('PEXPIRE', KEYS[2], ARGV[6]) "
+    "for _, f in ipairs({ARGV[3], ARGV[9]}) do "
+    "  if f ~= '-' then redis.call('ZADD', KEYS[2], ARGV[8], f) end "
     "end "
+    "redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[7]) + 1)) "
+    "redis.call('PEXPIRE', KEYS[2], ARGV[6]) "
     "if redis.call('GET', KEYS[4]) == ARGV[5] then "
     "  redis.call('DEL', KEYS[4]) "
     "end "
@@ -119,6 +119,8 @@ struct cloauth_req {
     char provider[CFG_NAME_MAX];
     int slot;                  /* -1: no worker waits */
     pid_t pid;                 /* the worker that asked */
+    char fp[OW_FP_LEN + 1];    /* a store: the version stored */
+    char prev[OW_FP_LEN + 1];  /* and the one it replaces */
 };
 
 static bool cloauth_is_oauth(const struct cfg_provider *p)
@@ -305,36 +307,55 @@ static void cloauth_fetch(struct cluster *c, int p)
     cluster_sent(c);
 }
 
+/* A store that did not happen (Redis lost or refusing): the version is
+ * announced again at the next look, unless a newer one came meanwhile. */
+static void cloauth_unstored(struct cluster *c, int p,
+                             const struct cloauth_req *rq)
+{
+    struct cloauth_prov *pr = cloauth_prov(c, p);
+
+    if (strcmp(pr->fp, rq->fp) != 0)
+        return;
+    util_strlcpy(pr->fp, rq->prev, sizeof(pr->fp));
+    memset(&pr->id, 0, sizeof(pr->id));
+}
+
 static void cloauth_store_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     struct cluster *c = ac->data;
     struct cloauth_req *rq = priv;
-    redisReply *reply = c != NULL ? cluster_reply(c, r) : NULL;
+    redisReply *reply = r;
     int p;
 
-    if (reply != NULL && (p = cloauth_find(c->m, rq->provider)) >= 0) {
-        if (reply->type == REDIS_REPLY_ERROR)
+    if (c == NULL || c->closing ||
+        (p = cloauth_find(c->m, rq->provider)) < 0) {
+        free(rq);
+        return;
+    }
+    if (reply != NULL)
+        cluster_answered(c);
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        if (reply != NULL)
             log_msg(&c->m->log, LOG_WARN, NULL, "cluster: Redis refused "
                     "the tokens of provider %s: %s", rq->provider,
                     reply->str);
-        else if (reply->type == REDIS_REPLY_STATUS ||
-                 reply->type == REDIS_REPLY_STRING) {
-            if (strcmp(reply->str, "old") == 0)
-                cloauth_fetch(c, p);   /* ours are consumed: take theirs */
-            else
-                log_msg(&c->m->log, LOG_INFO, NULL, "cluster: provider "
-                        "%s: new tokens shared with the other instances",
-                        rq->provider);
-        }
+        cloauth_unstored(c, p, rq);
+    } else if ((reply->type == REDIS_REPLY_STATUS ||
+                reply->type == REDIS_REPLY_STRING) &&
+               strcmp(reply->str, "old") == 0) {
+        cloauth_fetch(c, p);       /* ours are consumed: take theirs */
+    } else {
+        log_msg(&c->m->log, LOG_INFO, NULL, "cluster: provider %s: new "
+                "tokens shared with the other instances", rq->provider);
     }
     free(rq);
 }
 
-/* Stores tok (whose fingerprint is fp, replacing the tokens of prev, ""
- * for none) as provider p's record and announces it. */
+/* Stores tok (whose fingerprint is fp, replacing the versions prev and
+ * also, "" for none) as provider p's record and announces it. */
 static void cloauth_store(struct cluster *c, int p,
                           const struct oauth_tokens *tok, const char *fp,
-                          const char *prev)
+                          const char *prev, const char *also)
 {
     struct ow_record rec = { .stamp_ms = util_wall_ms() };
     struct ow_msg msg;
@@ -367,12 +388,14 @@ static void cloauth_store(struct cluster *c, int p,
     snprintf(marks, sizeof(marks), "%d", CLOAUTH_USED_MAX);
     snprintf(now, sizeof(now), "%lld", (long long)rec.stamp_ms);
     rq = cloauth_req_new(c->m, p, -1);
+    util_strlcpy(rq->fp, fp, sizeof(rq->fp));
+    util_strlcpy(rq->prev, prev, sizeof(rq->prev));
     if (redisAsyncCommand(c->cmd, cloauth_store_cb, rq,
-                          "EVAL %s 4 %s %s %s %s %s %s %s %s %s %s %s %s",
+                          "EVAL %s 4 %s %s %s %s %s %s %s %s %s %s %s %s %s",
                           cloauth_store_lua, tokens, used,
                           c->channels[CLUSTER_PART_OAUTH], lock, record, fp,
-                          rec.prev, text, c->instance, keep, marks,
-                          now) == REDIS_OK)
+                          rec.prev, text, c->instance, keep, marks, now,
+                          also[0] ? also : OW_FP_NONE) == REDIS_OK)
         cluster_sent(c);
     else
         free(rq);
@@ -381,10 +404,10 @@ static void cloauth_store(struct cluster *c, int p,
 
 /* ---- the token files ---- */
 
-/* Reads provider p's token file when it changed since last read. Tokens
- * new here (not the ones a worker just saved for the cluster) are
- * stored and announced when publish is set and Redis is up. */
-static void cloauth_check(struct cluster *c, int p, bool publish)
+/* Reads provider p's token file when it changed since last read, Redis
+ * up. Tokens new here (not the ones a worker just saved for the
+ * cluster) are stored and announced. */
+static void cloauth_check(struct cluster *c, int p)
 {
     struct cloauth_prov *pr = cloauth_prov(c, p);
     struct oauth_file_id id;
@@ -393,6 +416,10 @@ static void cloauth_check(struct cluster *c, int p, bool publish)
     bool first = !pr->read;
 
     pr->next_check_ms = util_now_ms() + CLOAUTH_CHECK_MS;
+    /* Without Redis nothing is read: what changes meanwhile is found,
+     * and announced, once it is back. */
+    if (c->state != CLUSTER_UP || c->cmd == NULL)
+        return;
     if (oauth_file_stat(pr->token_file, &id) < 0 ||
         (pr->read && oauth_file_same(&id, &pr->id)))
         return;
@@ -407,9 +434,12 @@ static void cloauth_check(struct cluster *c, int p, bool publish)
     pr->id = id;
     util_strlcpy(prev, pr->fp, sizeof(prev));
     util_strlcpy(pr->fp, fp, sizeof(pr->fp));
-    if (!first && publish && strcmp(prev, fp) != 0 &&
+    /* The version handed to a worker for the cluster may have been on
+     * disk between two looks: replaced now too. */
+    if (!first && strcmp(prev, fp) != 0 &&
         strcmp(fp, pr->pushed_fp) != 0)
-        cloauth_store(c, p, &tok, fp, prev);
+        cloauth_store(c, p, &tok, fp, prev,
+                      strcmp(pr->pushed_fp, prev) != 0 ? pr->pushed_fp : "");
     oauth_tokens_free(&tok);
 }
 
@@ -422,7 +452,7 @@ void cloauth_sync(struct cluster *c)
     for (int p = 0; p < cfg->provider_count; p++) {
         if (!cloauth_is_oauth(&cfg->providers[p]))
             continue;
-        cloauth_check(c, p, true);
+        cloauth_check(c, p);
         cloauth_fetch(c, p);
     }
 }
@@ -439,7 +469,7 @@ void cloauth_poll(struct cluster *c, int64_t now)
         pr = cloauth_prov(c, p);
         if (now < pr->next_check_ms)
             continue;
-        cloauth_check(c, p, true);
+        cloauth_check(c, p);
         /* Tokens handed to a worker that never saved them. */
         if (pr->pushed_fp[0] != '\0' && strcmp(pr->pushed_fp, pr->fp) != 0 &&
             now - pr->pushed_ms >= CLOAUTH_PUSH_RETRY_MS)
@@ -460,7 +490,7 @@ void cloauth_message(struct cluster *c, const char *payload, size_t len)
     if (strcmp(msg.origin, c->instance) == 0 ||
         (p = cloauth_find(c->m, msg.provider)) < 0)
         return;
-    cloauth_check(c, p, true);
+    cloauth_check(c, p);
     if (strcmp(msg.fp, cloauth_prov(c, p)->fp) != 0)
         cloauth_fetch(c, p);
 }
@@ -520,7 +550,7 @@ static void cloauth_ask(struct cluster *c, int slot, int p)
 
     if (c->state != CLUSTER_UP || c->cmd == NULL)
         goto alone;
-    cloauth_check(c, p, true);
+    cloauth_check(c, p);
     pr = cloauth_prov(c, p);
     if (pr->fp[0] == '\0' || cloauth_key(c, lock, "oauth:lock", p) < 0 ||
         cloauth_key(c, used, "oauth:used", p) < 0 ||
@@ -554,7 +584,7 @@ static void cloauth_release(struct cluster *c, int p)
 {
     char lock[CW_KEY_MAX];
 
-    cloauth_check(c, p, true);
+    cloauth_check(c, p);
     if (c->state != CLUSTER_UP || c->cmd == NULL ||
         cloauth_key(c, lock, "oauth:lock", p) < 0)
         return;

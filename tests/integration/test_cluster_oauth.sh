@@ -8,8 +8,10 @@
 # one refresh reaches the mock for the cluster, every token file ends
 # with the new tokens, every instance answers with the new access token,
 # and no refresh token is used twice (the mock counts every refresh
-# call); no token in any log. Then Redis is stopped: a refresh goes on
-# with the local lock alone. Prints "cluster_oauth: N passed, M failed".
+# call); no token in any log. A later refresh reaches an instance that
+# was stopped meanwhile when it starts again. Then Redis is stopped: a
+# refresh goes on with the local lock alone, and its tokens reach the
+# others when Redis is back. Prints "cluster_oauth: N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -168,16 +170,26 @@ if [ "$FAILED" -gt 0 ]; then
     exit 1
 fi
 
-echo "a later refresh: the tokens of the cluster's record"
-# gw-b's file alone near expiry again: it refreshes (rt-1 -> rt-2) and
-# the others, whose rt-1 is now consumed, take rt-2 from the cluster.
+echo "a later refresh, and an instance that was away"
+# gw-c stops; gw-b's file alone near expiry again: gw-b refreshes (rt-1
+# -> rt-2) and gw-a, whose rt-1 is now consumed, takes rt-2 from the
+# cluster; gw-c, started again, takes it too, without a refresh.
+kill -TERM "$gwc_PID"
+wait "$gwc_PID"
+check "gw-c stopped cleanly" 0 $?
 write_tokens gwb at-1 rt-1 $(( $(now_ms) + 20000 ))
 if poke_until gwb 2; then ok "gw-b refreshed"; else fail "gw-b did not refresh"; fi
-all_two() { for g in $GWS; do has_tokens "$g" at-2 rt-2 || return 1; done; }
-if wait_until "$WAIT" all_two; then
-    ok "every token file holds at-2, rt-2"
+if wait_until "$WAIT" has_tokens gwa at-2 rt-2; then
+    ok "gw-a's token file holds at-2, rt-2"
 else
-    fail "token files: $(for g in $GWS; do tr -d '\n ' <"$WORK/$g/oauth_creds.json"; echo; done)"
+    fail "gw-a's file: $(tr -d '\n ' <"$WORK/gwa/oauth_creds.json")"
+fi
+check "gw-c's file still has what it had" 0 "$(has_tokens gwc at-1 rt-1; echo $?)"
+start_gw gwc
+if wait_until "$WAIT" has_tokens gwc at-2 rt-2; then
+    ok "gw-c, started again, took at-2, rt-2 from the cluster"
+else
+    fail "gw-c's file: $(tr -d '\n ' <"$WORK/gwc/oauth_creds.json")"
 fi
 check "two refreshes in all" 2 "$(oauth_stat QA refresh)"
 for g in gwa gwc; do
@@ -200,6 +212,19 @@ else
 fi
 check "three refreshes in all" 3 "$(oauth_stat QA refresh)"
 check "gw-a answers with at-3" 200 "$(chat gwa)"
+
+echo "Redis back: what was refreshed alone reaches the others"
+start_redis R "$RPORT"
+others_three() { has_tokens gwb at-3 rt-3 && has_tokens gwc at-3 rt-3; }
+if wait_until "$WAIT" others_three; then
+    ok "gw-b and gw-c took at-3, rt-3"
+else
+    fail "token files: $(for g in gwb gwc; do tr -d '\n ' <"$WORK/$g/oauth_creds.json"; echo; done)"
+fi
+check "still three refreshes in all" 3 "$(oauth_stat QA refresh)"
+for g in gwb gwc; do
+    check "$g answers with at-3" 200 "$(chat "$g")"
+done
 
 check "still no token in any log (lines)" 0 "$(cat "$WORK"/gw?.log | grep -Ec 'at-[0-9]|rt-[0-9]')"
 for g in $GWS; do
