@@ -209,15 +209,18 @@ static void cloauth_send(struct master *m, int slot, unsigned op,
     chan_flush(m->workers[slot].chan);
 }
 
-/* The answer to an ask, to the worker that asked if it is still there. */
-static void cloauth_answer(struct master *m, const struct cloauth_req *rq,
+/* The answer to an ask, to the worker that asked if it is still there:
+ * true when sent. */
+static bool cloauth_answer(struct master *m, const struct cloauth_req *rq,
                            unsigned op)
 {
     int p = cloauth_find(m, rq->provider);
 
-    if (p >= 0 && cloauth_worker_ok(m, rq->slot) &&
-        m->workers[rq->slot].pid == rq->pid)
-        cloauth_send(m, rq->slot, op, (uint32_t)p, NULL, 0);
+    if (p < 0 || !cloauth_worker_ok(m, rq->slot) ||
+        m->workers[rq->slot].pid != rq->pid)
+        return false;
+    cloauth_send(m, rq->slot, op, (uint32_t)p, NULL, 0);
+    return true;
 }
 
 /* Hands the cluster's newer tokens r to a worker (the one in prefer when
@@ -507,6 +510,8 @@ void cloauth_free(struct cluster *c)
 
 /* ---- the workers' frames ---- */
 
+static void cloauth_release(struct cluster *c, int p);
+
 static void cloauth_lock_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     struct cluster *c = ac->data;
@@ -536,8 +541,14 @@ static void cloauth_lock_cb(redisAsyncContext *ac, void *r, void *priv)
             }
         }
     }
-    /* No answer (Redis lost meanwhile, or refused): the flock alone. */
-    cloauth_answer(c->m, rq, op);
+    /* No answer (Redis lost meanwhile, or refused): the flock alone. A
+     * lock granted to a worker that is gone is released at once. */
+    if (!cloauth_answer(c->m, rq, op) && op == FRAME_OAUTH_GRANTED) {
+        int p = cloauth_find(c->m, rq->provider);
+
+        if (p >= 0)
+            cloauth_release(c, p);
+    }
     free(rq);
 }
 
@@ -565,7 +576,7 @@ static void cloauth_ask(struct cluster *c, int slot, int p)
     cluster_sent(c);
     return;
 alone:
-    cloauth_answer(c->m, rq, FRAME_OAUTH_ALONE);
+    (void)cloauth_answer(c->m, rq, FRAME_OAUTH_ALONE);
     free(rq);
 }
 
