@@ -29,7 +29,8 @@ MASTER_SRC = master/main.c master/master.c master/frontend.c \
              master/mreq.c master/reqlog.c master/endpoints.c master/budgets.c \
              master/door_anthropic.c master/control.c master/notify.c \
              master/mcap.c master/cluster.c master/clbreaker.c \
-             master/clbudget.c master/clhealth.c
+             master/clbudget.c master/clhealth.c \
+             master/cloauth.c
 WORKER_SRC = $(wildcard worker/*.c)
 CTL_SRC    = master/pipelinectl.c master/login.c master/ctlcli.c
 UNIT_SRC   = $(wildcard tests/unit/*.c)
@@ -87,7 +88,8 @@ $(BINDIR)/pipelined: $(DAEMON_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(HIREDIS_LIBS) $(LDLIBS)
 
 $(BUILD)/master/cluster.o $(BUILD)/master/clbreaker.o \
-$(BUILD)/master/clbudget.o $(BUILD)/master/clhealth.o: CFLAGS += $(HIREDIS_CFLAGS)
+$(BUILD)/master/clbudget.o $(BUILD)/master/clhealth.o \
+$(BUILD)/master/cloauth.o: CFLAGS += $(HIREDIS_CFLAGS)
 
 $(BINDIR)/pipelinectl: $(CTL_OBJ)
 	@mkdir -p $(@D)

@@ -38,12 +38,29 @@ enum frame_type {
     FRAME_SHUTDOWN,        /* finish in-flight jobs, take no more, exit */
     FRAME_PAUSE,           /* the client is slow: stop reading upstream */
     FRAME_RESUME,          /* it drained: read upstream again */
+    /* both ways */
+    FRAME_OAUTH,           /* cluster mode's OAuth refresh lock and
+                              tokens: status is an enum frame_oauth_op,
+                              job the provider's index */
     FRAME_TYPE_MAX
 };
 
 enum frame_flags {
     FRAME_F_STREAM = 1u << 0,   /* HEAD: the answer is an SSE stream */
     FRAME_F_MORE = 1u << 1      /* CAPTURE: more pieces of it follow */
+};
+
+/* FRAME_OAUTH's status. A worker asks before refreshing a provider's
+ * tokens and says when it is done; the master answers each ask once. */
+enum frame_oauth_op {
+    FRAME_OAUTH_ASK = 1,       /* w->m: may I refresh? (no payload) */
+    FRAME_OAUTH_RELEASE,       /* w->m: my refresh is over (no payload) */
+    FRAME_OAUTH_GRANTED,       /* m->w: yes, the cluster's lock is ours */
+    FRAME_OAUTH_BUSY,          /* m->w: another instance refreshes, or
+                                  has newer tokens: wait for the file */
+    FRAME_OAUTH_ALONE,         /* m->w: no Redis: go on with the flock */
+    FRAME_OAUTH_TOKENS         /* m->w: newer tokens from the cluster,
+                                  their file text as payload: save them */
 };
 
 struct frame {

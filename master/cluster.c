@@ -36,6 +36,7 @@
 #include "clbreaker.h"
 #include "clbudget.h"
 #include "clhealth.h"
+#include "cloauth.h"
 #include "cluster_int.h"
 
 #define CLUSTER_POLL_MS            50     /* breaker scan and watchdog */
@@ -69,6 +70,8 @@ static const struct cluster_part cluster_parts[CLUSTER_PARTS] = {
                                clbudget_down },
     [CLUSTER_PART_HEALTH] = { "health", clhealth_up, clhealth_poll,
                               clhealth_message, clhealth_down },
+    [CLUSTER_PART_OAUTH] = { "oauth", cloauth_sync, cloauth_poll,
+                             cloauth_message, NULL },
 };
 
 static void cluster_connect(struct cluster *c);
@@ -530,6 +533,7 @@ void cluster_free(struct master *m)
         explicit_bzero(c->password, strlen(c->password));
         free(c->password);
     }
+    cloauth_free(c);
     free(c->path);
     free(c->prefix);
     free(c);

@@ -30,6 +30,7 @@ enum cluster_part_id {
     CLUSTER_PART_BREAKERS = 0,
     CLUSTER_PART_BUDGETS,      /* clbudget.c; its channel is unused */
     CLUSTER_PART_HEALTH,
+    CLUSTER_PART_OAUTH,        /* cloauth.c: OAuth refresh lock, tokens */
     CLUSTER_PARTS
 };
 
@@ -93,6 +94,7 @@ struct cluster {
     struct cw_instance instances[CLUSTER_INSTANCES_MAX];
     int instance_count;             /* from the last listing */
     struct clbudget *budgets;       /* clbudget.c's; it frees it */
+    struct cloauth *oauth;          /* cloauth.c's; made on first use */
 };
 
 /* A command sent: the watchdog's clock starts with the first one

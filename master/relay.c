@@ -1,8 +1,9 @@
 /* relay.c - the master's end of each worker's channel, both directions:
  * the frames a worker sends (HEAD, CHUNK, END, ERROR, ANSWER, CAPTURE)
  * are decoded, checked and handed to the request they belong to
- * (mreq.c, mcap.c), and the frames the master sends (CANCEL, PAUSE,
- * RESUME, SHUTDOWN) are written here (relay_send, the master's
+ * (mreq.c, mcap.c), OAUTH to cluster mode's refresh lock (cloauth.c),
+ * and the frames the master sends (CANCEL, PAUSE, RESUME, SHUTDOWN) are
+ * written here (relay_send, the master's
  * worker_send hook). One policy for
  * malformed input from a worker: any bad frame, header or meta, marks
  * its channel broken and kills the worker; its jobs are then run again
@@ -12,6 +13,7 @@
 
 #include <signal.h>
 
+#include "cloauth.h"
 #include "frame.h"
 #include "master.h"
 #include "mcap.h"
@@ -92,12 +94,19 @@ void relay_read_cb(struct chan *ch, void *arg)
             util_oom("a worker's frame");
         n = frame_decode(p, FRAME_HDR_SIZE, &f);
         if (n < 0 || (n == 0 && f.len > FRAME_MAX_PAYLOAD) ||
-            f.type >= FRAME_CANCEL) {
+            (f.type >= FRAME_CANCEL && f.type != FRAME_OAUTH) ||
+            (f.type == FRAME_OAUTH && f.len != 0)) {
             relay_broken(m, ch, "bad header");
             return;
         }
         if (avail < FRAME_HDR_SIZE + f.len)
             return;
+        if (f.type == FRAME_OAUTH) {
+            /* No job: the OAuth refresh lock (cloauth.c). */
+            evbuffer_drain(in, FRAME_HDR_SIZE);
+            cloauth_worker_frame(m, relay_slot_of(m, ch), f.status, f.job);
+            continue;
+        }
         mr = relay_lookup(m, &f);
         if (f.type == FRAME_CHUNK) {
             evbuffer_drain(in, FRAME_HDR_SIZE);

@@ -24,8 +24,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "frame.h"
 #include "oauth.h"
 #include "offload.h"
+#include "outq.h"
 #include "provkind.h"
 
 static void auth_timer_arm(struct auth_provider *ap, int ms);
@@ -182,6 +184,13 @@ static void auth_settle(struct auth_provider *ap)
 {
     auth_call_clear(ap);
     oauth_tokens_free(&ap->fresh);
+    /* The master shares the new tokens (if any) and frees the cluster's
+     * lock: after the file is written, before our flock goes. */
+    if (ap->cluster_granted)
+        outq_send_control(ap->w, FRAME_OAUTH, FRAME_OAUTH_RELEASE,
+                          (uint32_t)ap->provider);
+    ap->cluster_ok = false;
+    ap->cluster_granted = false;
     auth_unlock(ap);
     ap->phase = AUTH_IDLE;
     auth_timer_arm(ap, 0);
@@ -387,6 +396,23 @@ static void auth_xfer_done(struct upstream_xfer *x, CURLcode result)
                       offsetof(struct auth_provider, xfer)), result);
 }
 
+/* Cluster mode, the flock held: asks the master for the cluster's lock
+ * (auth_cluster_frame has the answer; the timer asks again while another
+ * instance holds it). */
+static void auth_cluster_ask(struct auth_provider *ap)
+{
+    if (ap->phase != AUTH_CLUSTER) {
+        ap->phase = AUTH_CLUSTER;
+        ap->phase_start_ms = util_now_ms();
+    }
+    ap->cluster_asked_ms = util_now_ms();
+    ap->cluster_busy = false;
+    outq_send_control(ap->w, FRAME_OAUTH, FRAME_OAUTH_ASK,
+                      (uint32_t)ap->provider);
+    if (!evtimer_pending(ap->timer, NULL))
+        auth_timer_arm(ap, AUTH_POLL_MS);
+}
+
 /* With the lock held: someone else may have refreshed already (the file
  * changed); else call the authorization server. */
 static void auth_refresh_locked(struct auth_provider *ap)
@@ -408,6 +434,10 @@ static void auth_refresh_locked(struct auth_provider *ap)
         auth_mark_dead(ap, "the authorization server refused the refresh "
                        "token of this token file");
         auth_settle(ap);
+        return;
+    }
+    if (ap->w->cfg->cluster.configured && !ap->cluster_ok) {
+        auth_cluster_ask(ap);
         return;
     }
     ap->phase = AUTH_REFRESHING;
@@ -465,6 +495,26 @@ static void auth_timer_cb(evutil_socket_t fd, short what, void *arg)
             auth_timer_arm(ap, AUTH_POLL_MS);
         }
         return;
+    case AUTH_CLUSTER:
+        /* Another instance refreshes: its tokens reach our file. */
+        auth_load(ap, true);
+        if (ap->dead || (!ap->stale &&
+                         !auth_expiring(ap, OAUTH_REFRESH_MARGIN_MS))) {
+            auth_settle(ap);
+        } else if (util_now_ms() - ap->phase_start_ms > AUTH_WAIT_MAX_MS) {
+            auth_refresh_failed(ap, "another instance of the cluster has "
+                                "held the refresh lock for too long");
+        } else {
+            int64_t since = util_now_ms() - ap->cluster_asked_ms;
+
+            /* Again once told BUSY, not while the answer is on its way
+             * (unless it got lost). */
+            if ((ap->cluster_busy && since >= AUTH_CLUSTER_ASK_MS) ||
+                since >= AUTH_CLUSTER_ANSWER_MS)
+                auth_cluster_ask(ap);
+            auth_timer_arm(ap, AUTH_POLL_MS);
+        }
+        return;
     case AUTH_REFRESHING:
     case AUTH_USERINFO:
     case AUTH_SAVING:
@@ -479,6 +529,55 @@ static void auth_timer_arm(struct auth_provider *ap, int ms)
     struct timeval tv = util_ms_to_tv(ms);
 
     UTIL_MUST(evtimer_add(ap->timer, &tv), "OAuth timer");
+}
+
+/* ---- cluster mode ---- */
+
+void auth_cluster_frame(struct worker *w, unsigned op, uint32_t provider,
+                        const uint8_t *payload, size_t len)
+{
+    struct auth_provider *ap;
+
+    if (w->auth == NULL || provider >= (uint32_t)w->cfg->provider_count ||
+        !w->auth[provider].oauth)
+        return;
+    ap = &w->auth[provider];
+    if (op == FRAME_OAUTH_TOKENS) {
+        struct oauth_tokens t;
+        char err[OAUTH_ERR_MAX];
+
+        /* Newer tokens of another instance's refresh: to the file, where
+         * every process here finds them. */
+        memset(&t, 0, sizeof(t));
+        if (oauth_tokens_parse((const char *)payload, len, &t, err,
+                               sizeof(err)) < 0) {
+            log_msg(&w->log, LOG_WARN, NULL, "provider %s: tokens from the "
+                    "cluster not usable: %s", auth_cfg(ap)->name, err);
+            return;
+        }
+        auth_save(ap, &t, false);
+        return;
+    }
+    if (ap->phase == AUTH_CLUSTER && !ap->cluster_ok) {
+        if (op == FRAME_OAUTH_BUSY) {
+            ap->cluster_busy = true;   /* the timer watches the file */
+            return;
+        }
+        ap->cluster_ok = true;
+        ap->cluster_granted = op == FRAME_OAUTH_GRANTED;
+        auth_refresh_locked(ap);
+        return;
+    }
+    /* The answer to an ask answered already or given up (the tokens came
+     * meanwhile). A lock granted for it is this instance's: kept for the
+     * refresh under way, else given back at once. */
+    if (op != FRAME_OAUTH_GRANTED)
+        return;
+    if (ap->phase == AUTH_REFRESHING || ap->phase == AUTH_USERINFO ||
+        ap->phase == AUTH_SAVING)
+        ap->cluster_granted = true;
+    else
+        outq_send_control(w, FRAME_OAUTH, FRAME_OAUTH_RELEASE, provider);
 }
 
 /* ---- what the adapter asks ---- */

@@ -27,13 +27,20 @@ struct offload;
 #define AUTH_REASON_MAX         512
 #define AUTH_ANSWER_MAX         (64 * 1024)
 #define AUTH_MARK_MAX           128
+#define AUTH_CLUSTER_ASK_MS     500    /* cluster mode: asks the master for
+                                          the cluster's lock this often
+                                          while another instance has it */
+#define AUTH_CLUSTER_ANSWER_MS  5000   /* an ask unanswered this long is
+                                          sent again */
 
 enum auth_phase {
     AUTH_IDLE,
     AUTH_REFRESHING,        /* our refresh call is in flight */
     AUTH_USERINFO,          /* iFlow: fetching the API key of new tokens */
     AUTH_WAITING,           /* another process holds the lock */
-    AUTH_SAVING             /* the new tokens are being saved (offload) */
+    AUTH_SAVING,            /* the new tokens are being saved (offload) */
+    AUTH_CLUSTER            /* cluster mode, the flock held: the master
+                               was asked for the cluster's lock */
 };
 
 struct auth_provider {
@@ -65,6 +72,11 @@ struct auth_provider {
     enum auth_phase phase;
     int64_t phase_start_ms;
     int lock_fd;
+    /* cluster mode (FRAME_OAUTH) */
+    bool cluster_ok;           /* the master said GRANTED or ALONE */
+    bool cluster_granted;      /* GRANTED: RELEASE it when settled */
+    bool cluster_busy;         /* the last ask was answered BUSY */
+    int64_t cluster_asked_ms;  /* monotonic: the last ask */
     /* the refresh call in flight */
     CURL *easy;
     struct curl_slist *hdrs;

@@ -191,6 +191,12 @@ static void outq_send(struct worker *w, uint8_t type, uint8_t flags,
     outq_kick(w);
 }
 
+void outq_send_control(struct worker *w, uint8_t type, uint16_t status,
+                       uint32_t job)
+{
+    outq_send(w, type, 0, status, job, 0, NULL, 0, false);
+}
+
 /* c's meta (attempts, tokens, target) with rest, not encoded yet. */
 static struct frame_meta outq_meta(const struct call *c, const void *rest,
                                    size_t rest_len)

@@ -35,6 +35,11 @@ int outq_send_answer(struct call *c, uint16_t status, const void *body,
  * pieces of at most FRAME_MAX_PAYLOAD, FRAME_F_MORE on all but the last. */
 void outq_send_capture(struct call *c, const char *json, size_t len);
 
+/* Queues a frame that belongs to no call (FRAME_OAUTH): type, status
+ * and job, no payload. */
+void outq_send_control(struct worker *w, uint8_t type, uint16_t status,
+                       uint32_t job);
+
 /* What adapters report with. */
 /* True when the frames waiting for the master are over the high mark
  * and the call has sent answer bytes before; the call is then marked to

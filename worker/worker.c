@@ -134,6 +134,8 @@ static void worker_read_cb(struct chan *ch, void *arg)
 
             if (c != NULL)
                 call_pause(c, f.type == FRAME_PAUSE);
+        } else if (f.type == FRAME_OAUTH) {
+            auth_cluster_frame(w, f.status, f.job, f.payload, f.len);
         } else if (f.type == FRAME_SHUTDOWN) {
             w->stopping = true;
             if (w->active == 0)

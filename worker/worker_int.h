@@ -286,5 +286,11 @@ const char *auth_chat_url(const struct call *c);
 bool auth_rejected(struct call *c);
 /* The API took the tokens c was signed with. */
 void auth_accepted(const struct call *c);
+/* A FRAME_OAUTH from the master (cluster mode): op an enum
+ * frame_oauth_op, provider an index of the configuration, payload the
+ * cluster's newer tokens (FRAME_OAUTH_TOKENS). Anything unexpected is
+ * ignored. */
+void auth_cluster_frame(struct worker *w, unsigned op, uint32_t provider,
+                        const uint8_t *payload, size_t len);
 
 #endif

@@ -436,3 +436,16 @@ seed cwhealth unhealthy 'H|2|2|0|gw-a|up'
 seed cwhealth healthy 'H|1|0|4294967295|gw-b|openai|x'
 seed cwhealth leading_zeros 'H|1|0|01|gw|p'
 seed cwhealth both_counts 'H|1|1|1|gw|p'
+# --- cluster mode: OAuth token records and change notices ----------------
+# Read both ways (see fuzz_oauthwire.c). 0442... is the fingerprint of
+# the tokens at-9/rt-0, 7922... that of a/rt-0.
+mkdir -p "$CORPUS/oauthwire"
+seed oauthwire record 'gw-a|0442a1e98cd8d5e79e56784b6cf7ad3a|-|1796625229059\n'\
+'{"access_token":"at-9","refresh_token":"rt-0","token_type":"Bearer",'\
+'"resource_url":"portal.qwen.ai","expiry_date":1796628808973}\n'
+seed oauthwire record_prev 'gw-b|7922c3854ba067e968641bd154a60ee0|'\
+'0442a1e98cd8d5e79e56784b6cf7ad3a|1\n{"access_token":"a","refresh_token":"rt-0"}'
+seed oauthwire record_wrong_fp 'gw-a|6dabaa8b97000200e8ab9768511c565b|-|1\n'\
+'{"access_token":"a","refresh_token":"rt-0"}'
+seed oauthwire notice 'gw-c|0442a1e98cd8d5e79e56784b6cf7ad3a|qwen'
+seed oauthwire bad_notice 'gw c|0442|qwen'

@@ -51,6 +51,7 @@ static int (*const unit_registrars[])(void) = {
     register_capture_tests,
     register_clusterwire_tests,
     register_cwhealth_tests,
+    register_oauthwire_tests,
 };
 
 int unit_add_suite(const char *name, const CU_TestInfo *tests)

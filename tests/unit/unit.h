@@ -55,6 +55,7 @@ int register_anthropic_up_tests(void);
 int register_capture_tests(void);
 int register_clusterwire_tests(void);
 int register_cwhealth_tests(void);
+int register_oauthwire_tests(void);
 
 /* xorshift64: a deterministic generator for randomized tests, kept
  * apart from backoff_rand() so the tests do not trust the code they
