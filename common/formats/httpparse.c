@@ -146,8 +146,11 @@ static enum hp_result hp_semantics(struct hp_request *out)
         const struct hp_header *h = &out->headers[i];
 
         /* Most fields are none of these, which their lengths tell. */
-        if (h->name_len != 4 && h->name_len != 6 && h->name_len != 10 &&
-            h->name_len != 14 && h->name_len != 17)
+        if (h->name_len != sizeof("host") - 1 &&
+            h->name_len != sizeof("expect") - 1 &&
+            h->name_len != sizeof("connection") - 1 &&
+            h->name_len != sizeof("content-length") - 1 &&
+            h->name_len != sizeof("transfer-encoding") - 1)
             continue;
         if (HP_NAME_IS(h, "content-length")) {
             int64_t v = 0;
