@@ -151,7 +151,9 @@ for who in master workers; do
             <(costs base "$who" | sort -k2,2) \
             <(costs full "$who" | sort -k2,2) |
             awk -v n="$N" '{d = ($3 - $2) / n; if (d > 0) printf "%9.0f  %s\n", d, $1}' |
-            sort -rn | head -n "$TOP" | sed 's/^/    /'
+            sort -rn >"$DIR/top.$who"
+        # head closing the pipe early must not stop the script (pipefail)
+        head -n "$TOP" "$DIR/top.$who" | sed 's/^/    /'
     fi
 done
 echo "files in $DIR"

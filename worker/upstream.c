@@ -219,6 +219,16 @@ static int upstream_close_cb(void *clientp, curl_socket_t s)
     return close(s);
 }
 
+/* On every handle: its connections' sockets are opened and closed
+ * through us (see the top of this file). */
+static void upstream_sock_options(struct worker *w, CURL *easy)
+{
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, upstream_open_cb);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, w);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, upstream_close_cb);
+    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, w);
+}
+
 static int upstream_timerfn(CURLM *multi, long timeout_ms, void *userp)
 {
     struct worker *w = userp;
@@ -288,6 +298,8 @@ void upstream_attempt_options(struct call *c, const char *url,
     bool https = url != NULL && strncasecmp(url, "https:", 6) == 0;
     const char *proxy = https ? w->proxy_https : w->proxy_http;
 
+    /* The options every attempt shares were set when the handle was
+     * made (upstream_easy_get); these are the attempt's own. */
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, c->req_body);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)c->req_len);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_cb);
@@ -296,19 +308,27 @@ void upstream_attempt_options(struct call *c, const char *url,
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, c);
     c->xfer.done = done;
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, c->curl_err);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
+                     (long)(left_ms > 0 ? left_ms : 1));
+    /* "" is "no proxy" to libcurl, and both set means no lookup. */
+    curl_easy_setopt(easy, CURLOPT_PROXY, proxy != NULL ? proxy : "");
+}
+
+/* The options that are the same for every attempt of every call, set
+ * once on a new pooled handle rather than on each transfer (curl parses
+ * the protocol list, for one, each time it is set). */
+static void upstream_easy_setup(struct worker *w, CURL *easy)
+{
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION,
                      (long)CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)w->cfg->connect_timeout_ms);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
-                     (long)(left_ms > 0 ? left_ms : 1));
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    /* "" is "no proxy" to libcurl, and both set means no lookup. */
-    curl_easy_setopt(easy, CURLOPT_PROXY, proxy != NULL ? proxy : "");
     curl_easy_setopt(easy, CURLOPT_NOPROXY,
                      w->no_proxy != NULL ? w->no_proxy : "");
+    upstream_sock_options(w, easy);
 }
 
 int upstream_init(struct worker *w)
@@ -353,9 +373,14 @@ void upstream_free(struct worker *w)
 
 CURL *upstream_easy_get(struct worker *w)
 {
+    CURL *easy;
+
     if (w->easy_pool_len > 0)
         return w->easy_pool[--w->easy_pool_len];
-    return curl_easy_init();
+    easy = curl_easy_init();
+    if (easy != NULL)
+        upstream_easy_setup(w, easy);
+    return easy;
 }
 
 void upstream_easy_put(struct worker *w, CURL **easy)
@@ -374,12 +399,7 @@ void upstream_easy_put(struct worker *w, CURL **easy)
 
 int upstream_add(struct worker *w, CURL *easy)
 {
-    /* On every handle: its connections' sockets are opened and closed
-     * through us (see the top of this file). */
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, upstream_open_cb);
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, w);
-    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, upstream_close_cb);
-    curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, w);
+    upstream_sock_options(w, easy);
     return curl_multi_add_handle(w->multi, easy) == CURLM_OK ? 0 : -1;
 }
 
@@ -392,7 +412,8 @@ void upstream_remove(struct worker *w, CURL *easy)
 int upstream_start(struct worker *w, struct call *c)
 {
     curl_easy_setopt(c->easy, CURLOPT_PRIVATE, &c->xfer);
-    return upstream_add(w, c->easy);
+    /* A pooled handle: its socket functions were set when it was made. */
+    return curl_multi_add_handle(w->multi, c->easy) == CURLM_OK ? 0 : -1;
 }
 
 /* The call leaves whoever holds it parked. */

@@ -231,12 +231,14 @@ struct call {
 int upstream_init(struct worker *w);
 /* Sets on c->easy what every attempt's transfer shares, whatever its
  * adapter: the body (c->req_body), write_cb and header_cb (their data
- * c), done, the error buffer, timeouts (left_ms to the deadline),
- * protocols, keep-alive, and the proxy for url's scheme from the proxy
- * environment read at start (http_proxy, https_proxy/HTTPS_PROXY,
- * all_proxy/ALL_PROXY, no_proxy/NO_PROXY, as libcurl reads them: no
- * lookup per transfer, and a pooled handle never keeps the last
- * attempt's). The adapter sets the URL and the request headers. */
+ * c), done, the error buffer, the timeout (left_ms to the deadline), and
+ * the proxy for url's scheme from the proxy environment read at start
+ * (http_proxy, https_proxy/HTTPS_PROXY, all_proxy/ALL_PROXY, as libcurl
+ * reads them: no lookup per transfer, and a pooled handle never keeps
+ * the last attempt's). What never changes (protocols, keep-alive, the
+ * connect timeout, HTTP version, no_proxy/NO_PROXY, the socket
+ * functions) was set once when upstream_easy_get made the handle. The
+ * adapter sets the URL and the request headers. */
 void upstream_attempt_options(struct call *c, const char *url,
                               curl_write_callback write_cb,
                               curl_write_callback header_cb,
@@ -244,6 +246,8 @@ void upstream_attempt_options(struct call *c, const char *url,
                                            CURLcode result),
                               int64_t left_ms);
 void upstream_free(struct worker *w);
+/* A pooled handle, or a new one with the options every attempt shares
+ * (upstream_attempt_options). */
 CURL *upstream_easy_get(struct worker *w);
 void upstream_easy_put(struct worker *w, CURL **easy);
 /* Adds easy to the multi; its CURLINFO_PRIVATE must point to a struct

@@ -5,6 +5,7 @@
 #include "httpparse.h"
 
 #include <limits.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -39,6 +40,11 @@ static bool hp_tchar(unsigned char c)
 {
     return hp_tchars[c];
 }
+
+/* Bytes a field value may not hold: controls other than HTAB, and DEL. */
+static const bool hp_ctls[UCHAR_MAX + 1] = {
+    [0 ... 8] = true, [10 ... 31] = true, [0x7f] = true,
+};
 
 static enum hp_result hp_fail(struct hp_request *out, int status,
                               const char *why)
@@ -121,11 +127,14 @@ static bool hp_list_has(const char *v, size_t n, const char *token)
     return false;
 }
 
-static bool hp_name_is(const struct hp_header *h, const char *name)
+/* Is h's name name (of length len), case-insensitively? */
+static bool hp_name_is(const struct hp_header *h, const char *name,
+                       size_t len)
 {
-    return h->name_len == strlen(name) &&
-           strncasecmp(h->name, name, h->name_len) == 0;
+    return h->name_len == len && strncasecmp(h->name, name, len) == 0;
 }
+
+#define HP_NAME_IS(h, lit) hp_name_is((h), (lit), sizeof(lit) - 1)
 
 /* Content-Length, Transfer-Encoding, Connection, Expect, Host. */
 static enum hp_result hp_semantics(struct hp_request *out)
@@ -136,7 +145,14 @@ static enum hp_result hp_semantics(struct hp_request *out)
     for (size_t i = 0; i < out->header_count; i++) {
         const struct hp_header *h = &out->headers[i];
 
-        if (hp_name_is(h, "content-length")) {
+        /* Most fields are none of these, which their lengths tell. */
+        if (h->name_len != sizeof("host") - 1 &&
+            h->name_len != sizeof("expect") - 1 &&
+            h->name_len != sizeof("connection") - 1 &&
+            h->name_len != sizeof("content-length") - 1 &&
+            h->name_len != sizeof("transfer-encoding") - 1)
+            continue;
+        if (HP_NAME_IS(h, "content-length")) {
             int64_t v = 0;
 
             if (h->value_len == 0 || h->value_len > 18)
@@ -149,22 +165,22 @@ static enum hp_result hp_semantics(struct hp_request *out)
             if (out->content_length >= 0 && out->content_length != v)
                 return hp_fail(out, 400, "conflicting Content-Length");
             out->content_length = v;
-        } else if (hp_name_is(h, "transfer-encoding")) {
+        } else if (HP_NAME_IS(h, "transfer-encoding")) {
             /* Only "chunked", alone: anything else is not implemented. */
             if (te || h->value_len != 7 ||
                 strncasecmp(h->value, "chunked", 7) != 0)
                 return hp_fail(out, 501, "unsupported Transfer-Encoding");
             te = true;
-        } else if (hp_name_is(h, "connection")) {
+        } else if (HP_NAME_IS(h, "connection")) {
             close |= hp_list_has(h->value, h->value_len, "close");
             keep |= hp_list_has(h->value, h->value_len, "keep-alive");
-        } else if (hp_name_is(h, "expect")) {
+        } else if (HP_NAME_IS(h, "expect")) {
             if (h->value_len == 12 &&
                 strncasecmp(h->value, "100-continue", 12) == 0)
                 out->expect_continue = out->minor >= 1;
             else
                 return hp_fail(out, 417, "unsupported Expect");
-        } else if (hp_name_is(h, "host")) {
+        } else if (HP_NAME_IS(h, "host")) {
             if (host)
                 return hp_fail(out, 400, "more than one Host");
             host = true;
@@ -190,7 +206,11 @@ enum hp_result hp_parse_head(const char *buf, size_t len,
                          lim->max_headers : HP_MAX_HEADERS;
     long n;
 
-    memset(out, 0, sizeof(*out));
+    /* All but the header array, of which only header_count entries are
+     * ever read: 3 KiB not cleared on every parse. */
+    memset(out, 0, offsetof(struct hp_request, headers));
+    memset(&out->header_count, 0,
+           sizeof(*out) - offsetof(struct hp_request, header_count));
     /* Empty lines before the request line are ignored (RFC 9112 2.2). */
     while (p < end && (*p == '\r' || *p == '\n')) {
         if ((size_t)(p - buf) >= lim->max_line)
@@ -246,7 +266,7 @@ enum hp_result hp_parse_head(const char *buf, size_t len,
         for (ve = p + n; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--)
             ;
         for (const char *q = v; q < ve; q++)
-            if (((unsigned char)*q < ' ' && *q != '\t') || *q == 0x7f)
+            if (hp_ctls[(unsigned char)*q])
                 return hp_fail(out, 400, "control character in a header");
         h = &out->headers[out->header_count++];
         h->name = p;
@@ -280,8 +300,10 @@ size_t hp_peek_target(const char *buf, size_t len, const char **target)
 const struct hp_header *hp_find(const struct hp_request *req,
                                 const char *name)
 {
+    size_t len = strlen(name);
+
     for (size_t i = 0; i < req->header_count; i++)
-        if (hp_name_is(&req->headers[i], name))
+        if (hp_name_is(&req->headers[i], name, len))
             return &req->headers[i];
     return NULL;
 }
