@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# test_cluster_refused.sh - a Redis that is reachable but refuses writes
+# (maxmemory reached with noeviction; a replica after a failover and a
+# failed RDB save answer the same way): one daemon against a real
+# redis-server on a free loopback port. Its target's rpm budget, leased
+# from Redis, goes on alone instead of starving (every request still
+# answered 200 within the limit). Prints "cluster_refused: N passed, M failed".
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
+
+if ! command -v redis-server >/dev/null; then
+    fail "redis-server not installed (make deps installs it)"
+    summary cluster_refused
+    exit 1
+fi
+
+RPM=30            # the target's limit: 8 requests are well within it
+SHORT_MS=1500     # a request's deadline
+
+RPORT=$(free_port)
+redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize no >"$WORK/redis.log" 2>&1 &
+PIDS+=($!)
+wait_until 10 grep -q "Ready to accept" "$WORK/redis.log" ||
+    { echo "redis-server did not start"; cat "$WORK/redis.log"; exit 1; }
+rcli() { redis-cli -p "$RPORT" "$@"; }
+
+DPORT=$(free_port)
+cat >"$WORK/gw.conf" <<CONF
+listen = "127.0.0.1:$DPORT";
+control_socket = "$WORK/gw.sock";
+workers = 2;
+log_level = "info";
+providers = ( { name = "local"; type = "mock"; } );
+virtual_models = (
+  { name = "rl"; targets = ( { provider = "local"; model = "rl"; rpm = $RPM; } ); }
+);
+cluster = { redis = "127.0.0.1:$RPORT"; key_prefix = "r$$:"; instance = "gw-r"; };
+CONF
+chmod 600 "$WORK/gw.conf"
+${VALGRIND:-} "$BIN/pipelined" -c "$WORK/gw.conf" >>"$WORK/gw.log" 2>&1 &
+GW_PID=$!
+PIDS+=($GW_PID)
+wait_until 60 curl -sf "http://127.0.0.1:$DPORT/health" ||
+    { echo "daemon did not start:"; tail -20 "$WORK/gw.log"; exit 1; }
+
+ctl() { "$BIN/pipelinectl" -s "$WORK/gw.sock" --json "$@"; }
+connected() { ctl stats | grep -q '"cluster":{"connected":true'; }
+chat() {
+    curl -s -o /dev/null -w '%{http_code}' -H "X-Request-Timeout-Ms: $SHORT_MS" \
+        -H 'Content-Type: application/json' --data-binary "$(msg rl)" \
+        "http://127.0.0.1:$DPORT/v1/chat/completions"
+}
+
+if wait_until 20 connected; then ok "connected"
+else fail "not connected: $(ctl stats | grep -o '"cluster":{[^}]*}')"; fi
+check "a first request, leased from Redis" 200 "$(chat)"
+
+echo "Redis refuses writes (maxmemory reached, noeviction)"
+rcli config set maxmemory-policy noeviction >/dev/null
+rcli config set maxmemory 1 >/dev/null
+refused() { grep -q 'refused a budget lease' "$WORK/gw.log"; }
+if wait_until 10 refused; then ok "the refused lease is logged"
+else fail "no refusal logged: $(tail -5 "$WORK/gw.log")"; fi
+n200=0
+for i in $(seq 1 8); do
+    [ "$(chat)" = 200 ] && n200=$((n200 + 1))
+done
+check "8 requests within rpm $RPM all answered 200 (the budget goes on alone)" 8 "$n200"
+check "still connected (Redis answers)" 0 "$(connected; echo $?)"
+
+echo "Redis takes writes again"
+rcli del "r$$:budget:target:rpm:local/rl" >/dev/null
+rcli config set maxmemory 0 >/dev/null
+key_there() { [ "$(rcli exists "r$$:budget:target:rpm:local/rl")" = 1 ]; }
+if wait_until 10 key_there; then ok "the budget is leased from Redis again"
+else fail "no budget key after Redis took writes again"; fi
+check "a request" 200 "$(chat)"
+
+kill -TERM "$GW_PID"; wait "$GW_PID"
+check "exit 0 on SIGTERM" 0 "$?"
+check_nomatch "no sanitizer or valgrind report" \
+    'AddressSanitizer|runtime error:|LeakSanitizer|ERROR SUMMARY: [1-9]|definitely lost: [1-9]' \
+    "$(cat "$WORK"/gw.log)"
+
+summary cluster_refused
