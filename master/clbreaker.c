@@ -172,8 +172,7 @@ static void clbreaker_reply_cb(redisAsyncContext *ac, void *r, void *priv)
     if (reply == NULL)
         return;
     if (reply->type == REDIS_REPLY_ERROR)
-        log_msg(&c->m->log, LOG_WARN, NULL, "cluster: Redis refused a "
-                "command: %s", reply->str);
+        cluster_refused(c, "a breaker command", reply->str);
 }
 
 static void clbreaker_publish_open(struct cluster *c, const char *name,

@@ -144,8 +144,7 @@ static void clhealth_reply_cb(redisAsyncContext *ac, void *r, void *priv)
 
     (void)ac;
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-        log_msg(&c->m->log, LOG_WARN, NULL, "cluster: Redis refused a "
-                "health command: %s", reply->str);
+        cluster_refused(c, "a health command", reply->str);
 }
 
 /* Tells every instance what this one's probes of provider p found. */

@@ -134,6 +134,16 @@ static void cluster_down(struct cluster *c, const char *why)
     evtimer_add(c->retry_timer, &tv);
 }
 
+void cluster_refused(struct cluster *c, const char *what, const char *err)
+{
+    bool first = !c->refused_logged;
+
+    c->refused_logged = true;
+    log_msg(&c->m->log, first ? LOG_WARN : LOG_DEBUG, NULL, "cluster: Redis "
+            "refused %s: %s%s", what, err,
+            first ? " (logged once until the next connection)" : "");
+}
+
 /* ---- instances ---- */
 
 static int cluster_instance_cmp(const void *a, const void *b)
@@ -164,8 +174,7 @@ static void cluster_heartbeat_cb(redisAsyncContext *ac, void *r, void *priv)
         return;
     if (reply->type != REDIS_REPLY_ARRAY) {
         if (reply->type == REDIS_REPLY_ERROR)
-            log_msg(&c->m->log, LOG_WARN, NULL, "cluster: heartbeat "
-                    "refused: %s", reply->str);
+            cluster_refused(c, "the heartbeat", reply->str);
         return;
     }
     for (size_t i = 0; i < reply->elements && n < CLUSTER_INSTANCES_MAX;
@@ -217,6 +226,7 @@ static void cluster_ready(struct cluster *c)
                 "instance %s", c->ever_up ? "reconnected to" : "connected to",
                 c->m->cfg->cluster.redis, c->instance);
     c->lost_logged = false;
+    c->refused_logged = false;
     c->ever_up = true;
     for (int p = 0; p < CLUSTER_PARTS; p++)
         if (cluster_parts[p].up != NULL)

@@ -76,6 +76,7 @@ struct cluster {
     bool lost_logged;               /* the loss was logged, not yet back */
     bool ever_up;
     bool closing;                   /* cluster_free: callbacks do nothing */
+    bool refused_logged;            /* a refusal logged since the last up */
     unsigned attempt;               /* reconnects since the loss */
     int64_t connect_started_ms;
     int pending;                    /* commands sent, not answered */
@@ -123,6 +124,11 @@ static inline redisReply *cluster_reply(struct cluster *c, void *r)
     cluster_answered(c);
     return r;
 }
+
+/* An error reply to a command (what it was for): logged at warn once
+ * per connection, at debug after that, so that a Redis refusing every
+ * write (maxmemory, a read-only replica) does not flood the log. */
+void cluster_refused(struct cluster *c, const char *what, const char *err);
 
 /* Instances in the last listing, this one always counted: at least 1. */
 static inline int cluster_count(const struct cluster *c)

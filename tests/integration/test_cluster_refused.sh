@@ -4,7 +4,8 @@
 # failed RDB save answer the same way): one daemon against a real
 # redis-server on a free loopback port. Its target's rpm budget, leased
 # from Redis, goes on alone instead of starving (every request still
-# answered 200 within the limit). Prints "cluster_refused: N passed, M failed".
+# answered 200 within the limit); each kind of refusal is logged once,
+# not once a second. Prints "cluster_refused: N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -52,6 +53,7 @@ chat() {
         -H 'Content-Type: application/json' --data-binary "$(msg rl)" \
         "http://127.0.0.1:$DPORT/v1/chat/completions"
 }
+errors() { rcli info stats | grep '^total_error_replies:' | tr -dc '0-9'; }
 
 if wait_until 20 connected; then ok "connected"
 else fail "not connected: $(ctl stats | grep -o '"cluster":{[^}]*}')"; fi
@@ -69,6 +71,15 @@ for i in $(seq 1 8); do
 done
 check "8 requests within rpm $RPM all answered 200 (the budget goes on alone)" 8 "$n200"
 check "still connected (Redis answers)" 0 "$(connected; echo $?)"
+
+# Several heartbeats refused (one a second), each one an error reply.
+e0=$(errors)
+more_errors() { [ "$(errors)" -ge $((e0 + 4)) ]; }
+wait_until 15 more_errors
+check "the refused lease logged once" 1 \
+    "$(grep -c 'refused a budget lease' "$WORK/gw.log")"
+check "the other refusals (heartbeats) logged once, not each second" 1 \
+    "$(grep 'refused' "$WORK/gw.log" | grep -vc 'refused a budget lease')"
 
 echo "Redis takes writes again"
 rcli del "r$$:budget:target:rpm:local/rl" >/dev/null
