@@ -248,6 +248,11 @@ static void clbreaker_trial_cb(redisAsyncContext *ac, void *r, void *priv)
     tr = &c->trials[a->slot];
     if (tr->opened_ms != a->opened_ms || tr->held_ms != a->held_ms)
         goto out;               /* the breaker moved on meanwhile */
+    /* Refused (an error: maxmemory, a read-only replica) or malformed:
+     * this opening is tried alone, not asked again at every poll. */
+    tr->alone = reply != NULL && reply->type != REDIS_REPLY_INTEGER;
+    if (tr->alone && reply->type == REDIS_REPLY_ERROR)
+        cluster_refused(c, "a half-open trial lease", reply->str);
     lost = reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
            reply->integer != CLBREAKER_WON && reply->integer > 0;
     cb = &c->m->shm.targets[a->slot].cb;
@@ -340,8 +345,10 @@ static void clbreaker_trials(struct cluster *c, int64_t now)
                 memset(tr, 0, sizeof(*tr));   /* reopened: an opening */
         } else if (cfg->enabled && cb->state == CB_OPEN &&
                    cb->open_until_ms - now <= CLBREAKER_AHEAD_MS &&
-                   !(tr->held_ms != 0 && tr->opened_ms == cb->opened_ms)) {
+                   !((tr->held_ms != 0 || tr->alone) &&
+                     tr->opened_ms == cb->opened_ms)) {
             tr->opened_ms = cb->opened_ms;
+            tr->alone = false;
             tr->until_ms = cb->open_until_ms;
             tr->held_ms = (cb->open_until_ms > now ? cb->open_until_ms
                                                    : now) + CLBREAKER_HOLD_MS;
@@ -397,6 +404,11 @@ static void clbreaker_read_cb(redisAsyncContext *ac, void *r, void *priv)
 void clbreaker_sync(struct cluster *c)
 {
     struct master *m = c->m;
+
+    /* A new connection: an opening tried alone after a refusal asks
+     * again. */
+    for (int s = 0; s < SHM_TARGET_SLOTS; s++)
+        c->trials[s].alone = false;
 
     for (int t = 0; t < m->cfg->target_count; t++) {
         char key[CW_KEY_MAX];

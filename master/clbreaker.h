@@ -19,6 +19,8 @@ struct clbreaker_trial {
     int64_t until_ms;         /* its half-open time before the deferral */
     int64_t held_ms;          /* the deferral while asking; 0: answered */
     bool won;                 /* this instance tries the target */
+    bool alone;               /* Redis refused the lease: this opening
+                                 is tried here without one */
 };
 
 /* Publishes the openings found in the segment since the last poll, asks

@@ -5,7 +5,9 @@
 # redis-server on a free loopback port. Its target's rpm budget, leased
 # from Redis, goes on alone instead of starving (every request still
 # answered 200 within the limit); each kind of refusal is logged once,
-# not once a second. Prints "cluster_refused: N passed, M failed".
+# not once a second; a breaker whose half-open time has come, with no
+# request to try it, asks Redis for its trial lease once, not at every
+# poll (counted in Redis's SLOWLOG against the heartbeats). Prints "cluster_refused: N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -27,15 +29,20 @@ wait_until 10 grep -q "Ready to accept" "$WORK/redis.log" ||
     { echo "redis-server did not start"; cat "$WORK/redis.log"; exit 1; }
 rcli() { redis-cli -p "$RPORT" "$@"; }
 
+start_upstream UP
 DPORT=$(free_port)
 cat >"$WORK/gw.conf" <<CONF
 listen = "127.0.0.1:$DPORT";
 control_socket = "$WORK/gw.sock";
 workers = 2;
 log_level = "info";
-providers = ( { name = "local"; type = "mock"; } );
+retry = { max_retries = 0; base_delay_ms = 1; max_delay_ms = 5; jitter = "none"; };
+circuit_breaker = { failure_threshold = 2; recovery_timeout_ms = 300; };
+providers = ( { name = "local"; type = "mock"; },
+    { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1"; api_key = "sk-up"; } );
 virtual_models = (
-  { name = "rl"; targets = ( { provider = "local"; model = "rl"; rpm = $RPM; } ); }
+  { name = "rl"; targets = ( { provider = "local"; model = "rl"; rpm = $RPM; } ); },
+  { name = "bad"; targets = ( { provider = "up"; model = "status-500"; } ); }
 );
 cluster = { redis = "127.0.0.1:$RPORT"; key_prefix = "r$$:"; instance = "gw-r"; };
 CONF
@@ -48,9 +55,9 @@ wait_until 60 curl -sf "http://127.0.0.1:$DPORT/health" ||
 
 ctl() { "$BIN/pipelinectl" -s "$WORK/gw.sock" --json "$@"; }
 connected() { ctl stats | grep -q '"cluster":{"connected":true'; }
-chat() {
+chat() {  # chat [MODEL]: the HTTP status
     curl -s -o /dev/null -w '%{http_code}' -H "X-Request-Timeout-Ms: $SHORT_MS" \
-        -H 'Content-Type: application/json' --data-binary "$(msg rl)" \
+        -H 'Content-Type: application/json' --data-binary "$(msg "${1:-rl}")" \
         "http://127.0.0.1:$DPORT/v1/chat/completions"
 }
 errors() { rcli info stats | grep '^total_error_replies:' | tr -dc '0-9'; }
@@ -80,6 +87,28 @@ check "the refused lease logged once" 1 \
     "$(grep -c 'refused a budget lease' "$WORK/gw.log")"
 check "the other refusals (heartbeats) logged once, not each second" 1 \
     "$(grep 'refused' "$WORK/gw.log" | grep -vc 'refused a budget lease')"
+
+echo "a breaker's half-open trial while Redis refuses"
+# Every command into the SLOWLOG, with its arguments (the keys).
+rcli config set slowlog-max-len 100000 >/dev/null
+rcli config set slowlog-log-slower-than 0 >/dev/null
+rcli slowlog reset >/dev/null
+chat bad >/dev/null
+chat bad >/dev/null
+check "the breaker opened (2 failures)" open \
+    "$(ctl stats | grep -o '"name":"up/status-500",[^}]*' | grep -o '"state":"[a-z_]*"' | cut -d'"' -f4)"
+# Its half-open time (300 ms) passes with no request; three heartbeats
+# (one a second) measure the time.
+slowlog_count() { rcli slowlog get 100000 | grep -c "^$1\$"; }
+beats() { [ "$(slowlog_count "r$$:instances")" -ge 3 ]; }
+wait_until 15 beats
+asks=$(slowlog_count "r$$:halfopen:up/status-500")
+if [ "$asks" -ge 1 ] && [ "$asks" -le 2 ]; then
+    ok "the trial lease asked $asks time(s) over three heartbeats"
+else
+    fail "the trial lease asked $asks times over three heartbeats (want 1..2)"
+fi
+rcli config set slowlog-log-slower-than 10000 >/dev/null
 
 echo "Redis takes writes again"
 rcli del "r$$:budget:target:rpm:local/rl" >/dev/null
