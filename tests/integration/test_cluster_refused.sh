@@ -7,7 +7,8 @@
 # answered 200 within the limit); each kind of refusal is logged once,
 # not once a second; a breaker whose half-open time has come, with no
 # request to try it, asks Redis for its trial lease once, not at every
-# poll (counted in Redis's SLOWLOG against the heartbeats). Prints "cluster_refused: N passed, M failed".
+# poll (counted in Redis's SLOWLOG against the heartbeats); every key
+# the instance writes expires (the instance set too). Prints "cluster_refused: N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -117,6 +118,10 @@ key_there() { [ "$(rcli exists "r$$:budget:target:rpm:local/rl")" = 1 ]; }
 if wait_until 10 key_there; then ok "the budget is leased from Redis again"
 else fail "no budget key after Redis took writes again"; fi
 check "a request" 200 "$(chat)"
+set_ttl() { rcli pttl "r$$:instances"; }
+has_ttl() { [ "$(set_ttl)" -gt 0 ]; }
+if wait_until 10 has_ttl; then ok "the instance set expires too ($(set_ttl) ms left)"
+else fail "the instance set never expires (pttl $(set_ttl))"; fi
 
 kill -TERM "$GW_PID"; wait "$GW_PID"
 check "exit 0 on SIGTERM" 0 "$?"
