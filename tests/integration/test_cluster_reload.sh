@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# test_cluster_reload.sh - cluster mode across a reload that gives a
+# provider's health entry to another provider: a real redis-server on a
+# free loopback port, two daemons. gw-b probes provider pb (its upstream
+# failing: unhealthy); gw-a has only px, probed a few times. A reload
+# of gw-a replaces px by pb, which takes px's entry in the segment: gw-a
+# must not publish pb's fresh "unknown" as a probe result (px's probe
+# count is not pb's), which would make pb unknown on gw-b, where it is
+# unhealthy. Prints "cluster_reload: N passed, M failed".
+set -u
+cd "$(dirname "$0")/../.."
+. tests/integration/lib.sh
+
+if ! command -v redis-server >/dev/null; then
+    fail "redis-server not installed (make deps installs it)"
+    summary cluster_reload
+    exit 1
+fi
+
+INTERVAL=300
+[ -n "${VALGRIND:-}" ] && INTERVAL=1000
+
+RPORT=$(free_port)
+redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
+    --daemonize no >"$WORK/redis.log" 2>&1 &
+PIDS+=($!)
+wait_until 10 grep -q "Ready to accept" "$WORK/redis.log" ||
+    { echo "redis-server did not start"; cat "$WORK/redis.log"; exit 1; }
+start_upstream UX
+start_upstream UB
+PREFIX="l$$:"
+
+# provider NAME UPSTREAM_PORT: a provider entry with a health check.
+provider() {
+    printf '{ name = "%s"; type = "openai"; base_url = "http://127.0.0.1:%s/v1"; api_key = "sk-up"; health_check = { interval_ms = %s; timeout_ms = %s; unhealthy_after = 1; healthy_after = 1; }; }' \
+        "$1" "$2" "$INTERVAL" "$INTERVAL"
+}
+# write_conf NAME PORT INSTANCE PROVIDER_NAME UPSTREAM_PORT
+write_conf() {
+    cat >"$WORK/$1.conf" <<CONF
+listen = "127.0.0.1:$2";
+control_socket = "$WORK/$1.sock";
+workers = 1;
+log_level = "info";
+providers = ( $(provider "$4" "$5") );
+virtual_models = ( { name = "m"; targets = ( { provider = "$4"; model = "fast"; } ); } );
+cluster = { redis = "127.0.0.1:$RPORT"; key_prefix = "$PREFIX"; instance = "$3"; };
+CONF
+    chmod 600 "$WORK/$1.conf"
+}
+start_gw() {  # start_gw NAME: pid in ${NAME}_PID
+    local port_var="${1}_DPORT"
+    ${VALGRIND:-} "$BIN/pipelined" -c "$WORK/$1.conf" >>"$WORK/$1.log" 2>&1 &
+    PIDS+=($!)
+    printf -v "${1}_PID" '%s' "$!"
+    wait_until 60 curl -sf "http://127.0.0.1:${!port_var}/health" ||
+        { echo "daemon $1 did not start:"; tail -20 "$WORK/$1.log"; exit 1; }
+}
+ctl() { local n=$1; shift; "$BIN/pipelinectl" -s "$WORK/$n.sock" --json "$@"; }
+both() { ctl "$1" stats | grep -q '"cluster":{"connected":true,"instances":2}'; }
+health_of() {  # health_of GW TARGET
+    ctl "$1" stats | grep -o "\"name\":\"$2\",[^}]*" | grep -o '"health":"[a-z_]*"' |
+        cut -d'"' -f4
+}
+is_health() { [ "$(health_of "$1" "$2")" = "$3" ]; }
+ux_probes() { curl -s "http://127.0.0.1:$UX_PORT/stats/models" | grep -o '"models":[0-9]*' | cut -d: -f2; }
+ux_probed() { [ "$(ux_probes)" -ge 2 ]; }
+
+gwa_DPORT=$(free_port)
+gwb_DPORT=$(free_port)
+while [ "$gwb_DPORT" = "$gwa_DPORT" ]; do gwb_DPORT=$(free_port); done
+write_conf gwa "$gwa_DPORT" gw-a px "$UX_PORT"
+write_conf gwb "$gwb_DPORT" gw-b pb "$UB_PORT"
+curl -s -X POST "http://127.0.0.1:$UB_PORT/stats/models?fail=1" >/dev/null
+start_gw gwa
+start_gw gwb
+if wait_until 20 both gwa && wait_until 20 both gwb; then ok "both connected"
+else fail "not connected: $(ctl gwa stats | grep -o '"cluster":{[^}]*}')"; fi
+if wait_until 20 is_health gwb pb/fast unhealthy; then ok "gw-b finds pb unhealthy"
+else fail "pb on gw-b: $(health_of gwb pb/fast)"; fi
+if wait_until 20 ux_probed; then ok "gw-a probed px ($(ux_probes) times)"
+else fail "px never probed"; fi
+
+echo "gw-a's reload: pb takes px's place"
+write_conf gwa "$gwa_DPORT" gw-a pb "$UB_PORT"
+check "reload" '{"ok":true}' "$(ctl gwa reload)"
+# gw-a learns pb's state from gw-b's next probes (one instance probes
+# pb for both): by then gw-a has polled many times since the reload.
+if wait_until 20 is_health gwa pb/fast unhealthy; then ok "gw-a sees pb unhealthy, as gw-b found it"
+else fail "pb on gw-a: $(health_of gwa pb/fast)"; fi
+check "gw-a published no result for pb (it never probed it)" 0 \
+    "$(grep -c 'health of provider pb: unknown (probed by instance gw-a)' "$WORK/gwb.log")"
+check "pb still unhealthy on gw-b" unhealthy "$(health_of gwb pb/fast)"
+
+rcs=""
+for g in gwa gwb; do
+    pid_var="${g}_PID"
+    kill -TERM "${!pid_var}"; wait "${!pid_var}"; rcs="$rcs $?"
+done
+check "both exit 0 on SIGTERM" " 0 0" "$rcs"
+check_nomatch "no sanitizer or valgrind report" \
+    'AddressSanitizer|runtime error:|LeakSanitizer|ERROR SUMMARY: [1-9]|definitely lost: [1-9]' \
+    "$(cat "$WORK"/gw*.log)"
+
+summary cluster_reload
