@@ -28,6 +28,12 @@ wait_until 10 grep -q "Ready to accept" "$WORK/redis.log" ||
     { echo "redis-server did not start"; cat "$WORK/redis.log"; exit 1; }
 start_upstream UX
 start_upstream UB
+start_upstream UC
+# gw-a's pb after the reload: an upstream that never answers (stopped),
+# so that gw-a's own first probe of pb takes its whole timeout and what
+# gw-a publishes at once can only be px's count taken for pb's.
+start_upstream UD
+UD_PID=${PIDS[-1]}
 PREFIX="l$$:"
 
 # provider NAME UPSTREAM_PORT: a provider entry with a health check.
@@ -35,15 +41,24 @@ provider() {
     printf '{ name = "%s"; type = "openai"; base_url = "http://127.0.0.1:%s/v1"; api_key = "sk-up"; health_check = { interval_ms = %s; timeout_ms = %s; unhealthy_after = 1; healthy_after = 1; }; }' \
         "$1" "$2" "$INTERVAL" "$INTERVAL"
 }
-# write_conf NAME PORT INSTANCE PROVIDER_NAME UPSTREAM_PORT
+# write_conf NAME PORT INSTANCE PROVIDER_NAME UPSTREAM_PORT [RECOVERY_MS
+# MODEL]: with MODEL, a provider "up" too and a virtual model "v" on
+# up/MODEL.
 write_conf() {
+    local more="" vm=""
+    [ -n "${7:-}" ] && {
+        more=", { name = \"up\"; type = \"openai\"; base_url = \"http://127.0.0.1:$UC_PORT/v1\"; api_key = \"sk-up\"; }"
+        vm=", { name = \"v\"; targets = ( { provider = \"up\"; model = \"$7\"; } ); }"
+    }
     cat >"$WORK/$1.conf" <<CONF
 listen = "127.0.0.1:$2";
 control_socket = "$WORK/$1.sock";
 workers = 1;
 log_level = "info";
-providers = ( $(provider "$4" "$5") );
-virtual_models = ( { name = "m"; targets = ( { provider = "$4"; model = "fast"; } ); } );
+retry = { max_retries = 0; base_delay_ms = 1; max_delay_ms = 5; jitter = "none"; };
+circuit_breaker = { failure_threshold = 2; recovery_timeout_ms = ${6:-600000}; };
+providers = ( $(provider "$4" "$5")$more );
+virtual_models = ( { name = "m"; targets = ( { provider = "$4"; model = "fast"; } ); }$vm );
 cluster = { redis = "127.0.0.1:$RPORT"; key_prefix = "$PREFIX"; instance = "$3"; };
 CONF
     chmod 600 "$WORK/$1.conf"
@@ -82,7 +97,8 @@ if wait_until 20 ux_probed; then ok "gw-a probed px ($(ux_probes) times)"
 else fail "px never probed"; fi
 
 echo "gw-a's reload: pb takes px's place"
-write_conf gwa "$gwa_DPORT" gw-a pb "$UB_PORT"
+kill -STOP "$UD_PID"
+write_conf gwa "$gwa_DPORT" gw-a pb "$UD_PORT"
 check "reload" '{"ok":true}' "$(ctl gwa reload)"
 # gw-a learns pb's state from gw-b's next probes (one instance probes
 # pb for both): by then gw-a has polled many times since the reload.
@@ -91,6 +107,7 @@ else fail "pb on gw-a: $(health_of gwa pb/fast)"; fi
 check "gw-a published no result for pb (it never probed it)" 0 \
     "$(grep -c 'health of provider pb: unknown (probed by instance gw-a)' "$WORK/gwb.log")"
 check "pb still unhealthy on gw-b" unhealthy "$(health_of gwb pb/fast)"
+kill -CONT "$UD_PID"
 
 rcs=""
 for g in gwa gwb; do
