@@ -430,6 +430,16 @@ void clbreaker_sync(struct cluster *c)
     clbreaker_scan(c, true);
 }
 
+void clbreaker_slot_fresh(struct master *m, int slot)
+{
+    struct cluster *c = m->cluster;
+
+    if (c == NULL || slot < 0 || slot >= SHM_TARGET_SLOTS)
+        return;
+    c->seen_opened[slot] = 0;
+    memset(&c->trials[slot], 0, sizeof(c->trials[slot]));
+}
+
 void clbreaker_reset(struct master *m, const char *name)
 {
     struct cluster *c = m->cluster;

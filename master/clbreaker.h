@@ -33,6 +33,11 @@ void clbreaker_sync(struct cluster *c);
 /* A message from the breaker channel (len bytes): another instance's
  * opening or reset, applied here; malformed ones and our own ignored. */
 void clbreaker_message(struct cluster *c, const char *payload, size_t len);
+/* A reload reset target slot's state (a target new to it, or one that
+ * took a freed slot): what cluster mode kept for the slot (the opening
+ * published, the half-open trial won) goes too, so that it is not taken
+ * for the new target's. Nothing without cluster mode. */
+void clbreaker_slot_fresh(struct master *m, int slot);
 /* An operator reset NAME here: reset it on every instance (on this one
  * alone, logged, while Redis is away). Nothing without cluster mode. */
 void clbreaker_reset(struct master *m, const char *name);

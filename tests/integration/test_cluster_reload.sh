@@ -6,7 +6,12 @@
 # of gw-a replaces px by pb, which takes px's entry in the segment: gw-a
 # must not publish pb's fresh "unknown" as a probe result (px's probe
 # count is not pb's), which would make pb unknown on gw-b, where it is
-# unhealthy. Prints "cluster_reload: N passed, M failed".
+# unhealthy. Then a target slot that a reload frees and a later one
+# gives to another target: gw-a won the half-open trial of target X (no
+# request came to try it), X leaves gw-a's configuration, Y takes its
+# slot; gw-a must not take Y's fresh closed breaker for its trial's
+# success and close Y on gw-b, where it is open. Prints
+# "cluster_reload: N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
@@ -108,6 +113,54 @@ check "gw-a published no result for pb (it never probed it)" 0 \
     "$(grep -c 'health of provider pb: unknown (probed by instance gw-a)' "$WORK/gwb.log")"
 check "pb still unhealthy on gw-b" unhealthy "$(health_of gwb pb/fast)"
 kill -CONT "$UD_PID"
+
+echo "a target slot freed by a reload and taken by another target"
+state_of() {  # state_of GW TARGET
+    ctl "$1" stats | grep -o "\"name\":\"$2\",[^}]*" | grep -o '"state":"[a-z_]*"' |
+        cut -d'"' -f4
+}
+chat() {  # chat GW MODEL
+    local port_var="${1}_DPORT"
+    curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+        --data-binary "$(msg "$2")" "http://127.0.0.1:${!port_var}/v1/chat/completions"
+}
+# exited N: gw-a's workers of earlier configurations gone (N exits):
+# the slots they held are free at the next reload.
+exited() { [ "$(grep -c 'worker [0-9]* (pid [0-9]*) exited' "$WORK/gwa.log")" -ge "$1" ]; }
+X=up/status-500
+Y=up/status-502
+# gw-b: Y, open for long (no trial of its own in the test's time).
+write_conf gwb "$gwb_DPORT" gw-b pb "$UB_PORT" 600000 status-502
+check "gw-b: reload with Y" '{"ok":true}' "$(ctl gwb reload)"
+chat gwb v >/dev/null; chat gwb v >/dev/null
+check "Y open on gw-b" open "$(state_of gwb "$Y")"
+wait_until 20 exited 1
+# gw-a: X, whose half-open time comes in a second.
+write_conf gwa "$gwa_DPORT" gw-a pb "$UB_PORT" 1000 status-500
+check "gw-a: reload with X" '{"ok":true}' "$(ctl gwa reload)"
+chat gwa v >/dev/null; chat gwa v >/dev/null
+check "X open on gw-a" open "$(state_of gwa "$X")"
+trial_won() { [ "$(redis-cli -p "$RPORT" get "${PREFIX}halfopen:$X")" = gw-a ]; }
+if wait_until 20 trial_won; then ok "gw-a holds X's trial lease (no request comes to try it)"
+else fail "X's trial lease: $(redis-cli -p "$RPORT" get "${PREFIX}halfopen:$X")"; fi
+wait_until 20 exited 2
+write_conf gwa "$gwa_DPORT" gw-a pb "$UB_PORT" 1000
+check "gw-a: reload without X" '{"ok":true}' "$(ctl gwa reload)"
+wait_until 20 exited 3
+write_conf gwa "$gwa_DPORT" gw-a pb "$UB_PORT" 1000 status-502
+T=$(( $(date +%s%N) / 1000000 ))
+check "gw-a: reload with Y (in X's slot)" '{"ok":true}' "$(ctl gwa reload)"
+# gw-a's heartbeats after the reload: its polls have run since.
+beat_after() {
+    local seen
+    seen=$(ctl gwb cluster | grep -o '"instance":"gw-a",[^}]*' |
+        grep -o '"last_seen_ms":[0-9]*' | cut -d: -f2)
+    [ -n "$seen" ] && [ "$seen" -gt $((T + 200)) ]
+}
+wait_until 20 beat_after
+check "gw-a closed no breaker on gw-b" 0 \
+    "$(grep -c "circuit breaker of $Y closed by instance gw-a" "$WORK/gwb.log")"
+check "Y still open on gw-b" open "$(state_of gwb "$Y")"
 
 rcs=""
 for g in gwa gwb; do
