@@ -370,8 +370,20 @@ static void clbreaker_trials(struct cluster *c, int64_t now)
     }
 }
 
+static void clbreaker_read(struct cluster *c, int t);
+
 void clbreaker_poll(struct cluster *c, int64_t now)
 {
+    /* Targets a reload placed: what is open elsewhere, as at a
+     * connection. */
+    for (int t = 0; t < c->m->cfg->target_count; t++) {
+        struct clbreaker_trial *tr = &c->trials[c->m->slots.target_slot[t]];
+
+        if (tr->fresh) {
+            tr->fresh = false;
+            clbreaker_read(c, t);
+        }
+    }
     clbreaker_scan(c, false);
     clbreaker_trials(c, now);
 }
@@ -400,33 +412,38 @@ static void clbreaker_read_cb(redisAsyncContext *ac, void *r, void *priv)
     free(name);
 }
 
+/* Reads the opening stored for target t (clbreaker_read_cb applies it). */
+static void clbreaker_read(struct cluster *c, int t)
+{
+    const char *target = c->m->cfg->targets[t].name;
+    char key[CW_KEY_MAX];
+    char *name;
+
+    if (c->cmd == NULL ||
+        cw_key(key, sizeof(key), c->prefix, "breaker", target) < 0)
+        return;
+    name = strdup(target);
+    if (name == NULL)
+        util_oom("a cluster breaker name");
+    if (redisAsyncCommand(c->cmd, clbreaker_read_cb, name, "EVAL %s 1 %s",
+                          clbreaker_read_lua, key) != REDIS_OK) {
+        free(name);
+        return;
+    }
+    cluster_sent(c);
+}
+
 /* Just connected: learn what is open elsewhere, tell what is open here. */
 void clbreaker_sync(struct cluster *c)
 {
     struct master *m = c->m;
 
     /* A new connection: an opening tried alone after a refusal asks
-     * again. */
+     * again; every target's opening is read. */
     for (int s = 0; s < SHM_TARGET_SLOTS; s++)
-        c->trials[s].alone = false;
-
-    for (int t = 0; t < m->cfg->target_count; t++) {
-        char key[CW_KEY_MAX];
-        char *name;
-
-        if (cw_key(key, sizeof(key), c->prefix, "breaker",
-                   m->cfg->targets[t].name) < 0)
-            continue;
-        name = strdup(m->cfg->targets[t].name);
-        if (name == NULL)
-            util_oom("a cluster breaker name");
-        if (redisAsyncCommand(c->cmd, clbreaker_read_cb, name, "EVAL %s 1 %s",
-                              clbreaker_read_lua, key) != REDIS_OK) {
-            free(name);
-            continue;
-        }
-        cluster_sent(c);
-    }
+        c->trials[s].alone = c->trials[s].fresh = false;
+    for (int t = 0; t < m->cfg->target_count; t++)
+        clbreaker_read(c, t);
     clbreaker_scan(c, true);
 }
 
@@ -438,6 +455,7 @@ void clbreaker_slot_fresh(struct master *m, int slot)
         return;
     c->seen_opened[slot] = 0;
     memset(&c->trials[slot], 0, sizeof(c->trials[slot]));
+    c->trials[slot].fresh = true;
 }
 
 void clbreaker_reset(struct master *m, const char *name)

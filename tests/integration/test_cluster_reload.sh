@@ -10,7 +10,9 @@
 # gives to another target: gw-a won the half-open trial of target X (no
 # request came to try it), X leaves gw-a's configuration, Y takes its
 # slot; gw-a must not take Y's fresh closed breaker for its trial's
-# success and close Y on gw-b, where it is open. Prints
+# success and close Y on gw-b, where it is open; and gw-a learns that
+# Y, new to it, is open (from Redis, as an instance that joins late).
+# Prints
 # "cluster_reload: N passed, M failed".
 set -u
 cd "$(dirname "$0")/../.."
@@ -119,6 +121,7 @@ state_of() {  # state_of GW TARGET
     ctl "$1" stats | grep -o "\"name\":\"$2\",[^}]*" | grep -o '"state":"[a-z_]*"' |
         cut -d'"' -f4
 }
+is_state() { [ "$(state_of "$1" "$2")" = "$3" ]; }
 chat() {  # chat GW MODEL
     local port_var="${1}_DPORT"
     curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
@@ -161,6 +164,10 @@ wait_until 20 beat_after
 check "gw-a closed no breaker on gw-b" 0 \
     "$(grep -c "circuit breaker of $Y closed by instance gw-a" "$WORK/gwb.log")"
 check "Y still open on gw-b" open "$(state_of gwb "$Y")"
+# Y, new to gw-a, was open in Redis before: gw-a reads it as at a
+# connection (it never called Y's upstream).
+if wait_until 10 is_state gwa "$Y" open; then ok "gw-a learns that Y is open"
+else fail "Y on gw-a: $(state_of gwa "$Y")"; fi
 
 rcs=""
 for g in gwa gwb; do
