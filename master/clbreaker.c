@@ -172,8 +172,7 @@ static void clbreaker_reply_cb(redisAsyncContext *ac, void *r, void *priv)
     if (reply == NULL)
         return;
     if (reply->type == REDIS_REPLY_ERROR)
-        log_msg(&c->m->log, LOG_WARN, NULL, "cluster: Redis refused a "
-                "command: %s", reply->str);
+        cluster_refused(c, "a breaker command", reply->str);
 }
 
 static void clbreaker_publish_open(struct cluster *c, const char *name,
@@ -249,6 +248,11 @@ static void clbreaker_trial_cb(redisAsyncContext *ac, void *r, void *priv)
     tr = &c->trials[a->slot];
     if (tr->opened_ms != a->opened_ms || tr->held_ms != a->held_ms)
         goto out;               /* the breaker moved on meanwhile */
+    /* Refused (an error: maxmemory, a read-only replica) or malformed:
+     * this opening is tried alone, not asked again at every poll. */
+    tr->alone = reply != NULL && reply->type != REDIS_REPLY_INTEGER;
+    if (tr->alone && reply->type == REDIS_REPLY_ERROR)
+        cluster_refused(c, "a half-open trial lease", reply->str);
     lost = reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
            reply->integer != CLBREAKER_WON && reply->integer > 0;
     cb = &c->m->shm.targets[a->slot].cb;
@@ -341,8 +345,10 @@ static void clbreaker_trials(struct cluster *c, int64_t now)
                 memset(tr, 0, sizeof(*tr));   /* reopened: an opening */
         } else if (cfg->enabled && cb->state == CB_OPEN &&
                    cb->open_until_ms - now <= CLBREAKER_AHEAD_MS &&
-                   !(tr->held_ms != 0 && tr->opened_ms == cb->opened_ms)) {
+                   !((tr->held_ms != 0 || tr->alone) &&
+                     tr->opened_ms == cb->opened_ms)) {
             tr->opened_ms = cb->opened_ms;
+            tr->alone = false;
             tr->until_ms = cb->open_until_ms;
             tr->held_ms = (cb->open_until_ms > now ? cb->open_until_ms
                                                    : now) + CLBREAKER_HOLD_MS;
@@ -364,8 +370,20 @@ static void clbreaker_trials(struct cluster *c, int64_t now)
     }
 }
 
+static void clbreaker_read(struct cluster *c, int t);
+
 void clbreaker_poll(struct cluster *c, int64_t now)
 {
+    /* Targets a reload placed: what is open elsewhere, as at a
+     * connection. */
+    for (int t = 0; t < c->m->cfg->target_count; t++) {
+        struct clbreaker_trial *tr = &c->trials[c->m->slots.target_slot[t]];
+
+        if (tr->fresh) {
+            tr->fresh = false;
+            clbreaker_read(c, t);
+        }
+    }
     clbreaker_scan(c, false);
     clbreaker_trials(c, now);
 }
@@ -394,29 +412,50 @@ static void clbreaker_read_cb(redisAsyncContext *ac, void *r, void *priv)
     free(name);
 }
 
+/* Reads the opening stored for target t (clbreaker_read_cb applies it). */
+static void clbreaker_read(struct cluster *c, int t)
+{
+    const char *target = c->m->cfg->targets[t].name;
+    char key[CW_KEY_MAX];
+    char *name;
+
+    if (c->cmd == NULL ||
+        cw_key(key, sizeof(key), c->prefix, "breaker", target) < 0)
+        return;
+    name = strdup(target);
+    if (name == NULL)
+        util_oom("a cluster breaker name");
+    if (redisAsyncCommand(c->cmd, clbreaker_read_cb, name, "EVAL %s 1 %s",
+                          clbreaker_read_lua, key) != REDIS_OK) {
+        free(name);
+        return;
+    }
+    cluster_sent(c);
+}
+
 /* Just connected: learn what is open elsewhere, tell what is open here. */
 void clbreaker_sync(struct cluster *c)
 {
     struct master *m = c->m;
 
-    for (int t = 0; t < m->cfg->target_count; t++) {
-        char key[CW_KEY_MAX];
-        char *name;
-
-        if (cw_key(key, sizeof(key), c->prefix, "breaker",
-                   m->cfg->targets[t].name) < 0)
-            continue;
-        name = strdup(m->cfg->targets[t].name);
-        if (name == NULL)
-            util_oom("a cluster breaker name");
-        if (redisAsyncCommand(c->cmd, clbreaker_read_cb, name, "EVAL %s 1 %s",
-                              clbreaker_read_lua, key) != REDIS_OK) {
-            free(name);
-            continue;
-        }
-        cluster_sent(c);
-    }
+    /* A new connection: an opening tried alone after a refusal asks
+     * again; every target's opening is read. */
+    for (int s = 0; s < SHM_TARGET_SLOTS; s++)
+        c->trials[s].alone = c->trials[s].fresh = false;
+    for (int t = 0; t < m->cfg->target_count; t++)
+        clbreaker_read(c, t);
     clbreaker_scan(c, true);
+}
+
+void clbreaker_slot_fresh(struct master *m, int slot)
+{
+    struct cluster *c = m->cluster;
+
+    if (c == NULL || slot < 0 || slot >= SHM_TARGET_SLOTS)
+        return;
+    c->seen_opened[slot] = 0;
+    memset(&c->trials[slot], 0, sizeof(c->trials[slot]));
+    c->trials[slot].fresh = true;
 }
 
 void clbreaker_reset(struct master *m, const char *name)

@@ -19,6 +19,10 @@ struct clbreaker_trial {
     int64_t until_ms;         /* its half-open time before the deferral */
     int64_t held_ms;          /* the deferral while asking; 0: answered */
     bool won;                 /* this instance tries the target */
+    bool alone;               /* Redis refused the lease: this opening
+                                 is tried here without one */
+    bool fresh;               /* a reload placed a target here: its
+                                 stored opening is read at the next poll */
 };
 
 /* Publishes the openings found in the segment since the last poll, asks
@@ -31,6 +35,13 @@ void clbreaker_sync(struct cluster *c);
 /* A message from the breaker channel (len bytes): another instance's
  * opening or reset, applied here; malformed ones and our own ignored. */
 void clbreaker_message(struct cluster *c, const char *payload, size_t len);
+/* A reload reset target slot's state (a target new to it, or one that
+ * took a freed slot): what cluster mode kept for the slot (the opening
+ * published, the half-open trial won) goes too, so that it is not taken
+ * for the new target's, and the new target's opening stored in Redis, if
+ * any, is read at the next poll (as at a connection). Nothing without
+ * cluster mode. */
+void clbreaker_slot_fresh(struct master *m, int slot);
 /* An operator reset NAME here: reset it on every instance (on this one
  * alone, logged, while Redis is away). Nothing without cluster mode. */
 void clbreaker_reset(struct master *m, const char *name);

@@ -45,6 +45,10 @@ _Static_assert(CLBUDGET_ENTRIES <= (int)CLBUDGET_INDEX_MASK,
 /* Kept this long past the time its bucket is full again (then gone:
  * a missing key reads as a full bucket). */
 #define CLBUDGET_KEEP_MS  1000
+/* A budget whose lease Redis refused (an error: maxmemory reached, a
+ * read-only replica, a failed save; or a malformed answer) goes on
+ * alone, and asks Redis again (for nothing: a trial) this long after. */
+#define CLBUDGET_REFUSED_RETRY_MS 1000
 
 /* Takes a lease from one budget's bucket: brings it up to now with
  * Redis's clock (capacity a minute, at most capacity), charges the debt
@@ -91,6 +95,9 @@ struct clbudget {
      * since) and what it lacked of full then (units), for the merge. */
     int64_t alone_ms[CLBUDGET_ENTRIES];
     int64_t lack_then[CLBUDGET_ENTRIES];
+    /* Refused by Redis: alone until a trial lease is taken; the next
+     * trial's time (this clock; 0: not refused). */
+    int64_t refused_ms[CLBUDGET_ENTRIES];
 };
 
 /* One limited budget of the configuration applied. */
@@ -183,9 +190,32 @@ static struct bucket *clbudget_bucket(struct cluster *c, int index)
     return index % CLBUDGET_UNITS == 0 ? &p->requests : &p->tokens;
 }
 
+static void clbudget_alone(struct cluster *c, const struct clbudget_ref *r,
+                           int64_t now);
+
 static uint32_t clbudget_gen_bits(uint32_t gen)
 {
     return gen & (UINT32_MAX >> CLBUDGET_GEN_SHIFT);
+}
+
+/* Redis refused the lease of entry index (bucket b): a leased bucket
+ * goes on alone as after a loss (its share of the limit, what it held
+ * and its part of what the cluster had left), and clbudget_keep asks
+ * for a trial lease after CLBUDGET_REFUSED_RETRY_MS. */
+static void clbudget_refused(struct cluster *c, int index, struct bucket *b,
+                             int64_t now)
+{
+    struct clbudget_ref r = { .index = index, .b = b };
+    bool leased;
+
+    /* The master alone changes a bucket's mode and capacity. */
+    shm_lock(&c->m->shm);
+    leased = bucket_leased(b) && !bucket_unlimited(b);
+    r.limit = b->capacity;      /* a leased bucket's is the limit */
+    shm_unlock(&c->m->shm);
+    if (leased)
+        clbudget_alone(c, &r, now);
+    c->budgets->refused_ms[index] = now + CLBUDGET_REFUSED_RETRY_MS;
 }
 
 /* A lease's answer: the debt and what was granted credited to the
@@ -209,21 +239,24 @@ static void clbudget_lease_cb(redisAsyncContext *ac, void *r, void *priv)
     cb->debt[index] = 0;
     if (reply == NULL)
         return;
+    now = util_now_ms();
+    b = clbudget_bucket(c, index);
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
         (got = reply->element[0])->type != REDIS_REPLY_INTEGER ||
         (wait = reply->element[1])->type != REDIS_REPLY_INTEGER ||
         (left = reply->element[2])->type != REDIS_REPLY_INTEGER) {
         if (!cb->refused_logged)
             log_msg(&c->m->log, LOG_WARN, NULL, "cluster: Redis refused a "
-                    "budget lease: %s", reply->type == REDIS_REPLY_ERROR
-                                            ? reply->str : "bad reply");
+                    "budget lease: %s (the budget goes on alone)",
+                    reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                     : "bad reply");
         cb->refused_logged = true;
+        clbudget_refused(c, index, b, now);
         return;
     }
-    now = util_now_ms();
+    cb->refused_ms[index] = 0;  /* a trial taken: leased at the next poll */
     cb->seen_level[index] = left->integer;
     cb->seen_ms[index] = now;
-    b = clbudget_bucket(c, index);
     shm_lock(&c->m->shm);
     bucket_credit(b, debt + (got->integer > 0 ? got->integer : 0),
                   now + (wait->integer > 0 ? wait->integer : 0));
@@ -292,6 +325,17 @@ static void clbudget_keep(struct cluster *c, const struct clbudget_ref *r,
 
     if (cb->pending[r->index])
         return;
+    if (cb->refused_ms[r->index] != 0) {
+        /* Alone since Redis refused a lease: a trial asks for nothing
+         * and leaves the bucket as it is; once one is taken, the next
+         * poll leases again (the merge). */
+        if (now >= cb->refused_ms[r->index]) {
+            ask.debt = ask.want = 0;
+            cb->refused_ms[r->index] = now + CLBUDGET_REFUSED_RETRY_MS;
+            clbudget_ask(c, r, &ask, 0);
+        }
+        return;
+    }
     shm_lock(&m->shm);
     merge = !bucket_leased(r->b) && !bucket_unlimited(r->b);
     share = r->b->capacity;
@@ -353,6 +397,7 @@ void clbudget_up(struct cluster *c)
 
     /* Redis may have restarted empty: what it said before is no more. */
     memset(cb->seen_ms, 0, sizeof(cb->seen_ms));
+    memset(cb->refused_ms, 0, sizeof(cb->refused_ms));
     cb->refused_logged = false;
     clbudget_each(c, clbudget_keep, util_now_ms());
 }
@@ -384,6 +429,9 @@ void clbudget_configured(struct master *m)
     if (c == NULL)
         return;
     clbudget_forget(clbudget_of(c));
+    /* A reload sets each bucket's configured capacity: a budget alone
+     * for a refusal leases again (or goes alone again, with its share). */
+    memset(c->budgets->refused_ms, 0, sizeof(c->budgets->refused_ms));
     clbudget_each(c, c->state == CLUSTER_UP ? clbudget_keep : clbudget_alone,
                   util_now_ms());
 }

@@ -101,6 +101,23 @@ static int clhealth_slot_of(const struct master *m, int p)
     return h;
 }
 
+/* The record of health slot h, which provider p now has. A reload that
+ * gave the slot to p from another provider starts it afresh: p's probe
+ * counters start at 0 (none seen, so none published for p), nothing is
+ * asked or applied for p yet. */
+static struct clhealth_slot *clhealth_mine(struct cluster *c, int p, int h)
+{
+    struct clhealth_slot *cs = &c->health[h];
+    const char *name = c->m->cfg->providers[p].name;
+
+    if (strncmp(cs->provider, name, sizeof(cs->provider)) != 0) {
+        if (cs->provider[0] != '\0')
+            memset(cs, 0, sizeof(*cs));
+        util_strlcpy(cs->provider, name, sizeof(cs->provider));
+    }
+    return cs;
+}
+
 static int clhealth_provider(const struct master *m, const char *name)
 {
     for (int p = 0; p < m->cfg->provider_count; p++)
@@ -129,7 +146,7 @@ static void clhealth_apply(struct cluster *c, const struct cwh_result *r)
     change = health_apply_remote(st, r->state, r->consecutive_failures,
                                  r->consecutive_successes, util_now_ms());
     shm_unlock(&m->shm);
-    c->health[h].applied++;
+    clhealth_mine(c, p, h)->applied++;
     if (change != HEALTH_CHANGE_NONE)
         log_msg(&m->log, change == HEALTH_CHANGE_UNHEALTHY ? LOG_WARN
                                                            : LOG_INFO,
@@ -144,8 +161,7 @@ static void clhealth_reply_cb(redisAsyncContext *ac, void *r, void *priv)
 
     (void)ac;
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-        log_msg(&c->m->log, LOG_WARN, NULL, "cluster: Redis refused a "
-                "health command: %s", reply->str);
+        cluster_refused(c, "a health command", reply->str);
 }
 
 /* Tells every instance what this one's probes of provider p found. */
@@ -217,7 +233,7 @@ static void clhealth_ask(struct cluster *c, int p, int h, int64_t due,
 {
     struct master *m = c->m;
     struct health_state *st = provhealth_at(&m->shm, h);
-    struct clhealth_slot *cs = &c->health[h];
+    struct clhealth_slot *cs = clhealth_mine(c, p, h);
     int64_t held = (due > now ? due : now) + CLHEALTH_HOLD_MS;
     char key[CW_KEY_MAX], ms[CLHEALTH_NUM_MAX];
     struct clhealth_ask *a;
@@ -258,7 +274,7 @@ void clhealth_poll(struct cluster *c, int64_t now)
         if (h < 0)
             continue;
         st = provhealth_at(&m->shm, h);
-        cs = &c->health[h];
+        cs = clhealth_mine(c, p, h);
         probes = clhealth_probes(st);
         if (probes != cs->seen_probes) {
             cs->seen_probes = probes;
@@ -306,7 +322,7 @@ void clhealth_up(struct cluster *c)
 
         /* Probed here while alone: clhealth_poll tells the others. */
         if (h < 0 || clhealth_probes(provhealth_at(&m->shm, h)) !=
-                         c->health[h].seen_probes ||
+                         clhealth_mine(c, p, h)->seen_probes ||
             cw_key(key, sizeof(key), c->prefix, "health",
                    m->cfg->providers[p].name) < 0)
             continue;

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+
 struct cluster;
 
 /* Per health slot of the segment (a provider's entry), in struct
@@ -19,6 +21,9 @@ struct clhealth_slot {
     int64_t waiting_ms;       /* deferred to another's lease end; 0: not */
     uint64_t seen_probes;     /* this instance's probes, last published */
     uint64_t applied;         /* results applied from other instances */
+    /* The provider all this is about: a reload that gives the slot to
+     * another provider starts it afresh (clhealth_mine). */
+    char provider[CFG_NAME_MAX];
 };
 
 /* At start, before the workers: the first probe of each provider waits

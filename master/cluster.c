@@ -48,13 +48,15 @@
 #define CLUSTER_CONNECT_TIMEOUT_MS 1000
 #define CLUSTER_REPLY_TIMEOUT_MS   1000
 #define CLUSTER_NUM_MAX            24     /* a number as text */
-/* Sets the self key, keeps the instance set, returns every live record.
- * KEYS: self key, set. ARGV: record, ttl, now, name, forget-before,
- * instance key base. */
+/* Sets the self key, keeps the instance set (which expires, as every
+ * key, once no instance has renewed it for CLUSTER_FORGET_MS), returns
+ * every live record. KEYS: self key, set. ARGV: record, ttl, now, name,
+ * forget-before, instance key base, forget ms. */
 static const char cluster_heartbeat_lua[] =
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
     "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]) "
     "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5]) "
+    "redis.call('PEXPIRE', KEYS[2], ARGV[7]) "
     "local out = {} "
     "for _, n in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do "
     "  local v = redis.call('GET', ARGV[6] .. n) "
@@ -167,8 +169,7 @@ static void cluster_heartbeat_cb(redisAsyncContext *ac, void *r, void *priv)
         return;
     if (reply->type != REDIS_REPLY_ARRAY) {
         if (reply->type == REDIS_REPLY_ERROR)
-            log_msg(&c->m->log, LOG_WARN, NULL, "cluster: heartbeat "
-                    "refused: %s", reply->str);
+            cluster_refused(c, "the heartbeat", reply->str);
         return;
     }
     for (size_t i = 0; i < reply->elements && n < CLUSTER_INSTANCES_MAX;
@@ -199,10 +200,10 @@ static void cluster_heartbeat(struct cluster *c)
     snprintf(forget, sizeof(forget), "%lld",
              (long long)(self.last_seen_ms - CLUSTER_FORGET_MS));
     if (redisAsyncCommand(c->cmd, cluster_heartbeat_cb, c,
-                          "EVAL %s 2 %s %s %s %s %s %s %s %s",
+                          "EVAL %s 2 %s %s %s %s %s %s %s %s %d",
                           cluster_heartbeat_lua, c->self_key, c->set_key,
                           record, ttl, now, c->instance, forget,
-                          c->instance_base) == REDIS_OK)
+                          c->instance_base, CLUSTER_FORGET_MS) == REDIS_OK)
         cluster_sent(c);
     free(record);
 }
@@ -220,6 +221,7 @@ static void cluster_ready(struct cluster *c)
                 "instance %s", c->ever_up ? "reconnected to" : "connected to",
                 c->m->cfg->cluster.redis, c->instance);
     c->lost_logged = false;
+    c->refused_logged = false;
     c->ever_up = true;
     for (int p = 0; p < CLUSTER_PARTS; p++)
         if (cluster_parts[p].up != NULL)

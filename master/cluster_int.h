@@ -77,6 +77,7 @@ struct cluster {
     bool lost_logged;               /* the loss was logged, not yet back */
     bool ever_up;
     bool closing;                   /* cluster_free: callbacks do nothing */
+    bool refused_logged;            /* a refusal logged since the last up */
     unsigned attempt;               /* reconnects since the loss */
     int64_t connect_started_ms;
     int pending;                    /* commands sent, not answered */
@@ -124,6 +125,20 @@ static inline redisReply *cluster_reply(struct cluster *c, void *r)
         return NULL;
     cluster_answered(c);
     return r;
+}
+
+/* An error reply to a command (what it was for): logged at warn once
+ * per connection, at debug after that, so that a Redis refusing every
+ * write (maxmemory, a read-only replica) does not flood the log. */
+static inline void cluster_refused(struct cluster *c, const char *what,
+                                   const char *err)
+{
+    bool first = !c->refused_logged;
+
+    c->refused_logged = true;
+    log_msg(&c->m->log, first ? LOG_WARN : LOG_DEBUG, NULL, "cluster: Redis "
+            "refused %s: %s%s", what, err,
+            first ? " (logged once until the next connection)" : "");
 }
 
 /* Instances in the last listing, this one always counted: at least 1. */

@@ -19,6 +19,7 @@
 #include <curl/curl.h>
 
 #include "frame.h"
+#include "clbreaker.h"
 #include "clbudget.h"
 #include "cluster.h"
 #include "mcap.h"
@@ -197,6 +198,7 @@ static int master_apply_slots(struct master *m, const struct cfg *old,
         if (slots_fresh(fresh, s)) {
             memset(&m->latency[s], 0, sizeof(m->latency[s]));
             memset(&m->tokens[s], 0, sizeof(m->tokens[s]));
+            clbreaker_slot_fresh(m, s);
         }
     return 0;
 }

@@ -48,7 +48,7 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # memory) and ASan+UBSan with LeakSanitizer runs every suite; valgrind
 # on all of them took the whole run past CI's 10 minutes.
 # RCC_VALGRIND_ALL=1: every suite.
-VALGRIND_SUITES="api errors oauth capture budgets health anthropic cluster cluster_budget cluster_health cluster_oauth"
+VALGRIND_SUITES="api errors oauth capture budgets health anthropic cluster cluster_budget cluster_health cluster_oauth cluster_refused cluster_reload"
 # On the normal build only: suites that drive a script rather than the
 # daemon's code (cluster_demo: `make cluster-demo`, whose daemons the
 # cluster suites already run under ASan and valgrind).
