@@ -21,6 +21,7 @@
  * open breaker stays open. */
 #include "cluster.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -48,6 +49,7 @@
 #define CLUSTER_CONNECT_TIMEOUT_MS 1000
 #define CLUSTER_REPLY_TIMEOUT_MS   1000
 #define CLUSTER_NUM_MAX            24     /* a number as text */
+#define CLUSTER_REASON_MAX         320    /* "cannot resolve NAME: why" */
 /* Sets the self key, keeps the instance set (which expires, as every
  * key, once no instance has renewed it for CLUSTER_FORGET_MS), returns
  * every live record. KEYS: self key, set. ARGV: record, ttl, now, name,
@@ -97,6 +99,17 @@ static void cluster_drop(redisAsyncContext **slot)
         redisAsyncFree(ac);
 }
 
+/* A host name lookup under way is dropped: its callback is told, at
+ * once, that it was cancelled. */
+static void cluster_cancel_lookup(struct cluster *c)
+{
+    struct evdns_getaddrinfo_request *req = c->dns_req;
+
+    c->dns_req = NULL;
+    if (req != NULL)
+        evdns_getaddrinfo_cancel(req);
+}
+
 /* Any failure: both connections go, the retry timer is armed. The first
  * loss (or the first failure to connect) is logged once. */
 static void cluster_down(struct cluster *c, const char *why)
@@ -106,6 +119,7 @@ static void cluster_down(struct cluster *c, const char *why)
 
     if (c->closing)
         return;
+    cluster_cancel_lookup(c);
     cluster_drop(&c->cmd);
     cluster_drop(&c->sub);
     if (c->state == CLUSTER_UP)
@@ -361,11 +375,9 @@ static redisAsyncContext *cluster_open(struct cluster *c)
     return ac;
 }
 
-static void cluster_connect(struct cluster *c)
+/* Both connections, to c->addr (numeric) or c->path. */
+static void cluster_open_both(struct cluster *c)
 {
-    c->state = CLUSTER_CONNECTING;
-    c->connect_started_ms = util_now_ms();
-    c->cmd_ready = c->sub_ready = false;
     c->cmd = cluster_open(c);
     c->sub = c->cmd != NULL ? cluster_open(c) : NULL;
     if (c->cmd == NULL || c->sub == NULL) {
@@ -379,6 +391,68 @@ static void cluster_connect(struct cluster *c)
         if (redisAsyncCommand(c->sub, cluster_sub_cb, c, "SUBSCRIBE %s",
                               c->channels[p]) == REDIS_OK)
             cluster_sent(c);
+}
+
+/* The host name's addresses (evdns): the first one, made numeric, is
+ * where both connections go. A cancelled lookup (cluster_down, or
+ * cluster_free) changes nothing. */
+static void cluster_resolved_cb(int err, struct evutil_addrinfo *res,
+                                void *arg)
+{
+    struct cluster *c = arg;
+    char why[CLUSTER_REASON_MAX];
+    int rc;
+
+    c->lookups--;
+    if (err == EVUTIL_EAI_CANCEL) {   /* dns_req was cleared then */
+        if (res != NULL)
+            evutil_freeaddrinfo(res);
+        return;
+    }
+    c->dns_req = NULL;
+    if (err != 0 || res == NULL) {
+        if (res != NULL)
+            evutil_freeaddrinfo(res);
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", c->hostname,
+                 evutil_gai_strerror(err));
+        cluster_down(c, why);
+        return;
+    }
+    rc = getnameinfo(res->ai_addr, res->ai_addrlen, c->addr, sizeof(c->addr),
+                     NULL, 0, NI_NUMERICHOST);
+    evutil_freeaddrinfo(res);
+    if (rc != 0) {
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", c->hostname,
+                 gai_strerror(rc));
+        cluster_down(c, why);
+        return;
+    }
+    cluster_open_both(c);
+}
+
+/* A connection attempt: a host name is looked up first, on every attempt
+ * (asynchronously: the loop never waits for DNS, and a Redis that moves
+ * to another address is found at the next reconnection). */
+static void cluster_connect(struct cluster *c)
+{
+    struct evutil_addrinfo hints = { .ai_family = AF_UNSPEC,
+                                     .ai_socktype = SOCK_STREAM };
+    struct evdns_getaddrinfo_request *req;
+
+    c->state = CLUSTER_CONNECTING;
+    c->connect_started_ms = util_now_ms();
+    c->cmd_ready = c->sub_ready = false;
+    if (c->dns == NULL) {
+        cluster_open_both(c);
+        return;
+    }
+    /* The answer may come at once, before the call returns NULL: then
+     * there is no request to keep. */
+    c->lookups++;
+    req = evdns_getaddrinfo(c->dns, c->hostname, NULL, &hints,
+                            cluster_resolved_cb, c);
+    if (req != NULL)
+        c->dns_req = req;
 }
 
 static void cluster_retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -417,23 +491,29 @@ static void cluster_poll_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* The host as a numeric address, once, at start: hiredis would resolve a
- * name on every reconnect, blocking the loop. */
+/* A numeric host is used as it is; a name is looked up by evdns at each
+ * connection attempt (cluster_connect), never by hiredis, which would
+ * block the loop on it. -1 when name resolution cannot be set up. */
 static int cluster_resolve(struct cluster *c, const char *host)
 {
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(host, NULL, &hints, &res);
+    struct in6_addr a6;
+    struct in_addr a4;
 
-    if (rc != 0 || res == NULL) {
-        log_msg(&c->m->log, LOG_ERROR, NULL, "cluster: cannot resolve %s: "
-                "%s", host, gai_strerror(rc));
+    if (inet_pton(AF_INET, host, &a4) == 1 ||
+        inet_pton(AF_INET6, host, &a6) == 1) {
+        util_strlcpy(c->addr, host, sizeof(c->addr));
+        return 0;
+    }
+    c->hostname = strdup(host);
+    if (c->hostname == NULL)
+        util_oom("the Redis host name");
+    c->dns = evdns_base_new(c->m->base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (c->dns == NULL) {
+        log_msg(&c->m->log, LOG_ERROR, NULL, "cluster: cannot set up name "
+                "resolution for %s", host);
         return -1;
     }
-    rc = getnameinfo(res->ai_addr, res->ai_addrlen, c->addr,
-                     sizeof(c->addr), NULL, 0, NI_NUMERICHOST);
-    freeaddrinfo(res);
-    return rc == 0 ? 0 : -1;
+    return 0;
 }
 
 static int cluster_names(struct cluster *c, const struct cfg_cluster *cc)
@@ -517,6 +597,26 @@ int cluster_init(struct master *m)
     return 0;
 }
 
+/* libevent ends a lookup, even a cancelled one, only from its loop (a
+ * deferred callback frees it), and cluster_free runs when the loop is
+ * over for good: at exit, or in a freshly forked worker. With a lookup
+ * still out, the resolver is left as it is, kept reachable here, once
+ * per process: freeing it would have that callback touch freed memory
+ * if it ever ran, and its request is lost either way. */
+static struct evdns_base *volatile cluster_dns_left; /* never read */
+
+static void cluster_dns_free(struct cluster *c)
+{
+    if (c->dns == NULL)
+        return;
+    if (c->lookups == 0)
+        evdns_base_free(c->dns, 0);
+    else
+        cluster_dns_left = c->dns;
+    c->dns = NULL;
+    c->dns_req = NULL;
+}
+
 void cluster_free(struct master *m)
 {
     struct cluster *c = cluster_of(m);
@@ -524,6 +624,8 @@ void cluster_free(struct master *m)
     if (c == NULL)
         return;
     c->closing = true;
+    cluster_dns_free(c);
+    free(c->hostname);
     cluster_drop(&c->cmd);
     cluster_drop(&c->sub);
     if (c->retry_timer != NULL)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <hiredis/async.h>
 
@@ -59,9 +60,16 @@ enum cluster_state {
 struct cluster {
     struct master *m;
     enum cluster_state state;
-    char addr[CLUSTER_ADDR_MAX];    /* numeric, resolved once at start */
+    char addr[CLUSTER_ADDR_MAX];    /* numeric: as configured, or the
+                                     * host name's at the last lookup */
     int port;                       /* 0: addr is... unused (Unix) */
     char *path;                     /* Unix socket, or NULL */
+    char *hostname;                 /* a name looked up at each connect */
+    struct evdns_base *dns;         /* for hostname only; owned */
+    struct evdns_getaddrinfo_request *dns_req;  /* a lookup under way */
+    unsigned lookups;               /* evdns_getaddrinfo calls whose
+                                     * callback has not run (a cancelled
+                                     * one's runs later, from the loop) */
     char *password;                 /* from password_env; never logged */
     char instance[CW_INSTANCE_MAX + 1];
     char host[CW_INSTANCE_MAX + 1];

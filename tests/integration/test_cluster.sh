@@ -270,6 +270,27 @@ check "gw-c's heartbeat key is there" 1 "$out"
 if grep -q -- "$PW" "$WORK"/gw*.log; then fail "the password is in a log"
 else ok "the password is in no log"; fi
 
+echo "a host name, looked up at each connection"
+HPORT=$(free_port)
+start_redis RH "$HPORT" --bind 127.0.0.1 -::1
+gwe_DPORT=$(free_port)
+write_conf gwe "$gwe_DPORT" "$UA_PORT" \
+    "cluster = { redis = \"localhost:$HPORT\"; key_prefix = \"$PREFIX\"; instance = \"gw-e\"; };"
+start_gw gwe
+if wait_until 15 connected gwe; then ok "localhost:PORT is found and connected"
+else fail "gw-e: $(ctl gwe stats | grep -o '"cluster":{[^}]*}'); $(tail -3 "$WORK/gwe.log")"; fi
+gwf_DPORT=$(free_port)
+write_conf gwf "$gwf_DPORT" "$UA_PORT" \
+    "cluster = { redis = \"no-such-host.invalid:$HPORT\"; key_prefix = \"$PREFIX\"; instance = \"gw-f\"; };"
+start_gw gwf
+ok "a name that does not resolve does not stop the start"
+check "and requests are served" 200 "$(chat gwf good)"
+if wait_until 15 grep -q "cannot reach Redis at no-such-host.invalid" "$WORK/gwf.log"
+then ok "the failure is logged"
+else fail "gw-f's log: $(tail -3 "$WORK/gwf.log")"; fi
+check "once" 1 "$(grep -c 'cannot reach Redis' "$WORK/gwf.log")"
+check_match "it is not connected" '"connected":false' "$(ctl gwf stats)"
+
 echo "without cluster"
 gwd_DPORT=$(free_port)
 write_conf gwd "$gwd_DPORT" "$UA_PORT" ""
@@ -282,11 +303,11 @@ check_nomatch "no cluster line in its log" "cluster" "$(cat "$WORK/gwd.log")"
 
 echo "shutdown"
 rcs=""
-for g in gwa gwb gwc gwd; do
+for g in gwa gwb gwc gwd gwe gwf; do
     pid_var="${g}_PID"
     kill -TERM "${!pid_var}"; wait "${!pid_var}"; rcs="$rcs $?"
 done
-check "every daemon exits 0 on SIGTERM" " 0 0 0 0" "$rcs"
+check "every daemon exits 0 on SIGTERM" " 0 0 0 0 0 0" "$rcs"
 check_nomatch "no sanitizer or valgrind report" \
     'AddressSanitizer|runtime error:|LeakSanitizer|ERROR SUMMARY: [1-9]|definitely lost: [1-9]' \
     "$(cat "$WORK"/gw*.log)"
