@@ -59,7 +59,7 @@
 #   BENCH_STREAMS      concurrent streams in the stream runs     (200)
 #   BENCH_STREAM_WORDS words per streamed answer (one chunk each) (199)
 #   BENCH_STREAM_PACE_MS  sustained run: ms between chunks        (20)
-#   BENCH_STREAM_SECONDS  sustained run: seconds of streams opened (10)
+#   BENCH_STREAM_SECONDS  sustained run: seconds of streams opened (30)
 #   BENCH_STREAM_RUNS  runs of each stream test per path          (3)
 #   BENCH_DOOR_STREAMS the doors' run: streams opened at once through
 #                      each door, OpenAI's and Anthropic's        (50)
@@ -117,7 +117,7 @@ STREAM_N=${BENCH_STREAM_N:-20}
 STREAMS=${BENCH_STREAMS:-200}
 STREAM_WORDS=${BENCH_STREAM_WORDS:-199}
 STREAM_PACE_MS=${BENCH_STREAM_PACE_MS:-20}
-STREAM_SECONDS=${BENCH_STREAM_SECONDS:-10}
+STREAM_SECONDS=${BENCH_STREAM_SECONDS:-30}
 STREAM_RUNS=${BENCH_STREAM_RUNS:-3}
 DOOR_STREAMS=${BENCH_DOOR_STREAMS:-50}
 DOOR_RUNS=${BENCH_DOOR_RUNS:-$STREAM_RUNS}
@@ -1230,15 +1230,30 @@ if (( DO_UNPINNED )); then
     #              generating tokens does. Only streams opened once all
     #              STREAMS are in flight are timed.
     # Each reports the p50/p99 of the time from connect() to the first data:
-    # line; "added" is a proxy's median minus direct's median.
-    rcc_rss_kb() {  # master + workers, RssAnon + RssFile
-        local total=0 pid
-        for pid in "$RCC_PID" $(pgrep -P "$RCC_PID" || true); do
-            total=$(( total + $(awk '/^RssAnon|^RssFile/ { s += $2 } END { print s + 0 }' "/proc/$pid/status" 2>/dev/null || echo 0) ))
+    # line; "added" is a proxy's median minus direct's median. The
+    # sustained run lasts 30 s by default: about 1,300 timed streams, so
+    # that its p99 is the 13th slowest, not the 3rd of 290 (at 10 s the
+    # p99 of one path moved by 2x between runs). CPU µs/chunk: the
+    # gateway's utime + stime over the run over the data: lines read.
+    # RssAnon + RssFile of the PIDS, summed, with bash builtins only: the
+    # sampler below runs every 20 ms beside rcc's stream runs, and a
+    # pgrep, awk or sleep there (forks) would load the machine during
+    # rcc's runs alone.
+    rss_kb_of() {  # PIDS...
+        local total=0 pid k v rest
+        for pid in "$@"; do
+            while read -r k v rest; do
+                case $k in RssAnon:|RssFile:) total=$(( total + v )) ;; esac
+            done 2>/dev/null <"/proc/$pid/status"
         done
         echo "$total"
     }
-    declare -A SB_P50=() SB_P99=() SB_FAIL=() SB_PEAK=()
+    rcc_rss_kb() {  # master + workers
+        # shellcheck disable=SC2046
+        rss_kb_of "$RCC_PID" $(pgrep -P "$RCC_PID" || true)
+    }
+    mkfifo "$WORK/tick.fifo"
+    declare -A SB_P50=() SB_P99=() SB_FAIL=() SB_PEAK=() SB_CPU=()
     STREAM_RAMP_MS=$(( STREAM_PACE_MS * (STREAM_WORDS + 1) ))
     (( STREAM_SECONDS * 1000 > STREAM_RAMP_MS )) \
         || die 1 "BENCH_STREAM_SECONDS must be longer than one stream ($STREAM_RAMP_MS ms)"
@@ -1262,11 +1277,25 @@ if (( DO_UNPINNED )); then
                 fi
                 sampler=""
                 if [[ $s == rcc ]]; then
-                    ( while :; do rcc_rss_kb; sleep 0.02; done ) >"$WORK/rss.samples" &
+                    # shellcheck disable=SC2207
+                    sb_pids=("$RCC_PID" $(pgrep -P "$RCC_PID" || true))
+                    ( exec 3<>"$WORK/tick.fifo"   # read -t: a sleep, no fork
+                      while :; do rss_kb_of "${sb_pids[@]}"; read -rt 0.02 -u 3 _ || true; done
+                    ) >"$WORK/rss.samples" &
                     sampler=$!
                 fi
+                sb_gw=${GW_PID[$s]:-}
+                [[ -n $sb_gw ]] && sb_g0=$(tree_cpu_ticks "$sb_gw")
                 out=$(bin/stream_bench "${SB_PORT[$s]}" "$model" "$STREAMS" \
                       "$STREAM_WORDS" "${args[@]}") || SB_FAIL[$s]=$(( ${SB_FAIL[$s]:-0} + 1 ))
+                if [[ -n $sb_gw ]]; then
+                    # The gateway's CPU per chunk relayed (utime + stime
+                    # over the run, divided by the data: lines read).
+                    sb_g1=$(tree_cpu_ticks "$sb_gw")
+                    sb_n=$(sed -n 's/.*chunks=\([0-9]*\).*/\1/p' <<<"$out")
+                    (( ${sb_n:-0} > 0 )) && SB_CPU[$kind.$s]+="$(awk -v t=$(( sb_g1 - sb_g0 )) \
+                        -v hz="$CLK_TCK" -v n="$sb_n" 'BEGIN { printf "%.2f", t * 1e6 / hz / n }') "
+                fi
                 if [[ -n $sampler ]]; then
                     kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
                     p=$(sort -n "$WORK/rss.samples" | tail -1)
@@ -1288,18 +1317,19 @@ if (( DO_UNPINNED )); then
             echo "### $STREAMS concurrent streams, a chunk every $STREAM_PACE_MS ms, staggered and replaced as they end for ${STREAM_SECONDS} s (sustained; medians of $STREAM_RUNS runs)"
         fi
         echo
-        echo "| path | first chunk p50 ms | first chunk p99 ms | added p50 ms | added p99 ms |"
-        echo "|---|---:|---:|---:|---:|"
+        echo "| path | first chunk p50 ms | first chunk p99 ms | added p50 ms | added p99 ms | CPU µs/chunk |"
+        echo "|---|---:|---:|---:|---:|---:|"
         d50=$(tr ' ' '\n' <<<"${SB_P50[$kind.direct]:-}" | grep . | median)
         d99=$(tr ' ' '\n' <<<"${SB_P99[$kind.direct]:-}" | grep . | median)
         for s in direct nginx rcc; do
             m50=$(tr ' ' '\n' <<<"${SB_P50[$kind.$s]:-}" | grep . | median)
             m99=$(tr ' ' '\n' <<<"${SB_P99[$kind.$s]:-}" | grep . | median)
             if [[ $s == direct ]]; then
-                printf '| %s | %s | %s | | |\n' "${LABEL[$s]}" "$(fmt "$m50")" "$(fmt "$m99")"
+                printf '| %s | %s | %s | | | |\n' "${LABEL[$s]}" "$(fmt "$m50")" "$(fmt "$m99")"
             else
-                printf '| %s | %s | %s | %s | %s |\n' "${LABEL[$s]}" "$(fmt "$m50")" "$(fmt "$m99")" \
-                    "$(added "$m50" "$d50")" "$(added "$m99" "$d99")"
+                printf '| %s | %s | %s | %s | %s | %s |\n' "${LABEL[$s]}" "$(fmt "$m50")" "$(fmt "$m99")" \
+                    "$(added "$m50" "$d50")" "$(added "$m99" "$d99")" \
+                    "$(fmt "$(list_median "${SB_CPU[$kind.$s]:-}")")"
             fi
         done
         echo

@@ -16,9 +16,10 @@
  *              this is a steady N concurrent streams.
  *
  * Prints
- *   streams=N done=D ttfb_p50_ms=X ttfb_p99_ms=Y total_s=T
+ *   streams=N done=D ttfb_p50_ms=X ttfb_p99_ms=Y total_s=T chunks=C
  * (in sustained mode N and D count the timed streams, and failed=F counts
- * the timed streams that closed before [DONE]). Exit 0 when every timed
+ * the timed streams that closed before [DONE]; C counts the "data:" lines
+ * of every stream, timed or not, for a gateway's CPU per chunk). Exit 0 when every timed
  * stream ended with [DONE].
  * With SB_DOOR=anthropic in the environment the streams go to the
  * Anthropic door (POST /v1/messages, max_tokens set) and are done at
@@ -68,6 +69,7 @@ struct sb_run {
     double *ttfb;                 /* ttfb of finished timed streams */
     int got, cap;
     int timed_done, timed_failed, timed_closed;
+    long long chunks;             /* data: lines read, all streams */
 };
 
 static double sb_now(void)
@@ -96,6 +98,26 @@ static int sb_seen(const struct sb_stream *s, const char *buf, size_t n,
     memcpy(joined + t, buf, n);
     joined[t + n] = '\0';
     return memmem(joined, t + n, marker, strlen(marker)) != NULL;
+}
+
+/* The markers in tail + buf that end in buf: those wholly in the tail
+ * were counted at the read before. */
+static long long sb_count(const struct sb_stream *s, const char *buf,
+                          size_t n, const char *marker)
+{
+    static char joined[SB_TAIL + SB_READ_CHUNK];
+    size_t t = strlen(s->tail), mlen = strlen(marker), at = 0;
+    long long count = 0;
+    const char *hit;
+
+    memcpy(joined, s->tail, t);
+    memcpy(joined + t, buf, n);
+    while ((hit = memmem(joined + at, t + n - at, marker, mlen)) != NULL) {
+        at = (size_t)(hit - joined) + mlen;
+        if (at > t)
+            count++;
+    }
+    return count;
 }
 
 /* Opens stream i and sends its request; -1 on failure. */
@@ -164,6 +186,7 @@ static int sb_pass(struct sb_run *run, int n, char *buf, size_t cap,
             closed[nclosed++] = i;
             continue;
         }
+        run->chunks += sb_count(s, buf, (size_t)r, "data:");
         if (s->ttfb_ms < 0 && sb_seen(s, buf, (size_t)r, "data:"))
             s->ttfb_ms = sb_now() - s->start_ms;
         if (!s->done && sb_seen(s, buf, (size_t)r, run->done_marker))
@@ -316,10 +339,10 @@ int main(int argc, char **argv)
     printf("streams=%d done=%d ", run.timed_closed, run.timed_done);
     if (argc == 7)
         printf("failed=%d ", run.timed_failed);
-    printf("ttfb_p50_ms=%.2f ttfb_p99_ms=%.2f total_s=%.2f\n",
+    printf("ttfb_p50_ms=%.2f ttfb_p99_ms=%.2f total_s=%.2f chunks=%lld\n",
            run.got ? run.ttfb[run.got / 2] : -1.0,
            run.got ? run.ttfb[(run.got * 99) / SB_PERCENT] : -1.0,
-           (sb_now() - t0) / SB_MS_PER_S);
+           (sb_now() - t0) / SB_MS_PER_S, run.chunks);
     rc = run.timed_closed > 0 && run.timed_done == run.timed_closed ? 0 : 1;
 out:
     free(run.st);
