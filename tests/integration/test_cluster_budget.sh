@@ -14,11 +14,8 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
-if ! command -v redis-server >/dev/null; then
-    fail "redis-server not installed (make deps installs it)"
-    summary cluster_budget
-    exit 1
-fi
+SUITE=cluster_budget
+. tests/integration/cluster_lib.sh
 
 RPM=10            # the target's limit
 SRPM=20           # another, used only while Redis is away
@@ -27,18 +24,6 @@ TPM=300           # tokens a minute of the tpm target
 SHORT_MS=1500     # a deadline far before any refill (6 s at rpm 10)
 TEAM_KEY="sk-team-$$-budget"
 PLAIN_KEY="sk-plain-$$-budget"
-
-# start_redis NAME PORT: a throwaway redis-server; its pid in
-# ${NAME}_RPID.
-start_redis() {
-    local name=$1 port=$2
-    redis-server --port "$port" --bind 127.0.0.1 --save '' \
-        --appendonly no --daemonize no >"$WORK/$name.log" 2>&1 &
-    PIDS+=($!)
-    printf -v "${name}_RPID" '%s' "$!"
-    wait_until 10 grep -q "Ready to accept" "$WORK/$name.log" ||
-        { echo "redis-server did not start"; cat "$WORK/$name.log"; exit 1; }
-}
 
 # write_conf NAME PORT CLUSTER_GROUP
 write_conf() {
@@ -61,18 +46,6 @@ CONF
     chmod 600 "$WORK/$1.conf"
 }
 
-# start_gw NAME: runs pipelined on $WORK/NAME.conf; pid in ${NAME}_PID.
-start_gw() {
-    local port_var="${1}_DPORT"
-    ${VALGRIND:-} "$BIN/pipelined" -c "$WORK/$1.conf" >>"$WORK/$1.log" 2>&1 &
-    PIDS+=($!)
-    printf -v "${1}_PID" '%s' "$!"
-    if ! wait_until 60 curl -sf "http://127.0.0.1:${!port_var}/health"; then
-        echo "daemon $1 did not start:"; tail -20 "$WORK/$1.log"; exit 1
-    fi
-}
-
-ctl() { local n=$1; shift; "$BIN/pipelinectl" -s "$WORK/$n.sock" --json "$@"; }
 connected() { ctl "$1" stats | grep -q '"cluster":{"connected":true,"instances":2'; }
 disconnected() { ctl "$1" stats | grep -q '"cluster":{"connected":false'; }
 # chat GW KEY MODEL [PROMPT]: the HTTP status; headers in $WORK/h.GW,

@@ -16,11 +16,8 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
-if ! command -v redis-server >/dev/null; then
-    fail "redis-server not installed (make deps installs it)"
-    summary cluster_health
-    exit 1
-fi
+SUITE=cluster_health
+. tests/integration/cluster_lib.sh
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 # Probe interval; valgrind's workers are slow enough that a shorter one
@@ -29,15 +26,6 @@ INTERVAL=500
 [ -n "${VALGRIND:-}" ] && INTERVAL=1000
 RECOVERY=1000                  # the breaker's first open period
 GWS="gwa gwb gwc"
-
-start_redis() {  # start_redis NAME PORT: its pid in ${NAME}_RPID
-    redis-server --port "$2" --bind 127.0.0.1 --save '' --appendonly no \
-        --daemonize no >"$WORK/$1.log" 2>&1 &
-    PIDS+=($!)
-    printf -v "${1}_RPID" '%s' "$!"
-    wait_until 10 grep -q "Ready to accept" "$WORK/$1.log" ||
-        { echo "redis-server did not start"; cat "$WORK/$1.log"; exit 1; }
-}
 
 write_conf() {  # write_conf NAME PORT INSTANCE
     cat >"$WORK/$1.conf" <<CONF
@@ -55,17 +43,6 @@ CONF
     chmod 600 "$WORK/$1.conf"
 }
 
-start_gw() {  # start_gw NAME: pid in ${NAME}_PID
-    local port_var="${1}_DPORT"
-    ${VALGRIND:-} "$BIN/pipelined" -c "$WORK/$1.conf" >>"$WORK/$1.log" 2>&1 &
-    PIDS+=($!)
-    printf -v "${1}_PID" '%s' "$!"
-    if ! wait_until 60 curl -sf "http://127.0.0.1:${!port_var}/health"; then
-        echo "daemon $1 did not start:"; tail -20 "$WORK/$1.log"; exit 1
-    fi
-}
-
-ctl() { local n=$1; shift; "$BIN/pipelinectl" -s "$WORK/$n.sock" --json "$@"; }
 target_field() {  # target_field GW FIELD: the target's state or health
     ctl "$1" stats | grep -o '"name":"up/fail2-503",[^}]*' |
         grep -o "\"$2\":\"[a-z_]*\"" | cut -d'"' -f4

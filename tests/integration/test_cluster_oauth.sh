@@ -16,27 +16,13 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
-if ! command -v redis-server >/dev/null; then
-    fail "redis-server not installed (make deps installs it)"
-    summary cluster_oauth
-    exit 1
-fi
+SUITE=cluster_oauth
+. tests/integration/cluster_lib.sh
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 WAIT=30
 [ -n "${VALGRIND:-}" ] && WAIT=120
 GWS="gwa gwb gwc"
-
-# start_redis NAME PORT: a throwaway redis-server; its pid in ${NAME}_RPID.
-start_redis() {
-    local name=$1 port=$2
-    redis-server --port "$port" --bind 127.0.0.1 --save '' \
-        --appendonly no --daemonize no >"$WORK/$name.log" 2>&1 &
-    PIDS+=($!)
-    printf -v "${name}_RPID" '%s' "$!"
-    wait_until 10 grep -q "Ready to accept" "$WORK/$name.log" ||
-        { echo "redis-server did not start"; cat "$WORK/$name.log"; exit 1; }
-}
 
 # write_tokens NAME ACCESS REFRESH EXPIRY_MS: NAME's token file, as the
 # Qwen CLI writes it.
@@ -71,17 +57,6 @@ CONF
     chmod 600 "$WORK/$1.conf"
 }
 
-# start_gw NAME: runs pipelined on $WORK/NAME.conf; pid in ${NAME}_PID.
-start_gw() {
-    local port_var="${1}_DPORT"
-    ${VALGRIND:-} "$BIN/pipelined" -c "$WORK/$1.conf" >>"$WORK/$1.log" 2>&1 &
-    PIDS+=($!)
-    printf -v "${1}_PID" '%s' "$!"
-    if ! wait_until 60 curl -sf "http://127.0.0.1:${!port_var}/health"; then
-        echo "daemon $1 did not start:"; tail -20 "$WORK/$1.log"; exit 1
-    fi
-}
-
 # poke_until GW COUNT: requests to GW until the mock has seen COUNT
 # refreshes (a worker looks at its token file once a second).
 poke_until() {
@@ -92,7 +67,6 @@ poke_until() {
         sleep 0.1
     done
 }
-ctl() { local n=$1; shift; "$BIN/pipelinectl" -s "$WORK/$n.sock" --json "$@"; }
 sees_three() { ctl "$1" stats | grep -q '"cluster":{"connected":true,"instances":3}'; }
 disconnected() { ctl "$1" stats | grep -q '"cluster":{"connected":false'; }
 chat() {  # chat GW: the HTTP status; the body in $WORK/GW.body

@@ -13,21 +13,14 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
-if ! command -v redis-server >/dev/null; then
-    fail "redis-server not installed (make deps installs it)"
-    summary cluster_refused
-    exit 1
-fi
+SUITE=cluster_refused
+. tests/integration/cluster_lib.sh
 
 RPM=30            # the target's limit: 8 requests are well within it
 SHORT_MS=1500     # a request's deadline
 
 RPORT=$(free_port)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --daemonize no >"$WORK/redis.log" 2>&1 &
-PIDS+=($!)
-wait_until 10 grep -q "Ready to accept" "$WORK/redis.log" ||
-    { echo "redis-server did not start"; cat "$WORK/redis.log"; exit 1; }
+start_redis redis "$RPORT"
 rcli() { redis-cli -p "$RPORT" "$@"; }
 
 start_upstream UP
@@ -48,14 +41,11 @@ virtual_models = (
 cluster = { redis = "127.0.0.1:$RPORT"; key_prefix = "r$$:"; instance = "gw-r"; };
 CONF
 chmod 600 "$WORK/gw.conf"
-${VALGRIND:-} "$BIN/pipelined" -c "$WORK/gw.conf" >>"$WORK/gw.log" 2>&1 &
-GW_PID=$!
-PIDS+=($GW_PID)
-wait_until 60 curl -sf "http://127.0.0.1:$DPORT/health" ||
-    { echo "daemon did not start:"; tail -20 "$WORK/gw.log"; exit 1; }
+gw_DPORT=$DPORT
+start_gw gw
+GW_PID=$gw_PID
 
-ctl() { "$BIN/pipelinectl" -s "$WORK/gw.sock" --json "$@"; }
-connected() { ctl stats | grep -q '"cluster":{"connected":true'; }
+connected() { ctl gw stats | grep -q '"cluster":{"connected":true'; }
 chat() {  # chat [MODEL]: the HTTP status
     curl -s -o /dev/null -w '%{http_code}' -H "X-Request-Timeout-Ms: $SHORT_MS" \
         -H 'Content-Type: application/json' --data-binary "$(msg "${1:-rl}")" \
@@ -64,7 +54,7 @@ chat() {  # chat [MODEL]: the HTTP status
 errors() { rcli info stats | grep '^total_error_replies:' | tr -dc '0-9'; }
 
 if wait_until 20 connected; then ok "connected"
-else fail "not connected: $(ctl stats | grep -o '"cluster":{[^}]*}')"; fi
+else fail "not connected: $(ctl gw stats | grep -o '"cluster":{[^}]*}')"; fi
 check "a first request, leased from Redis" 200 "$(chat)"
 
 echo "Redis refuses writes (maxmemory reached, noeviction)"
@@ -98,7 +88,7 @@ rcli slowlog reset >/dev/null
 chat bad >/dev/null
 chat bad >/dev/null
 check "the breaker opened (2 failures)" open \
-    "$(ctl stats | grep -o '"name":"up/status-500",[^}]*' | grep -o '"state":"[a-z_]*"' | cut -d'"' -f4)"
+    "$(ctl gw stats | grep -o '"name":"up/status-500",[^}]*' | grep -o '"state":"[a-z_]*"' | cut -d'"' -f4)"
 # Its half-open time (300 ms) passes with no request; three heartbeats
 # (one a second) measure the time.
 slowlog_count() { rcli slowlog get 100000 | grep -c "^$1\$"; }

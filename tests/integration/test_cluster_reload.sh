@@ -18,21 +18,14 @@ set -u
 cd "$(dirname "$0")/../.."
 . tests/integration/lib.sh
 
-if ! command -v redis-server >/dev/null; then
-    fail "redis-server not installed (make deps installs it)"
-    summary cluster_reload
-    exit 1
-fi
+SUITE=cluster_reload
+. tests/integration/cluster_lib.sh
 
 INTERVAL=300
 [ -n "${VALGRIND:-}" ] && INTERVAL=1000
 
 RPORT=$(free_port)
-redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no \
-    --daemonize no >"$WORK/redis.log" 2>&1 &
-PIDS+=($!)
-wait_until 10 grep -q "Ready to accept" "$WORK/redis.log" ||
-    { echo "redis-server did not start"; cat "$WORK/redis.log"; exit 1; }
+start_redis redis "$RPORT"
 start_upstream UX
 start_upstream UB
 start_upstream UC
@@ -70,15 +63,6 @@ cluster = { redis = "127.0.0.1:$RPORT"; key_prefix = "$PREFIX"; instance = "$3";
 CONF
     chmod 600 "$WORK/$1.conf"
 }
-start_gw() {  # start_gw NAME: pid in ${NAME}_PID
-    local port_var="${1}_DPORT"
-    ${VALGRIND:-} "$BIN/pipelined" -c "$WORK/$1.conf" >>"$WORK/$1.log" 2>&1 &
-    PIDS+=($!)
-    printf -v "${1}_PID" '%s' "$!"
-    wait_until 60 curl -sf "http://127.0.0.1:${!port_var}/health" ||
-        { echo "daemon $1 did not start:"; tail -20 "$WORK/$1.log"; exit 1; }
-}
-ctl() { local n=$1; shift; "$BIN/pipelinectl" -s "$WORK/$n.sock" --json "$@"; }
 both() { ctl "$1" stats | grep -q '"cluster":{"connected":true,"instances":2}'; }
 health_of() {  # health_of GW TARGET
     ctl "$1" stats | grep -o "\"name\":\"$2\",[^}]*" | grep -o '"health":"[a-z_]*"' |
