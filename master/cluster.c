@@ -52,14 +52,17 @@
 #define CLUSTER_REASON_MAX         320    /* "cannot resolve NAME: why" */
 /* Sets the self key, keeps the instance set (which expires, as every
  * key, once no instance has renewed it for CLUSTER_FORGET_MS), returns
- * every live record. KEYS: self key, set. ARGV: record, ttl, now, name,
+ * the self key's value before the SET ("" if none: another daemon
+ * configured with this instance name shows there) and then every live
+ * record. KEYS: self key, set. ARGV: record, ttl, now, name,
  * forget-before, instance key base, forget ms. */
 static const char cluster_heartbeat_lua[] =
+    "local prev = redis.call('GET', KEYS[1]) "
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
     "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4]) "
     "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5]) "
     "redis.call('PEXPIRE', KEYS[2], ARGV[7]) "
-    "local out = {} "
+    "local out = {prev or ''} "
     "for _, n in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do "
     "  local v = redis.call('GET', ARGV[6] .. n) "
     "  if v then out[#out + 1] = v end "
@@ -172,6 +175,29 @@ static void cluster_self(const struct cluster *c, struct cw_instance *in)
     in->requests = (int64_t)atomic_load(&c->m->shm.hdr->counters.total);
 }
 
+/* The self key held another daemon's record: two instances were given
+ * the same name, and every key of theirs (breakers, leases, probes) is
+ * now one. Not on the first heartbeat after a connection, which may
+ * still find the record of this instance's previous run. Logged once. */
+static void cluster_same_name(struct cluster *c, const redisReply *prev)
+{
+    struct cw_instance other;
+
+    if (c->beats++ == 0 || c->same_name_logged ||
+        prev->type != REDIS_REPLY_STRING || prev->len == 0 ||
+        cw_instance_decode(prev->str, prev->len, &other) < 0)
+        return;
+    if (other.pid == (int64_t)getpid() && strcmp(other.host, c->host) == 0 &&
+        strcmp(other.listen, c->m->cfg->listen) == 0)
+        return;
+    c->same_name_logged = true;
+    log_msg(&c->m->log, LOG_ERROR, NULL, "cluster: instance name %s is "
+            "also used by the daemon on %s (pid %lld, listening on %s): "
+            "the two share one record, one set of leases and probes; give "
+            "each its own cluster.instance", c->instance, other.host,
+            (long long)other.pid, other.listen);
+}
+
 static void cluster_heartbeat_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     struct cluster *c = priv;
@@ -181,12 +207,13 @@ static void cluster_heartbeat_cb(redisAsyncContext *ac, void *r, void *priv)
     (void)ac;
     if (reply == NULL)
         return;
-    if (reply->type != REDIS_REPLY_ARRAY) {
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
         if (reply->type == REDIS_REPLY_ERROR)
             cluster_refused(c, "the heartbeat", reply->str);
         return;
     }
-    for (size_t i = 0; i < reply->elements && n < CLUSTER_INSTANCES_MAX;
+    cluster_same_name(c, reply->element[0]);
+    for (size_t i = 1; i < reply->elements && n < CLUSTER_INSTANCES_MAX;
          i++) {
         const redisReply *e = reply->element[i];
 
@@ -237,6 +264,7 @@ static void cluster_ready(struct cluster *c)
     c->lost_logged = false;
     c->refused_logged = false;
     c->ever_up = true;
+    c->beats = 0;
     for (int p = 0; p < CLUSTER_PARTS; p++)
         if (cluster_parts[p].up != NULL)
             cluster_parts[p].up(c);

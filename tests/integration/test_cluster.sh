@@ -263,6 +263,21 @@ else fail "gw-f's log: $(tail -3 "$WORK/gwf.log")"; fi
 check "once" 1 "$(grep -c 'cannot reach Redis' "$WORK/gwf.log")"
 check_match "it is not connected" '"connected":false' "$(ctl gwf stats)"
 
+echo "two daemons given one instance name"
+check_nomatch "alone, gw-e warns of no namesake" "is also used" "$(cat "$WORK/gwe.log")"
+gwg_DPORT=$(free_port)
+write_conf gwg "$gwg_DPORT" "$UA_PORT" \
+    "cluster = { redis = \"127.0.0.1:$HPORT\"; key_prefix = \"$PREFIX\"; instance = \"gw-e\"; };"
+start_gw gwg
+if wait_until 15 grep -q "instance name gw-e is also used by the daemon on" \
+    "$WORK/gwe.log" "$WORK/gwg.log"
+then ok "a second daemon named gw-e is reported"
+else fail "no report: $(tail -2 "$WORK/gwe.log") / $(tail -2 "$WORK/gwg.log")"; fi
+check "once per daemon" 1 "$(cat "$WORK/gwe.log" "$WORK/gwg.log" | grep -c 'is also used' |
+    awk '{ print ($1 >= 1 && $1 <= 2) }')"
+check_nomatch "the daemons with names of their own report none" "is also used" \
+    "$(cat "$WORK/gwa.log" "$WORK/gwb.log" "$WORK/gwc.log")"
+
 echo "without cluster"
 gwd_DPORT=$(free_port)
 write_conf gwd "$gwd_DPORT" "$UA_PORT" ""
@@ -275,11 +290,11 @@ check_nomatch "no cluster line in its log" "cluster" "$(cat "$WORK/gwd.log")"
 
 echo "shutdown"
 rcs=""
-for g in gwa gwb gwc gwd gwe gwf; do
+for g in gwa gwb gwc gwd gwe gwf gwg; do
     pid_var="${g}_PID"
     kill -TERM "${!pid_var}"; wait "${!pid_var}"; rcs="$rcs $?"
 done
-check "every daemon exits 0 on SIGTERM" " 0 0 0 0 0 0" "$rcs"
+check "every daemon exits 0 on SIGTERM" " 0 0 0 0 0 0 0" "$rcs"
 check_nomatch "no sanitizer or valgrind report" \
     'AddressSanitizer|runtime error:|LeakSanitizer|ERROR SUMMARY: [1-9]|definitely lost: [1-9]' \
     "$(cat "$WORK"/gw*.log)"
