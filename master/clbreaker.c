@@ -433,7 +433,33 @@ static void clbreaker_read(struct cluster *c, int t)
     cluster_sent(c);
 }
 
-/* Just connected: learn what is open elsewhere, tell what is open here. */
+/* The breaker of name reset for everyone: its key and its trial lease
+ * go (the next opening's trial is free), the others are told. -1 when
+ * it cannot be sent. */
+static int clbreaker_send_reset(struct cluster *c, const char *name)
+{
+    struct cw_msg msg = { .kind = CW_RESET };
+    char key[CW_KEY_MAX], lease[CW_KEY_MAX], text[CW_MSG_MAX];
+
+    util_strlcpy(msg.origin, c->instance, sizeof(msg.origin));
+    util_strlcpy(msg.name, name, sizeof(msg.name));
+    if (c->state != CLUSTER_UP || c->cmd == NULL ||
+        cw_encode(text, sizeof(text), &msg) < 0 ||
+        cw_key(key, sizeof(key), c->prefix, "breaker", name) < 0 ||
+        cw_key(lease, sizeof(lease), c->prefix, "halfopen", name) < 0)
+        return -1;
+    if (redisAsyncCommand(c->cmd, clbreaker_reply_cb, c, "DEL %s %s",
+                          key, lease) == REDIS_OK)
+        cluster_sent(c);
+    if (redisAsyncCommand(c->cmd, clbreaker_reply_cb, c, "PUBLISH %s %s",
+                          c->channels[CLUSTER_PART_BREAKERS], text) == REDIS_OK)
+        cluster_sent(c);
+    return 0;
+}
+
+/* Just connected: learn what is open elsewhere, tell what is open here.
+ * A breaker reset here while Redis was away is reset for everyone
+ * instead: reading its stored opening would undo the operator's reset. */
 void clbreaker_sync(struct cluster *c)
 {
     struct master *m = c->m;
@@ -442,8 +468,20 @@ void clbreaker_sync(struct cluster *c)
      * again; every target's opening is read. */
     for (int s = 0; s < SHM_TARGET_SLOTS; s++)
         c->trials[s].alone = c->trials[s].fresh = false;
-    for (int t = 0; t < m->cfg->target_count; t++)
+    for (int t = 0; t < m->cfg->target_count; t++) {
+        struct clbreaker_trial *tr = &c->trials[m->slots.target_slot[t]];
+
+        if (tr->reset_owed) {
+            tr->reset_owed = false;
+            if (clbreaker_send_reset(c, m->cfg->targets[t].name) == 0) {
+                log_msg(&m->log, LOG_INFO, NULL, "cluster: breaker of %s "
+                        "reset for the cluster (reset here while Redis was "
+                        "away)", m->cfg->targets[t].name);
+                continue;
+            }
+        }
         clbreaker_read(c, t);
+    }
     clbreaker_scan(c, true);
 }
 
@@ -461,8 +499,7 @@ void clbreaker_slot_fresh(struct master *m, int slot)
 void clbreaker_reset(struct master *m, const char *name)
 {
     struct cluster *c = m->cluster;
-    struct cw_msg msg = { .kind = CW_RESET };
-    char key[CW_KEY_MAX], lease[CW_KEY_MAX], text[CW_MSG_MAX];
+    struct clbreaker_trial *tr = NULL;
     int t;
 
     if (c == NULL)
@@ -470,25 +507,20 @@ void clbreaker_reset(struct master *m, const char *name)
     t = clbreaker_target(m, name);
     if (t >= 0) {
         c->seen_opened[m->slots.target_slot[t]] = 0;
-        memset(&c->trials[m->slots.target_slot[t]], 0,
-               sizeof(c->trials[0]));
+        tr = &c->trials[m->slots.target_slot[t]];
+        memset(tr, 0, sizeof(*tr));
     }
-    util_strlcpy(msg.origin, c->instance, sizeof(msg.origin));
-    util_strlcpy(msg.name, name, sizeof(msg.name));
-    if (c->state != CLUSTER_UP || cw_encode(text, sizeof(text), &msg) < 0 ||
-        cw_key(key, sizeof(key), c->prefix, "breaker", name) < 0 ||
-        cw_key(lease, sizeof(lease), c->prefix, "halfopen", name) < 0) {
+    if (clbreaker_send_reset(c, name) == 0)
+        return;
+    if (tr != NULL) {
+        tr->reset_owed = true;
+        log_msg(&m->log, LOG_WARN, NULL, "cluster: Redis is not reachable: "
+                "breaker of %s reset on this instance, and for the cluster "
+                "when Redis is back", name);
+    } else {
         log_msg(&m->log, LOG_WARN, NULL, "cluster: Redis is not reachable: "
                 "breaker of %s reset on this instance only", name);
-        return;
     }
-    /* The trial lease goes too: the next opening's trial is free. */
-    if (redisAsyncCommand(c->cmd, clbreaker_reply_cb, c, "DEL %s %s",
-                          key, lease) == REDIS_OK)
-        cluster_sent(c);
-    if (redisAsyncCommand(c->cmd, clbreaker_reply_cb, c, "PUBLISH %s %s",
-                          c->channels[CLUSTER_PART_BREAKERS], text) == REDIS_OK)
-        cluster_sent(c);
 }
 
 void clbreaker_message(struct cluster *c, const char *payload, size_t len)

@@ -23,6 +23,9 @@ struct clbreaker_trial {
                                  is tried here without one */
     bool fresh;               /* a reload placed a target here: its
                                  stored opening is read at the next poll */
+    bool reset_owed;          /* reset here while Redis was away: the
+                                 reset goes to the cluster at the next
+                                 connection, instead of a read */
 };
 
 /* Publishes the openings found in the segment since the last poll, asks

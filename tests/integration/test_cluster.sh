@@ -210,6 +210,9 @@ out=$(ctl gwa cluster)
 check_match "the instance list is back" '"gw-a".*"gw-b"' "$out"
 
 echo "a Redis that hangs"
+# gw-b is frozen meanwhile: at its own reconnection it would publish its
+# opening of up/status-500 again, racing gw-a's reset below.
+kill -STOP "$gwb_PID"
 kill -STOP "$R_RPID"
 hung=0
 for i in $(seq 1 5); do
@@ -220,9 +223,24 @@ done
 check "requests answered at once while Redis hangs" 0 "$hung"
 if wait_until 10 disconnected gwa; then ok "a Redis that does not answer counts as lost"
 else fail "gw-a still connected to a stopped Redis"; fi
+# gw-b's opening is still stored: a reset made on gw-a meanwhile is for
+# the whole cluster once Redis answers, not undone by reading it back.
+check "the breaker is still open on gw-a" open "$(state_of gwa up/status-500)"
+check "reset on gw-a while Redis hangs" '{"ok":true}' "$(ctl gwa breaker reset up/status-500)"
+check "closed there at once" closed "$(state_of gwa up/status-500)"
+check_match "gw-a says the cluster hears of it later" \
+    "breaker of up/status-500 reset on this instance, and for the cluster when Redis is back" \
+    "$(cat "$WORK/gwa.log")"
 kill -CONT "$R_RPID"
 if wait_until 15 connected gwa; then ok "and it reconnects when Redis answers again"
 else fail "gw-a after SIGCONT: $(ctl gwa stats | grep -o '"cluster":{[^}]*}')"; fi
+if wait_until 10 grep -q "breaker of up/status-500 reset for the cluster" "$WORK/gwa.log"
+then ok "the reset is sent at the reconnection"
+else fail "gw-a's log: $(tail -3 "$WORK/gwa.log")"; fi
+if wait_until 10 eval '! has_key'; then ok "the stored opening is gone"
+else fail "the breaker key is still there"; fi
+check "the breaker stays closed on gw-a" closed "$(state_of gwa up/status-500)"
+kill -CONT "$gwb_PID"
 check_match "the loss is logged with its reason" "lost Redis at .*no answer in time" "$(cat "$WORK/gwa.log")"
 
 echo "AUTH with password_env"
