@@ -38,7 +38,9 @@
 #define CLOAUTH_CHECK_MS       500
 /* The cluster lock's life: a worker's refresh and getUserInfo calls
  * (15 s each at most, worker/auth_state.h) and the save. A holder that
- * dies frees it by expiry; one that ends releases it at once. */
+ * ends releases it at once, and so does the master of one that dies
+ * (cloauth_worker_lost); an instance that dies whole frees it by
+ * expiry. */
 #define CLOAUTH_LOCK_MS        35000
 /* Records and consumed marks are kept this long after the last change. */
 #define CLOAUTH_KEEP_MS        (30LL * 24 * 3600 * 1000)
@@ -107,6 +109,8 @@ struct cloauth_prov {
     char pushed_fp[OW_FP_LEN + 1];   /* handed to a worker to save */
     int64_t pushed_ms;
     int64_t next_check_ms;
+    bool held;                 /* the cluster lock granted to a worker */
+    int holder;                /* its slot, while held */
 };
 
 struct cloauth {
@@ -542,12 +546,21 @@ static void cloauth_lock_cb(redisAsyncContext *ac, void *r, void *priv)
         }
     }
     /* No answer (Redis lost meanwhile, or refused): the flock alone. A
-     * lock granted to a worker that is gone is released at once. */
-    if (!cloauth_answer(c->m, rq, op) && op == FRAME_OAUTH_GRANTED) {
+     * lock granted to a worker that is gone is released at once; one it
+     * got is released when it says so, or when it dies. */
+    if (op == FRAME_OAUTH_GRANTED) {
         int p = cloauth_find(c->m, rq->provider);
 
-        if (p >= 0)
+        if (p >= 0 && cloauth_answer(c->m, rq, op)) {
+            struct cloauth_prov *pr = cloauth_prov(c, p);
+
+            pr->held = true;
+            pr->holder = rq->slot;
+        } else if (p >= 0) {
             cloauth_release(c, p);
+        }
+    } else {
+        (void)cloauth_answer(c->m, rq, op);
     }
     free(rq);
 }
@@ -619,6 +632,29 @@ void cloauth_worker_frame(struct master *m, int slot, unsigned op,
         else
             cloauth_ask(c, slot, p);
     } else if (op == FRAME_OAUTH_RELEASE && c != NULL && p >= 0) {
+        cloauth_prov(c, p)->held = false;
+        cloauth_release(c, p);
+    }
+}
+
+void cloauth_worker_lost(struct master *m, int slot)
+{
+    struct cluster *c = m->cluster;
+
+    if (c == NULL || c->oauth == NULL)
+        return;
+    for (int p = 0; p < m->cfg->provider_count; p++) {
+        struct cloauth_prov *pr;
+
+        if (!cloauth_is_oauth(&m->cfg->providers[p]))
+            continue;
+        pr = cloauth_prov(c, p);
+        if (!pr->held || pr->holder != slot)
+            continue;
+        pr->held = false;
+        log_msg(&m->log, LOG_WARN, NULL, "cluster: provider %s: the worker "
+                "refreshing its tokens died: the cluster's refresh lock "
+                "is released", m->cfg->providers[p].name);
         cloauth_release(c, p);
     }
 }

@@ -28,5 +28,8 @@ void cloauth_free(struct cluster *c);
  * GRANTED or BUSY from Redis, ALONE without cluster mode or Redis. */
 void cloauth_worker_frame(struct master *m, int slot, unsigned op,
                           uint32_t provider);
+/* The worker in slot died (relay.c): a cluster refresh lock it was
+ * granted and did not release is released now, not at its expiry. */
+void cloauth_worker_lost(struct master *m, int slot);
 
 #endif

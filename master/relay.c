@@ -190,4 +190,5 @@ void relay_worker_lost(struct master *m, int slot)
         }
         mreq_worker_lost(&m->reqs[j]);
     }
+    cloauth_worker_lost(m, slot);
 }

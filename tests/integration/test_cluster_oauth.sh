@@ -200,6 +200,43 @@ for g in gwb gwc; do
     check "$g answers with at-3" 200 "$(chat "$g")"
 done
 
+echo "a worker dying mid-refresh frees the cluster's lock"
+# gw-b's file near expiry, a token endpoint that takes 60 s: gw-b's
+# worker takes the cluster lock and waits on the endpoint. The requests
+# that started it give up after 1 s, so that no request is run again
+# (and no refresh started again) when gw-b's workers are then killed:
+# its master releases the lock at once, where it would otherwise hold
+# every other instance off until its 35 s expiry.
+LOCK="${PREFIX}oauth:lock:qwen"
+oauth_control QA "refresh_delay_ms=60000" >/dev/null
+write_tokens gwb at-3 rt-3 $(( $(now_ms) + 20000 ))
+held_by_b() { [ "$(redis-cli -p "$RPORT" get "$LOCK")" = gw-b ]; }
+CPIDS=()
+for i in $(seq 1 50); do
+    held_by_b && break
+    curl -s -o /dev/null -m 1 -H 'Content-Type: application/json' \
+        --data-binary "$(msg q)" "http://127.0.0.1:$gwb_DPORT/v1/chat/completions" &
+    CPIDS+=($!)
+    sleep 0.2
+done
+if wait_until "$WAIT" held_by_b; then ok "gw-b holds the cluster's refresh lock"
+else fail "lock: $(redis-cli -p "$RPORT" get "$LOCK")"; fi
+for p in "${CPIDS[@]}"; do wait "$p"; done
+pkill -KILL -P "$gwb_PID"
+T0=$(now_ms)
+lock_gone() { [ "$(redis-cli -p "$RPORT" exists "$LOCK")" = 0 ]; }
+if wait_until 10 lock_gone; then
+    ok "its workers killed, the lock is gone after $(( $(now_ms) - T0 )) ms"
+else
+    fail "the lock is still there: $(redis-cli -p "$RPORT" pttl "$LOCK") ms left"
+fi
+check_match "gw-b says why" "provider qwen: the worker refreshing its tokens died: the cluster's refresh lock is released" \
+    "$(cat "$WORK/gwb.log")"
+oauth_control QA "refresh_delay_ms=0" >/dev/null
+refreshed_b() { chat gwb >/dev/null; has_tokens gwb at-4 rt-4; }
+if wait_until "$WAIT" refreshed_b; then ok "the next refresh goes through (at-4, rt-4)"
+else fail "gw-b's file: $(tr -d '\n ' <"$WORK/gwb/oauth_creds.json")"; fi
+
 check "still no token in any log (lines)" 0 "$(cat "$WORK"/gw?.log | grep -Ec 'at-[0-9]|rt-[0-9]')"
 for g in $GWS; do
     pid_var="${g}_PID"
