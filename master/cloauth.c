@@ -23,6 +23,7 @@
  * and relay.c (the frames). */
 #include "cloauth.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,10 @@
 /* Consumed fingerprints kept per provider (one per refresh). */
 #define CLOAUTH_USED_MAX       1000
 /* Tokens handed to a worker to save are handed again after this when
- * the file still has the old ones (the worker may have died). */
-#define CLOAUTH_PUSH_RETRY_MS  2000
+ * the file still has the old ones (the worker may have died, or the file
+ * cannot be written), the wait doubling with each try up to the most. */
+#define CLOAUTH_PUSH_RETRY_MS      2000
+#define CLOAUTH_PUSH_RETRY_MAX_MS  60000
 #define CLOAUTH_NUM_MAX        24     /* a number as text */
 
 /* Is the fingerprint of our tokens consumed? Then the current record;
@@ -108,6 +111,7 @@ struct cloauth_prov {
     char fp[OW_FP_LEN + 1];    /* of the tokens there; "" unreadable */
     char pushed_fp[OW_FP_LEN + 1];   /* handed to a worker to save */
     int64_t pushed_ms;
+    unsigned pushes;           /* times pushed_fp was handed over */
     int64_t next_check_ms;
     bool held;                 /* the cluster lock granted to a worker */
     int holder;                /* its slot, while held */
@@ -230,6 +234,17 @@ static bool cloauth_answer(struct master *m, const struct cloauth_req *rq,
 /* Hands the cluster's newer tokens r to a worker (the one in prefer when
  * it can take them) to save in the token file, unless they were handed
  * over just now. */
+/* How long after the last hand-over of pushed_fp it is handed again. */
+static int64_t cloauth_push_wait(const struct cloauth_prov *pr)
+{
+    int64_t wait = CLOAUTH_PUSH_RETRY_MS;
+
+    for (unsigned i = 1; i < pr->pushes && wait < CLOAUTH_PUSH_RETRY_MAX_MS;
+         i++)
+        wait *= 2;
+    return wait < CLOAUTH_PUSH_RETRY_MAX_MS ? wait : CLOAUTH_PUSH_RETRY_MAX_MS;
+}
+
 static void cloauth_push(struct cluster *c, int p, const struct ow_record *r,
                          int prefer)
 {
@@ -237,11 +252,11 @@ static void cloauth_push(struct cluster *c, int p, const struct ow_record *r,
     struct cloauth_prov *pr = cloauth_prov(c, p);
     int64_t now = util_now_ms();
     int slot = cloauth_worker_ok(m, prefer) ? prefer : -1;
+    bool again = strcmp(r->fp, pr->pushed_fp) == 0;
     char *text;
 
     if (strcmp(r->fp, pr->fp) == 0 ||
-        (strcmp(r->fp, pr->pushed_fp) == 0 &&
-         now - pr->pushed_ms < CLOAUTH_PUSH_RETRY_MS))
+        (again && now - pr->pushed_ms < cloauth_push_wait(pr)))
         return;
     for (int i = 0; i < CFG_MAX_WORKERS && slot < 0; i++)
         if (cloauth_worker_ok(m, i) && !m->workers[i].retiring)
@@ -256,9 +271,17 @@ static void cloauth_push(struct cluster *c, int p, const struct ow_record *r,
     oauth_secret_free(&text);
     util_strlcpy(pr->pushed_fp, r->fp, sizeof(pr->pushed_fp));
     pr->pushed_ms = now;
-    log_msg(&m->log, LOG_INFO, NULL, "cluster: provider %s: newer tokens "
-            "from instance %s, saved to its token file",
-            m->cfg->providers[p].name, r->origin);
+    pr->pushes = again && pr->pushes < UINT_MAX ? pr->pushes + 1 : 1;
+    if (pr->pushes == 1)
+        log_msg(&m->log, LOG_INFO, NULL, "cluster: provider %s: newer "
+                "tokens from instance %s, saved to its token file",
+                m->cfg->providers[p].name, r->origin);
+    else
+        log_msg(&m->log, LOG_WARN, NULL, "cluster: provider %s: its token "
+                "file still holds consumed tokens: the cluster's handed to "
+                "a worker to save again (try %u; the next in %lld s at the "
+                "earliest)", m->cfg->providers[p].name, pr->pushes,
+                (long long)(cloauth_push_wait(pr) / 1000));
 }
 
 /* A reply holding a record (a bulk string): decoded and pushed. */
@@ -479,7 +502,7 @@ void cloauth_poll(struct cluster *c, int64_t now)
         cloauth_check(c, p);
         /* Tokens handed to a worker that never saved them. */
         if (pr->pushed_fp[0] != '\0' && strcmp(pr->pushed_fp, pr->fp) != 0 &&
-            now - pr->pushed_ms >= CLOAUTH_PUSH_RETRY_MS)
+            now - pr->pushed_ms >= cloauth_push_wait(pr))
             cloauth_fetch(c, p);
     }
 }

@@ -237,6 +237,29 @@ refreshed_b() { chat gwb >/dev/null; has_tokens gwb at-4 rt-4; }
 if wait_until "$WAIT" refreshed_b; then ok "the next refresh goes through (at-4, rt-4)"
 else fail "gw-b's file: $(tr -d '\n ' <"$WORK/gwb/oauth_creds.json")"; fi
 
+echo "a token file that cannot be written: handed over less and less often"
+# gw-c's directory belongs to nobody and is read-only: the worker saving
+# the cluster's newer tokens (written as the directory's owner) fails,
+# and its master hands them over again after 2 s, then 4 s, 8 s, ...
+if wait_until "$WAIT" has_tokens gwc at-4 rt-4; then ok "gw-c holds at-4, rt-4"
+else fail "gw-c's file: $(tr -d '\n ' <"$WORK/gwc/oauth_creds.json")"; fi
+chown nobody "$WORK/gwc"
+chmod 500 "$WORK/gwc"
+write_tokens gwa at-4 rt-4 $(( $(now_ms) + 20000 ))
+refreshed_a() { chat gwa >/dev/null; has_tokens gwa at-5 rt-5; }
+if wait_until "$WAIT" refreshed_a; then ok "gw-a refreshed (at-5, rt-5)"
+else fail "gw-a's file: $(tr -d '\n ' <"$WORK/gwa/oauth_creds.json")"; fi
+if wait_until "$WAIT" grep -q "try 2; the next in 4 s" "$WORK/gwc.log"; then
+    ok "gw-c's second hand-over waits 4 s for the third"
+else
+    fail "gw-c's log: $(grep -c 'not saved' "$WORK/gwc.log") failed saves; $(tail -2 "$WORK/gwc.log")"
+fi
+check "gw-c's file still has at-4" 0 "$(has_tokens gwc at-4 rt-4; echo $?)"
+chmod 700 "$WORK/gwc"
+chown root "$WORK/gwc"
+if wait_until "$WAIT" has_tokens gwc at-5 rt-5; then ok "writable again, the next try saves at-5"
+else fail "gw-c's file: $(tr -d '\n ' <"$WORK/gwc/oauth_creds.json")"; fi
+
 check "still no token in any log (lines)" 0 "$(cat "$WORK"/gw?.log | grep -Ec 'at-[0-9]|rt-[0-9]')"
 for g in $GWS; do
     pid_var="${g}_PID"
