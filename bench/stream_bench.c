@@ -18,9 +18,9 @@
  * Prints
  *   streams=N done=D ttfb_p50_ms=X ttfb_p99_ms=Y total_s=T chunks=C
  * (in sustained mode N and D count the timed streams, and failed=F counts
- * the timed streams that closed before [DONE]; C counts the "data:" lines
- * of every stream, timed or not, for a gateway's CPU per chunk). Exit 0 when every timed
- * stream ended with [DONE].
+ * the timed streams that closed before [DONE]; C counts the "data:"
+ * lines of every stream, timed or not, for a gateway's CPU per chunk).
+ * Exit 0 when every timed stream ended with [DONE].
  * With SB_DOOR=anthropic in the environment the streams go to the
  * Anthropic door (POST /v1/messages, max_tokens set) and are done at
  * message_stop: the same upstream, for comparing the doors' first-event
@@ -87,32 +87,29 @@ static int sb_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Looks for marker in tail + buf (a marker may span two reads). */
-static int sb_seen(const struct sb_stream *s, const char *buf, size_t n,
-                   const char *marker)
-{
-    static char joined[SB_TAIL + SB_READ_CHUNK + 1];
-    size_t t = strlen(s->tail);
-
-    memcpy(joined, s->tail, t);
-    memcpy(joined + t, buf, n);
-    joined[t + n] = '\0';
-    return memmem(joined, t + n, marker, strlen(marker)) != NULL;
-}
-
-/* The markers in tail + buf that end in buf: those wholly in the tail
- * were counted at the read before. */
-static long long sb_count(const struct sb_stream *s, const char *buf,
-                          size_t n, const char *marker)
+/* The previous read's tail and this read's n bytes, joined (a marker
+ * may span two reads); *t: where this read starts in it. */
+static const char *sb_join(const struct sb_stream *s, const char *buf,
+                           size_t n, size_t *t)
 {
     static char joined[SB_TAIL + SB_READ_CHUNK];
-    size_t t = strlen(s->tail), mlen = strlen(marker), at = 0;
+
+    *t = strlen(s->tail);
+    memcpy(joined, s->tail, *t);
+    memcpy(joined + *t, buf, n);
+    return joined;
+}
+
+/* The markers in joined (len bytes) that end past t: those wholly in the
+ * tail were found at the read before. */
+static long long sb_count(const char *joined, size_t len, size_t t,
+                          const char *marker)
+{
+    size_t mlen = strlen(marker), at = 0;
     long long count = 0;
     const char *hit;
 
-    memcpy(joined, s->tail, t);
-    memcpy(joined + t, buf, n);
-    while ((hit = memmem(joined + at, t + n - at, marker, mlen)) != NULL) {
+    while ((hit = memmem(joined + at, len - at, marker, mlen)) != NULL) {
         at = (size_t)(hit - joined) + mlen;
         if (at > t)
             count++;
@@ -176,7 +173,10 @@ static int sb_pass(struct sb_run *run, int n, char *buf, size_t cap,
         return 0;
     for (int i = 0; i < n; i++) {
         struct sb_stream *s = &run->st[i];
+        const char *joined;
+        long long lines;
         ssize_t r;
+        size_t t;
 
         if (!s->open || !(run->pfd[i].revents & (POLLIN | POLLHUP)))
             continue;
@@ -186,10 +186,13 @@ static int sb_pass(struct sb_run *run, int n, char *buf, size_t cap,
             closed[nclosed++] = i;
             continue;
         }
-        run->chunks += sb_count(s, buf, (size_t)r, "data:");
-        if (s->ttfb_ms < 0 && sb_seen(s, buf, (size_t)r, "data:"))
+        joined = sb_join(s, buf, (size_t)r, &t);
+        lines = sb_count(joined, t + (size_t)r, t, "data:");
+        run->chunks += lines;
+        if (s->ttfb_ms < 0 && lines > 0)
             s->ttfb_ms = sb_now() - s->start_ms;
-        if (!s->done && sb_seen(s, buf, (size_t)r, run->done_marker))
+        if (!s->done &&
+            sb_count(joined, t + (size_t)r, t, run->done_marker) > 0)
             s->done = 1;
         {
             size_t keep = (size_t)r < SB_TAIL ? (size_t)r : SB_TAIL;

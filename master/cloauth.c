@@ -231,9 +231,6 @@ static bool cloauth_answer(struct master *m, const struct cloauth_req *rq,
     return true;
 }
 
-/* Hands the cluster's newer tokens r to a worker (the one in prefer when
- * it can take them) to save in the token file, unless they were handed
- * over just now. */
 /* How long after the last hand-over of pushed_fp it is handed again. */
 static int64_t cloauth_push_wait(const struct cloauth_prov *pr)
 {
@@ -245,6 +242,9 @@ static int64_t cloauth_push_wait(const struct cloauth_prov *pr)
     return wait < CLOAUTH_PUSH_RETRY_MAX_MS ? wait : CLOAUTH_PUSH_RETRY_MAX_MS;
 }
 
+/* Hands the cluster's newer tokens r to a worker (the one in prefer when
+ * it can take them) to save in the token file, unless they were handed
+ * over too recently (cloauth_push_wait). */
 static void cloauth_push(struct cluster *c, int p, const struct ow_record *r,
                          int prefer)
 {

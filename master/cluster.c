@@ -182,8 +182,10 @@ static void cluster_self(const struct cluster *c, struct cw_instance *in)
 static void cluster_same_name(struct cluster *c, const redisReply *prev)
 {
     struct cw_instance other;
+    bool first = !c->beaten;
 
-    if (c->beats++ == 0 || c->same_name_logged ||
+    c->beaten = true;
+    if (first || c->same_name_logged ||
         prev->type != REDIS_REPLY_STRING || prev->len == 0 ||
         cw_instance_decode(prev->str, prev->len, &other) < 0)
         return;
@@ -264,7 +266,7 @@ static void cluster_ready(struct cluster *c)
     c->lost_logged = false;
     c->refused_logged = false;
     c->ever_up = true;
-    c->beats = 0;
+    c->beaten = false;
     for (int p = 0; p < CLUSTER_PARTS; p++)
         if (cluster_parts[p].up != NULL)
             cluster_parts[p].up(c);
@@ -428,7 +430,7 @@ static void cluster_resolved_cb(int err, struct evutil_addrinfo *res,
                                 void *arg)
 {
     struct cluster *c = arg;
-    char why[CLUSTER_REASON_MAX];
+    const char *failed = NULL;
     int rc;
 
     c->lookups--;
@@ -438,20 +440,19 @@ static void cluster_resolved_cb(int err, struct evutil_addrinfo *res,
         return;
     }
     c->dns_req = NULL;
-    if (err != 0 || res == NULL) {
-        if (res != NULL)
-            evutil_freeaddrinfo(res);
+    if (err != 0 || res == NULL)
+        failed = evutil_gai_strerror(err != 0 ? err : EVUTIL_EAI_NONAME);
+    else if ((rc = getnameinfo(res->ai_addr, res->ai_addrlen, c->addr,
+                               sizeof(c->addr), NULL, 0,
+                               NI_NUMERICHOST)) != 0)
+        failed = gai_strerror(rc);
+    if (res != NULL)
+        evutil_freeaddrinfo(res);
+    if (failed != NULL) {
+        char why[CLUSTER_REASON_MAX];
+
         snprintf(why, sizeof(why), "cannot resolve %s: %s", c->hostname,
-                 evutil_gai_strerror(err));
-        cluster_down(c, why);
-        return;
-    }
-    rc = getnameinfo(res->ai_addr, res->ai_addrlen, c->addr, sizeof(c->addr),
-                     NULL, 0, NI_NUMERICHOST);
-    evutil_freeaddrinfo(res);
-    if (rc != 0) {
-        snprintf(why, sizeof(why), "cannot resolve %s: %s", c->hostname,
-                 gai_strerror(rc));
+                 failed);
         cluster_down(c, why);
         return;
     }

@@ -87,7 +87,7 @@ struct cluster {
     bool closing;                   /* cluster_free: callbacks do nothing */
     bool refused_logged;            /* a refusal logged since the last up */
     bool same_name_logged;          /* another daemon has our name */
-    unsigned beats;                 /* heartbeats answered since the last up */
+    bool beaten;                    /* a heartbeat answered since the last up */
     unsigned attempt;               /* reconnects since the loss */
     int64_t connect_started_ms;
     int pending;                    /* commands sent, not answered */
