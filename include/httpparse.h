@@ -1,7 +1,8 @@
-/* httpparse.h - HTTP/1.1 request parsing for the front end: the request
- * head (request line and header fields, RFC 9112) parsed in one pass over
- * a buffer that may still be incomplete, and an incremental decoder for
- * chunked request bodies. Limits are enforced as the bytes arrive, so an
+/* httpparse.h - HTTP/1.1 message parsing: the front end's request head
+ * (request line and header fields, RFC 9112) and the worker's upstream
+ * response head (worker/httpc.c), each parsed in one pass over a buffer
+ * that may still be incomplete, and an incremental decoder for chunked
+ * bodies (requests and responses alike). Limits are enforced as the bytes arrive, so an
  * over-long line or head is refused before it is buffered whole. Pure:
  * no allocation, no I/O; results point into the caller's buffer. */
 #ifndef RCC_HTTPPARSE_H
@@ -56,6 +57,30 @@ enum hp_result { HP_ERROR = -1, HP_NEED_MORE = 0, HP_DONE = 1 };
 enum hp_result hp_parse_head(const char *buf, size_t len,
                              const struct hp_limits *lim,
                              struct hp_request *out);
+
+/* An upstream's response head. Limits as for a request: max_line is
+ * the status line's. */
+struct hp_response {
+    int status;                /* 100-599 */
+    int minor;                 /* HTTP/1.minor: 0 or 1 */
+    struct hp_header headers[HP_MAX_HEADERS];
+    size_t header_count;
+    int64_t content_length;    /* -1 when absent or chunked */
+    bool chunked;              /* Transfer-Encoding: chunked */
+    bool to_close;             /* the body ends when the connection does */
+    bool no_body;              /* 1xx, 204, 304 */
+    bool keep_alive;           /* the connection may carry another request */
+    size_t head_len;           /* bytes up to and including the blank line */
+    const char *error;         /* with HP_ERROR: why */
+};
+
+/* Parses the response head at buf[0..len), as hp_parse_head does a
+ * request's. Strict where the framing is concerned (a Content-Length
+ * that disagrees with itself, a coding other than chunked); chunked with
+ * a Content-Length is taken as chunked and the connection not kept. */
+enum hp_result hp_parse_response(const char *buf, size_t len,
+                                 const struct hp_limits *lim,
+                                 struct hp_response *out);
 
 /* The request target's bytes that have arrived of a head that may be
  * incomplete or refused (after any empty lines, the method and one

@@ -1,4 +1,5 @@
-/* httpparse.c - the request-head parser and the chunked body decoder.
+/* httpparse.c - the request-head and response-head parsers and the
+ * chunked body decoder.
  * Strict where leniency invites request smuggling (a Content-Length that
  * disagrees with itself, Transfer-Encoding with Content-Length, obsolete
  * line folding, whitespace before a colon are all refused). */
@@ -11,6 +12,7 @@
 
 #define HP_CHUNK_LINE_MAX 1024     /* a chunk-size or trailer line */
 #define HP_HEX_DIGITS_MAX 15       /* keeps a chunk size below 2^60 */
+#define HP_STATUS_LINE_MIN 12      /* "HTTP/1.1 200" */
 
 enum {
     HP_CH_SIZE, HP_CH_EXT, HP_CH_SIZE_LF, HP_CH_DATA, HP_CH_DATA_CR,
@@ -197,14 +199,132 @@ static enum hp_result hp_semantics(struct hp_request *out)
     return HP_DONE;
 }
 
+/* The header fields from p (inside buf, where the head starts) to the
+ * blank line that ends the head, into hs (at most max_headers): HP_DONE
+ * with *count and *head_len, HP_NEED_MORE, or HP_ERROR with *status
+ * (400 or 431) and *why (too_large when the head is over max_head).
+ * What a request and a response share. */
+static enum hp_result hp_fields(const char *buf, size_t len, const char *p,
+                                const struct hp_limits *lim,
+                                size_t max_headers, struct hp_header *hs,
+                                size_t *count, size_t *head_len,
+                                const char *too_large, int *status,
+                                const char **why)
+{
+    const char *end = buf + len, *lf;
+    long n;
+
+    *status = 400;
+    for (;;) {
+        struct hp_header *h;
+        const char *colon, *v, *ve;
+
+        if ((size_t)(p - buf) > lim->max_head)
+            goto too_large;
+        lf = hp_eol(p, end);
+        if (lf == NULL) {
+            if (len > lim->max_head)
+                goto too_large;
+            return HP_NEED_MORE;
+        }
+        if ((size_t)(lf + 1 - buf) > lim->max_head)
+            goto too_large;
+        n = hp_line_len(p, lf);
+        if (n < 0) {
+            *why = "stray CR in a header";
+            return HP_ERROR;
+        }
+        if (n == 0)
+            break;
+        if (*p == ' ' || *p == '\t') {
+            *why = "obsolete line folding";
+            return HP_ERROR;
+        }
+        if (*count >= max_headers) {
+            *status = 431;
+            *why = "too many header fields";
+            return HP_ERROR;
+        }
+        for (colon = p; colon < p + n && hp_tchar((unsigned char)*colon);
+             colon++)
+            ;
+        if (colon == p || colon >= p + n || *colon != ':') {
+            *why = "malformed header field";
+            return HP_ERROR;
+        }
+        for (v = colon + 1; v < p + n && (*v == ' ' || *v == '\t'); v++)
+            ;
+        for (ve = p + n; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--)
+            ;
+        for (const char *q = v; q < ve; q++)
+            if (hp_ctls[(unsigned char)*q]) {
+                *why = "control character in a header";
+                return HP_ERROR;
+            }
+        h = &hs[(*count)++];
+        h->name = p;
+        h->name_len = (size_t)(colon - p);
+        h->value = v;
+        h->value_len = (size_t)(ve - v);
+        p = lf + 1;
+    }
+    *head_len = (size_t)(lf + 1 - buf);
+    return HP_DONE;
+too_large:
+    *status = 431;
+    *why = too_large;
+    return HP_ERROR;
+}
+
+/* The first line of a head: NULL when it is not whole yet (*need_more
+ * set while it is within max_line), else its start with *n its length
+ * without CR LF; *why when it is refused (*too_long: for its length). */
+static const char *hp_first_line(const char *p, const char *end,
+                                 size_t max_line, long *n, bool *too_long,
+                                 const char **why)
+{
+    const char *lf = hp_eol(p, end);
+
+    *too_long = false;
+    *why = NULL;
+    if (lf == NULL) {
+        size_t have = (size_t)(end - p);
+
+        /* A CR at the end may be the first half of the line's CRLF. */
+        if (have > 0 && end[-1] == '\r')
+            have--;
+        if (have > max_line) {
+            *too_long = true;
+            *why = "first line too long";
+        }
+        return NULL;
+    }
+    *n = hp_line_len(p, lf);
+    if (*n < 0)
+        *why = "stray CR in the first line";
+    else if ((size_t)*n > max_line) {
+        *too_long = true;
+        *why = "first line too long";
+    }
+    return *why == NULL ? p : NULL;
+}
+
+static size_t hp_max_headers(const struct hp_limits *lim)
+{
+    return lim->max_headers < HP_MAX_HEADERS ? lim->max_headers
+                                             : HP_MAX_HEADERS;
+}
+
 enum hp_result hp_parse_head(const char *buf, size_t len,
                              const struct hp_limits *lim,
                              struct hp_request *out)
 {
-    const char *p = buf, *end = buf + len, *lf;
-    size_t max_headers = lim->max_headers < HP_MAX_HEADERS ?
-                         lim->max_headers : HP_MAX_HEADERS;
-    long n;
+    const char *p = buf, *end = buf + len, *line;
+    enum hp_result r;
+    bool too_long;
+    const char *why;
+    int status;
+    long n = 0;
 
     /* All but the header array, of which only header_count entries are
      * ever read: 3 KiB not cleared on every parse. */
@@ -217,66 +337,132 @@ enum hp_result hp_parse_head(const char *buf, size_t len,
             return hp_fail(out, 400, "too many empty lines");
         p++;
     }
-    lf = hp_eol(p, end);
-    if (lf == NULL) {
-        size_t have = (size_t)(end - p);
-
-        /* A CR at the end may be the first half of the line's CRLF. */
-        if (have > 0 && end[-1] == '\r')
-            have--;
-        return have > lim->max_line ?
-               hp_fail(out, 414, "request line too long") : HP_NEED_MORE;
+    line = hp_first_line(p, end, lim->max_line, &n, &too_long, &why);
+    if (line == NULL) {
+        if (why == NULL)
+            return HP_NEED_MORE;
+        return too_long ? hp_fail(out, 414, "request line too long")
+                        : hp_fail(out, 400, "stray CR in the request line");
     }
-    n = hp_line_len(p, lf);
-    if (n < 0)
-        return hp_fail(out, 400, "stray CR in the request line");
-    if ((size_t)n > lim->max_line)
-        return hp_fail(out, 414, "request line too long");
     if (hp_request_line(p, (size_t)n, out) != HP_DONE)
         return HP_ERROR;
-    p = lf + 1;
-    for (;;) {
-        struct hp_header *h;
-        const char *colon, *v, *ve;
+    p = memchr(p, '\n', (size_t)(end - p)) + 1;
+    r = hp_fields(buf, len, p, lim, hp_max_headers(lim), out->headers,
+                  &out->header_count, &out->head_len,
+                  "request head too large", &status, &why);
+    if (r == HP_ERROR)
+        return hp_fail(out, status, why);
+    return r == HP_DONE ? hp_semantics(out) : r;
+}
 
-        if ((size_t)(p - buf) > lim->max_head)
-            return hp_fail(out, 431, "request head too large");
-        lf = hp_eol(p, end);
-        if (lf == NULL)
-            return len > lim->max_head ?
-                   hp_fail(out, 431, "request head too large") : HP_NEED_MORE;
-        if ((size_t)(lf + 1 - buf) > lim->max_head)
-            return hp_fail(out, 431, "request head too large");
-        n = hp_line_len(p, lf);
-        if (n < 0)
-            return hp_fail(out, 400, "stray CR in a header");
-        if (n == 0)
-            break;
-        if (*p == ' ' || *p == '\t')
-            return hp_fail(out, 400, "obsolete line folding");
-        if (out->header_count >= max_headers)
-            return hp_fail(out, 431, "too many header fields");
-        for (colon = p; colon < p + n && hp_tchar((unsigned char)*colon);
-             colon++)
-            ;
-        if (colon == p || colon >= p + n || *colon != ':')
-            return hp_fail(out, 400, "malformed header field");
-        for (v = colon + 1; v < p + n && (*v == ' ' || *v == '\t'); v++)
-            ;
-        for (ve = p + n; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--)
-            ;
-        for (const char *q = v; q < ve; q++)
-            if (hp_ctls[(unsigned char)*q])
-                return hp_fail(out, 400, "control character in a header");
-        h = &out->headers[out->header_count++];
-        h->name = p;
-        h->name_len = (size_t)(colon - p);
-        h->value = v;
-        h->value_len = (size_t)(ve - v);
-        p = lf + 1;
+/* "HTTP/1.x SSS reason" (the reason may be empty, its space too). */
+static enum hp_result hp_status_line(const char *p, size_t n,
+                                     struct hp_response *out)
+{
+    if (n < HP_STATUS_LINE_MIN || memcmp(p, "HTTP/1.", 7) != 0 ||
+        (p[7] != '0' && p[7] != '1') || p[8] != ' ' ||
+        p[9] < '1' || p[9] > '5' || p[10] < '0' || p[10] > '9' ||
+        p[11] < '0' || p[11] > '9' ||
+        (n > HP_STATUS_LINE_MIN && p[HP_STATUS_LINE_MIN] != ' ')) {
+        out->error = "malformed status line";
+        return HP_ERROR;
     }
-    out->head_len = (size_t)(lf + 1 - buf);
-    return hp_semantics(out);
+    for (size_t i = HP_STATUS_LINE_MIN; i < n; i++)
+        if (hp_ctls[(unsigned char)p[i]]) {
+            out->error = "control character in the status line";
+            return HP_ERROR;
+        }
+    out->minor = p[7] - '0';
+    out->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+    return HP_DONE;
+}
+
+/* How the body is delimited, and whether the connection may be kept
+ * (RFC 9112 6.3). */
+static enum hp_result hp_response_semantics(struct hp_response *out)
+{
+    bool close = false, keep = false, te = false;
+
+    out->content_length = -1;
+    for (size_t i = 0; i < out->header_count; i++) {
+        const struct hp_header *h = &out->headers[i];
+
+        if (HP_NAME_IS(h, "content-length")) {
+            int64_t v = 0;
+
+            if (h->value_len == 0 || h->value_len > 18)
+                goto bad_length;
+            for (size_t k = 0; k < h->value_len; k++) {
+                if (h->value[k] < '0' || h->value[k] > '9')
+                    goto bad_length;
+                v = v * 10 + (h->value[k] - '0');
+            }
+            if (out->content_length >= 0 && out->content_length != v)
+                goto bad_length;
+            out->content_length = v;
+        } else if (HP_NAME_IS(h, "transfer-encoding")) {
+            /* Only "chunked", alone: no other coding is decoded. */
+            if (te || h->value_len != 7 ||
+                strncasecmp(h->value, "chunked", 7) != 0) {
+                out->error = "unsupported Transfer-Encoding";
+                return HP_ERROR;
+            }
+            te = true;
+        } else if (HP_NAME_IS(h, "connection")) {
+            close |= hp_list_has(h->value, h->value_len, "close");
+            keep |= hp_list_has(h->value, h->value_len, "keep-alive");
+        }
+    }
+    if (te && out->minor == 0) {
+        out->error = "chunked body in HTTP/1.0";
+        return HP_ERROR;
+    }
+    out->keep_alive = out->minor >= 1 ? !close : keep && !close;
+    if (out->status < 200 || out->status == 204 || out->status == 304) {
+        out->no_body = true;
+        return HP_DONE;
+    }
+    if (te) {
+        /* Chunked wins; a Content-Length beside it is a framing fault
+         * the connection does not survive. */
+        out->chunked = true;
+        if (out->content_length >= 0)
+            out->keep_alive = false;
+        out->content_length = -1;
+    } else if (out->content_length < 0) {
+        out->to_close = true;
+        out->keep_alive = false;
+    }
+    return HP_DONE;
+bad_length:
+    out->error = "bad Content-Length";
+    return HP_ERROR;
+}
+
+enum hp_result hp_parse_response(const char *buf, size_t len,
+                                 const struct hp_limits *lim,
+                                 struct hp_response *out)
+{
+    const char *end = buf + len, *line;
+    enum hp_result r;
+    bool too_long;
+    int status;
+    long n = 0;
+
+    memset(out, 0, offsetof(struct hp_response, headers));
+    memset(&out->header_count, 0,
+           sizeof(*out) - offsetof(struct hp_response, header_count));
+    line = hp_first_line(buf, end, lim->max_line, &n, &too_long,
+                         &out->error);
+    if (line == NULL)
+        return out->error == NULL ? HP_NEED_MORE : HP_ERROR;
+    if (hp_status_line(line, (size_t)n, out) != HP_DONE)
+        return HP_ERROR;
+    r = hp_fields(buf, len, memchr(buf, '\n', len) + 1, lim,
+                  hp_max_headers(lim), out->headers, &out->header_count,
+                  &out->head_len, "response head too large", &status,
+                  &out->error);
+    return r == HP_DONE ? hp_response_semantics(out) : r;
 }
 
 size_t hp_peek_target(const char *buf, size_t len, const char **target)
