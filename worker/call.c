@@ -53,8 +53,7 @@ int call_transfer_result(struct call *c, CURLcode result, long *status)
 {
     char msg[CALL_UPSTREAM_MSG_MAX];
 
-    *status = 0;
-    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, status);
+    *status = upstream_status(c);
     c->upstream_status = (uint16_t)*status;
     if (result == CURLE_WRITE_ERROR && c->proto_error != NULL) {
         call_attempt_failed(c, 502, "bad_upstream_response", c->proto_error,
@@ -660,23 +659,23 @@ void call_cancel(struct call *c)
  * upstream down in turn). */
 void call_pause(struct call *c, bool pause)
 {
-    if (c->finished || c->easy == NULL || c->paused == pause)
+    if (c->finished || !upstream_used(c) || c->paused == pause)
         return;
     c->paused = pause;
     log_msg(&c->w->log, LOG_DEBUG, c->sj->request_id, "upstream %s",
             pause ? "paused: the client is slow" : "resumed");
     if (pause)
-        curl_easy_pause(c->easy, CURLPAUSE_RECV);
+        upstream_pause(c, true);
     else
         call_resume_reading(c);
 }
 
 void call_resume_reading(struct call *c)
 {
-    if (c->paused || c->paused_local || c->easy == NULL)
+    if (c->paused || c->paused_local || !upstream_used(c))
         return;
     call_touch(c);
-    curl_easy_pause(c->easy, CURLPAUSE_CONT);
+    upstream_pause(c, false);
 }
 
 static void call_idle_arm(struct call *c, int64_t ms)
@@ -694,7 +693,7 @@ static void call_idle_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (c->paused || c->paused_local || c->easy == NULL)
+    if (c->paused || c->paused_local || !upstream_used(c))
         return;         /* we stopped reading, not the upstream */
     if (quiet < c->w->cfg->idle_timeout_ms) {
         /* Bytes came since it was armed: wait for the rest. */

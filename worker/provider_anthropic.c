@@ -166,7 +166,7 @@ static size_t anthropic_write_cb(char *buf, size_t size, size_t n, void *arg)
     size_t len = size * n;
 
     if (c->http_status == 0)
-        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->http_status);
+        c->http_status = upstream_status(c);
     call_touch(c);
     if (c->stream && c->http_status == 200 && call_output_full(c))
         return CURL_WRITEFUNC_PAUSE;
@@ -292,7 +292,12 @@ static int anthropic_start(struct call *c)
     const struct cfg_provider *p = call_provider(c);
     struct worker *w = c->w;
     int prov = w->cfg->targets[c->target].provider;
-    int64_t left = c->deadline_ms - util_now_ms();
+    struct upstream_req req = {
+        .provider = prov,
+        .write_cb = anthropic_write_cb,
+        .header_cb = provider_header_cb,
+        .done = anthropic_xfer_done,
+    };
 
     if (p->api_key == NULL) {
         char msg[ANTHROPIC_MSG_MAX];
@@ -310,18 +315,10 @@ static int anthropic_start(struct call *c)
     c->resp = evbuffer_new();
     if (c->resp == NULL)
         goto fail;
-    if (c->easy == NULL)
-        c->easy = upstream_easy_get(w);
-    if (c->easy == NULL)
-        goto fail;
     if (c->stream)
         sse_init(&c->sse, WORKER_MAX_SSE_EVENT, anthropic_sse_event, c);
-    c->curl_err[0] = '\0';
-    curl_easy_setopt(c->easy, CURLOPT_CURLU, w->urls[prov]);
-    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, anthropic_headers(c, prov));
-    upstream_attempt_options(c, p->base_url, anthropic_write_cb,
-                             provider_header_cb, anthropic_xfer_done, left);
-    if (upstream_start(w, c) < 0)
+    req.headers = anthropic_headers(c, prov);
+    if (upstream_start(c, &req) < 0)
         goto fail;
     call_touch(c);
     return 0;

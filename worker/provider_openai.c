@@ -212,7 +212,7 @@ static size_t openai_write_cb(char *buf, size_t size, size_t n, void *arg)
     size_t len = size * n;
 
     if (c->http_status == 0)
-        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->http_status);
+        c->http_status = upstream_status(c);
     call_touch(c);
     if (c->stream && c->http_status == 200 && call_output_full(c)) {
         /* The master has not taken what we sent yet: curl keeps this
@@ -290,7 +290,8 @@ static int openai_build_urls(struct worker *w)
     const struct cfg *cfg = w->cfg;
 
     w->urls = calloc((size_t)cfg->provider_count, sizeof(*w->urls));
-    if (w->urls == NULL)
+    w->dests = calloc((size_t)cfg->provider_count, sizeof(*w->dests));
+    if (w->urls == NULL || w->dests == NULL)
         return -1;
     for (int p = 0; p < cfg->provider_count; p++) {
         const struct provkind *k = provkind_of(cfg->providers[p].type);
@@ -305,6 +306,7 @@ static int openai_build_urls(struct worker *w)
         if (w->urls[p] == NULL ||
             curl_url_set(w->urls[p], CURLUPART_URL, url, 0) != CURLUE_OK)
             return -1;
+        w->dests[p] = upstream_dest(w, url);
     }
     return 0;
 }
@@ -331,6 +333,8 @@ static void openai_free(struct worker *w)
         free(w->urls);
         w->urls = NULL;
     }
+    free(w->dests);       /* they are w->httpc's */
+    w->dests = NULL;
 }
 
 /* The prebuilt request headers for c's provider and mode. */
@@ -417,7 +421,12 @@ static int openai_start(struct call *c)
 {
     const struct cfg_provider *p = call_provider(c);
     struct worker *w = c->w;
-    int64_t left = c->deadline_ms - util_now_ms();
+    struct upstream_req req = {
+        .provider = w->cfg->targets[c->target].provider,
+        .write_cb = openai_write_cb,
+        .header_cb = provider_header_cb,
+        .done = openai_xfer_done,
+    };
 
     if (p->auth == CFG_AUTH_OAUTH) {
         int rc = auth_prepare(c, openai_start);
@@ -440,30 +449,18 @@ static int openai_start(struct call *c)
     c->resp = evbuffer_new();
     if (c->resp == NULL)
         goto fail;
-    if (c->easy == NULL)
-        c->easy = upstream_easy_get(w);
-    if (c->easy == NULL)
-        goto fail;
     if (c->stream)
         sse_init(&c->sse, WORKER_MAX_SSE_EVENT, openai_sse_event, c);
-    c->curl_err[0] = '\0';
     if (p->auth == CFG_AUTH_OAUTH) {
         /* The URL and key come with the tokens, which may change. */
         if (openai_auth_headers(c) < 0)
             goto fail;
-        curl_easy_setopt(c->easy, CURLOPT_CURLU, (CURLU *)NULL);
-        curl_easy_setopt(c->easy, CURLOPT_URL, auth_chat_url(c));
-        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->auth_headers);
-        upstream_attempt_options(c, auth_chat_url(c), openai_write_cb,
-                                 provider_header_cb, openai_xfer_done, left);
+        req.url = auth_chat_url(c);
+        req.headers = c->auth_headers;
     } else {
-        curl_easy_setopt(c->easy, CURLOPT_CURLU,
-                         w->urls[w->cfg->targets[c->target].provider]);
-        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, openai_headers(c));
-        upstream_attempt_options(c, p->base_url, openai_write_cb,
-                                 provider_header_cb, openai_xfer_done, left);
+        req.headers = openai_headers(c);
     }
-    if (upstream_start(w, c) < 0)
+    if (upstream_start(c, &req) < 0)
         goto fail;
     call_touch(c);
     return 0;

@@ -1,9 +1,11 @@
-/* upstream.c - drives libcurl's multi interface from the worker's
- * libevent loop (curl tells us which sockets and timeouts to watch; the
- * loop tells curl when they fire), so one worker runs many transfers at
- * once and reuses connections. Also keeps a small pool of easy handles.
- * Curl glue only: it never names a provider; a transfer that ends is
- * reported to the struct upstream_xfer its CURLINFO_PRIVATE points to.
+/* upstream.c - an attempt's transfer: made by the worker's own client
+ * (httpc.c) when the upstream is plain HTTP at an address, else by
+ * libcurl, whose multi interface it drives from the worker's libevent
+ * loop (curl tells us which sockets and timeouts to watch; the loop
+ * tells curl when they fire), so one worker runs many transfers at once
+ * and reuses connections. Also keeps a small pool of easy handles. It
+ * never names a provider; a transfer that ends is reported to the struct
+ * upstream_xfer its CURLINFO_PRIVATE (or its call) points to.
  *
  * System calls: a kept-alive connection's socket stays registered with
  * the loop while curl does not watch it between two transfers (parked),
@@ -286,12 +288,19 @@ static void upstream_read_proxy_env(struct worker *w)
     w->no_proxy = upstream_env2("no_proxy", "NO_PROXY");
 }
 
-void upstream_attempt_options(struct call *c, const char *url,
-                              curl_write_callback write_cb,
-                              curl_write_callback header_cb,
-                              void (*done)(struct upstream_xfer *x,
-                                           CURLcode result),
-                              int64_t left_ms)
+/* Sets on c->easy what every attempt's transfer shares, whatever its
+ * adapter: the body (c->req_body), write_cb and header_cb (their data
+ * c), done, the error buffer, the timeout (left_ms to the deadline), and
+ * the proxy for url's scheme (a pooled handle never keeps the last
+ * attempt's). What never changes (protocols, keep-alive, the connect
+ * timeout, HTTP version, no_proxy/NO_PROXY, the socket functions) was
+ * set once when upstream_easy_get made the handle. */
+static void upstream_attempt_options(struct call *c, const char *url,
+                                     curl_write_callback write_cb,
+                                     curl_write_callback header_cb,
+                                     void (*done)(struct upstream_xfer *x,
+                                                  CURLcode result),
+                                     int64_t left_ms)
 {
     struct worker *w = c->w;
     CURL *easy = c->easy;
@@ -336,7 +345,8 @@ int upstream_init(struct worker *w)
     upstream_read_proxy_env(w);
     w->multi = curl_multi_init();
     w->curl_timer = evtimer_new(w->base, upstream_timer_cb, w);
-    if (w->multi == NULL || w->curl_timer == NULL)
+    w->httpc = httpc_new(w->base, w->cfg->connect_timeout_ms);
+    if (w->multi == NULL || w->curl_timer == NULL || w->httpc == NULL)
         return -1;
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, upstream_sock_cb);
     curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
@@ -359,6 +369,8 @@ void upstream_free(struct worker *w)
         event_free(w->curl_timer);
         w->curl_timer = NULL;
     }
+    httpc_free(w->httpc);
+    w->httpc = NULL;
     /* What curl_multi_cleanup did not close (the resolver's). */
     for (int s = 0; s < w->socks_cap; s++)
         upstream_sock_drop(w, s);
@@ -409,11 +421,91 @@ void upstream_remove(struct worker *w, CURL *easy)
         curl_multi_remove_handle(w->multi, easy);
 }
 
-int upstream_start(struct worker *w, struct call *c)
+struct httpc_dest *upstream_dest(struct worker *w, const char *url)
 {
+    /* A proxy may exempt the host (no_proxy): libcurl knows how. */
+    if (w->proxy_http != NULL)
+        return NULL;
+    return httpc_dest(w->httpc, url);
+}
+
+/* httpc's end of a transfer, told to the call as libcurl's would be. */
+static void upstream_httpc_done(struct httpc_xfer *x, CURLcode result)
+{
+    struct call *c = (struct call *)((char *)x - offsetof(struct call, hx));
+    struct worker *w = c->w;
+
+    c->xfer.done(&c->xfer, result);
+    worker_flush_first(w);
+}
+
+int upstream_start(struct call *c, const struct upstream_req *r)
+{
+    struct worker *w = c->w;
+    int64_t left = c->deadline_ms - util_now_ms();
+    struct httpc_dest *d = r->url == NULL && w->dests != NULL ?
+                           w->dests[r->provider] : NULL;
+    const char *url;
+
+    c->curl_err[0] = '\0';
+    c->xfer.done = r->done;
+    c->native = d != NULL;
+    if (d != NULL) {
+        struct httpc_xfer *x = &c->hx;
+
+        x->body = c->req_body;
+        x->body_len = c->req_len;
+        x->headers = r->headers;
+        x->header_cb = r->header_cb;
+        x->write_cb = r->write_cb;
+        x->cb_arg = c;
+        x->done = upstream_httpc_done;
+        x->err = c->curl_err;
+        httpc_start(w->httpc, d, x, left);
+        return 0;
+    }
+    if (c->easy == NULL)
+        c->easy = upstream_easy_get(w);
+    if (c->easy == NULL)
+        return -1;
+    if (r->url != NULL) {
+        url = r->url;
+        curl_easy_setopt(c->easy, CURLOPT_CURLU, (CURLU *)NULL);
+        curl_easy_setopt(c->easy, CURLOPT_URL, url);
+    } else {
+        url = w->cfg->providers[r->provider].base_url;
+        curl_easy_setopt(c->easy, CURLOPT_CURLU, w->urls[r->provider]);
+    }
+    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, r->headers);
+    upstream_attempt_options(c, url, r->write_cb, r->header_cb, r->done,
+                             left);
     curl_easy_setopt(c->easy, CURLOPT_PRIVATE, &c->xfer);
     /* A pooled handle: its socket functions were set when it was made. */
     return curl_multi_add_handle(w->multi, c->easy) == CURLM_OK ? 0 : -1;
+}
+
+long upstream_status(const struct call *c)
+{
+    long status = 0;
+
+    if (c->native)
+        return httpc_status(&c->hx);
+    if (c->easy != NULL)
+        curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+    return status;
+}
+
+void upstream_pause(struct call *c, bool pause)
+{
+    if (c->native)
+        httpc_pause(&c->hx, pause);
+    else if (c->easy != NULL)
+        curl_easy_pause(c->easy, pause ? CURLPAUSE_RECV : CURLPAUSE_CONT);
+}
+
+bool upstream_used(const struct call *c)
+{
+    return c->native || c->easy != NULL;
 }
 
 /* The call leaves whoever holds it parked. */
@@ -425,7 +517,9 @@ static void upstream_unpark(struct call *c)
 
 void upstream_abort(struct worker *w, struct call *c)
 {
-    if (c->easy != NULL)
+    if (c->native)
+        httpc_abort(&c->hx);
+    else if (c->easy != NULL)
         curl_multi_remove_handle(w->multi, c->easy);
     upstream_unpark(c);
     if (c->timer != NULL)

@@ -20,6 +20,7 @@
 #include "worker.h"
 
 #include "call.h"
+#include "httpc.h"
 #include "outq.h"
 #include "wcap.h"
 
@@ -116,6 +117,9 @@ struct worker {
     int wake_fd;
     CURLM *multi;
     struct event *curl_timer;
+    /* upstream.c's: the client of its own for plain-HTTP upstreams at an
+     * address (httpc.c); libcurl serves every other. */
+    struct httpc *httpc;
     CURL *easy_pool[WORKER_EASY_POOL];
     int easy_pool_len;
     /* upstream.c's: the proxy environment as libcurl would read it,
@@ -127,9 +131,11 @@ struct worker {
     int socks_cap;
     /* provider_openai.c's: request headers per provider, [2p] plain and
      * [2p+1] streaming, built once (they hold the provider's key), and
-     * its chat URL, parsed once. */
+     * its chat URL, parsed once, and the httpc destination of that URL
+     * when httpc serves it (else NULL; owned by w->httpc). */
     struct curl_slist **headers;
     CURLU **urls;
+    struct httpc_dest **dests;
     struct auth_provider *auth;    /* per provider: OAuth state (auth.c) */
     /* Scratch for an answer's translated events (door_anthropic.c and
      * the anthropic adapter), emptied after each event; provider.c's. */
@@ -192,6 +198,8 @@ struct call {
     /* the attempt in flight */
     struct upstream_xfer xfer;     /* its CURLINFO_PRIVATE */
     CURL *easy;
+    struct httpc_xfer hx;          /* its transfer when httpc makes it */
+    bool native;                   /* the attempt is httpc's (else curl's) */
     char *req_body;                /* owned */
     /* The translation state of an answer made in another shape than the
      * target's (door_anthropic.c, provider_anthropic.c): malloc'd plain
@@ -227,25 +235,38 @@ struct call {
     uint16_t upstream_status;
 };
 
-/* upstream.c: libcurl multi driven by the worker's event loop. */
+/* upstream.c: an attempt's transfer, made by httpc.c for a plain-HTTP
+ * URL at an address and by libcurl's multi, driven by the worker's event
+ * loop, for every other. */
 int upstream_init(struct worker *w);
-/* Sets on c->easy what every attempt's transfer shares, whatever its
- * adapter: the body (c->req_body), write_cb and header_cb (their data
- * c), done, the error buffer, the timeout (left_ms to the deadline), and
- * the proxy for url's scheme from the proxy environment read at start
- * (http_proxy, https_proxy/HTTPS_PROXY, all_proxy/ALL_PROXY, as libcurl
- * reads them: no lookup per transfer, and a pooled handle never keeps
- * the last attempt's). What never changes (protocols, keep-alive, the
- * connect timeout, HTTP version, no_proxy/NO_PROXY, the socket
- * functions) was set once when upstream_easy_get made the handle. The
- * adapter sets the URL and the request headers. */
-void upstream_attempt_options(struct call *c, const char *url,
-                              curl_write_callback write_cb,
-                              curl_write_callback header_cb,
-                              void (*done)(struct upstream_xfer *x,
-                                           CURLcode result),
-                              int64_t left_ms);
 void upstream_free(struct worker *w);
+/* What an adapter's attempt sends, and to whom its answer goes. */
+struct upstream_req {
+    int provider;                  /* whose prebuilt URL (w->urls) */
+    const char *url;               /* or this one (an OAuth token's) */
+    const struct curl_slist *headers;
+    curl_write_callback write_cb;  /* their data c */
+    curl_write_callback header_cb;
+    void (*done)(struct upstream_xfer *x, CURLcode result);
+};
+/* Starts c's attempt: POSTs c->req_body as r says, to end by c's
+ * deadline. httpc makes it when the provider's URL has a destination
+ * (w->dests) and r->url is NULL, else libcurl, with the proxy for the
+ * URL's scheme from the proxy environment read at start (http_proxy,
+ * https_proxy/HTTPS_PROXY, all_proxy/ALL_PROXY, as libcurl reads them:
+ * no lookup per transfer). 0, or -1 when it could not start (nothing
+ * reported). */
+int upstream_start(struct call *c, const struct upstream_req *r);
+/* The httpc destination for url, or NULL when libcurl must call it (not
+ * plain HTTP at an address, or an HTTP proxy is set). */
+struct httpc_dest *upstream_dest(struct worker *w, const char *url);
+/* The status of c's current answer once its head came, else 0. */
+long upstream_status(const struct call *c);
+/* Stops or restarts reading c's answer (the bytes stay in the socket,
+ * so TCP slows the upstream down in turn). */
+void upstream_pause(struct call *c, bool pause);
+/* Does c make its attempts over HTTP (libcurl or httpc)? */
+bool upstream_used(const struct call *c);
 /* A pooled handle, or a new one with the options every attempt shares
  * (upstream_attempt_options). */
 CURL *upstream_easy_get(struct worker *w);
@@ -255,7 +276,6 @@ void upstream_easy_put(struct worker *w, CURL **easy);
 int upstream_add(struct worker *w, CURL *easy);
 /* Takes easy off the multi (NULL-safe); it is not told. */
 void upstream_remove(struct worker *w, CURL *easy);
-int upstream_start(struct worker *w, struct call *c);
 void upstream_abort(struct worker *w, struct call *c);
 /* Releases the attempt's request and answer buffers. */
 void upstream_attempt_clear(struct call *c);
