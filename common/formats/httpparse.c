@@ -276,9 +276,9 @@ too_large:
     return HP_ERROR;
 }
 
-/* The first line of a head: NULL when it is not whole yet (*need_more
- * set while it is within max_line), else its start with *n its length
- * without CR LF; *why when it is refused (*too_long: for its length). */
+/* The first line of a head: its start, with *n its length without CR
+ * LF; NULL when it is not whole yet (*why NULL while it is within
+ * max_line) or is refused (*why says why, *too_long: for its length). */
 static const char *hp_first_line(const char *p, const char *end,
                                  size_t max_line, long *n, bool *too_long,
                                  const char **why)
@@ -346,7 +346,7 @@ enum hp_result hp_parse_head(const char *buf, size_t len,
     }
     if (hp_request_line(p, (size_t)n, out) != HP_DONE)
         return HP_ERROR;
-    p = memchr(p, '\n', (size_t)(end - p)) + 1;
+    p = (const char *)memchr(p, '\n', (size_t)(end - p)) + 1;
     r = hp_fields(buf, len, p, lim, hp_max_headers(lim), out->headers,
                   &out->header_count, &out->head_len,
                   "request head too large", &status, &why);
@@ -458,7 +458,7 @@ enum hp_result hp_parse_response(const char *buf, size_t len,
         return out->error == NULL ? HP_NEED_MORE : HP_ERROR;
     if (hp_status_line(line, (size_t)n, out) != HP_DONE)
         return HP_ERROR;
-    r = hp_fields(buf, len, memchr(buf, '\n', len) + 1, lim,
+    r = hp_fields(buf, len, (const char *)memchr(buf, '\n', len) + 1, lim,
                   hp_max_headers(lim), out->headers, &out->header_count,
                   &out->head_len, "response head too large", &status,
                   &out->error);

@@ -27,8 +27,8 @@ repeat() {
     printf '%s' "$out"
 }
 
-for t in request sse frame config jsonscan apierror httpparse oauth \
-         anthropic_req anthropic_sse; do
+for t in request sse frame config jsonscan apierror httpparse httpresp \
+         oauth anthropic_req anthropic_sse; do
     rm -rf "${CORPUS:?}/$t"
     mkdir -p "$CORPUS/$t"
 done
@@ -293,6 +293,51 @@ f='4;ext\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n'
 seed_http chunked_only '\010\002' "${f}0\\r\\nT: x\\r\\n\\r\\n"
 seed_http chunked_lf '\010\001' 'a\nabcdefghij\n0\n\n'
 seed_http encode '\014\005' '{"model":"default","messages":[]}'
+
+# --- HTTP response heads (an upstream's) and chunked bodies ---------------
+# Byte 0: limits (bits 0-1: an upstream client's, small, tiny, many
+# headers); byte 1: piece length and a prefix (see fuzz_httpresp.c).
+ok='HTTP/1.1 200 OK\r\n'
+# seed_resp NAME HEADER-BYTES REST: a response seed (printf escapes).
+seed_resp() {
+    seed httpresp "$1" "$2$3"
+}
+seed_resp length '\000\000' \
+    "${ok}Content-Type: application/json\\r\\nContent-Length: 2\\r\\n\\r\\n{}"
+seed_resp chunked '\000\003' "${ok}Transfer-Encoding: chunked\\r\\n\\r\\n"\
+'5;x=y\r\nhello\r\n0\r\nT: x\r\n\r\n'
+seed_resp chunked_sse '\000\007' "${ok}Content-Type: text/event-stream\\r\\n"\
+'Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n'\
+'f\r\ndata: {"a":1}\n\n\r\n0\r\n\r\n'
+seed_resp chunked_and_length '\000\000' \
+    "${ok}Content-Length: 3\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n"
+seed_resp to_close_http10 '\000\000' \
+    'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\nbody'
+seed_resp keep_alive_http10 '\000\000' \
+    'HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n'
+seed_resp close '\000\000' \
+    "${ok}Connection: foo, close\\r\\nContent-Length: 0\\r\\n\\r\\n"
+seed_resp no_reason '\000\000' 'HTTP/1.1 204\r\n\r\n'
+seed_resp empty_reason '\000\000' 'HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n'
+seed_resp continue_then_200 '\000\000' \
+    "HTTP/1.1 100 Continue\\r\\n\\r\\n${ok}Content-Length: 0\\r\\n\\r\\n"
+seed_resp not_modified_length '\000\000' \
+    'HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n'
+seed_resp too_many_requests '\000\000' 'HTTP/1.1 429 Too Many Requests\r\n'\
+'Retry-After: 3\r\nContent-Length: 0\r\n\r\n'
+seed_resp bare_lf '\000\000' 'HTTP/1.0 404 Not Found\nContent-Length: 3\n\nabc'
+seed_resp conflicting_length '\000\000' \
+    "${ok}Content-Length: 1\\r\\nContent-Length: 2\\r\\n\\r\\n"
+seed_resp gzip_chunked '\000\000' \
+    "${ok}Transfer-Encoding: gzip, chunked\\r\\n\\r\\n"
+seed_resp chunked_http10 '\000\000' \
+    'HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
+seed_resp http2 '\000\000' 'HTTP/2 200\r\n\r\n'
+seed_resp status_600 '\000\000' 'HTTP/1.1 600 Nope\r\n\r\n'
+seed_resp small_limits '\001\000' \
+    'HTTP/1.1 503 Service Unavailable, close to the small limit\r\n\r\n'
+seed_resp tiny_limits '\002\000' 'HTTP/1.1 200\r\nA: b\r\n\r\n'
+seed_resp many_headers '\003\000' "${ok}$(repeat 101 'X: y\r\n')\\r\\n"
 
 # --- OAuth token files and authorization server answers -------------------
 # byte 0: bits 0-3 the answers' status, bits 4-7 the refresh answer's, as
