@@ -23,10 +23,12 @@ retry = { max_retries = 2; base_delay_ms = 5; max_delay_ms = 20; jitter = "none"
 providers = (
   { name = "local"; type = "mock"; },
   { name = "up"; type = "openai"; base_url = "http://127.0.0.1:$UP_PORT/v1/"; api_key = "sk-upstream-secret"; },
-  { name = "dead"; type = "openai"; base_url = "http://127.0.0.1:$DEAD_PORT/v1"; api_key = "k"; }
+  { name = "dead"; type = "openai"; base_url = "http://127.0.0.1:$DEAD_PORT/v1"; api_key = "k"; },
+  { name = "byname"; type = "openai"; base_url = "http://localhost:$UP_PORT/v1"; api_key = "sk-upstream-secret"; }
 );
 virtual_models = (
   { name = "default"; targets = ( { provider = "up"; model = "fast"; } ); },
+  { name = "byname"; targets = ( { provider = "byname"; model = "echo-auth"; } ); },
   { name = "echo"; targets = ( { provider = "up"; model = "echo-auth"; } ); },
   { name = "mock"; targets = ( { provider = "local"; model = "mock-small"; } ); },
   { name = "garbage"; targets = ( { provider = "up"; model = "garbage"; } ); },
@@ -78,6 +80,12 @@ check "stream 200" 200 "$code"
 check_match "stream content type" 'text/event-stream' "$(header Content-Type)"
 check_match "stream relays chunks" '"delta":\{"content":"three"\}' "$(body)"
 check "stream ends with [DONE]" 'data: [DONE]' "$(grep -v '^$' "$WORK/last.body" | tail -1)"
+# A host name is libcurl's to call (127.0.0.1 above is the workers' own
+# client's): both paths answer the same.
+code=$(post "$(msg byname)"); check "by host name (libcurl) 200" 200 "$code"
+check_match "by host name: API key sent upstream" 'auth: Bearer sk-upstream-secret' "$(body)"
+code=$(post "$(msg byname "x y" ',"stream":true')"); check "by host name: stream 200" 200 "$code"
+check "by host name: stream ends with [DONE]" 'data: [DONE]' "$(grep -v '^$' "$WORK/last.body" | tail -1)"
 code=$(post "$(msg mock "ping pong")"); check "built-in mock 200" 200 "$code"
 check_match "mock quotes the request" 'to: ping pong' "$(body)"
 code=$(post "$(msg mock "a b" ',"stream":true')"); check "mock stream 200" 200 "$code"

@@ -53,6 +53,16 @@ else fail "still running: $(printf '%s' "$out" | grep -o '(pid [0-9]*)' | tr '\n
 check "its temp directory is removed" "" "$(ls -A "$WORK/tmp")"
 
 echo "interrupted"
+# A shell started in the background without job control ignores SIGINT,
+# and so does everything it starts: no trap can catch it then, and the
+# demo cannot be interrupted the way a terminal's Ctrl-C would. Said, not
+# counted.
+sigign=$(awk '/^SigIgn:/ { print $2 }' /proc/$$/status)
+if (( (16#${sigign:-0} >> 1) & 1 )); then
+    echo "  skip Ctrl-C checks: SIGINT is ignored here (tests started in the background without job control)"
+    summary cluster_demo
+    exit
+fi
 set -m   # its own process group, as a terminal's foreground job
 TMPDIR="$WORK/tmp" DEMO_BIN="$BIN" DEMO_RECOVERY_MS=1000 \
     bench/cluster_demo.sh >"$WORK/int.out" 2>&1 &
