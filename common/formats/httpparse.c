@@ -346,7 +346,7 @@ enum hp_result hp_parse_head(const char *buf, size_t len,
     }
     if (hp_request_line(p, (size_t)n, out) != HP_DONE)
         return HP_ERROR;
-    p = memchr(p, '\n', (size_t)(end - p)) + 1;
+    p = (const char *)memchr(p, '\n', (size_t)(end - p)) + 1;
     r = hp_fields(buf, len, p, lim, hp_max_headers(lim), out->headers,
                   &out->header_count, &out->head_len,
                   "request head too large", &status, &why);
@@ -458,8 +458,8 @@ enum hp_result hp_parse_response(const char *buf, size_t len,
         return out->error == NULL ? HP_NEED_MORE : HP_ERROR;
     if (hp_status_line(line, (size_t)n, out) != HP_DONE)
         return HP_ERROR;
-    r = hp_fields(buf, len, memchr(buf, '\n', len) + 1, lim,
-                  hp_max_headers(lim), out->headers, &out->header_count,
+    r = hp_fields(buf, len, (const char *)memchr(buf, '\n', len) + 1,
+                  lim, hp_max_headers(lim), out->headers, &out->header_count,
                   &out->head_len, "response head too large", &status,
                   &out->error);
     return r == HP_DONE ? hp_response_semantics(out) : r;
