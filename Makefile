@@ -134,6 +134,8 @@ $(BINDIR)/stream_bench: $(SBENCH_OBJ)
 $(BUILD)/tests/unit/test_http.o: CFLAGS += -Imaster
 $(BUILD)/tests/unit/test_ctlcli.o: CFLAGS += -Imaster
 $(BUILD)/tests/unit/test_call.o: CFLAGS += -Iworker
+$(BUILD)/tests/unit/test_httpc.o $(BUILD)/tests/unit/test_httpc_fail.o \
+$(BUILD)/tests/unit/httpc_rig.o: CFLAGS += -Iworker
 
 $(BINDIR)/unit_tests: $(UNIT_OBJ)
 	@mkdir -p $(@D)

@@ -703,10 +703,11 @@ static void httpc_build_head(struct httpc_xfer *x)
         size_t n = strlen(h->data);
         const char *colon = memchr(h->data, ':', n);
 
+        /* "Accept:" too: libcurl then sends none of its own. */
+        if (n >= 7 && strncasecmp(h->data, "accept:", 7) == 0)
+            accept = true;
         if (colon != NULL && colon[1] == '\0')
             continue;            /* "Name:": sends nothing */
-        if (n > 7 && strncasecmp(h->data, "accept:", 7) == 0)
-            accept = true;
         memcpy(p, h->data, n);
         p += n;
         *p++ = '\r';

@@ -49,7 +49,9 @@ static int httpaddr_authority(const char *a, size_t n, struct httpaddr *out)
             return -1;
         memcpy(num, colon + 1, pn);
         num[pn] = '\0';
-        if (util_parse_int(num, 1, UINT16_MAX, &port) < 0)
+        /* Digits only: libcurl refuses "+80" (strtoll would not). */
+        if (strspn(num, "0123456789") != pn ||
+            util_parse_int(num, 1, UINT16_MAX, &port) < 0)
             return -1;
     }
     out->port = (int)port;

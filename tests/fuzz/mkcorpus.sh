@@ -494,3 +494,22 @@ seed oauthwire record_wrong_fp 'gw-a|6dabaa8b97000200e8ab9768511c565b|-|1\n'\
 '{"access_token":"a","refresh_token":"rt-0"}'
 seed oauthwire notice 'gw-c|0442a1e98cd8d5e79e56784b6cf7ad3a|qwen'
 seed oauthwire bad_notice 'gw c|0442|qwen'
+
+# --- upstream URLs the worker's own HTTP client serves (fuzz_httpaddr.c) --
+rm -rf "${CORPUS:?}/httpaddr"
+mkdir -p "$CORPUS/httpaddr"
+seed httpaddr ipv4 'http://127.0.0.1:8080/v1/chat/completions'
+seed httpaddr ipv6 'http://[::1]:9000/v1?x=1'
+seed httpaddr ipv6_mapped 'HTTP://[::ffff:10.0.0.1]'
+seed httpaddr default_port 'http://10.1.2.3/v1'
+seed httpaddr query_only 'http://10.1.2.3?q=1'
+seed httpaddr port_max 'http://10.1.2.3:65535/'
+seed httpaddr port_over 'http://10.1.2.3:65536/'
+seed httpaddr port_sign 'http://10.1.2.3:+80/'
+seed httpaddr host_name 'http://localhost:8080/v1'
+seed httpaddr https 'https://10.1.2.3/'
+seed httpaddr user_info 'http://u:p@10.1.2.3/'
+seed httpaddr fragment 'http://10.1.2.3/a#f'
+seed httpaddr dot_segment 'http://10.1.2.3/a/../b'
+seed httpaddr space 'http://10.1.2.3/a b'
+seed httpaddr nul_inside 'http://10.1.2.3/a\000/../b'

@@ -52,6 +52,9 @@ static int (*const unit_registrars[])(void) = {
     register_clusterwire_tests,
     register_cwhealth_tests,
     register_oauthwire_tests,
+    register_httpaddr_tests,
+    register_httpc_tests,
+    register_httpc_fail_tests,
 };
 
 int unit_add_suite(const char *name, const CU_TestInfo *tests)

@@ -56,6 +56,9 @@ int register_capture_tests(void);
 int register_clusterwire_tests(void);
 int register_cwhealth_tests(void);
 int register_oauthwire_tests(void);
+int register_httpaddr_tests(void);
+int register_httpc_tests(void);
+int register_httpc_fail_tests(void);
 
 /* xorshift64: a deterministic generator for randomized tests, kept
  * apart from backoff_rand() so the tests do not trust the code they
