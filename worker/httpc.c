@@ -1,17 +1,14 @@
 /* httpc.c - the worker's own HTTP/1.1 client (see httpc.h): owns its
- * destinations, their connections (kept alive, idle ones LIFO per
- * destination) and each transfer's life: connect, send the head and
- * body with one sendmsg, parse the response head (httpparse.c), hand
- * the body over as it comes (Content-Length, chunked, or up to the
- * close), and report the end.
- *
- * System calls per request on a kept-alive connection: one sendmsg, one
- * read per arriving segment, no epoll_ctl (a connection's read event
- * stays in the loop for its whole life; the write event is added only
- * while a send waits for room). An idle connection that turns readable
- * (the server closed it) is closed. A request sent on a kept-alive
- * connection that dies before any byte of the answer came is sent once
- * more on a new connection, as libcurl does. */
+ * destinations, their kept-alive connections (idle ones newest first)
+ * and each transfer's life: connect, send head and body with one
+ * sendmsg, parse the response head (httpparse.c), hand the body over as
+ * it comes (Content-Length, chunked, up to the close), report the end.
+ * Per request on a kept-alive connection: one sendmsg, one read per
+ * arriving segment, no epoll_ctl (the read event stays in the loop for
+ * the connection's life; the write event only while a send waits). An
+ * idle connection that turns readable (the server closed it) is closed;
+ * a request on a kept-alive connection that dies before any byte of the
+ * answer came is sent once more on a new one, as libcurl does. */
 #include "httpc.h"
 
 #include <errno.h>
@@ -75,6 +72,7 @@ struct httpc_dest {
     size_t line_len;
     char label[HTTPADDR_HOST_MAX + 16];  /* "ADDR port P", for messages */
     struct httpc_conn *idle;          /* most recently idle first */
+    struct httpc_conn *idle_tail;     /* the longest idle */
     int idle_count;
 };
 
@@ -115,6 +113,8 @@ static void httpc_idle_unlink(struct httpc_conn *k)
         d->idle = k->next;
     if (k->next != NULL)
         k->next->prev = k->prev;
+    else
+        d->idle_tail = k->prev;
     k->prev = k->next = NULL;
     d->idle_count--;
 }
@@ -207,8 +207,20 @@ static void httpc_conn_release(struct httpc_conn *k, bool keep)
     k->next = d->idle;
     if (d->idle != NULL)
         d->idle->prev = k;
+    else
+        d->idle_tail = k;
     d->idle = k;
     d->idle_count++;
+    /* Reuse takes the newest: the oldest would never age out after a
+     * burst, so they are closed here (libcurl closes them as it starts
+     * transfers, too). */
+    while (d->idle_tail != NULL &&
+           k->idle_ms - d->idle_tail->idle_ms > HTTPC_IDLE_AGE_MS) {
+        struct httpc_conn *old = d->idle_tail;
+
+        httpc_idle_unlink(old);
+        httpc_conn_close(old);
+    }
 }
 
 /* ---- the end of a transfer ---- */
@@ -267,7 +279,7 @@ static void httpc_fail(struct httpc_xfer *x, CURLcode result, bool later,
 static void httpc_died(struct httpc_xfer *x, CURLcode result,
                        const char *what, int err)
 {
-    if (x->conn->reused && !x->retried && x->conn->in_len == 0 &&
+    if (x->conn->reused && !x->retried && !x->answered &&
         x->state != HTTPC_BODY) {
         httpc_conn_close(x->conn);
         x->conn = NULL;
@@ -576,6 +588,7 @@ static void httpc_read_cb(evutil_socket_t fd, short what, void *arg)
     n = read(fd, k->in + k->in_len, k->in_cap - k->in_len);
     if (n > 0) {
         k->in_len += (size_t)n;
+        x->answered = true;
         httpc_process(x, k);
     } else if (n == 0) {
         httpc_eof(x, k);
@@ -702,13 +715,28 @@ static void httpc_build_head(struct httpc_xfer *x)
     for (const struct curl_slist *h = x->headers; h != NULL; h = h->next) {
         size_t n = strlen(h->data);
         const char *colon = memchr(h->data, ':', n);
+        const char *end = colon != NULL ? colon : memchr(h->data, ';', n);
 
-        /* "Accept:" too: libcurl then sends none of its own. */
-        if (n >= 7 && strncasecmp(h->data, "accept:", 7) == 0)
+        /* libcurl's rules: "Name:" and "Name:" with blanks only send
+         * nothing (they take away a line libcurl would add: "Accept:"
+         * its Accept), "Name;" sends "Name:" with an empty value, a
+         * line with neither is not sent. */
+        if (end == NULL)
+            continue;
+        if ((size_t)(end - h->data) == sizeof("accept") - 1 &&
+            strncasecmp(h->data, "accept", sizeof("accept") - 1) == 0)
             accept = true;
-        if (colon != NULL && colon[1] == '\0')
-            continue;            /* "Name:": sends nothing */
-        memcpy(p, h->data, n);
+        if (end[1 + strspn(end + 1, " \t")] == '\0') {
+            if (colon != NULL)
+                continue;
+            n = (size_t)(end - h->data) + 1;
+            memcpy(p, h->data, n);
+            p[n - 1] = ':';
+        } else if (colon == NULL) {
+            continue;            /* "Name; value": libcurl sends nothing */
+        } else {
+            memcpy(p, h->data, n);
+        }
         p += n;
         *p++ = '\r';
         *p++ = '\n';
@@ -736,6 +764,7 @@ void httpc_start(struct httpc *hc, struct httpc_dest *dest,
     x->keep = false;
     x->paused = false;
     x->retried = false;
+    x->answered = false;
     x->err[0] = '\0';
     x->start_ms = util_now_ms();
     x->deadline_ms = x->start_ms + (timeout_ms > 0 ? timeout_ms : 1);

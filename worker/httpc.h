@@ -73,6 +73,7 @@ struct httpc_xfer {
     bool paused;
     bool retried;                  /* once on a fresh connection */
     bool starting;                 /* inside httpc_start */
+    bool answered;                 /* bytes of the answer came */
 };
 
 /* A client for worker loop base; connections time out connecting after

@@ -24,6 +24,7 @@
 #define TC_BIG_BODY    (4 * 1024 * 1024)  /* more than a socket takes */
 #define TS_SMALL_RCVBUF 4096          /* so that the client must wait */
 #define TC_LONG_PATH   600            /* over httpc's request line */
+#define TC_SHORT_MS    2000           /* a wait that ends a test gone wrong */
 #define TS_LONG_HEAD   (20 * 1024)    /* over httpc's first read buffer */
 #define TS_LONG_LINES  40
 
@@ -112,6 +113,22 @@ static void test_bug_accept_removed(void)
 
     wire("http://127.0.0.1:%d/", no_accept,
          "POST / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+         "Content-Length: 7\r\n\r\n{\"a\":1}");
+}
+
+/* The rest of libcurl's rules for the caller's lines: blanks after the
+ * colon send nothing, "Name;" sends an empty value, a line with neither
+ * a colon nor a semicolon is not sent. */
+static void test_bug_header_rules(void)
+{
+    static const char *const lines[] = {
+        "X-Blank:   ", "X-Empty;", "Accept;", "NoSeparator", "X-Semi; v",
+        "X-Kept: v", NULL
+    };
+
+    wire("http://127.0.0.1:%d/", lines,
+         "POST / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+         "X-Empty:\r\nAccept:\r\nX-Kept: v\r\n"
          "Content-Length: 7\r\n\r\n{\"a\":1}");
 }
 
@@ -339,6 +356,38 @@ static void test_retried_once(void)
     CU_ASSERT_EQUAL(tc.result, CURLE_GOT_NOTHING);
     CU_ASSERT_EQUAL(tc.dones, 2);
     CU_ASSERT_EQUAL(ts.requests, 3);
+}
+
+/* Answers the first request; to the second, on the same connection, a
+ * 100 Continue and then the close. */
+static void sv_interim_then_close(struct ts *s)
+{
+    int fd = ts_accept(s);
+
+    if (fd >= 0 && ts_request(s, fd))
+        ts_say(fd, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\none");
+    if (fd >= 0 && ts_request(s, fd))
+        ts_say(fd, "HTTP/1.1 100 Continue\r\n\r\n");
+    if (fd >= 0)
+        close(fd);
+}
+
+/* The server answered (a 1xx) before it closed: the request is not
+ * sent again, as libcurl would not. */
+static void test_bug_interim_not_resent(void)
+{
+    TS_START(sv_interim_then_close);
+    TC_OPEN();
+    tc_go(TC_TIMEOUT_MS);
+    CU_ASSERT_EQUAL(tc.result, CURLE_OK);
+    /* Sent again, it would wait for an answer that never comes. */
+    tc_go(TC_SHORT_MS);
+    tc_close();
+    ts_end();
+    CU_ASSERT_EQUAL(tc.result, CURLE_GOT_NOTHING);
+    CU_ASSERT_EQUAL(ts.accepts, 1);
+    CU_ASSERT_EQUAL(ts.requests, 2);
+    CU_ASSERT_EQUAL(ts.extra, 0);
 }
 
 /* "hello" then " world" once the client took the first. */
@@ -593,6 +642,10 @@ static const CU_TestInfo httpc_tests[] = {
     { "a Content-Length answer", test_content_length },
     { "the request on the wire", test_request_on_the_wire },
     { UNIT_BUG_PREFIX "\"Accept:\" sends no Accept", test_bug_accept_removed },
+    { UNIT_BUG_PREFIX "blank, \"Name;\" and bare header lines",
+      test_bug_header_rules },
+    { UNIT_BUG_PREFIX "answered with a 1xx: not sent again",
+      test_bug_interim_not_resent },
     { "a 4 MiB request body", test_large_body },
     { "a chunked answer in pieces, trailer", test_chunked },
     { "an answer up to the close", test_close_delimited },
