@@ -40,8 +40,8 @@
 enum httpc_state {
     HTTPC_IDLE,         /* not running */
     HTTPC_CONNECTING,
-    HTTPC_SENDING,      /* the answer may come before the send ends */
-    HTTPC_HEAD,         /* sent; waiting for the response head */
+    HTTPC_ASKING,       /* sending, then waiting for the answer's head
+                           (which may come before the send ends) */
     HTTPC_BODY,
     HTTPC_FAILING,      /* failed; reported when the timer fires */
 };
@@ -49,7 +49,6 @@ enum httpc_state {
 enum httpc_framing { HTTPC_LENGTH, HTTPC_CHUNKED, HTTPC_TO_CLOSE };
 
 struct httpc_conn {
-    struct httpc *hc;
     struct httpc_dest *dest;
     struct httpc_conn *prev, *next;   /* on dest's idle list */
     struct httpc_xfer *x;             /* the transfer on it; NULL: idle */
@@ -158,7 +157,6 @@ static struct httpc_conn *httpc_conn_new(struct httpc *hc,
     k = calloc(1, sizeof(*k));
     if (k == NULL)
         util_oom("an upstream connection");
-    k->hc = hc;
     k->dest = d;
     k->fd = fd;
     if (event_assign(&k->rev, hc->base, fd, EV_READ | EV_PERSIST,
@@ -279,8 +277,7 @@ static void httpc_fail(struct httpc_xfer *x, CURLcode result, bool later,
 static void httpc_died(struct httpc_xfer *x, CURLcode result,
                        const char *what, int err)
 {
-    if (x->conn->reused && !x->retried && !x->answered &&
-        x->state != HTTPC_BODY) {
+    if (x->conn->reused && !x->retried && !x->answered) {
         httpc_conn_close(x->conn);
         x->conn = NULL;
         x->retried = true;
@@ -643,8 +640,6 @@ static void httpc_send(struct httpc_xfer *x)
         x->sent += (size_t)w;
     }
     httpc_want(&k->wev, &k->writing, false);
-    if (x->state == HTTPC_SENDING)
-        x->state = HTTPC_HEAD;
 }
 
 static void httpc_write_cb(evutil_socket_t fd, short what, void *arg)
@@ -669,7 +664,7 @@ static void httpc_write_cb(evutil_socket_t fd, short what, void *arg)
                        strerror(err));
             return;
         }
-        x->state = HTTPC_SENDING;
+        x->state = HTTPC_ASKING;
         httpc_arm(x, x->deadline_ms);
     }
     httpc_send(x);
@@ -782,7 +777,7 @@ void httpc_start(struct httpc *hc, struct httpc_dest *dest,
     } else {
         k->x = x;
         x->conn = k;
-        x->state = HTTPC_SENDING;
+        x->state = HTTPC_ASKING;
         x->sent = 0;
         httpc_arm(x, x->deadline_ms);
         httpc_send(x);
@@ -831,21 +826,19 @@ struct httpc_dest *httpc_dest(struct httpc *hc, const char *url)
 {
     struct httpaddr ha;
     struct httpc_dest *d;
-    char line[HTTPC_LINE_MAX];
+    char line[HTTPC_LINE_MAX], port[sizeof(":65535")] = "";
     bool v6;
     int n;
 
     if (httpaddr_parse(url, &ha) < 0)
         return NULL;
     v6 = ha.addr.ss_family == AF_INET6;
-    n = snprintf(line, sizeof(line), "POST %s%s HTTP/1.1\r\nHost: %s%s%s",
+    if (ha.port != HTTPADDR_DEFAULT_PORT)
+        snprintf(port, sizeof(port), ":%d", ha.port);
+    n = snprintf(line, sizeof(line),
+                 "POST %s%s HTTP/1.1\r\nHost: %s%s%s%s\r\n",
                  *ha.path == '/' ? "" : "/", ha.path, v6 ? "[" : "",
-                 ha.host, v6 ? "]" : "");
-    if (n > 0 && (size_t)n < sizeof(line) &&
-        ha.port != HTTPADDR_DEFAULT_PORT)
-        n += snprintf(line + n, sizeof(line) - (size_t)n, ":%d", ha.port);
-    if (n > 0 && (size_t)n < sizeof(line))
-        n += snprintf(line + n, sizeof(line) - (size_t)n, "\r\n");
+                 ha.host, v6 ? "]" : "", port);
     if (n < 0 || (size_t)n >= sizeof(line))
         return NULL;           /* a path too long for us: libcurl's */
     d = calloc(1, sizeof(*d));
